@@ -1,0 +1,3 @@
+from nsscale.cli import main
+
+main()

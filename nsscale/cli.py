@@ -1,0 +1,346 @@
+"""The command line: parse options, run, render, and the only place that exits."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from nsscale import __version__
+from nsscale.cluster import KubectlCluster
+from nsscale.errors import NamespaceNotFound, NsscaleError, UsageError
+from nsscale.kubectl import DEFAULT_TIMEOUT_S, KUBECTL_ENV, Kubectl, KubectlConfig
+from nsscale.plan import Operation, check_namespace, make_plan
+from nsscale.render import (
+    print_json,
+    rollback_table,
+    run_table,
+    status_document,
+    status_table,
+    summary,
+)
+from nsscale.result import SIGNAL_EXIT, RunResult, failed_before_start
+from nsscale.transaction import DEFAULT_BATCH_SIZE, Terminated, Transaction
+from nsscale.workload import Workload
+from nsscale.writer import Writer
+
+log = logging.getLogger("nsscale")
+
+app = typer.Typer(
+    name="nsscale",
+    help="Scale every Deployment and StatefulSet of a namespace down, up, or to N, "
+    "undoing every change when any step fails.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # never print locals: they hold kubeconfigs
+    rich_markup_mode=None,
+)
+
+
+class OutputFormat(enum.StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+NamespaceArg = Annotated[str, typer.Argument(help="The namespace (an RFC 1123 label).")]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Show what would change; make no change at all.")
+]
+NoRollbackOpt = Annotated[
+    bool,
+    typer.Option("--no-rollback", help="Best effort: go on past failures and undo nothing."),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout", min=0.1, help="Seconds each kubectl call may take before it is killed."
+    ),
+]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")]
+KubeconfigOpt = Annotated[
+    str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file to use.")
+]
+KubectlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--kubectl", help=f"Path to kubectl (env {KUBECTL_ENV}; default: kubectl on PATH)."
+    ),
+]
+OutputOpt = Annotated[
+    OutputFormat, typer.Option("--output", "-o", help="table for people, json for machines.")
+]
+VerboseOpt = Annotated[
+    int,
+    typer.Option(
+        "--verbose", "-v", count=True, help="-v: INFO logs, -vv: DEBUG with kubectl calls."
+    ),
+]
+LogFileOpt = Annotated[
+    Path | None, typer.Option("--log-file", help="Also append logs to this file.", dir_okay=False)
+]
+BatchSizeOpt = Annotated[
+    int, typer.Option("--batch-size", min=1, help="Workloads written per kubectl call.")
+]
+
+
+@dataclass(frozen=True)
+class Common:
+    timeout: float = DEFAULT_TIMEOUT_S
+    context: str | None = None
+    kubeconfig: str | None = None
+    kubectl: str | None = None
+    output: OutputFormat = OutputFormat.TABLE
+    verbose: int = 0
+    log_file: Path | None = None
+
+    def make_kubectl(self) -> Kubectl:
+        config = KubectlConfig.resolve(self.kubectl, self.context, self.kubeconfig, self.timeout)
+        return Kubectl(config)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"nsscale {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Scale a namespace's workloads as one operation that rolls back on failure."""
+
+
+@app.command()
+def down(
+    namespace: NamespaceArg,
+    dry_run: DryRunOpt = False,
+    no_rollback: NoRollbackOpt = False,
+    batch_size: BatchSizeOpt = DEFAULT_BATCH_SIZE,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    context: ContextOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    kubectl: KubectlOpt = None,
+    output: OutputOpt = OutputFormat.TABLE,
+    verbose: VerboseOpt = 0,
+    log_file: LogFileOpt = None,
+) -> None:
+    """Scale every Deployment and StatefulSet to 0, recording each original count."""
+    common = Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file)
+    _scale(Operation.DOWN, namespace, common, dry_run, no_rollback, batch_size)
+
+
+@app.command()
+def up(
+    namespace: NamespaceArg,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Also restore workloads changed since nsscale scaled them."),
+    ] = False,
+    dry_run: DryRunOpt = False,
+    no_rollback: NoRollbackOpt = False,
+    batch_size: BatchSizeOpt = DEFAULT_BATCH_SIZE,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    context: ContextOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    kubectl: KubectlOpt = None,
+    output: OutputOpt = OutputFormat.TABLE,
+    verbose: VerboseOpt = 0,
+    log_file: LogFileOpt = None,
+) -> None:
+    """Restore every workload to its recorded original count."""
+    common = Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file)
+    _scale(Operation.UP, namespace, common, dry_run, no_rollback, batch_size, force=force)
+
+
+@app.command()
+def scale(
+    namespace: NamespaceArg,
+    replicas: Annotated[
+        int, typer.Option("--replicas", min=0, help="The replica count to set.", show_default=False)
+    ],
+    dry_run: DryRunOpt = False,
+    no_rollback: NoRollbackOpt = False,
+    batch_size: BatchSizeOpt = DEFAULT_BATCH_SIZE,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    context: ContextOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    kubectl: KubectlOpt = None,
+    output: OutputOpt = OutputFormat.TABLE,
+    verbose: VerboseOpt = 0,
+    log_file: LogFileOpt = None,
+) -> None:
+    """Scale every Deployment and StatefulSet to N, recording each original count."""
+    common = Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file)
+    _scale(Operation.SCALE, namespace, common, dry_run, no_rollback, batch_size, replicas=replicas)
+
+
+@app.command()
+def status(
+    namespace: NamespaceArg,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    context: ContextOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    kubectl: KubectlOpt = None,
+    output: OutputOpt = OutputFormat.TABLE,
+    verbose: VerboseOpt = 0,
+    log_file: LogFileOpt = None,
+) -> None:
+    """Show current, ready and recorded-original replicas per workload (read only)."""
+    common = Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file)
+    out = _stdout()
+    try:
+        _setup_logging(common)
+        check_namespace(namespace)
+        workloads = _discover(KubectlCluster(common.make_kubectl()), namespace)
+    except NsscaleError as err:
+        _fail(err, common, None)
+    except KeyboardInterrupt as exc:
+        _exit_interrupted(exc)
+    if common.output is OutputFormat.JSON:
+        print_json(out, status_document(namespace, workloads))
+    else:
+        out.print(status_table(namespace, workloads))
+
+
+def _scale(
+    operation: Operation,
+    namespace: str,
+    common: Common,
+    dry_run: bool,
+    no_rollback: bool,
+    batch_size: int,
+    *,
+    replicas: int | None = None,
+    force: bool = False,
+) -> NoReturn:
+    started = time.monotonic()
+    try:
+        _setup_logging(common)
+        check_namespace(namespace)
+        cluster = KubectlCluster(common.make_kubectl())
+        with _sigterm_as_interrupt():
+            plan = make_plan(
+                namespace, operation, _discover(cluster, namespace), replicas=replicas, force=force
+            )
+            writer = Writer(cluster, namespace, dry_run=dry_run)
+            transaction = Transaction(writer, namespace, not no_rollback, batch_size)
+            outcome = transaction.run(plan.changes)
+    except NsscaleError as err:
+        _fail(err, common, failed_before_start(namespace, operation, str(err), dry_run))
+    except KeyboardInterrupt as exc:
+        _exit_interrupted(exc)
+    result = RunResult(
+        plan, outcome, dry_run, not no_rollback, duration_s=time.monotonic() - started
+    )
+    _emit(result, common)
+    raise typer.Exit(result.exit_code)
+
+
+def _discover(cluster: KubectlCluster, namespace: str) -> list[Workload]:
+    workloads = cluster.list_workloads(namespace)
+    if not workloads and not cluster.namespace_exists(namespace):
+        raise NamespaceNotFound(
+            f'namespace "{namespace}" not found',
+            "check the name and the context: kubectl get namespaces",
+        )
+    return workloads
+
+
+def _emit(result: RunResult, common: Common) -> None:
+    out = _stdout()
+    if common.output is OutputFormat.JSON:
+        print_json(out, result.to_dict())
+        return
+    out.print(run_table(result))
+    if (table := rollback_table(result)) is not None:
+        out.print(table)
+    out.print(summary(result))
+
+
+def _fail(err: NsscaleError, common: Common, result: RunResult | None) -> NoReturn:
+    """The one error boundary: one actionable message on stderr, JSON still on stdout."""
+    err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+    err_console.print(Text(f"error: {err.message}", "red"))
+    if err.hint:
+        err_console.print(Text(f"  {err.hint}"))
+    if result is not None and common.output is OutputFormat.JSON:
+        document = result.to_dict() | {"exit_code": int(err.exit_code)}
+        print_json(_stdout(), document)
+    raise typer.Exit(err.exit_code)
+
+
+def _exit_interrupted(exc: KeyboardInterrupt) -> NoReturn:
+    Console(stderr=True).print(Text("interrupted before any change: nothing was changed"))
+    raise typer.Exit(SIGNAL_EXIT["SIGTERM" if isinstance(exc, Terminated) else "SIGINT"])
+
+
+def _stdout() -> Console:
+    # Rich colours only a terminal and honours NO_COLOR; no highlighting of numbers in tables.
+    return Console(highlight=False)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (CI cancelling a job, systemd stopping cron) is handled like Ctrl-C."""
+
+    def raise_terminated(signum: int, frame: FrameType | None) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_terminated)
+    except ValueError:  # not the main thread (tests): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+_HANDLER_NAME = "nsscale-cli"
+
+
+def _setup_logging(common: Common) -> None:
+    level = {0: logging.WARNING, 1: logging.INFO}.get(common.verbose, logging.DEBUG)
+    for handler in [h for h in log.handlers if h.get_name() == _HANDLER_NAME]:
+        log.removeHandler(handler)
+        handler.close()
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setLevel(level)
+    stream.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+    handlers: list[logging.Handler] = [stream]
+    if common.log_file is not None:
+        try:
+            file_handler = logging.FileHandler(common.log_file, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write the log file {str(common.log_file)!r}: {exc.strerror}",
+                "choose a writable --log-file path",
+            ) from exc
+        file_handler.setLevel(min(level, logging.INFO))
+        file_handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s"))
+        handlers.append(file_handler)
+    for handler in handlers:
+        handler.set_name(_HANDLER_NAME)
+        log.addHandler(handler)
+    log.setLevel(min(h.level for h in handlers))
+
+
+def main() -> None:
+    app()

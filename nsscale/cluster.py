@@ -1,0 +1,64 @@
+"""The cluster as nsscale sees it: read a namespace's workloads, write a batch of them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError
+from nsscale.kubectl import Kubectl
+from nsscale.workload import Workload
+
+KINDS = "deployments,statefulsets"
+
+
+class Cluster(Protocol):
+    def list_workloads(self, namespace: str) -> list[Workload]: ...
+
+    def namespace_exists(self, namespace: str) -> bool: ...
+
+    def replace(self, namespace: str, objects: Sequence[Mapping[str, Any]]) -> list[Workload]:
+        """PUT every object (each carries its resourceVersion); KubectlError if any failed."""
+        ...
+
+
+@dataclass
+class KubectlCluster:
+    kubectl: Kubectl
+    server_dry_run: bool = False
+
+    def list_workloads(self, namespace: str) -> list[Workload]:
+        # One call for both kinds: kubectl groups them by kind, each sorted by name.
+        args = ["get", KINDS, "-n", namespace]
+        return _workloads(self.kubectl.argv(args), self.kubectl.json(args))
+
+    def namespace_exists(self, namespace: str) -> bool:
+        # `get deployments -n MISSING` exits 0 with an empty list; only this call tells.
+        try:
+            self.kubectl.run(["get", "namespace", namespace, "-o", "name"])
+        except KubectlError as err:
+            if err.kind is ErrorKind.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    def replace(self, namespace: str, objects: Sequence[Mapping[str, Any]]) -> list[Workload]:
+        # `replace -f -` is one PUT per object, not throttled by kubectl (see the README's design
+        # notes), and each PUT carries the resourceVersion we read: a precondition per object.
+        args = ["replace", "-n", namespace, "-f", "-"]
+        if self.server_dry_run:
+            args.append("--dry-run=server")
+        document = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
+        return _workloads(self.kubectl.argv(args), self.kubectl.json(args, json.dumps(document)))
+
+
+def _workloads(argv: Sequence[str], document: Mapping[str, Any]) -> list[Workload]:
+    items = document.get("items") if document.get("kind") == "List" else [document]
+    if not isinstance(items, list):
+        raise KubectlOutputError(argv, "no list of items", json.dumps(document)[:200])
+    try:
+        return [Workload.from_manifest(item) for item in items]
+    except ValueError as exc:
+        raise KubectlOutputError(argv, str(exc), json.dumps(document)[:200]) from exc

@@ -1,0 +1,157 @@
+"""Every error nsscale raises, each carrying the exit code the CLI ends with.
+
+    NsscaleError (1)                    the operation failed; the namespace is as it was
+    ├── UsageError (2)                  bad input: nothing was attempted
+    │   ├── InvalidNamespace            not an RFC 1123 label
+    │   ├── NamespaceNotFound           the namespace does not exist
+    │   └── KubectlNotFound             no kubectl binary where we looked
+    ├── KubectlError (1)                kubectl exited non-zero or ran over its timeout
+    │   (kind: ErrorKind says which: not_found, forbidden, conflict, timeout, ...)
+    └── KubectlOutputError (1)          kubectl exited 0 but printed something we cannot read
+
+Exit 3 (partly changed) is never an exception: it is read off the result of a run.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    SUCCESS = 0
+    FAILED = 1  # failed, and the namespace is as it was
+    USAGE = 2
+    PARTIAL = 3  # the namespace is left partly changed: a person must look
+    INTERRUPTED = 130  # SIGINT
+
+
+class NsscaleError(Exception):
+    exit_code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(NsscaleError):
+    exit_code = ExitCode.USAGE
+
+
+class InvalidNamespace(UsageError):
+    pass
+
+
+class NamespaceNotFound(UsageError):
+    pass
+
+
+class KubectlNotFound(UsageError):
+    pass
+
+
+class ErrorKind(enum.StrEnum):
+    NOT_FOUND = "not_found"
+    FORBIDDEN = "forbidden"
+    CONFLICT = "conflict"  # a precondition failed: somebody changed the object meanwhile
+    INVALID = "invalid"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    UNAUTHORIZED = "unauthorized"
+    SERVER_ERROR = "server_error"  # 5xx and 429: worth another try
+    OTHER = "other"
+
+    @property
+    def transient(self) -> bool:
+        return self in {ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE, ErrorKind.SERVER_ERROR}
+
+
+# Classified by the stable parts of kubectl's messages (they differ between minor versions).
+_REASON = re.compile(r"Error from server \((?P<reason>[A-Za-z]+)\)")
+_BY_REASON = {
+    "NotFound": ErrorKind.NOT_FOUND,
+    "Forbidden": ErrorKind.FORBIDDEN,
+    "Conflict": ErrorKind.CONFLICT,
+    "AlreadyExists": ErrorKind.CONFLICT,
+    "Invalid": ErrorKind.INVALID,
+    "BadRequest": ErrorKind.INVALID,
+    "InternalError": ErrorKind.SERVER_ERROR,
+    "ServiceUnavailable": ErrorKind.SERVER_ERROR,
+    "TooManyRequests": ErrorKind.SERVER_ERROR,
+    "Timeout": ErrorKind.TIMEOUT,
+}
+_BY_TEXT = (
+    ("Expected replicas to be", ErrorKind.CONFLICT),
+    ("Unauthorized", ErrorKind.UNAUTHORIZED),
+    ("was refused", ErrorKind.UNREACHABLE),
+    ("Unable to connect", ErrorKind.UNREACHABLE),
+    ("no such host", ErrorKind.UNREACHABLE),
+    ("connection reset", ErrorKind.UNREACHABLE),
+    ("EOF", ErrorKind.UNREACHABLE),
+    ("is invalid:", ErrorKind.INVALID),
+    ("not found", ErrorKind.NOT_FOUND),
+)
+
+
+def classify(stderr: str) -> ErrorKind:
+    """The kind of a kubectl failure, read off its stderr."""
+    match = _REASON.search(stderr)
+    if match:
+        return _BY_REASON.get(match.group("reason"), ErrorKind.SERVER_ERROR)
+    for needle, kind in _BY_TEXT:
+        if needle in stderr:
+            return kind
+    return ErrorKind.OTHER
+
+
+def last_line(text: str) -> str:
+    """kubectl puts the message that matters last, after any klog noise."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+class KubectlError(NsscaleError):
+    """kubectl failed. Carries what a person needs to see why."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        returncode: int | None,
+        stderr: str,
+        duration_s: float,
+        kind: ErrorKind | None = None,
+        message: str | None = None,
+    ) -> None:
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+        self.duration_s = duration_s
+        self.kind = kind or classify(stderr)
+        text = message or last_line(stderr) or f"kubectl exited {returncode}"
+        super().__init__(text, _HINTS.get(self.kind, ""))
+
+
+class KubectlOutputError(NsscaleError):
+    """kubectl succeeded but its output is not what we asked for."""
+
+    def __init__(self, argv: Sequence[str], reason: str, output: str) -> None:
+        self.argv = tuple(argv)
+        self.output = output
+        super().__init__(
+            f"could not read the output of `{' '.join(argv[:3])} ...`: {reason}",
+            "check that --kubectl points at a real kubectl",
+        )
+
+
+_HINTS = {
+    ErrorKind.FORBIDDEN: "ask for that permission in this namespace, or use a context that has it",
+    ErrorKind.UNAUTHORIZED: "log in again or check the credentials of the kubectl context",
+    ErrorKind.UNREACHABLE: "check the cluster answers for this context: kubectl cluster-info",
+    ErrorKind.TIMEOUT: "raise --timeout or check the cluster's health",
+}

@@ -1,0 +1,136 @@
+"""The one place nsscale runs kubectl: argument lists only, a timeout on every call."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nsscale.errors import ErrorKind, KubectlError, KubectlNotFound, KubectlOutputError
+
+log = logging.getLogger("nsscale")
+
+DEFAULT_TIMEOUT_S = 30.0
+KUBECTL_ENV = "NSSCALE_KUBECTL"
+
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@dataclass(frozen=True)
+class KubectlConfig:
+    binary: str = "kubectl"
+    context: str | None = None
+    kubeconfig: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    @classmethod
+    def resolve(
+        cls,
+        binary: str | None = None,
+        context: str | None = None,
+        kubeconfig: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> KubectlConfig:
+        """--kubectl wins over $NSSCALE_KUBECTL, which wins over `kubectl` on PATH."""
+        chosen = binary or os.environ.get(KUBECTL_ENV) or "kubectl"
+        return cls(chosen, context, kubeconfig, timeout_s)
+
+
+@dataclass(frozen=True)
+class KubectlResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    duration_s: float
+
+
+@dataclass
+class Kubectl:
+    """Runs kubectl with the user's context and kubeconfig; raises KubectlError on failure."""
+
+    config: KubectlConfig = field(default_factory=KubectlConfig)
+    runner: Runner = subprocess.run
+    clock: Callable[[], float] = time.monotonic
+    launched: int = 0  # processes started, for benchmarks and tests
+
+    def argv(self, args: Sequence[str]) -> list[str]:
+        argv = [self.config.binary, *args]
+        if self.config.context:
+            argv.append(f"--context={self.config.context}")
+        if self.config.kubeconfig:
+            argv.append(f"--kubeconfig={self.config.kubeconfig}")
+        # Bounds each HTTP request; the process timeout below bounds the whole call.
+        argv.append(f"--request-timeout={_seconds(self.config.timeout_s)}")
+        return argv
+
+    def run(self, args: Sequence[str], stdin: str | None = None) -> KubectlResult:
+        argv = self.argv(args)
+        timeout = self.config.timeout_s
+        log.debug("kubectl: %s", shlex.join(argv))
+        started = self.clock()
+        self.launched += 1
+        try:
+            # A new session keeps a terminal's Ctrl-C from killing kubectl mid-rollback;
+            # subprocess.run kills the child itself on timeout or on any exception.
+            proc = self.runner(
+                argv,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                timeout=timeout,
+                check=False,
+                start_new_session=True,
+            )
+        except subprocess.TimeoutExpired as exc:
+            duration = self.clock() - started
+            log.debug("kubectl timed out after %.2fs", duration)
+            stderr = _text(exc.stderr)
+            raise KubectlError(
+                argv,
+                None,
+                stderr,
+                duration,
+                kind=ErrorKind.TIMEOUT,
+                message=f"kubectl did not answer within {_seconds(timeout)} (--timeout)",
+            ) from exc
+        except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+            raise KubectlNotFound(
+                f"cannot run kubectl at {self.config.binary!r}: {exc.strerror or exc}",
+                f"install kubectl, or point nsscale at it with --kubectl PATH or ${KUBECTL_ENV}",
+            ) from exc
+        duration = self.clock() - started
+        log.debug("kubectl exited %d in %.3fs", proc.returncode, duration)
+        result = KubectlResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr, duration)
+        if proc.returncode != 0:
+            raise KubectlError(argv, proc.returncode, proc.stderr, duration)
+        return result
+
+    def json(self, args: Sequence[str], stdin: str | None = None) -> Any:
+        """Run with `-o json` and parse stdout; KubectlOutputError if it is not a JSON object."""
+        result = self.run([*args, "-o", "json"], stdin)
+        try:
+            document = json.loads(result.stdout)
+        except json.JSONDecodeError as exc:
+            raise KubectlOutputError(result.argv, f"not JSON ({exc.msg})", result.stdout) from exc
+        if not isinstance(document, dict):
+            raise KubectlOutputError(result.argv, "not a JSON object", result.stdout)
+        return document
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+def _text(value: bytes | str | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value or ""

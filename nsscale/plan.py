@@ -1,0 +1,137 @@
+"""Planning: from the workloads of a namespace to the changes a run makes and the ones it skips.
+
+Pure logic over plain data: no kubectl here, so dry runs and real runs share every decision.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from nsscale.errors import InvalidNamespace
+from nsscale.workload import ORIGINAL, State, Workload, parse_count
+
+_RFC1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def check_namespace(name: str) -> str:
+    """The name if it is an RFC 1123 label (what Kubernetes accepts); InvalidNamespace if not."""
+    if len(name) > 63:
+        raise InvalidNamespace(f"invalid namespace {name!r}: longer than 63 characters")
+    if not _RFC1123_LABEL.fullmatch(name):
+        raise InvalidNamespace(
+            f"invalid namespace {name!r}: use lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
+class Operation(enum.StrEnum):
+    DOWN = "down"
+    UP = "up"
+    SCALE = "scale"
+
+    @property
+    def seed_name(self) -> str:
+        """The name the original design (and its audit items) gives the operation."""
+        return {"down": "scale_down", "up": "scale_up", "scale": "scale"}[self.value]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One workload moved from `before` to `after` (replicas and nsscale's annotations)."""
+
+    workload: Workload
+    after: State
+
+    @property
+    def before(self) -> State:
+        return self.workload.state
+
+    @property
+    def from_replicas(self) -> int:
+        return self.before.replicas
+
+    @property
+    def to_replicas(self) -> int:
+        return self.after.replicas
+
+
+@dataclass(frozen=True)
+class Skip:
+    workload: Workload
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    namespace: str
+    operation: Operation
+    changes: tuple[Change, ...]
+    skips: tuple[Skip, ...]
+
+
+def make_plan(
+    namespace: str,
+    operation: Operation,
+    workloads: Iterable[Workload],
+    *,
+    replicas: int | None = None,
+    force: bool = False,
+) -> Plan:
+    """Decide, per workload, what the operation does to it and why it skips the others."""
+    changes: list[Change] = []
+    skips: list[Skip] = []
+    for workload in workloads:
+        if operation is Operation.UP:
+            decision = _restore(workload, force)
+        else:
+            target = 0 if operation is Operation.DOWN else replicas
+            if target is None:
+                raise ValueError("scale needs a replica count")
+            decision = _move(workload, target)
+        if isinstance(decision, Change):
+            changes.append(decision)
+        else:
+            skips.append(decision)
+    return Plan(namespace, operation, tuple(changes), tuple(skips))
+
+
+def _move(workload: Workload, target: int) -> Change | Skip:
+    state = workload.state
+    if state.original is not None and parse_count(state.original) is None:
+        return Skip(workload, _unreadable(state.original))
+    if state.replicas == target:
+        return Skip(workload, f"already at {target}")
+    # The first recorded original is kept: a second `down` must not record 0.
+    original = state.original if state.original is not None else str(state.replicas)
+    return Change(workload, State(target, original, str(target)))
+
+
+def _restore(workload: Workload, force: bool) -> Change | Skip:
+    state = workload.state
+    if state.original is None:
+        return Skip(workload, "no recorded original: nsscale has not scaled it")
+    original = parse_count(state.original)
+    if original is None:
+        return Skip(workload, _unreadable(state.original))
+    if not force:
+        if state.scaled_to is None:
+            return Skip(
+                workload,
+                f"no record of the count nsscale set; original {original} kept"
+                " (--force restores it)",
+            )
+        if str(state.replicas) != state.scaled_to:
+            return Skip(
+                workload,
+                f"changed since nsscale set it to {state.scaled_to} (now {state.replicas}); "
+                f"original {original} kept (--force restores it)",
+            )
+    return Change(workload, State(original))
+
+
+def _unreadable(value: str) -> str:
+    return f"recorded original {value!r} is not a count: fix or remove the annotation {ORIGINAL}"

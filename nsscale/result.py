@@ -1,0 +1,140 @@
+"""The result of a run: one dataclass, rendered as a table for people and as JSON for machines.
+
+Totals and the exit code are computed from it, never stored twice. The JSON keeps every key of the
+original design's result dictionary (see the contract test) and adds a few.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from nsscale.errors import ExitCode
+from nsscale.plan import Operation, Plan
+from nsscale.transaction import Outcome
+from nsscale.workload import Workload
+
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    plan: Plan
+    outcome: Outcome
+    dry_run: bool = False
+    rollback_enabled: bool = True
+    duration_s: float = 0.0
+    run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def namespace(self) -> str:
+        return self.plan.namespace
+
+    @property
+    def operation(self) -> Operation:
+        return self.plan.operation
+
+    @property
+    def success(self) -> bool:
+        return self.outcome.success
+
+    @property
+    def left_changed(self) -> list[tuple[Workload, int]]:
+        """Workloads this run changed and did not put back, with the count they are left at."""
+        o = self.outcome
+        if self.dry_run:
+            return []
+        if o.rollback is None:
+            return (
+                [] if o.success else [(s.change.workload, s.change.to_replicas) for s in o.scaled]
+            )
+        return [(r.change.workload, r.change.to_replicas) for r in o.rollback if not r.ok]
+
+    @property
+    def exit_code(self) -> int:
+        o = self.outcome
+        if o.success:
+            return ExitCode.SUCCESS
+        if o.rollback is not None and not all(r.ok for r in o.rollback):
+            return ExitCode.PARTIAL
+        if not self.rollback_enabled and (o.failed or o.uncertain):
+            return ExitCode.PARTIAL
+        if o.interrupted:
+            return SIGNAL_EXIT[o.interrupted]
+        return ExitCode.FAILED
+
+    def to_dict(self) -> dict[str, Any]:
+        o = self.outcome
+        rollback = o.rollback or []
+        failed = o.failed + o.uncertain
+        return {
+            "success": self.success,
+            "scaled_resources": [
+                {
+                    "type": s.change.workload.kind.value,
+                    "name": s.change.workload.name,
+                    "from_replicas": s.change.from_replicas,
+                    "to_replicas": s.change.to_replicas,
+                    "status": "dry_run" if self.dry_run else "success",
+                }
+                for s in o.scaled
+            ],
+            "failed_resources": [
+                {
+                    "type": f.change.workload.kind.value,
+                    "name": f.change.workload.name,
+                    "status": "failed",
+                    "error": f.failure.message,
+                    "error_kind": f.failure.kind.value,
+                    "from_replicas": f.change.from_replicas,
+                    "to_replicas": f.change.to_replicas,
+                }
+                for f in failed
+            ],
+            "total_scaled": len(o.scaled),
+            "total_failed": len(failed),
+            "rollback_performed": o.rollback is not None,
+            "rollback_results": [
+                {
+                    "type": r.change.workload.kind.value,
+                    "name": r.change.workload.name,
+                    "restored_replicas": r.change.from_replicas,
+                    "status": "success" if r.ok else "failed",
+                    **({"error": r.failure.message} if r.failure else {}),
+                }
+                for r in rollback
+            ],
+            "rollback_success_count": sum(r.ok for r in rollback),
+            "rollback_failed_count": sum(not r.ok for r in rollback),
+            "errors": [f"{f.change.workload.ref}: {f.failure.message}" for f in o.failed]
+            + o.errors,
+            "namespace": self.namespace,
+            "operation": self.operation.value,
+            "dry_run": self.dry_run,
+            "skipped_resources": [
+                {
+                    "type": s.workload.kind.value,
+                    "name": s.workload.name,
+                    "replicas": s.workload.replicas,
+                    "reason": s.reason,
+                }
+                for s in self.plan.skips
+            ],
+            "left_changed": [
+                {"type": w.kind.value, "name": w.name, "replicas": replicas}
+                for w, replicas in self.left_changed
+            ],
+            "interrupted": o.interrupted,
+            "exit_code": self.exit_code,
+            "run_id": self.run_id,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+def failed_before_start(
+    namespace: str, operation: Operation, message: str, dry_run: bool = False
+) -> RunResult:
+    """The result of a run that changed nothing because it could not start."""
+    plan = Plan(namespace, operation, (), ())
+    return RunResult(plan, Outcome(errors=[message]), dry_run=dry_run)

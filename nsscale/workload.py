@@ -1,0 +1,107 @@
+"""The objects nsscale scales, as read from the cluster, and the slice of them it changes."""
+
+from __future__ import annotations
+
+import copy
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ORIGINAL = "nsscale/original-replicas"  # the count before nsscale first moved the workload
+SCALED_TO = "nsscale/scaled-replicas"  # the count nsscale left it at, to spot later changes
+
+
+class Kind(enum.StrEnum):
+    DEPLOYMENT = "deployment"
+    STATEFULSET = "statefulset"
+
+    @classmethod
+    def from_api(cls, api_kind: str) -> Kind:
+        return cls(api_kind.lower())
+
+
+@dataclass(frozen=True)
+class State:
+    """The fields nsscale reads and writes: a write moves a workload from one State to another."""
+
+    replicas: int
+    original: str | None = None
+    scaled_to: str | None = None
+
+
+@dataclass(frozen=True)
+class Workload:
+    kind: Kind
+    name: str
+    replicas: int
+    ready: int
+    resource_version: str
+    annotations: Mapping[str, str]
+    manifest: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def key(self) -> tuple[Kind, str]:
+        return (self.kind, self.name)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    @property
+    def state(self) -> State:
+        return State(self.replicas, self.annotations.get(ORIGINAL), self.annotations.get(SCALED_TO))
+
+    @classmethod
+    def from_manifest(cls, obj: Mapping[str, Any]) -> Workload:
+        """Read one object of `kubectl get -o json`; ValueError if it is not a workload we know."""
+        try:
+            kind = Kind.from_api(obj["kind"])
+            meta = obj["metadata"]
+            spec_replicas = obj.get("spec", {}).get("replicas", 1)  # the API's default is 1
+            status = obj.get("status") or {}
+            annotations = meta.get("annotations") or {}
+            workload = cls(
+                kind=kind,
+                name=str(meta["name"]),
+                replicas=_count(spec_replicas),
+                ready=_count(status.get("readyReplicas", 0)),
+                resource_version=str(meta["resourceVersion"]),
+                annotations={str(k): str(v) for k, v in annotations.items()},
+                manifest=obj,
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a Deployment or StatefulSet ({exc!r})") from exc
+        return workload
+
+    def render(self, state: State) -> dict[str, Any]:
+        """This object as it should be written to reach `state`, with our resourceVersion."""
+        obj = copy.deepcopy(dict(self.manifest))
+        obj.pop("status", None)
+        meta = obj["metadata"]
+        meta["resourceVersion"] = self.resource_version
+        annotations = dict(meta.get("annotations") or {})
+        for key, value in ((ORIGINAL, state.original), (SCALED_TO, state.scaled_to)):
+            if value is None:
+                annotations.pop(key, None)
+            else:
+                annotations[key] = value
+        if annotations:
+            meta["annotations"] = annotations
+        else:
+            meta.pop("annotations", None)
+        obj.setdefault("spec", {})["replicas"] = state.replicas
+        return obj
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError(f"replica count {value!r}")
+    return value
+
+
+def parse_count(text: str | None) -> int | None:
+    """A recorded count as an int; None when absent or not a decimal count."""
+    if text is None or not text.isdecimal():
+        return None
+    return int(text)

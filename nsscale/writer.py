@@ -1,0 +1,126 @@
+"""Guarded batch writes: move many workloads in one kubectl call, never over another's change.
+
+Each Move says what the workload must look like before (`expect`) and after (`want`). A batch is
+written with `kubectl replace`, every object carrying the resourceVersion we read. When the call
+fails, the namespace is read again and each workload is judged by its state, not by kubectl's
+prose: already at `want` (done), still at `expect` with a newer resourceVersion (bumped by someone
+else's unrelated write, such as a controller's status update: retried), still at `expect` with the
+same resourceVersion (the write was refused: failed), anything else (changed by someone: conflict).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from nsscale.cluster import Cluster
+from nsscale.errors import ErrorKind, KubectlError
+from nsscale.workload import State, Workload
+
+log = logging.getLogger("nsscale")
+
+DEFAULT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Move:
+    base: Workload  # the object as last read; its resourceVersion is the precondition
+    expect: State
+    want: State
+
+    @property
+    def ref(self) -> str:
+        return self.base.ref
+
+
+@dataclass(frozen=True)
+class Failure:
+    message: str
+    kind: ErrorKind
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    move: Move
+    workload: Workload | None = None  # as the cluster holds it after a done move
+    failure: Failure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+@dataclass
+class Writer:
+    cluster: Cluster
+    namespace: str
+    attempts: int = DEFAULT_ATTEMPTS
+    dry_run: bool = False  # client-side: predict, call nothing
+
+    def write(self, moves: Sequence[Move]) -> list[MoveResult]:
+        """Results in the order of `moves`. Raises only when the truth cannot be learnt."""
+        if self.dry_run:
+            return [MoveResult(m, m.base) for m in moves]
+        results: dict[int, MoveResult] = {}
+        pending = dict(enumerate(moves))
+        for attempt in range(1, self.attempts + 1):
+            try:
+                written = self.cluster.replace(
+                    self.namespace, [m.base.render(m.want) for m in pending.values()]
+                )
+            except KubectlError as err:
+                log.debug("batch of %d failed (%s); reading the namespace", len(pending), err)
+                pending = self._judge(pending, err, results, last=attempt == self.attempts)
+            else:
+                by_key = {w.key: w for w in written}
+                for i, m in pending.items():
+                    results[i] = MoveResult(m, by_key.get(m.base.key, m.base))
+                pending = {}
+            if not pending:
+                break
+        return [results[i] for i in range(len(moves))]
+
+    def _judge(
+        self,
+        pending: dict[int, Move],
+        err: KubectlError,
+        results: dict[int, MoveResult],
+        last: bool,
+    ) -> dict[int, Move]:
+        current = {w.key: w for w in self.cluster.list_workloads(self.namespace)}
+        retry: dict[int, Move] = {}
+        for i, m in pending.items():
+            now = current.get(m.base.key)
+            if now is None:
+                results[i] = _failed(m, "no longer exists", ErrorKind.NOT_FOUND)
+            elif now.state == m.want:
+                results[i] = MoveResult(m, now)
+            elif now.state != m.expect:
+                results[i] = _failed(
+                    m,
+                    f"changed by someone else meanwhile (replicas now {now.replicas}); left as is",
+                    ErrorKind.CONFLICT,
+                )
+            elif now.resource_version == m.base.resource_version:
+                results[i] = _failed(m, _message_for(m.base, err), err.kind)
+            elif last:
+                message = "kept being modified meanwhile; gave up"
+                results[i] = _failed(m, message, ErrorKind.CONFLICT)
+            else:
+                log.info("%s was modified meanwhile but still holds; retrying", m.ref)
+                retry[i] = replace(m, base=now)
+        return retry
+
+
+def _failed(move: Move, message: str, kind: ErrorKind) -> MoveResult:
+    return MoveResult(move, failure=Failure(message, kind))
+
+
+def _message_for(workload: Workload, err: KubectlError) -> str:
+    """kubectl's line about this object when it printed one, else its last line."""
+    quoted = f'"{workload.name}"'
+    for line in err.stderr.splitlines():
+        if quoted in line:
+            return line.strip()
+    return err.message

@@ -1,0 +1,96 @@
+"""Objects and kubectl outputs for tests at the process boundary (pytest-subprocess)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nsscale.workload import ORIGINAL, SCALED_TO
+
+NS = "shop"
+KUBECTL = "kubectl"
+
+
+def workload(
+    name: str,
+    replicas: int,
+    rv: int = 1,
+    kind: str = "Deployment",
+    original: int | None = None,
+    scaled_to: int | None = None,
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": NS, "resourceVersion": str(rv)}
+    annotations = {}
+    if original is not None:
+        annotations[ORIGINAL] = str(original)
+    if scaled_to is not None:
+        annotations[SCALED_TO] = str(scaled_to)
+    if annotations:  # kubectl leaves the key out when there are none
+        meta["annotations"] = annotations
+    status = {"replicas": replicas, "readyReplicas": replicas} if replicas else {}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": meta,
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}},
+        "status": status,
+    }
+
+
+def moved(obj: dict[str, Any], replicas: int, rv: int, original: int | None, scaled_to: int | None
+          ) -> dict[str, Any]:
+    """`obj` as the server holds it after a write that set these fields."""
+    kind = obj["kind"]
+    return workload(obj["metadata"]["name"], replicas, rv, kind, original, scaled_to)
+
+
+def listing(*objs: dict[str, Any]) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objs),
+                       "metadata": {"resourceVersion": ""}})
+
+
+class Script:
+    """Registers, in order, the kubectl calls a test expects; records what each replace wrote."""
+
+    def __init__(self, fp: Any) -> None:
+        self.fp = fp
+        self.writes: list[list[dict[str, Any]]] = []
+
+    def get(self, *objs: dict[str, Any], stdout: str | None = None, returncode: int = 0,
+            stderr: str = "") -> None:
+        argv = [KUBECTL, "get", "deployments,statefulsets", "-n", NS, "-o", "json", self.fp.any()]
+        self.fp.register(argv, stdout=listing(*objs) if stdout is None else stdout,
+                         stderr=stderr, returncode=returncode)
+
+    def namespace(self, exists: bool) -> None:
+        argv = [KUBECTL, "get", "namespace", NS, "-o", "name", self.fp.any()]
+        if exists:
+            self.fp.register(argv, stdout=f"namespace/{NS}\n")
+        else:
+            self.fp.register(argv, returncode=1,
+                             stderr=f'Error from server (NotFound): namespaces "{NS}" not found\n')
+
+    def replace(self, *objs: dict[str, Any], stdout: str | None = None, returncode: int = 0,
+                stderr: str = "", raises: BaseException | None = None) -> None:
+        def on_stdin(text: str) -> None:
+            self.writes.append(json.loads(text)["items"])
+            if raises is not None:
+                raise raises
+
+        argv = [KUBECTL, "replace", "-n", NS, "-f", "-", "-o", "json", self.fp.any()]
+        if stdout is None:
+            stdout = listing(*objs) if returncode == 0 else ""
+        self.fp.register(argv, stdout=stdout, stderr=stderr, returncode=returncode,
+                         stdin_callable=on_stdin)
+
+    def names(self) -> list[str]:
+        """The names written, call after call."""
+        return [o["metadata"]["name"] for items in self.writes for o in items]
+
+    def written(self, index: int) -> list[tuple[str, int, dict[str, str]]]:
+        """(name, replicas, annotations) of each object the index-th replace sent."""
+        return [
+            (o["metadata"]["name"], o["spec"]["replicas"],
+             dict(o["metadata"].get("annotations", {})))
+            for o in self.writes[index]
+        ]
