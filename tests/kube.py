@@ -37,16 +37,23 @@ def workload(
     }
 
 
-def moved(obj: dict[str, Any], replicas: int, rv: int, original: int | None, scaled_to: int | None
-          ) -> dict[str, Any]:
+def moved(
+    obj: dict[str, Any], replicas: int, rv: int, original: int | None, scaled_to: int | None
+) -> dict[str, Any]:
     """`obj` as the server holds it after a write that set these fields."""
     kind = obj["kind"]
     return workload(obj["metadata"]["name"], replicas, rv, kind, original, scaled_to)
 
 
 def listing(*objs: dict[str, Any]) -> str:
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objs),
-                       "metadata": {"resourceVersion": ""}})
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "List",
+            "items": list(objs),
+            "metadata": {"resourceVersion": ""},
+        }
+    )
 
 
 class Script:
@@ -56,22 +63,40 @@ class Script:
         self.fp = fp
         self.writes: list[list[dict[str, Any]]] = []
 
-    def get(self, *objs: dict[str, Any], stdout: str | None = None, returncode: int = 0,
-            stderr: str = "") -> None:
+    def get(
+        self,
+        *objs: dict[str, Any],
+        stdout: str | None = None,
+        returncode: int = 0,
+        stderr: str = "",
+    ) -> None:
         argv = [KUBECTL, "get", "deployments,statefulsets", "-n", NS, "-o", "json", self.fp.any()]
-        self.fp.register(argv, stdout=listing(*objs) if stdout is None else stdout,
-                         stderr=stderr, returncode=returncode)
+        self.fp.register(
+            argv,
+            stdout=listing(*objs) if stdout is None else stdout,
+            stderr=stderr,
+            returncode=returncode,
+        )
 
     def namespace(self, exists: bool) -> None:
         argv = [KUBECTL, "get", "namespace", NS, "-o", "name", self.fp.any()]
         if exists:
             self.fp.register(argv, stdout=f"namespace/{NS}\n")
         else:
-            self.fp.register(argv, returncode=1,
-                             stderr=f'Error from server (NotFound): namespaces "{NS}" not found\n')
+            self.fp.register(
+                argv,
+                returncode=1,
+                stderr=f'Error from server (NotFound): namespaces "{NS}" not found\n',
+            )
 
-    def replace(self, *objs: dict[str, Any], stdout: str | None = None, returncode: int = 0,
-                stderr: str = "", raises: BaseException | None = None) -> None:
+    def replace(
+        self,
+        *objs: dict[str, Any],
+        stdout: str | None = None,
+        returncode: int = 0,
+        stderr: str = "",
+        raises: BaseException | None = None,
+    ) -> None:
         def on_stdin(text: str) -> None:
             self.writes.append(json.loads(text)["items"])
             if raises is not None:
@@ -80,8 +105,9 @@ class Script:
         argv = [KUBECTL, "replace", "-n", NS, "-f", "-", "-o", "json", self.fp.any()]
         if stdout is None:
             stdout = listing(*objs) if returncode == 0 else ""
-        self.fp.register(argv, stdout=stdout, stderr=stderr, returncode=returncode,
-                         stdin_callable=on_stdin)
+        self.fp.register(
+            argv, stdout=stdout, stderr=stderr, returncode=returncode, stdin_callable=on_stdin
+        )
 
     def names(self) -> list[str]:
         """The names written, call after call."""
@@ -90,7 +116,10 @@ class Script:
     def written(self, index: int) -> list[tuple[str, int, dict[str, str]]]:
         """(name, replicas, annotations) of each object the index-th replace sent."""
         return [
-            (o["metadata"]["name"], o["spec"]["replicas"],
-             dict(o["metadata"].get("annotations", {})))
+            (
+                o["metadata"]["name"],
+                o["spec"]["replicas"],
+                dict(o["metadata"].get("annotations", {})),
+            )
             for o in self.writes[index]
         ]

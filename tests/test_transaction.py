@@ -20,8 +20,12 @@ from nsscale.workload import ORIGINAL, SCALED_TO, Workload
 from nsscale.writer import Writer
 from tests.kube import KUBECTL, NS, Script, moved, workload
 
-A, B, C, D = (workload("a", 3, 10), workload("b", 2, 11), workload("c", 1, 12),
-              workload("d", 4, 13, kind="StatefulSet"))
+A, B, C, D = (
+    workload("a", 3, 10),
+    workload("b", 2, 11),
+    workload("c", 1, 12),
+    workload("d", 4, 13, kind="StatefulSet"),
+)
 ERR_500 = 'Error from server (InternalError): error when replacing "STDIN": boom\n'
 
 
@@ -53,8 +57,15 @@ def test_partial_failure_rolls_back_the_done_steps(fp: Any) -> None:
     assert doc["success"] is False
     assert [r["name"] for r in doc["scaled_resources"]] == ["a"]
     assert doc["failed_resources"] == [
-        {"type": "deployment", "name": "b", "status": "failed", "error": ERR_500.strip(),
-         "error_kind": "server_error", "from_replicas": 2, "to_replicas": 0}
+        {
+            "type": "deployment",
+            "name": "b",
+            "status": "failed",
+            "error": ERR_500.strip(),
+            "error_kind": "server_error",
+            "from_replicas": 2,
+            "to_replicas": 0,
+        }
     ]
     assert doc["rollback_performed"] is True
     assert doc["rollback_results"] == [
@@ -126,8 +137,13 @@ def test_rollback_failure_is_counted_logged_and_keeps_the_first_error(
     doc = result.to_dict()
     assert doc["rollback_performed"] is True
     assert doc["rollback_results"] == [
-        {"type": "deployment", "name": "b", "restored_replicas": 2, "status": "failed",
-         "error": "kubectl did not answer within 5s (--timeout)"},
+        {
+            "type": "deployment",
+            "name": "b",
+            "restored_replicas": 2,
+            "status": "failed",
+            "error": "kubectl did not answer within 5s (--timeout)",
+        },
         {"type": "deployment", "name": "a", "restored_replicas": 3, "status": "success"},
     ]
     assert (doc["rollback_success_count"], doc["rollback_failed_count"]) == (1, 1)
@@ -136,12 +152,18 @@ def test_rollback_failure_is_counted_logged_and_keeps_the_first_error(
     assert result.exit_code == 3
     assert caplog.record_tuples == [
         ("nsscale", logging.ERROR, f"Failed to scale deployment/c: {ERR_500.strip()}"),
-        ("nsscale", logging.WARNING,
-         "Failure detected, initiating rollback of 2 successfully scaled resources"),
+        (
+            "nsscale",
+            logging.WARNING,
+            "Failure detected, initiating rollback of 2 successfully scaled resources",
+        ),
         ("nsscale", logging.INFO, "Starting rollback of 2 resources in namespace shop"),
         ("nsscale", logging.INFO, "Rolling back deployment/b to 2 replicas"),
-        ("nsscale", logging.ERROR,
-         "Failed to rollback deployment/b: kubectl did not answer within 5s (--timeout)"),
+        (
+            "nsscale",
+            logging.ERROR,
+            "Failed to rollback deployment/b: kubectl did not answer within 5s (--timeout)",
+        ),
         ("nsscale", logging.INFO, "Rolling back deployment/a to 3 replicas"),
         ("nsscale", logging.INFO, "Successfully rolled back deployment/a"),
         ("nsscale", logging.INFO, "Rollback completed: 2 operations performed"),
@@ -154,8 +176,9 @@ def test_undo_runs_in_reverse_order_in_one_batch(fp: Any) -> None:
     script.replace(down_of(A, 20), down_of(B, 21), down_of(C, 22))
     script.replace(returncode=1, stderr=ERR_500)
     script.get(down_of(A, 20), down_of(B, 21), down_of(C, 22), D)
-    script.replace(moved(C, 1, 30, None, None), moved(B, 2, 31, None, None),
-                   moved(A, 3, 32, None, None))
+    script.replace(
+        moved(C, 1, 30, None, None), moved(B, 2, 31, None, None), moved(A, 3, 32, None, None)
+    )
 
     result = down(batch_size=3)
 
@@ -183,8 +206,10 @@ def test_every_write_carries_the_resource_version_read(fp: Any) -> None:
 def test_a_conflict_is_retried_while_the_replica_count_holds(fp: Any) -> None:
     script = Script(fp)
     script.get(A)
-    conflict = ('Error from server (Conflict): error when replacing "STDIN": Operation cannot be '
-                'fulfilled on deployments.apps "a": the object has been modified\n')
+    conflict = (
+        'Error from server (Conflict): error when replacing "STDIN": Operation cannot be '
+        'fulfilled on deployments.apps "a": the object has been modified\n'
+    )
     script.replace(returncode=1, stderr=conflict)
     bumped = workload("a", 3, 15)  # a status update bumped the version, replicas still 3
     script.get(bumped)
@@ -199,7 +224,9 @@ def test_a_conflict_is_retried_while_the_replica_count_holds(fp: Any) -> None:
 def test_a_change_made_meanwhile_is_a_conflict_not_clobbered(fp: Any) -> None:
     script = Script(fp)
     script.get(A)
-    script.replace(returncode=1, stderr="Error from server (Conflict): the object has been modified\n")
+    script.replace(
+        returncode=1, stderr="Error from server (Conflict): the object has been modified\n"
+    )
     script.get(workload("a", 5, 15))  # somebody scaled it to 5 meanwhile
 
     result = down()
@@ -220,8 +247,9 @@ def test_a_change_made_meanwhile_is_a_conflict_not_clobbered(fp: Any) -> None:
         ("keyboard_interrupt", "interrupted by SIGINT"),
     ],
 )
-def test_each_trigger_rolls_back(fp: Any, monkeypatch: pytest.MonkeyPatch, trigger: str,
-                                 expected_error: str) -> None:
+def test_each_trigger_rolls_back(
+    fp: Any, monkeypatch: pytest.MonkeyPatch, trigger: str, expected_error: str
+) -> None:
     script = Script(fp)
     script.get(A, B)
     script.replace(down_of(A, 20))
@@ -245,7 +273,9 @@ def test_each_trigger_rolls_back(fp: Any, monkeypatch: pytest.MonkeyPatch, trigg
     assert any(expected_error in e for e in doc["errors"]), doc["errors"]
     assert doc["rollback_performed"] is True
     assert [(r["name"], r["status"]) for r in doc["rollback_results"]] == [
-        ("b", "success"), ("a", "success")]
+        ("b", "success"),
+        ("a", "success"),
+    ]
     assert [f["name"] for f in doc["failed_resources"]] == ["b"]
     assert result.exit_code == (130 if trigger == "keyboard_interrupt" else 1)
 

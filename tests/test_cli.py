@@ -1,0 +1,293 @@
+"""The command line through Typer's CliRunner, kubectl faked at the process boundary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from nsscale import __version__
+from nsscale.cli import app
+from tests.kube import KUBECTL, NS, Script, moved, workload
+
+A, B = workload("a", 3, 10), workload("b", 2, 11, kind="StatefulSet")
+ERR_500 = 'Error from server (InternalError): error when replacing "STDIN": boom\n'
+
+# The original design's result keys: none may be renamed or dropped.
+SEED_KEYS = {
+    "success",
+    "scaled_resources",
+    "failed_resources",
+    "total_scaled",
+    "total_failed",
+    "rollback_performed",
+    "rollback_results",
+    "rollback_success_count",
+    "rollback_failed_count",
+    "errors",
+}
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("COLUMNS", "200")  # pin Rich's width
+    monkeypatch.delenv("NSSCALE_KUBECTL", raising=False)
+    return CliRunner()
+
+
+def nsscale(runner: CliRunner, *args: str) -> Any:
+    return runner.invoke(app, [*args, "--kubectl", KUBECTL, "--timeout", "5"])
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"nsscale {__version__}\n"
+
+
+def test_down_succeeds_with_exit_0_and_a_table(fp: Any, runner: CliRunner) -> None:
+    script = Script(fp)
+    script.get(A, B, workload("idle", 0))
+    script.replace(moved(A, 0, 20, 3, 0), moved(B, 0, 21, 2, 0))
+
+    result = nsscale(runner, "down", NS)
+
+    assert result.exit_code == 0, result.output
+    assert "a" in result.stdout
+    assert "3 → 0" in result.stdout
+    assert "2 → 0" in result.stdout
+    assert "already at 0" in result.stdout
+    assert "shop: 2 scaled, 1 skipped." in result.stdout
+    assert result.stderr == ""
+
+
+def test_json_output_carries_every_seed_key(fp: Any, runner: CliRunner) -> None:
+    script = Script(fp)
+    script.get(A, B)
+    script.replace(moved(A, 0, 20, 3, 0), moved(B, 0, 21, 2, 0))
+
+    result = nsscale(runner, "down", NS, "--output", "json")
+
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)  # exactly one document
+    assert set(doc) >= SEED_KEYS | {
+        "namespace",
+        "operation",
+        "dry_run",
+        "skipped_resources",
+        "duration_s",
+    }
+    assert doc["scaled_resources"][1] == {
+        "type": "statefulset",
+        "name": "b",
+        "from_replicas": 2,
+        "to_replicas": 0,
+        "status": "success",
+    }
+    assert (doc["total_scaled"], doc["total_failed"]) == (2, 0)
+    assert (doc["namespace"], doc["operation"], doc["dry_run"]) == (NS, "down", False)
+
+
+def test_json_on_failure_and_exit_1_when_rolled_back(fp: Any, runner: CliRunner) -> None:
+    script = Script(fp)
+    script.get(A, B)
+    script.replace(returncode=1, stderr=ERR_500)
+    script.get(moved(A, 0, 20, 3, 0), B)
+    script.replace(moved(A, 3, 22, None, None))
+
+    result = nsscale(runner, "down", NS, "-o", "json", "--batch-size", "2")
+
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)
+    assert set(doc) >= SEED_KEYS
+    assert doc["rollback_performed"] is True
+    assert doc["rollback_success_count"] == 1
+
+
+def test_rollback_failure_exits_3_and_names_what_is_left(fp: Any, runner: CliRunner) -> None:
+    script = Script(fp)
+    script.get(A, B)
+    script.replace(moved(A, 0, 20, 3, 0))
+    script.replace(returncode=1, stderr=ERR_500)
+    script.get(moved(A, 0, 20, 3, 0), B)
+    script.replace(
+        returncode=1,
+        stderr='Error from server (Forbidden): deployments.apps "a" is '
+        'forbidden: User "x" cannot update resource "deployments"\n',
+    )
+    script.get(moved(A, 0, 20, 3, 0), B)
+
+    result = nsscale(runner, "down", NS, "--batch-size", "1")
+
+    assert result.exit_code == 3, result.output
+    assert "PARTLY CHANGED" in result.stdout
+    assert "deployment/a (at 0)" in result.stdout
+    assert "[ERROR] Failed to rollback deployment/a: Error from server (Forbidden)" in result.stderr
+
+
+def test_no_rollback_with_a_failure_exits_3(fp: Any, runner: CliRunner) -> None:
+    script = Script(fp)
+    script.get(A, B)
+    script.replace(returncode=1, stderr=ERR_500)
+    script.get(moved(A, 0, 20, 3, 0), B)
+
+    result = nsscale(runner, "down", NS, "--no-rollback")
+
+    assert result.exit_code == 3, result.output
+
+
+def test_dry_run_makes_no_mutating_call(fp: Any, runner: CliRunner) -> None:
+    script = Script(fp)
+    script.get(A, B, workload("idle", 0))  # only the read is registered: a write would fail
+
+    result = nsscale(runner, "down", NS, "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert "would scale" in result.stdout
+    assert "Dry run: 2 would be scaled, 1 skipped in shop; nothing changed." in result.stdout
+    assert [c[1] for c in fp.calls] == ["get"]
+
+
+def test_dry_run_json_marks_planned_changes(fp: Any, runner: CliRunner) -> None:
+    Script(fp).get(A)
+    doc = json.loads(nsscale(runner, "down", NS, "--dry-run", "-o", "json").stdout)
+    assert doc["dry_run"] is True
+    assert doc["scaled_resources"][0]["status"] == "dry_run"
+
+
+def test_empty_namespace_is_a_success_with_nothing_to_do(fp: Any, runner: CliRunner) -> None:
+    script = Script(fp)
+    script.get()
+    script.namespace(exists=True)
+
+    result = nsscale(runner, "down", NS)
+
+    assert result.exit_code == 0, result.output
+    assert "Nothing to do in shop." in result.stdout
+
+
+def test_missing_namespace_exits_2_with_json(fp: Any, runner: CliRunner) -> None:
+    script = Script(fp)
+    script.get()
+    script.namespace(exists=False)
+
+    result = nsscale(runner, "down", NS, "-o", "json")
+
+    assert result.exit_code == 2
+    assert 'error: namespace "shop" not found' in result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["success"] is False
+    assert doc["exit_code"] == 2
+    assert doc["errors"] == ['namespace "shop" not found']
+
+
+@pytest.mark.parametrize("name", ["Shop", "a_b", "a-", "x" * 64])
+def test_bad_namespace_exits_2_before_any_kubectl_call(
+    fp: Any, runner: CliRunner, name: str
+) -> None:
+    result = nsscale(runner, "down", name)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: invalid namespace {name!r}")
+    assert "Traceback" not in result.output
+    assert list(fp.calls) == []
+
+
+def test_kubectl_missing_exits_2_saying_how_to_point_at_it(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    result = runner.invoke(app, ["down", NS, "--kubectl", str(tmp_path / "kubectl")])
+    assert result.exit_code == 2
+    assert "error: cannot run kubectl at" in result.stderr
+    assert "--kubectl PATH or $NSSCALE_KUBECTL" in result.stderr
+
+
+def test_kubectl_path_from_the_environment(
+    fp: Any, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NSSCALE_KUBECTL", "/opt/k/kubectl")
+    argv = [
+        "/opt/k/kubectl",
+        "get",
+        "deployments,statefulsets",
+        "-n",
+        NS,
+        "-o",
+        "json",
+        "--context=prod",
+        "--kubeconfig=/tmp/kc",
+        "--request-timeout=7s",
+    ]
+    fp.register(argv, stdout=json.dumps({"kind": "List", "items": [A]}))
+
+    result = runner.invoke(
+        app, ["status", NS, "--context", "prod", "--kubeconfig", "/tmp/kc", "--timeout", "7"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "a" in result.stdout
+
+
+def test_forbidden_discovery_exits_1_naming_the_permission(fp: Any, runner: CliRunner) -> None:
+    forbidden = (
+        'Error from server (Forbidden): deployments.apps is forbidden: User "viewer" '
+        'cannot list resource "deployments" in API group "apps" in the namespace "shop"\n'
+    )
+    Script(fp).get(returncode=1, stderr=forbidden)
+
+    result = nsscale(runner, "down", NS)
+
+    assert result.exit_code == 1
+    assert 'cannot list resource "deployments"' in result.stderr
+    assert "ask for that permission" in result.stderr
+
+
+def test_unparseable_discovery_exits_1_with_a_clear_error(fp: Any, runner: CliRunner) -> None:
+    Script(fp).get(stdout="<html>proxy error</html>")
+    result = nsscale(runner, "down", NS)
+    assert result.exit_code == 1
+    assert "error: could not read the output of `kubectl get deployments,statefulsets" in (
+        result.stderr
+    )
+
+
+def test_status_shows_recorded_originals(fp: Any, runner: CliRunner) -> None:
+    Script(fp).get(moved(A, 0, 20, 3, 0), B)
+    result = nsscale(runner, "status", NS, "-o", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["workloads"][0] == {
+        "type": "deployment",
+        "name": "a",
+        "replicas": 0,
+        "ready_replicas": 0,
+        "original_replicas": "3",
+        "scaled_replicas": "0",
+    }
+
+
+def test_usage_errors_exit_2(runner: CliRunner) -> None:
+    assert runner.invoke(app, ["scale", NS]).exit_code == 2  # --replicas missing
+    assert runner.invoke(app, ["scale", NS, "--replicas", "-1"]).exit_code == 2
+    assert runner.invoke(app, ["down"]).exit_code == 2
+
+
+def test_log_file_and_verbose(fp: Any, runner: CliRunner, tmp_path: Path) -> None:
+    script = Script(fp)
+    script.get(A)
+    script.replace(moved(A, 0, 20, 3, 0))
+    log_file = tmp_path / "nsscale.log"
+
+    result = nsscale(runner, "down", NS, "-vv", "--log-file", str(log_file))
+
+    assert result.exit_code == 0, result.output
+    assert "[DEBUG] kubectl: kubectl replace -n shop -f - -o json" in result.stderr
+    assert "kubectl exited 0 in" in log_file.read_text()
+
+
+def test_unwritable_log_file_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:
+    result = nsscale(runner, "down", NS, "--log-file", str(tmp_path / "no" / "such" / "x.log"))
+    assert result.exit_code == 2
+    assert "cannot write the log file" in result.stderr

@@ -1,0 +1,115 @@
+"""Planning decisions: what each operation changes, what it skips, and why."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nsscale.errors import InvalidNamespace
+from nsscale.plan import Change, Operation, Skip, check_namespace, make_plan
+from nsscale.workload import ORIGINAL, SCALED_TO, State, Workload
+from tests.kube import NS, workload
+
+
+def w(
+    name: str, replicas: int, original: int | str | None = None, scaled_to: int | None = None
+) -> Workload:
+    obj = workload(name, replicas)
+    annotations = {}
+    if original is not None:
+        annotations[ORIGINAL] = str(original)
+    if scaled_to is not None:
+        annotations[SCALED_TO] = str(scaled_to)
+    if annotations:
+        obj["metadata"]["annotations"] = annotations
+    return Workload.from_manifest(obj)
+
+
+def decide(op: Operation, wl: Workload, **kwargs: object) -> Change | Skip:
+    plan = make_plan(NS, op, [wl], **kwargs)  # type: ignore[arg-type]
+    decisions: list[Change | Skip] = [*plan.changes, *plan.skips]
+    return decisions[0]
+
+
+def test_down_records_the_original_and_the_count_it_sets() -> None:
+    change = decide(Operation.DOWN, w("a", 3))
+    assert isinstance(change, Change)
+    assert change.after == State(0, "3", "0")
+
+
+def test_down_twice_keeps_the_first_original() -> None:
+    # a workload somebody scaled to 2 after a down, downed again: the original stays 3
+    change = decide(Operation.DOWN, w("a", 2, original=3, scaled_to=0))
+    assert isinstance(change, Change)
+    assert change.after == State(0, "3", "0")
+    skip = decide(Operation.DOWN, w("a", 0, original=3, scaled_to=0))
+    assert isinstance(skip, Skip)
+    assert skip.reason == "already at 0"
+
+
+def test_a_workload_already_at_zero_is_skipped_and_never_annotated() -> None:
+    skip = decide(Operation.DOWN, w("a", 0))
+    assert skip == Skip(w("a", 0), "already at 0")
+    skip_up = decide(Operation.UP, w("a", 0))
+    assert isinstance(skip_up, Skip)
+    assert "no recorded original" in skip_up.reason
+
+
+def test_up_restores_and_removes_the_annotations() -> None:
+    change = decide(Operation.UP, w("a", 0, original=3, scaled_to=0))
+    assert isinstance(change, Change)
+    assert change.after == State(3, None, None)
+
+
+def test_up_skips_a_workload_changed_since_and_force_restores_it() -> None:
+    changed = w("a", 2, original=3, scaled_to=0)
+    skip = decide(Operation.UP, changed)
+    assert isinstance(skip, Skip)
+    assert skip.reason == (
+        "changed since nsscale set it to 0 (now 2); original 3 kept (--force restores it)"
+    )
+    forced = decide(Operation.UP, changed, force=True)
+    assert isinstance(forced, Change)
+    assert forced.after == State(3)
+
+
+def test_scale_records_zero_as_an_original_so_up_restores_it() -> None:
+    change = decide(Operation.SCALE, w("a", 0), replicas=2)
+    assert isinstance(change, Change)
+    assert change.after == State(2, "0", "2")
+    back = decide(Operation.UP, w("a", 2, original=0, scaled_to=2))
+    assert isinstance(back, Change)
+    assert back.after == State(0)
+
+
+def test_an_unreadable_original_is_never_overwritten() -> None:
+    for op in (Operation.DOWN, Operation.UP):
+        skip = decide(op, w("a", 2, original="three", scaled_to=0))
+        assert isinstance(skip, Skip)
+        assert "not a count" in skip.reason
+
+
+@pytest.mark.parametrize("name", ["shop", "a", "pr-1234", "x" * 63, "0abc"])
+def test_valid_namespaces(name: str) -> None:
+    assert check_namespace(name) == name
+
+
+@pytest.mark.parametrize(
+    "name", ["", "Shop", "-a", "a-", "a_b", "a.b", "x" * 64, "a b", "../etc", "$(reboot)", "ß"]
+)
+def test_invalid_namespaces(name: str) -> None:
+    with pytest.raises(InvalidNamespace):
+        check_namespace(name)
+
+
+@given(st.text(max_size=70))
+def test_namespace_check_agrees_with_rfc1123(name: str) -> None:
+    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+    valid = 0 < len(name) <= 63 and set(name) <= allowed and name[0] != "-" and name[-1] != "-"
+    try:
+        check_namespace(name)
+    except InvalidNamespace:
+        assert not valid
+    else:
+        assert valid
