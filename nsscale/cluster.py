@@ -51,7 +51,9 @@ class KubectlCluster:
         if self.server_dry_run:
             args.append("--dry-run=server")
         document = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
-        return _workloads(self.kubectl.argv(args), self.kubectl.json(args, json.dumps(document)))
+        printed = self.kubectl.json_documents(args, json.dumps(document))
+        # One document per object written (a List if a future kubectl groups them).
+        return [w for doc in printed for w in _workloads(self.kubectl.argv(args), doc)]
 
 
 def _workloads(argv: Sequence[str], document: Mapping[str, Any]) -> list[Workload]:

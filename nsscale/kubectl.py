@@ -115,15 +115,37 @@ class Kubectl:
         return result
 
     def json(self, args: Sequence[str], stdin: str | None = None) -> Any:
-        """Run with `-o json` and parse stdout; KubectlOutputError if it is not a JSON object."""
+        """Run with `-o json` and parse stdout; KubectlOutputError if it is not one JSON object."""
+        documents = self.json_documents(args, stdin)
+        if len(documents) != 1:
+            raise KubectlOutputError(self.argv(args), f"{len(documents)} documents", "")
+        return documents[0]
+
+    def json_documents(self, args: Sequence[str], stdin: str | None = None) -> list[Any]:
+        """Run with `-o json` and parse every JSON object printed, one after another.
+
+        `kubectl replace -f - -o json` with several objects prints one document per object.
+        """
         result = self.run([*args, "-o", "json"], stdin)
+        decoder = json.JSONDecoder()
+        text, documents, position = result.stdout, [], 0
         try:
-            document = json.loads(result.stdout)
+            while (position := _skip_space(text, position)) < len(text):
+                document, position = decoder.raw_decode(text, position)
+                if not isinstance(document, dict):
+                    raise KubectlOutputError(result.argv, "not a JSON object", text)
+                documents.append(document)
         except json.JSONDecodeError as exc:
-            raise KubectlOutputError(result.argv, f"not JSON ({exc.msg})", result.stdout) from exc
-        if not isinstance(document, dict):
-            raise KubectlOutputError(result.argv, "not a JSON object", result.stdout)
-        return document
+            raise KubectlOutputError(result.argv, f"not JSON ({exc.msg})", text) from exc
+        if not documents:
+            raise KubectlOutputError(result.argv, "no output", text)
+        return documents
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position].isspace():
+        position += 1
+    return position
 
 
 def _seconds(value: float) -> str:

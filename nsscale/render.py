@@ -82,7 +82,8 @@ def summary(result: RunResult) -> Text:
     if o.success:
         if not o.scaled:
             return Text(f"Nothing to do in {ns}{skipped}.", "green")
-        return Text(f"{ns}: {len(o.scaled)} scaled{skipped}.", "green")
+        verb = "restored" if result.operation == "up" else "scaled"
+        return Text(f"{ns}: {len(o.scaled)} {verb}{skipped}.", "green")
     left = result.left_changed
     if left:
         names = ", ".join(f"{w.ref} (at {n})" for w, n in left)

@@ -2,10 +2,11 @@
 
 Each Move says what the workload must look like before (`expect`) and after (`want`). A batch is
 written with `kubectl replace`, every object carrying the resourceVersion we read. When the call
-fails, the namespace is read again and each workload is judged by its state, not by kubectl's
-prose: already at `want` (done), still at `expect` with a newer resourceVersion (bumped by someone
-else's unrelated write, such as a controller's status update: retried), still at `expect` with the
-same resourceVersion (the write was refused: failed), anything else (changed by someone: conflict).
+fails or prints what we cannot read, the namespace is read again and each workload is judged by
+its state, not by kubectl's prose: already at `want` (done), still at `expect` with a newer
+resourceVersion (bumped by someone else's unrelated write, such as a controller's status update:
+retried), still at `expect` with the same resourceVersion (the write was refused: failed),
+anything else (changed by someone: conflict).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from nsscale.cluster import Cluster
-from nsscale.errors import ErrorKind, KubectlError
+from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError
 from nsscale.workload import State, Workload
 
 log = logging.getLogger("nsscale")
@@ -69,7 +70,7 @@ class Writer:
                 written = self.cluster.replace(
                     self.namespace, [m.base.render(m.want) for m in pending.values()]
                 )
-            except KubectlError as err:
+            except (KubectlError, KubectlOutputError) as err:
                 log.debug("batch of %d failed (%s); reading the namespace", len(pending), err)
                 pending = self._judge(pending, err, results, last=attempt == self.attempts)
             else:
@@ -84,7 +85,7 @@ class Writer:
     def _judge(
         self,
         pending: dict[int, Move],
-        err: KubectlError,
+        err: KubectlError | KubectlOutputError,
         results: dict[int, MoveResult],
         last: bool,
     ) -> dict[int, Move]:
@@ -103,7 +104,7 @@ class Writer:
                     ErrorKind.CONFLICT,
                 )
             elif now.resource_version == m.base.resource_version:
-                results[i] = _failed(m, _message_for(m.base, err), err.kind)
+                results[i] = _failed(m, _message_for(m.base, err), _kind(err))
             elif last:
                 message = "kept being modified meanwhile; gave up"
                 results[i] = _failed(m, message, ErrorKind.CONFLICT)
@@ -117,10 +118,15 @@ def _failed(move: Move, message: str, kind: ErrorKind) -> MoveResult:
     return MoveResult(move, failure=Failure(message, kind))
 
 
-def _message_for(workload: Workload, err: KubectlError) -> str:
+def _kind(err: KubectlError | KubectlOutputError) -> ErrorKind:
+    return err.kind if isinstance(err, KubectlError) else ErrorKind.OTHER
+
+
+def _message_for(workload: Workload, err: KubectlError | KubectlOutputError) -> str:
     """kubectl's line about this object when it printed one, else its last line."""
     quoted = f'"{workload.name}"'
-    for line in err.stderr.splitlines():
+    stderr = err.stderr if isinstance(err, KubectlError) else ""
+    for line in stderr.splitlines():
         if quoted in line:
             return line.strip()
     return err.message

@@ -5,6 +5,7 @@ Batch size 1 makes each workload its own step, as in the original design's unit 
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 from typing import Any
@@ -253,8 +254,9 @@ def test_each_trigger_rolls_back(
     script = Script(fp)
     script.get(A, B)
     script.replace(down_of(A, 20))
-    if trigger == "bad_json":
+    if trigger == "bad_json":  # the write's output, then the re-read's, cannot be read
         script.replace(stdout="this is not json")
+        script.get(stdout='{"kind": "List", "items": [')
     elif trigger == "timeout_then_reread_fails":
         script.replace(raises=subprocess.TimeoutExpired(KUBECTL, 5))
         script.get(returncode=1, stderr="Error from server (InternalError): etcd is down\n")
@@ -278,6 +280,30 @@ def test_each_trigger_rolls_back(
     ]
     assert [f["name"] for f in doc["failed_resources"]] == ["b"]
     assert result.exit_code == (130 if trigger == "keyboard_interrupt" else 1)
+
+
+def test_several_documents_from_replace_are_read_one_by_one(fp: Any) -> None:
+    script = Script(fp)
+    script.get(A, B)
+    printed = json.dumps(down_of(A, 20), indent=4) + "\n" + json.dumps(down_of(B, 21), indent=4)
+    script.replace(stdout=printed)  # what kubectl v1.37 prints for a List of two
+
+    result = down(batch_size=2)
+
+    assert result.exit_code == 0, result.to_dict()
+    assert len(script.writes) == 1
+
+
+def test_unreadable_write_output_is_judged_by_reading_the_namespace(fp: Any) -> None:
+    script = Script(fp)
+    script.get(A, B)
+    script.replace(stdout="<html>502 Bad Gateway</html>")
+    script.get(down_of(A, 20), down_of(B, 21))  # both landed: the truth, not the garbage
+
+    result = down(batch_size=2)
+
+    assert result.exit_code == 0, result.to_dict()
+    assert [s["name"] for s in result.to_dict()["scaled_resources"]] == ["a", "b"]
 
 
 def test_a_timed_out_write_is_judged_by_reading_the_namespace(fp: Any) -> None:
