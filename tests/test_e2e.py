@@ -1,0 +1,274 @@
+"""End to end: the installed `nsscale` script, the real kubectl, the local API server.
+
+Every assertion is on the server's final state (or on the exit code and JSON), not on wording.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nsscale.workload import ORIGINAL, SCALED_TO
+from tests.apiserver.server import ApiServer
+
+pytestmark = pytest.mark.e2e
+
+NS = "shop"
+SAMPLE = {
+    ("deployment", "web"): 3,
+    ("deployment", "api"): 2,
+    ("deployment", "idle"): 0,
+    ("statefulset", "db"): 1,
+    ("statefulset", "cache"): 2,
+}
+NSSCALE = Path(sys.executable).parent / "nsscale"  # the installed console script
+SEED_KEYS = {
+    "success",
+    "scaled_resources",
+    "failed_resources",
+    "total_scaled",
+    "total_failed",
+    "rollback_performed",
+    "rollback_results",
+    "rollback_success_count",
+    "rollback_failed_count",
+    "errors",
+}
+
+
+@pytest.fixture
+def shop(apiserver: ApiServer) -> ApiServer:
+    apiserver.add_namespace(NS)
+    for (kind, name), replicas in SAMPLE.items():
+        if kind == "deployment":
+            apiserver.add_deployment(NS, name, replicas=replicas)
+        else:
+            apiserver.add_statefulset(NS, name, replicas=replicas)
+    return apiserver
+
+
+class Run:
+    def __init__(self, proc: subprocess.CompletedProcess[str], seconds: float) -> None:
+        self.code = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.seconds = seconds
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def nsscale(kubeconfig: Path, kubectl_bin: Path) -> Any:
+    def run(*args: str) -> Run:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "NSSCALE_KUBECTL": str(kubectl_bin),
+            "COLUMNS": "200",
+        }
+        started = time.monotonic()
+        proc = subprocess.run(
+            [str(NSSCALE), *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        return Run(proc, time.monotonic() - started)
+
+    return run
+
+
+def state(server: ApiServer) -> dict[tuple[str, str], tuple[int, str | None, str | None]]:
+    """(kind, name) -> (spec.replicas, recorded original, recorded scaled-to)."""
+    found = {}
+    for obj in server.workloads(NS):
+        annotations = obj["metadata"].get("annotations", {})
+        key = (obj["kind"].lower(), obj["metadata"]["name"])
+        found[key] = (
+            obj["spec"]["replicas"],
+            annotations.get(ORIGINAL),
+            annotations.get(SCALED_TO),
+        )
+    return found
+
+
+def versions(server: ApiServer) -> dict[str, str]:
+    return {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in server.workloads(NS)}
+
+
+INITIAL = {key: (n, None, None) for key, n in SAMPLE.items()}
+DOWN = {key: (0, str(n), "0") if n else (0, None, None) for key, n in SAMPLE.items()}
+
+
+def test_down_up_round_trip_restores_every_count_and_removes_the_annotations(
+    shop: ApiServer, nsscale: Any
+) -> None:
+    down = nsscale("down", NS)
+    assert down.code == 0, down.stderr
+    assert state(shop) == DOWN
+
+    up = nsscale("up", NS)
+    assert up.code == 0, up.stderr
+    assert state(shop) == INITIAL
+    assert shop.unhandled == []
+
+
+def test_down_twice_keeps_the_originals(shop: ApiServer, nsscale: Any) -> None:
+    assert nsscale("down", NS).code == 0
+    again = nsscale("down", NS, "-o", "json")
+    assert again.code == 0
+    assert again.json()["total_scaled"] == 0
+    assert state(shop) == DOWN
+    assert nsscale("up", NS).code == 0
+    assert state(shop) == INITIAL
+
+
+def test_dry_run_changes_nothing(shop: ApiServer, nsscale: Any) -> None:
+    before = versions(shop)
+    run = nsscale("down", NS, "--dry-run", "-o", "json")
+    assert run.code == 0, run.stderr
+    assert run.json()["total_scaled"] == 4
+    assert versions(shop) == before
+    assert not [r for r in shop.requests if r.method in ("PUT", "PATCH", "POST", "DELETE")]
+
+
+def test_up_skips_a_workload_changed_since_unless_forced(shop: ApiServer, nsscale: Any) -> None:
+    assert nsscale("down", NS).code == 0
+    shop.edit_workload(NS, "deployment", "web", replicas=1)  # somebody, meanwhile
+
+    up = nsscale("up", NS, "-o", "json")
+    assert up.code == 0
+    skipped = {s["name"]: s["reason"] for s in up.json()["skipped_resources"]}
+    assert "changed since nsscale set it to 0 (now 1)" in skipped["web"]
+    assert state(shop)[("deployment", "web")] == (1, "3", "0")  # original kept
+
+    assert nsscale("up", NS, "--force").code == 0
+    assert state(shop) == INITIAL
+
+
+def test_scale_then_up_restores_a_workload_that_was_at_zero(shop: ApiServer, nsscale: Any) -> None:
+    assert nsscale("scale", NS, "--replicas", "2").code == 0
+    assert {k: v[0] for k, v in state(shop).items()} == {k: 2 for k in SAMPLE}
+    assert nsscale("up", NS).code == 0
+    assert state(shop) == INITIAL
+
+
+@pytest.mark.parametrize("k", [1, 3, 4])
+def test_a_failure_on_the_kth_workload_leaves_every_workload_at_its_original(
+    shop: ApiServer, nsscale: Any, k: int
+) -> None:
+    # the k-th write of the run is refused (in discovery order: api, web, cache, db)
+    shop.fail("PUT", None, None, status=500, nth=k, times=1)
+    run = nsscale("down", NS, "--batch-size", "1", "-o", "json")
+    assert run.code == 1, run.stdout + run.stderr
+    assert state(shop) == INITIAL
+    doc = run.json()
+    assert doc["total_failed"] == 1
+    assert doc["rollback_performed"] is (k > 1)
+    assert doc["rollback_success_count"] == k - 1
+
+
+def test_a_failure_during_rollback_exits_3_and_names_what_is_left(
+    shop: ApiServer, nsscale: Any
+) -> None:
+    shop.fail("PUT", "statefulsets", "db", status=500)  # the last forward write
+    shop.fail("PUT", "deployments", "web", status=500, nth=2)  # web's undo
+    run = nsscale("down", NS, "-o", "json")
+    assert run.code == 3, run.stdout + run.stderr
+    doc = run.json()
+    assert doc["left_changed"] == [{"type": "deployment", "name": "web", "replicas": 0}]
+    assert doc["rollback_failed_count"] == 1
+    changed = {k for k, v in state(shop).items() if v != INITIAL[k]}
+    assert changed == {("deployment", "web")}
+    assert state(shop)[("deployment", "web")] == (0, "3", "0")  # its original is kept
+
+
+def test_forbidden_exits_1_with_nothing_changed_naming_the_permission(
+    shop: ApiServer, nsscale: Any
+) -> None:
+    shop.forbid("update", "deployments")
+    run = nsscale("down", NS)
+    assert run.code == 1, run.stdout + run.stderr
+    assert 'cannot update resource "deployments" in API group "apps"' in run.stderr
+    assert state(shop) == INITIAL
+
+
+def test_an_unreachable_server_exits_1_within_the_timeout(
+    tmp_path: Path, kubectl_bin: Path
+) -> None:
+    with ApiServer() as server:
+        kubeconfig = server.write_kubeconfig(tmp_path / "gone")
+    env = {**os.environ, "NSSCALE_KUBECTL": str(kubectl_bin)}
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(NSSCALE), "down", NS, "--kubeconfig", str(kubeconfig), "--timeout", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert time.monotonic() - started < 3 + 2
+    assert "was refused" in proc.stderr
+    assert "kubectl cluster-info" in proc.stderr  # what to do about it
+
+
+def test_a_hung_call_is_killed_within_the_timeout_and_rolled_back(
+    shop: ApiServer, nsscale: Any
+) -> None:
+    shop.hang("PUT", "statefulsets", "cache", seconds=60)
+    run = nsscale("down", NS, "--timeout", "3", "-o", "json")
+    assert run.code == 1, run.stdout + run.stderr
+    assert run.seconds < 3 + 4
+    assert state(shop) == INITIAL
+    doc = run.json()
+    # cache's write hung; db's, after it in the same call, was never sent
+    assert {(f["name"], f["error_kind"]) for f in doc["failed_resources"]} == {
+        ("cache", "timeout"),
+        ("db", "timeout"),
+    }
+    assert doc["rollback_performed"] is True
+
+
+def test_a_controller_bumping_versions_does_not_break_the_round_trip(
+    shop: ApiServer, nsscale: Any
+) -> None:
+    shop.controller = True
+    shop.fail("PUT", "statefulsets", "db", status=500)  # forces undos over bumped versions
+    run = nsscale("down", NS, "-o", "json")
+    assert run.code == 1, run.stdout + run.stderr
+    assert run.json()["rollback_failed_count"] == 0
+    assert state(shop) == INITIAL
+
+
+def test_json_output_carries_every_seed_key(shop: ApiServer, nsscale: Any) -> None:
+    run = nsscale("down", NS, "-o", "json")
+    doc = run.json()
+    assert set(doc) >= SEED_KEYS | {
+        "namespace",
+        "operation",
+        "dry_run",
+        "skipped_resources",
+        "duration_s",
+    }
+    assert {(s["type"], s["name"], s["from_replicas"]) for s in doc["scaled_resources"]} == {
+        (kind, name, n) for (kind, name), n in SAMPLE.items() if n
+    }
+
+
+def test_a_missing_namespace_exits_2(apiserver: ApiServer, nsscale: Any) -> None:
+    run = nsscale("down", "nowhere")
+    assert run.code == 2
+    assert 'namespace "nowhere" not found' in run.stderr
+
+
+def test_status_shows_the_recorded_originals(shop: ApiServer, nsscale: Any) -> None:
+    assert nsscale("down", NS).code == 0
+    doc = nsscale("status", NS, "-o", "json").json()
+    originals = {w["name"]: w["original_replicas"] for w in doc["workloads"]}
+    assert originals == {"web": "3", "api": "2", "idle": None, "db": "1", "cache": "2"}
