@@ -1,9 +1,11 @@
 """The Transaction: apply a plan's changes step by step, undo the done steps when one fails.
 
 A Step is one kubectl write covering a batch of changes (see writer.py); its undo is the batch of
-inverse writes. When anything fails (a refused write, a kubectl timeout, output we cannot read, an
-unexpected exception, Ctrl-C or SIGTERM), no new step starts and the changes already made are
-undone in reverse order. Undo tries every change even after one fails, and never hides the error
+inverse writes, in reverse order. Steps run in waves of up to `parallel` at once. When anything
+fails (a refused write, a kubectl timeout, output we cannot read, an unexpected exception, Ctrl-C
+or SIGTERM), no new wave starts, the steps in flight finish, and the changes made are undone in
+reverse order: the last wave first, each of its steps reversed (a wave's steps ran side by side,
+so their undos do too). Undo tries every change even after one fails, and never hides the error
 that started it. Each undo is guarded like a write: a workload somebody changed since is reported,
 never clobbered.
 """
@@ -14,6 +16,7 @@ import logging
 import signal
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
@@ -26,7 +29,13 @@ from nsscale.writer import Failure, Move, MoveResult, Writer
 
 log = logging.getLogger("nsscale")
 
-DEFAULT_BATCH_SIZE = 100
+DEFAULT_PARALLEL = 4
+MIN_BATCH, MAX_BATCH = 25, 250
+
+
+def auto_batch_size(changes: int, parallel: int) -> int:
+    """Spread the changes over the parallel workers; few small calls cost more than they save."""
+    return max(MIN_BATCH, min(MAX_BATCH, -(-changes // max(parallel, 1))))
 
 
 class Terminated(KeyboardInterrupt):
@@ -35,25 +44,25 @@ class Terminated(KeyboardInterrupt):
 
 @dataclass(frozen=True)
 class Step:
-    """One kubectl write over a batch of changes, and what became of each."""
+    """One kubectl write over a batch of changes."""
 
+    index: int
+    wave: int
     changes: tuple[Change, ...]
-    results: tuple[MoveResult, ...] = ()
-
-    def moves(self) -> list[Move]:
-        return [Move(c.workload, c.before, c.after) for c in self.changes]
 
 
 @dataclass(frozen=True)
 class Scaled:
     change: Change
     workload: Workload  # as the cluster holds it after the change
+    step: Step
 
 
 @dataclass(frozen=True)
 class Failed:
     change: Change
     failure: Failure
+    step: Step
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,9 @@ class Restored:
 class Outcome:
     scaled: list[Scaled] = field(default_factory=list)
     failed: list[Failed] = field(default_factory=list)
-    # A step that died mid-write (timeout, Ctrl-C, unreadable output): it may or may not have
-    # landed, so it is both reported as failed and undone (undo is guarded: a no-op if it didn't).
+    # A step that died mid-write (output we cannot read even on a re-read, an exception): it may
+    # or may not have landed, so it is reported as failed and undone (the undo is guarded by
+    # state: a no-op where the write never landed).
     uncertain: list[Failed] = field(default_factory=list)
     rollback: list[Restored] | None = None  # None: no rollback ran
     errors: list[str] = field(default_factory=list)
@@ -87,77 +97,128 @@ class Transaction:
     writer: Writer
     namespace: str
     rollback: bool = True
-    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_size: int | None = None  # None: auto_batch_size
+    parallel: int = 1  # steps in flight at once
 
     def run(self, changes: Sequence[Change]) -> Outcome:
         outcome = Outcome()
-        step = Step(())
-        try:
-            for batch in _chunks(changes, self.batch_size):
-                if outcome.failed and self.rollback:
+        size = self.batch_size or auto_batch_size(len(changes), self.parallel)
+        batches = list(_chunks(changes, size))
+        width = max(self.parallel, 1)
+        steps = [Step(i, i // width, tuple(batch)) for i, batch in enumerate(batches)]
+        # Steps run in worker threads, so a Ctrl-C reaches only the main thread: it stops new
+        # waves, and the steps in flight (each kubectl in its own session) finish and are known.
+        with ThreadPoolExecutor(width, thread_name_prefix="nsscale-step") as pool:
+            for wave in _chunks(steps, width):
+                if outcome.interrupted or (self.rollback and not outcome.success):
                     break
-                step = Step(tuple(batch))
-                step = Step(step.changes, tuple(self.writer.write(step.moves())))
-                self._record(step, outcome)
-                step = Step(())
+                self._run_wave(pool, wave, outcome)
+            if self.rollback and not outcome.success and (outcome.scaled or outcome.uncertain):
+                self._undo(pool, outcome)
+        return outcome
+
+    def _run_wave(self, pool: ThreadPoolExecutor, wave: Sequence[Step], outcome: Outcome) -> None:
+        futures = {pool.submit(self.writer.write, _moves(step)): step for step in wave}
+        pending = set(futures)
+        try:
+            for future in as_completed(futures):
+                pending.discard(future)
+                self._collect(future, futures[future], outcome)
         except KeyboardInterrupt as exc:
-            outcome.interrupted = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+            self._interrupted(exc, outcome)
+            log.error("interrupted by %s: finishing the steps in flight", outcome.interrupted)
+            outcome.errors.append(f"interrupted by {outcome.interrupted}")
+            with _signals_deferred("the steps in flight are finishing"):
+                for future in as_completed(pending):
+                    self._collect(future, futures[future], outcome)
+
+    def _collect(self, future: Future[list[MoveResult]], step: Step, outcome: Outcome) -> None:
+        try:
+            results = future.result()
+        except KeyboardInterrupt as exc:  # raised inside the step itself
+            self._interrupted(exc, outcome)
             self._abort(step, outcome, f"interrupted by {outcome.interrupted}")
         except NsscaleError as err:
             self._abort(step, outcome, str(err))
         except Exception as exc:  # any failure at all must still roll back
-            log.debug("unexpected error", exc_info=True)
+            log.debug("unexpected error", exc_info=exc)
             self._abort(step, outcome, f"unexpected error: {exc!r}")
-        if self.rollback and not outcome.success and (outcome.scaled or outcome.uncertain):
-            self._undo(outcome)
-        return outcome
+        else:
+            for change, result in zip(step.changes, results, strict=True):
+                if result.failure is None:
+                    assert result.workload is not None
+                    outcome.scaled.append(Scaled(change, result.workload, step))
+                else:
+                    log.error("Failed to scale %s: %s", change.workload.ref, result.failure.message)
+                    outcome.failed.append(Failed(change, result.failure, step))
 
-    def _record(self, step: Step, outcome: Outcome) -> None:
-        for change, result in zip(step.changes, step.results, strict=True):
-            if result.failure is None:
-                assert result.workload is not None
-                outcome.scaled.append(Scaled(change, result.workload))
-            else:
-                log.error("Failed to scale %s: %s", change.workload.ref, result.failure.message)
-                outcome.failed.append(Failed(change, result.failure))
+    @staticmethod
+    def _interrupted(exc: KeyboardInterrupt, outcome: Outcome) -> None:
+        outcome.interrupted = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
 
     def _abort(self, step: Step, outcome: Outcome, message: str) -> None:
         log.error("%s", message)
         outcome.errors.append(message)
         unknown = Failure(f"state unknown: {message}", ErrorKind.OTHER)
-        outcome.uncertain.extend(Failed(change, unknown) for change in step.changes)
+        outcome.uncertain.extend(Failed(change, unknown, step) for change in step.changes)
 
-    def _undo(self, outcome: Outcome) -> None:
-        # Reverse order of doing: the uncertain step came last, so it is undone first.
-        done = [(f.change, f.change.workload) for f in reversed(outcome.uncertain)]
-        done += [(s.change, s.workload) for s in reversed(outcome.scaled)]
+    def _undo(self, pool: ThreadPoolExecutor, outcome: Outcome) -> None:
+        steps: dict[int, Step] = {}
+        done: dict[int, list[tuple[Change, Workload]]] = {}
+        for change, workload, step in [(s.change, s.workload, s.step) for s in outcome.scaled] + [
+            (f.change, f.change.workload, f.step) for f in outcome.uncertain
+        ]:
+            steps[step.index] = step
+            done.setdefault(step.index, []).append((change, workload))
+        total = sum(len(entries) for entries in done.values())
         log.warning(
-            "Failure detected, initiating rollback of %d successfully scaled resources", len(done)
+            "Failure detected, initiating rollback of %d successfully scaled resources", total
         )
-        log.info("Starting rollback of %d resources in namespace %s", len(done), self.namespace)
+        log.info("Starting rollback of %d resources in namespace %s", total, self.namespace)
         restored: list[Restored] = []
-        with _signals_deferred():
-            for batch in _chunks(done, self.batch_size):
-                moves = []
-                for change, workload in batch:
-                    log.info("Rolling back %s to %d replicas", workload.ref, change.from_replicas)
-                    moves.append(Move(workload, change.after, change.before))
-                for (change, workload), failure in zip(batch, self._try_write(moves), strict=True):
-                    if failure is None:
-                        log.info("Successfully rolled back %s", workload.ref)
-                    else:
-                        log.error("Failed to rollback %s: %s", workload.ref, failure.message)
-                    restored.append(Restored(change, failure))
+        with _signals_deferred("a rollback is finishing"):
+            for wave in sorted({step.wave for step in steps.values()}, reverse=True):
+                # the wave's steps side by side, each undoing its changes in reverse order
+                batches = [
+                    _reversed_as_written(steps[i], done[i])
+                    for i in sorted(done, reverse=True)
+                    if steps[i].wave == wave
+                ]
+                for batch in batches:
+                    for change, workload in batch:
+                        log.info(
+                            "Rolling back %s to %d replicas", workload.ref, change.from_replicas
+                        )
+                results = pool.map(self._try_undo, batches)
+                for batch, failures in zip(batches, results, strict=True):
+                    for (change, workload), failure in zip(batch, failures, strict=True):
+                        if failure is None:
+                            log.info("Successfully rolled back %s", workload.ref)
+                        else:
+                            log.error("Failed to rollback %s: %s", workload.ref, failure.message)
+                        restored.append(Restored(change, failure))
         log.info("Rollback completed: %d operations performed", len(restored))
         outcome.rollback = restored
 
-    def _try_write(self, moves: list[Move]) -> list[Failure | None]:
+    def _try_undo(self, batch: Sequence[tuple[Change, Workload]]) -> list[Failure | None]:
         """Every undo is attempted: a batch that raises fails its own moves, not the rest."""
+        moves = [Move(workload, change.after, change.before) for change, workload in batch]
         try:
             return [r.failure for r in self.writer.write(moves)]
         except Exception as exc:  # includes NsscaleError; the rollback must go on
             kind = getattr(exc, "kind", ErrorKind.OTHER)
             return [Failure(str(exc) or repr(exc), kind) for _ in moves]
+
+
+def _reversed_as_written(
+    step: Step, entries: list[tuple[Change, Workload]]
+) -> list[tuple[Change, Workload]]:
+    order = {c.workload.key: i for i, c in enumerate(step.changes)}
+    return sorted(entries, key=lambda e: order[e[0].workload.key], reverse=True)
+
+
+def _moves(step: Step) -> list[Move]:
+    return [Move(c.workload, c.before, c.after) for c in step.changes]
 
 
 T = TypeVar("T")
@@ -169,17 +230,18 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 @contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """While a rollback runs, Ctrl-C and SIGTERM are refused with a word instead of obeyed."""
+def _signals_deferred(what: str) -> Iterator[None]:
+    """While `what` runs, Ctrl-C and SIGTERM are refused with a word instead of obeyed."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def refuse(signum: int, frame: FrameType | None) -> None:
         log.warning(
-            "%s received: a rollback is finishing and cannot be interrupted safely; "
+            "%s received: %s and cannot be interrupted safely; "
             "a forced kill (SIGKILL) would leave the namespace partly changed",
             signal.Signals(signum).name,
+            what,
         )
 
     previous = {s: signal.signal(s, refuse) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from nsscale.cluster import Cluster
 from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError
+from nsscale.retry import RetryPolicy
 from nsscale.workload import State, Workload
 
 log = logging.getLogger("nsscale")
@@ -56,8 +57,9 @@ class MoveResult:
 class Writer:
     cluster: Cluster
     namespace: str
-    attempts: int = DEFAULT_ATTEMPTS
+    attempts: int = DEFAULT_ATTEMPTS  # writes of one object that conflicts with bumps
     dry_run: bool = False  # client-side: predict, call nothing
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # for transient failures
 
     def write(self, moves: Sequence[Move]) -> list[MoveResult]:
         """Results in the order of `moves`. Raises only when the truth cannot be learnt."""
@@ -65,21 +67,28 @@ class Writer:
             return [MoveResult(m, m.base) for m in moves]
         results: dict[int, MoveResult] = {}
         pending = dict(enumerate(moves))
-        for attempt in range(1, self.attempts + 1):
+        conflicts = transients = 0
+        while pending:
             try:
                 written = self.cluster.replace(
                     self.namespace, [m.base.render(m.want) for m in pending.values()]
                 )
             except (KubectlError, KubectlOutputError) as err:
                 log.debug("batch of %d failed (%s); reading the namespace", len(pending), err)
-                pending = self._judge(pending, err, results, last=attempt == self.attempts)
+                transient = _kind(err).transient and transients < self.retry.retries
+                rebased, resent = self._judge(
+                    pending, err, results, conflicts < self.attempts - 1, transient
+                )
+                conflicts += bool(rebased)
+                if resent:
+                    transients += 1
+                    self.retry.wait(transients, f"{len(resent)} write(s)", err)
+                pending = rebased | resent
             else:
                 by_key = {w.key: w for w in written}
                 for i, m in pending.items():
                     results[i] = MoveResult(m, by_key.get(m.base.key, m.base))
                 pending = {}
-            if not pending:
-                break
         return [results[i] for i in range(len(moves))]
 
     def _judge(
@@ -87,10 +96,19 @@ class Writer:
         pending: dict[int, Move],
         err: KubectlError | KubectlOutputError,
         results: dict[int, MoveResult],
-        last: bool,
-    ) -> dict[int, Move]:
-        current = {w.key: w for w in self.cluster.list_workloads(self.namespace)}
-        retry: dict[int, Move] = {}
+        may_rebase: bool,
+        may_resend: bool,
+    ) -> tuple[dict[int, Move], dict[int, Move]]:
+        """Sort the moves of a failed call by what the namespace shows. Returns the moves to
+        retry on a newer resourceVersion (rebased) and those to send again as they were."""
+        current = {
+            w.key: w
+            for w in self.retry.call(
+                lambda: self.cluster.list_workloads(self.namespace), "reading the namespace"
+            )
+        }
+        rebased: dict[int, Move] = {}
+        resent: dict[int, Move] = {}
         for i, m in pending.items():
             now = current.get(m.base.key)
             if now is None:
@@ -104,14 +122,17 @@ class Writer:
                     ErrorKind.CONFLICT,
                 )
             elif now.resource_version == m.base.resource_version:
-                results[i] = _failed(m, _message_for(m.base, err), _kind(err))
-            elif last:
+                if may_resend:  # refused for a passing reason: send it again
+                    resent[i] = m
+                else:
+                    results[i] = _failed(m, _message_for(m.base, err), _kind(err))
+            elif not may_rebase:
                 message = "kept being modified meanwhile; gave up"
                 results[i] = _failed(m, message, ErrorKind.CONFLICT)
             else:
                 log.info("%s was modified meanwhile but still holds; retrying", m.ref)
-                retry[i] = replace(m, base=now)
-        return retry
+                rebased[i] = replace(m, base=now)
+        return rebased, resent
 
 
 def _failed(move: Move, message: str, kind: ErrorKind) -> MoveResult:

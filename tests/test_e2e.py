@@ -6,7 +6,6 @@ Every assertion is on the server's final state (or on the exit code and JSON), n
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from nsscale.workload import ORIGINAL, SCALED_TO
+from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer
 
 pytestmark = pytest.mark.e2e
@@ -69,8 +69,7 @@ class Run:
 def nsscale(kubeconfig: Path, kubectl_bin: Path) -> Any:
     def run(*args: str) -> Run:
         env = {
-            **os.environ,
-            "KUBECONFIG": str(kubeconfig),
+            **kubectl_env(kubeconfig),
             "NSSCALE_KUBECTL": str(kubectl_bin),
             "COLUMNS": "200",
         }
@@ -164,13 +163,26 @@ def test_a_failure_on_the_kth_workload_leaves_every_workload_at_its_original(
 ) -> None:
     # the k-th write of the run is refused (in discovery order: api, web, cache, db)
     shop.fail("PUT", None, None, status=500, nth=k, times=1)
-    run = nsscale("down", NS, "--batch-size", "1", "-o", "json")
+    run = nsscale("down", NS, "--batch-size", "1", "--parallel", "1", "-o", "json")
     assert run.code == 1, run.stdout + run.stderr
     assert state(shop) == INITIAL
     doc = run.json()
     assert doc["total_failed"] == 1
     assert doc["rollback_performed"] is (k > 1)
     assert doc["rollback_success_count"] == k - 1
+
+
+def test_parallel_steps_roll_back_whatever_finished(shop: ApiServer, nsscale: Any) -> None:
+    for i in range(40):
+        shop.add_deployment(NS, f"extra-{i:02d}", replicas=1 + i % 3)
+    before = state(shop)
+    shop.fail("PUT", "deployments", "extra-17", status=500)
+    run = nsscale("down", NS, "--batch-size", "5", "--parallel", "4", "-o", "json")
+    assert run.code == 1, run.stdout + run.stderr
+    assert state(shop) == before
+    doc = run.json()
+    assert doc["rollback_success_count"] == doc["total_scaled"] > 0
+    assert [f["name"] for f in doc["failed_resources"]] == ["extra-17"]
 
 
 def test_a_failure_during_rollback_exits_3_and_names_what_is_left(
@@ -203,7 +215,7 @@ def test_an_unreachable_server_exits_1_within_the_timeout(
 ) -> None:
     with ApiServer() as server:
         kubeconfig = server.write_kubeconfig(tmp_path / "gone")
-    env = {**os.environ, "NSSCALE_KUBECTL": str(kubectl_bin)}
+    env = {**kubectl_env(kubeconfig), "NSSCALE_KUBECTL": str(kubectl_bin)}
     started = time.monotonic()
     proc = subprocess.run(
         [str(NSSCALE), "down", NS, "--kubeconfig", str(kubeconfig), "--timeout", "3"],

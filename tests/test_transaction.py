@@ -16,6 +16,7 @@ from nsscale.cluster import KubectlCluster
 from nsscale.kubectl import Kubectl, KubectlConfig
 from nsscale.plan import Operation, make_plan
 from nsscale.result import RunResult
+from nsscale.retry import RetryPolicy
 from nsscale.transaction import Transaction
 from nsscale.workload import ORIGINAL, SCALED_TO, Workload
 from nsscale.writer import Writer
@@ -30,11 +31,16 @@ A, B, C, D = (
 ERR_500 = 'Error from server (InternalError): error when replacing "STDIN": boom\n'
 
 
-def down(*objs: dict[str, Any], rollback: bool = True, batch_size: int = 1) -> RunResult:
+def down(
+    *objs: dict[str, Any],
+    rollback: bool = True,
+    batch_size: int = 1,
+    retry: RetryPolicy | None = None,
+) -> RunResult:
     kubectl = Kubectl(KubectlConfig(KUBECTL, timeout_s=5))
     cluster = KubectlCluster(kubectl)
     plan = make_plan(NS, Operation.DOWN, cluster.list_workloads(NS))
-    writer = Writer(cluster, NS)
+    writer = Writer(cluster, NS, retry=retry or RetryPolicy())
     outcome = Transaction(writer, NS, rollback=rollback, batch_size=batch_size).run(plan.changes)
     return RunResult(plan, outcome, rollback_enabled=rollback)
 
@@ -327,3 +333,67 @@ def test_workload_keys_round_trip() -> None:
     w = Workload.from_manifest(workload("a", 3, 10, original=3, scaled_to=0))
     assert w.state.original == "3"
     assert w.render(w.state)["metadata"]["resourceVersion"] == "10"
+
+
+def test_transient_failures_are_retried_with_backoff(
+    fp: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    slept: list[float] = []
+    retry = RetryPolicy(retries=3, base_s=1, sleep=slept.append, jitter=lambda: 0.5)
+    script = Script(fp)
+    script.get(A)
+    script.replace(returncode=1, stderr=ERR_500)
+    script.get(returncode=1, stderr="The connection to the server x was refused\n")
+    script.get(A)  # the re-read, retried: a is unchanged, so the write is sent again
+    script.replace(returncode=1, stderr="Error from server (TooManyRequests): slow down\n")
+    script.get(A)
+    script.replace(down_of(A, 20))
+
+    with caplog.at_level(logging.WARNING, logger="nsscale"):
+        result = down(retry=retry)
+
+    assert result.exit_code == 0, result.to_dict()
+    assert slept == [1.0, 1.0, 2.0]  # the read's first retry, then the writes' first and second
+    retries = [m for _, _, m in caplog.record_tuples if m.startswith("retrying")]
+    assert len(retries) == 3
+    assert "retrying 1 write(s) in 2.0s (retry 2 of 3)" in retries[2]
+
+
+def test_permanent_failures_are_not_retried(fp: Any) -> None:
+    retry = RetryPolicy(retries=3, sleep=lambda s: None)
+    script = Script(fp)
+    script.get(A)
+    script.replace(
+        returncode=1,
+        stderr='Error from server (Forbidden): deployments.apps "a" is '
+        'forbidden: User "x" cannot update resource "deployments"\n',
+    )
+    script.get(A)
+
+    result = down(retry=retry)
+
+    assert result.exit_code == 1
+    assert result.to_dict()["failed_resources"][0]["error_kind"] == "forbidden"
+    assert len(script.writes) == 1
+
+
+def test_retries_run_out(fp: Any) -> None:
+    retry = RetryPolicy(retries=1, sleep=lambda s: None)
+    script = Script(fp)
+    script.get(A)
+    for _ in range(2):
+        script.replace(returncode=1, stderr=ERR_500)
+        script.get(A)
+
+    result = down(retry=retry)
+
+    assert result.exit_code == 1
+    assert len(script.writes) == 2
+    assert result.to_dict()["failed_resources"][0]["error_kind"] == "server_error"
+
+
+def test_backoff_doubles_up_to_its_cap_with_jitter() -> None:
+    policy = RetryPolicy(retries=9, base_s=0.5, cap_s=4, jitter=lambda: 0.0)
+    assert [policy.delay(n) for n in range(1, 6)] == [0.25, 0.5, 1.0, 2.0, 2.0]
+    high = RetryPolicy(base_s=0.5, jitter=lambda: 1.0)
+    assert high.delay(1) == 0.75

@@ -1,0 +1,144 @@
+"""nsscale against the practical floor and bare `kubectl scale`, on the local API server.
+
+    python -m benchmarks.run [--sizes 10,100,500] [--latencies 0,20] [--no-scale-baseline]
+
+For each namespace size N and added latency per request, on a fresh namespace of N workloads
+(half Deployments, half StatefulSets), it times in the same run:
+- floor: `kubectl annotate deployments,statefulsets --all k=v --overwrite` (one unthrottled pass);
+- nsscale down, nsscale up, and a down whose last write is refused (so every workload is
+  written and then rolled back);
+- bare `kubectl scale deployments,statefulsets --all --replicas=0` (records nothing, cannot roll
+  back; throttled by kubectl to 5 requests/s).
+It prints wall times, ratios against the floor, kubectl processes nsscale launched (counted from
+its -vv log) and API requests served (counted by the server). Figures, not pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.apiserver.fixtures import kubectl_env
+from tests.apiserver.server import ApiServer
+
+KUBECTL = Path(sys.executable).parent / "kubectl"
+NS = "bench"
+
+
+@dataclass
+class Timed:
+    seconds: float
+    requests: int
+    processes: int = 0
+    code: int = 0
+
+
+def populate(server: ApiServer, n: int) -> list[str]:
+    server.add_namespace(NS)
+    names = []
+    for i in range(n):
+        name = f"w{i:04d}"
+        if i % 2:
+            server.add_statefulset(NS, name, replicas=1 + i % 3)
+        else:
+            server.add_deployment(NS, name, replicas=1 + i % 3)
+        names.append(name)
+    return names
+
+
+def timed(server: ApiServer, argv: list[str], env: dict[str, str]) -> Timed:
+    before = server.request_count
+    started = time.perf_counter()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    processes = proc.stderr.count("[DEBUG] kubectl: ")
+    return Timed(seconds, server.request_count - before, processes, proc.returncode)
+
+
+def measure(n: int, latency_ms: int, scale_baseline: bool) -> dict[str, Timed]:
+    results: dict[str, Timed] = {}
+    with ApiServer() as server, tempfile.TemporaryDirectory() as tmp:
+        names = populate(server, n)
+        kubeconfig = server.write_kubeconfig(Path(tmp) / "kubeconfig")
+        env = {**kubectl_env(kubeconfig), "NSSCALE_KUBECTL": str(KUBECTL)}
+        kubectl = [str(KUBECTL), "-n", NS]
+        nsscale = [sys.executable, "-m", "nsscale"]
+        # warm kubectl's discovery cache so every measured call starts alike
+        subprocess.run(
+            [*kubectl, "get", "deployments,statefulsets"], env=env, capture_output=True, check=True
+        )
+        server.latency = latency_ms / 1000
+        results["floor"] = timed(
+            server,
+            [*kubectl, "annotate", "deployments,statefulsets", "--all", "k=v", "--overwrite"],
+            env,
+        )
+        results["down"] = timed(server, [*nsscale, "down", NS, "-vv"], env)
+        results["up"] = timed(server, [*nsscale, "up", NS, "-vv"], env)
+        last = names[-1]
+        server.fail("PUT", "statefulsets" if (n - 1) % 2 else "deployments", last, status=500)
+        results["rollback"] = timed(server, [*nsscale, "down", NS, "-vv"], env)
+        server.clear_faults()
+        if scale_baseline:
+            results["scale --all"] = timed(
+                server,
+                [*kubectl, "scale", "deployments,statefulsets", "--all", "--replicas=0"],
+                env,
+            )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,500")
+    parser.add_argument("--latencies", default="0,20", help="ms added to every request")
+    parser.add_argument(
+        "--no-scale-baseline",
+        action="store_true",
+        help="skip bare kubectl scale --all (slow: about 0.2 s per workload)",
+    )
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    latencies = [int(s) for s in args.latencies.split(",")]
+    version = subprocess.run(
+        [str(KUBECTL), "version", "--client"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()[0]
+    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, kubectl {version}")
+    header = (
+        "| N | latency | floor (annotate --all) | nsscale down | up | rollback | "
+        "down / floor | up / floor | rollback / floor | scale --all | scale --all / down "
+        "| kubectl processes (down/up/rollback) | API requests (down/up/rollback) |"
+    )
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for n in sizes:
+        for latency in latencies:
+            r = measure(n, latency, not args.no_scale_baseline)
+            floor = r["floor"].seconds
+            scale = r.get("scale --all")
+            cells = [
+                str(n),
+                f"{latency} ms",
+                f"{floor:.2f} s",
+                f"{r['down'].seconds:.2f} s",
+                f"{r['up'].seconds:.2f} s",
+                f"{r['rollback'].seconds:.2f} s (exit {r['rollback'].code})",
+                f"{r['down'].seconds / floor:.2f}×",
+                f"{r['up'].seconds / floor:.2f}×",
+                f"{r['rollback'].seconds / floor:.2f}×",
+                f"{scale.seconds:.1f} s" if scale else "-",
+                f"{scale.seconds / r['down'].seconds:.0f}×" if scale else "-",
+                f"{r['down'].processes}/{r['up'].processes}/{r['rollback'].processes}",
+                f"{r['down'].requests}/{r['up'].requests}/{r['rollback'].requests}",
+            ]
+            print("| " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

