@@ -7,20 +7,34 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from nsscale import __version__
+from nsscale.audit import (
+    TABLE_ENV,
+    AuditEvent,
+    DynamoSink,
+    cluster_name,
+    make_sinks,
+    parse_age,
+    record,
+    since,
+    utcnow,
+    who,
+)
 from nsscale.cluster import KubectlCluster
-from nsscale.errors import NamespaceNotFound, NsscaleError, UsageError
+from nsscale.errors import AuditError, NamespaceNotFound, NsscaleError, UsageError
 from nsscale.kubectl import DEFAULT_TIMEOUT_S, KUBECTL_ENV, Kubectl, KubectlConfig
 from nsscale.plan import Operation, check_namespace, make_plan
 from nsscale.render import (
@@ -31,8 +45,8 @@ from nsscale.render import (
     status_table,
     summary,
 )
-from nsscale.result import SIGNAL_EXIT, RunResult, failed_before_start
-from nsscale.transaction import DEFAULT_BATCH_SIZE, Terminated, Transaction
+from nsscale.result import SIGNAL_EXIT, RunResult, failed_before_start, new_run_id
+from nsscale.transaction import DEFAULT_PARALLEL, Terminated, Transaction
 from nsscale.workload import Workload
 from nsscale.writer import Writer
 
@@ -91,7 +105,39 @@ LogFileOpt = Annotated[
     Path | None, typer.Option("--log-file", help="Also append logs to this file.", dir_okay=False)
 ]
 BatchSizeOpt = Annotated[
-    int, typer.Option("--batch-size", min=1, help="Workloads written per kubectl call.")
+    int | None,
+    typer.Option(
+        "--batch-size",
+        min=1,
+        help="Workloads written per kubectl call (default: spread over --parallel, 25 to 250).",
+    ),
+]
+ParallelOpt = Annotated[
+    int, typer.Option("--parallel", min=1, help="kubectl write calls in flight at once.")
+]
+AuditTableOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--audit-table",
+        envvar=TABLE_ENV,
+        help="The DynamoDB table of the audit trail (make it: nsscale audit create-table NAME).",
+    ),
+]
+AuditFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--audit-file",
+        dir_okay=False,
+        help="The local audit file [default: $XDG_STATE_HOME/nsscale/audit.jsonl].",
+    ),
+]
+AuditRequiredOpt = Annotated[
+    bool,
+    typer.Option(
+        "--audit-required",
+        help="Exit 1 (3 stays 3) when the run's record is missing from DynamoDB "
+        "(from the audit file when no table is set).",
+    ),
 ]
 
 
@@ -108,6 +154,13 @@ class Common:
     def make_kubectl(self) -> Kubectl:
         config = KubectlConfig.resolve(self.kubectl, self.context, self.kubeconfig, self.timeout)
         return Kubectl(config)
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    table: str | None = None
+    file: Path | None = None
+    required: bool = False
 
 
 def _version(value: bool) -> None:
@@ -131,7 +184,8 @@ def down(
     namespace: NamespaceArg,
     dry_run: DryRunOpt = False,
     no_rollback: NoRollbackOpt = False,
-    batch_size: BatchSizeOpt = DEFAULT_BATCH_SIZE,
+    batch_size: BatchSizeOpt = None,
+    parallel: ParallelOpt = DEFAULT_PARALLEL,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
     context: ContextOpt = None,
     kubeconfig: KubeconfigOpt = None,
@@ -139,10 +193,14 @@ def down(
     output: OutputOpt = OutputFormat.TABLE,
     verbose: VerboseOpt = 0,
     log_file: LogFileOpt = None,
+    audit_table: AuditTableOpt = None,
+    audit_file: AuditFileOpt = None,
+    audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Scale every Deployment and StatefulSet to 0, recording each original count."""
     common = Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file)
-    _scale(Operation.DOWN, namespace, common, dry_run, no_rollback, batch_size)
+    audit = AuditOptions(audit_table, audit_file, audit_required)
+    _scale(Operation.DOWN, namespace, common, audit, dry_run, no_rollback, (batch_size, parallel))
 
 
 @app.command()
@@ -154,7 +212,8 @@ def up(
     ] = False,
     dry_run: DryRunOpt = False,
     no_rollback: NoRollbackOpt = False,
-    batch_size: BatchSizeOpt = DEFAULT_BATCH_SIZE,
+    batch_size: BatchSizeOpt = None,
+    parallel: ParallelOpt = DEFAULT_PARALLEL,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
     context: ContextOpt = None,
     kubeconfig: KubeconfigOpt = None,
@@ -162,10 +221,23 @@ def up(
     output: OutputOpt = OutputFormat.TABLE,
     verbose: VerboseOpt = 0,
     log_file: LogFileOpt = None,
+    audit_table: AuditTableOpt = None,
+    audit_file: AuditFileOpt = None,
+    audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Restore every workload to its recorded original count."""
     common = Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file)
-    _scale(Operation.UP, namespace, common, dry_run, no_rollback, batch_size, force=force)
+    audit = AuditOptions(audit_table, audit_file, audit_required)
+    _scale(
+        Operation.UP,
+        namespace,
+        common,
+        audit,
+        dry_run,
+        no_rollback,
+        (batch_size, parallel),
+        force=force,
+    )
 
 
 @app.command()
@@ -176,7 +248,8 @@ def scale(
     ],
     dry_run: DryRunOpt = False,
     no_rollback: NoRollbackOpt = False,
-    batch_size: BatchSizeOpt = DEFAULT_BATCH_SIZE,
+    batch_size: BatchSizeOpt = None,
+    parallel: ParallelOpt = DEFAULT_PARALLEL,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
     context: ContextOpt = None,
     kubeconfig: KubeconfigOpt = None,
@@ -184,10 +257,23 @@ def scale(
     output: OutputOpt = OutputFormat.TABLE,
     verbose: VerboseOpt = 0,
     log_file: LogFileOpt = None,
+    audit_table: AuditTableOpt = None,
+    audit_file: AuditFileOpt = None,
+    audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Scale every Deployment and StatefulSet to N, recording each original count."""
     common = Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file)
-    _scale(Operation.SCALE, namespace, common, dry_run, no_rollback, batch_size, replicas=replicas)
+    audit = AuditOptions(audit_table, audit_file, audit_required)
+    _scale(
+        Operation.SCALE,
+        namespace,
+        common,
+        audit,
+        dry_run,
+        no_rollback,
+        (batch_size, parallel),
+        replicas=replicas,
+    )
 
 
 @app.command()
@@ -218,38 +304,164 @@ def status(
         out.print(status_table(namespace, workloads))
 
 
+def _age(text: str) -> timedelta:
+    try:
+        return parse_age(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@app.command()
+def history(
+    namespace: NamespaceArg,
+    since_age: Annotated[
+        timedelta | None,
+        typer.Option(
+            "--since",
+            parser=_age,
+            metavar="AGE",
+            help="Only runs started less than AGE ago: 90d, 12h, 30m.",
+            show_default=False,
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs.")] = 50,
+    audit_table: AuditTableOpt = None,
+    audit_file: AuditFileOpt = None,
+    context: ContextOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    kubectl: KubectlOpt = None,
+    output: OutputOpt = OutputFormat.TABLE,
+) -> None:
+    """List the recorded runs in a namespace, newest first (from DynamoDB when a table is set,
+    else from the audit file). The cluster is $EKS_CLUSTER_NAME, else the kubectl context."""
+    common = Common(context=context, kubeconfig=kubeconfig, kubectl=kubectl, output=output)
+    try:
+        _setup_logging(common)
+        check_namespace(namespace)
+        cluster = cluster_name(common.make_kubectl())
+        file_sink, table_sink = make_sinks(audit_table, audit_file)
+        source = table_sink or file_sink
+        events = source.history(cluster, namespace, since(since_age, utcnow()), limit)
+    except NsscaleError as err:
+        _fail(err, common, None)
+    out = _stdout()
+    if common.output is OutputFormat.JSON:
+        document = {"cluster": cluster, "namespace": namespace, "source": source.name}
+        print_json(out, document | {"events": events})
+    elif events:
+        out.print(_history_table(f"nsscale history {namespace} ({cluster})", events))
+    else:
+        out.print(Text(f"No recorded runs in {namespace} ({cluster}) in the {source.name}."))
+
+
+_HISTORY_COLUMNS = {
+    "time (UTC)": "time",
+    "operation": "operation",
+    "outcome": "outcome",
+    "scaled": "total_scaled",
+    "failed": "total_failed",
+    "skipped": "total_skipped",
+}
+
+
+def _history_table(title: str, events: Sequence[dict[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in [*_HISTORY_COLUMNS, "by"]:
+        table.add_column(column, overflow="fold")
+    table.add_column("run id", no_wrap=True)
+    for e in events:
+        cells = [str(e.get(key, "")) for key in _HISTORY_COLUMNS.values()]
+        by = f"{e.get('kubectl_user') or e.get('user')}@{e.get('host')}"
+        table.add_row(*map(Text, [*cells, by, str(e.get("run_id"))]))
+    return table
+
+
+audit_app = typer.Typer(
+    name="audit",
+    help="Manage the DynamoDB table of the audit trail.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(audit_app)
+
+
+@audit_app.command("create-table")
+def create_table(
+    name: Annotated[str, typer.Argument(help="The name of the DynamoDB table.")],
+) -> None:
+    """Create the audit table: key pk/sk (strings), on-demand billing. Fine if it exists."""
+    try:
+        created = DynamoSink(name).create_table()
+    except NsscaleError as err:
+        _fail(err, Common(), None)
+    done = "created" if created else "already exists; nothing to do"
+    _stdout().print(Text(f"DynamoDB table {name} {done}."))
+
+
 def _scale(
     operation: Operation,
     namespace: str,
     common: Common,
+    audit: AuditOptions,
     dry_run: bool,
     no_rollback: bool,
-    batch_size: int,
+    batching: tuple[int | None, int],
     *,
     replicas: int | None = None,
     force: bool = False,
 ) -> NoReturn:
-    started = time.monotonic()
+    run_id, started_at, started = new_run_id(), utcnow(), time.monotonic()
     try:
-        _setup_logging(common)
+        _setup_logging(common, run_id)
         check_namespace(namespace)
-        cluster = KubectlCluster(common.make_kubectl())
+        kubectl = common.make_kubectl()
+        cluster = KubectlCluster(kubectl)
         with _sigterm_as_interrupt():
             plan = make_plan(
                 namespace, operation, _discover(cluster, namespace), replicas=replicas, force=force
             )
             writer = Writer(cluster, namespace, dry_run=dry_run)
-            transaction = Transaction(writer, namespace, not no_rollback, batch_size)
+            batch_size, parallel = batching
+            transaction = Transaction(writer, namespace, not no_rollback, batch_size, parallel)
             outcome = transaction.run(plan.changes)
     except NsscaleError as err:
-        _fail(err, common, failed_before_start(namespace, operation, str(err), dry_run))
+        _fail(err, common, failed_before_start(namespace, operation, str(err), dry_run, run_id))
     except KeyboardInterrupt as exc:
         _exit_interrupted(exc)
     result = RunResult(
-        plan, outcome, dry_run, not no_rollback, duration_s=time.monotonic() - started
+        plan,
+        outcome,
+        dry_run,
+        not no_rollback,
+        duration_s=time.monotonic() - started,
+        run_id=run_id,
     )
+    if not dry_run:
+        result = _audit(result, kubectl, audit, started_at)
     _emit(result, common)
     raise typer.Exit(result.exit_code)
+
+
+def _audit(
+    result: RunResult, kubectl: Kubectl, options: AuditOptions, started_at: datetime
+) -> RunResult:
+    """Record the run in the audit file, and in DynamoDB when a table is set. A failed write is
+    a warning and an entry of `audit_errors`; it fails the run only with --audit-required."""
+    file_sink, table_sink = make_sinks(options.table, options.file)
+    required = table_sink or file_sink
+    try:
+        event = AuditEvent.from_result(result, who(kubectl), cluster_name(kubectl), started_at)
+        failures = record(event, [file_sink, *([table_sink] if table_sink else [])])
+    except KeyboardInterrupt:  # the run is done: still report it
+        interrupted = AuditError("interrupted: this run may not be recorded", sink=required.name)
+        failures = {required.name: interrupted}
+    for err in failures.values():
+        log.warning("audit: %s%s", err, f" ({err.hint})" if err.hint else "")
+    return replace(
+        result,
+        audit_errors=tuple(map(str, failures.values())),
+        audit_missing=options.required and required.name in failures,
+    )
 
 
 def _discover(cluster: KubectlCluster, namespace: str) -> list[Workload]:
@@ -316,7 +528,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 _HANDLER_NAME = "nsscale-cli"
 
 
-def _setup_logging(common: Common) -> None:
+def _setup_logging(common: Common, run_id: str | None = None) -> None:
     level = {0: logging.WARNING, 1: logging.INFO}.get(common.verbose, logging.DEBUG)
     for handler in [h for h in log.handlers if h.get_name() == _HANDLER_NAME]:
         log.removeHandler(handler)
@@ -334,7 +546,10 @@ def _setup_logging(common: Common) -> None:
                 "choose a writable --log-file path",
             ) from exc
         file_handler.setLevel(min(level, logging.INFO))
-        file_handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s"))
+        run = f"run={run_id} " if run_id else ""  # stderr's lines stay the seed's, word for word
+        file_handler.setFormatter(
+            logging.Formatter(f"%(asctime)s {run}[%(levelname)s] %(message)s")
+        )
         handlers.append(file_handler)
     for handler in handlers:
         handler.set_name(_HANDLER_NAME)

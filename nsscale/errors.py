@@ -7,7 +7,8 @@
     │   └── KubectlNotFound             no kubectl binary where we looked
     ├── KubectlError (1)                kubectl exited non-zero or ran over its timeout
     │   (kind: ErrorKind says which: not_found, forbidden, conflict, timeout, ...)
-    └── KubectlOutputError (1)          kubectl exited 0 but printed something we cannot read
+    ├── KubectlOutputError (1)          kubectl exited 0 but printed something we cannot read
+    └── AuditError (1)                  an audit sink failed (a run only warns, see audit.py)
 
 Exit 3 (partly changed) is never an exception: it is read off the result of a run.
 """
@@ -155,3 +156,12 @@ _HINTS = {
     ErrorKind.UNREACHABLE: "check the cluster answers for this context: kubectl cluster-info",
     ErrorKind.TIMEOUT: "raise --timeout or check the cluster's health",
 }
+
+
+class AuditError(NsscaleError):
+    """An audit sink could not write or read events. Carries which sink, and AWS's error code."""
+
+    def __init__(self, message: str, hint: str = "", *, sink: str, code: str = "") -> None:
+        super().__init__(message, hint)
+        self.sink = sink  # "file /path/audit.jsonl", "dynamodb table nsscale-audit"
+        self.code = code  # botocore's error code or exception name; "" for a file

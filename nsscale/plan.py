@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from nsscale.errors import InvalidNamespace
@@ -32,11 +32,12 @@ class Operation(enum.StrEnum):
     DOWN = "down"
     UP = "up"
     SCALE = "scale"
+    RECOVER = "recover"  # undo an interrupted run from its snapshot
 
     @property
     def seed_name(self) -> str:
         """The name the original design (and its audit items) gives the operation."""
-        return {"down": "scale_down", "up": "scale_up", "scale": "scale"}[self.value]
+        return {"down": "scale_down", "up": "scale_up"}.get(self.value, self.value)
 
 
 @dataclass(frozen=True)
@@ -135,3 +136,27 @@ def _restore(workload: Workload, force: bool) -> Change | Skip:
 
 def _unreadable(value: str) -> str:
     return f"recorded original {value!r} is not a count: fix or remove the annotation {ORIGINAL}"
+
+
+def plan_recovery(
+    namespace: str, snapshot: Mapping[str, tuple[State, State]], workloads: Iterable[Workload]
+) -> Plan:
+    """Undo an interrupted run from its snapshot: only workloads still as it left them."""
+    changes: list[Change] = []
+    skips: list[Skip] = []
+    for workload in workloads:
+        if workload.ref not in snapshot:
+            continue
+        before, after = snapshot[workload.ref]
+        if workload.state == after:
+            changes.append(Change(workload, before))
+        elif workload.state == before:
+            skips.append(Skip(workload, "not changed by the interrupted run"))
+        else:
+            skips.append(
+                Skip(
+                    workload,
+                    f"changed since the interrupted run (now {workload.replicas}); left as is",
+                )
+            )
+    return Plan(namespace, Operation.RECOVER, tuple(changes), tuple(skips))

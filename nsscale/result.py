@@ -18,6 +18,10 @@ from nsscale.workload import Workload
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 
 
+def new_run_id() -> str:
+    return str(uuid.uuid4())
+
+
 @dataclass(frozen=True)
 class RunResult:
     plan: Plan
@@ -25,7 +29,9 @@ class RunResult:
     dry_run: bool = False
     rollback_enabled: bool = True
     duration_s: float = 0.0
-    run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    run_id: str = field(default_factory=new_run_id)
+    audit_errors: tuple[str, ...] = ()  # audit writes that failed: warnings, not failures
+    audit_missing: bool = False  # --audit-required and the required record was not written
 
     @property
     def namespace(self) -> str:
@@ -55,7 +61,7 @@ class RunResult:
     def exit_code(self) -> int:
         o = self.outcome
         if o.success:
-            return ExitCode.SUCCESS
+            return ExitCode.FAILED if self.audit_missing else ExitCode.SUCCESS
         if o.rollback is not None and not all(r.ok for r in o.rollback):
             return ExitCode.PARTIAL
         if not self.rollback_enabled and (o.failed or o.uncertain):
@@ -129,12 +135,19 @@ class RunResult:
             "exit_code": self.exit_code,
             "run_id": self.run_id,
             "duration_s": round(self.duration_s, 3),
+            "audit_errors": list(self.audit_errors),
         }
 
 
 def failed_before_start(
-    namespace: str, operation: Operation, message: str, dry_run: bool = False
+    namespace: str,
+    operation: Operation,
+    message: str,
+    dry_run: bool = False,
+    run_id: str | None = None,
 ) -> RunResult:
     """The result of a run that changed nothing because it could not start."""
     plan = Plan(namespace, operation, (), ())
-    return RunResult(plan, Outcome(errors=[message]), dry_run=dry_run)
+    return RunResult(
+        plan, Outcome(errors=[message]), dry_run=dry_run, run_id=run_id or new_run_id()
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -99,6 +99,7 @@ class Transaction:
     rollback: bool = True
     batch_size: int | None = None  # None: auto_batch_size
     parallel: int = 1  # steps in flight at once
+    heartbeat: Callable[[], None] | None = None  # between waves: renew the in-cluster mark
 
     def run(self, changes: Sequence[Change]) -> Outcome:
         outcome = Outcome()
@@ -109,9 +110,11 @@ class Transaction:
         # Steps run in worker threads, so a Ctrl-C reaches only the main thread: it stops new
         # waves, and the steps in flight (each kubectl in its own session) finish and are known.
         with ThreadPoolExecutor(width, thread_name_prefix="nsscale-step") as pool:
-            for wave in _chunks(steps, width):
+            for number, wave in enumerate(_chunks(steps, width)):
                 if outcome.interrupted or (self.rollback and not outcome.success):
                     break
+                if number and self.heartbeat is not None:
+                    self._beat(self.heartbeat)
                 self._run_wave(pool, wave, outcome)
             if self.rollback and not outcome.success and (outcome.scaled or outcome.uncertain):
                 self._undo(pool, outcome)
@@ -151,6 +154,13 @@ class Transaction:
                 else:
                     log.error("Failed to scale %s: %s", change.workload.ref, result.failure.message)
                     outcome.failed.append(Failed(change, result.failure, step))
+
+    @staticmethod
+    def _beat(heartbeat: Callable[[], None]) -> None:
+        try:
+            heartbeat()
+        except NsscaleError as err:  # the run goes on; a stale mark only makes others wait
+            log.warning("could not renew the in-cluster mark: %s", err)
 
     @staticmethod
     def _interrupted(exc: KeyboardInterrupt, outcome: Outcome) -> None:
@@ -198,7 +208,25 @@ class Transaction:
                             log.error("Failed to rollback %s: %s", workload.ref, failure.message)
                         restored.append(Restored(change, failure))
         log.info("Rollback completed: %d operations performed", len(restored))
-        outcome.rollback = restored
+        outcome.rollback = self._verified(restored)
+
+    def _verified(self, restored: list[Restored]) -> list[Restored]:
+        """Read the namespace once more: an undo reported done must show its original state."""
+        try:
+            current = {w.key: w for w in self.writer.read()}
+        except NsscaleError as err:
+            log.error("could not verify the rollback: %s", err)
+            failure = Failure(f"rollback not verified: {err}", ErrorKind.OTHER)
+            return [r if not r.ok else Restored(r.change, failure) for r in restored]
+        checked = []
+        for r in restored:
+            now = current.get(r.change.workload.key)
+            if r.ok and (now is None or now.state != r.change.before):
+                seen = "gone" if now is None else f"replicas now {now.replicas}"
+                log.error("Rollback of %s did not hold: %s", r.change.workload.ref, seen)
+                r = Restored(r.change, Failure(f"verify after rollback: {seen}", ErrorKind.OTHER))
+            checked.append(r)
+        return checked
 
     def _try_undo(self, batch: Sequence[tuple[Change, Workload]]) -> list[Failure | None]:
         """Every undo is attempted: a batch that raises fails its own moves, not the rest."""

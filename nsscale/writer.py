@@ -61,6 +61,12 @@ class Writer:
     dry_run: bool = False  # client-side: predict, call nothing
     retry: RetryPolicy = field(default_factory=RetryPolicy)  # for transient failures
 
+    def read(self) -> list[Workload]:
+        """The namespace's workloads now, retrying transient failures."""
+        return self.retry.call(
+            lambda: self.cluster.list_workloads(self.namespace), "reading the namespace"
+        )
+
     def write(self, moves: Sequence[Move]) -> list[MoveResult]:
         """Results in the order of `moves`. Raises only when the truth cannot be learnt."""
         if self.dry_run:
@@ -101,12 +107,7 @@ class Writer:
     ) -> tuple[dict[int, Move], dict[int, Move]]:
         """Sort the moves of a failed call by what the namespace shows. Returns the moves to
         retry on a newer resourceVersion (rebased) and those to send again as they were."""
-        current = {
-            w.key: w
-            for w in self.retry.call(
-                lambda: self.cluster.list_workloads(self.namespace), "reading the namespace"
-            )
-        }
+        current = {w.key: w for w in self.read()}
         rebased: dict[int, Move] = {}
         resent: dict[int, Move] = {}
         for i, m in pending.items():

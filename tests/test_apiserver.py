@@ -32,8 +32,10 @@ pytest_plugins = ["tests.apiserver.fixtures"]
 pytestmark = pytest.mark.e2e
 
 NS = "shop"
-CONFLICT = ("Operation cannot be fulfilled on deployments.apps \"{}\": the object has been "
-            "modified; please apply your changes to the latest version and try again")
+CONFLICT = (
+    'Operation cannot be fulfilled on deployments.apps "{}": the object has been '
+    "modified; please apply your changes to the latest version and try again"
+)
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -84,7 +86,8 @@ def shop(apiserver: ApiServer) -> ApiServer:
 
 
 def test_get_lists_grouped_by_type_in_the_order_asked_sorted_by_name(
-        apiserver: ApiServer, kubectl: Kubectl) -> None:
+    apiserver: ApiServer, kubectl: Kubectl
+) -> None:
     apiserver.add_deployment(NS, "b", replicas=2)
     apiserver.add_deployment(NS, "a", replicas=0)
     apiserver.add_deployment(NS, "c", replicas=1, annotations={"team": "x"})
@@ -96,8 +99,12 @@ def test_get_lists_grouped_by_type_in_the_order_asked_sorted_by_name(
     assert out["kind"] == "List"
     assert out["metadata"] == {"resourceVersion": ""}
     assert [(i["kind"], i["metadata"]["name"]) for i in out["items"]] == [
-        ("Deployment", "a"), ("Deployment", "b"), ("Deployment", "c"),
-        ("StatefulSet", "y"), ("StatefulSet", "z")]
+        ("Deployment", "a"),
+        ("Deployment", "b"),
+        ("Deployment", "c"),
+        ("StatefulSet", "y"),
+        ("StatefulSet", "z"),
+    ]
     by_name = {i["metadata"]["name"]: i for i in out["items"]}
     assert by_name["c"]["metadata"]["annotations"] == {"team": "x"}
     for name in "abyz":
@@ -154,17 +161,37 @@ def test_human_readable_get_uses_tables(shop: ApiServer, kubectl: Kubectl) -> No
 def test_discovery_documents(apiserver: ApiServer, kubectl: Kubectl) -> None:
     proc = ok(kubectl("api-resources", "--no-headers"))
     names = {line.split()[0] for line in proc.stdout.splitlines()}
-    assert {"namespaces", "deployments", "statefulsets", "leases", "selfsubjectreviews",
-            "selfsubjectaccessreviews"} <= names
+    assert {
+        "namespaces",
+        "deployments",
+        "statefulsets",
+        "leases",
+        "selfsubjectreviews",
+        "selfsubjectaccessreviews",
+    } <= names
     versions = ok(kubectl("api-versions")).stdout.split()
-    assert {"v1", "apps/v1", "autoscaling/v1", "coordination.k8s.io/v1",
-            "authentication.k8s.io/v1", "authorization.k8s.io/v1"} <= set(versions)
+    assert {
+        "v1",
+        "apps/v1",
+        "autoscaling/v1",
+        "coordination.k8s.io/v1",
+        "authentication.k8s.io/v1",
+        "authorization.k8s.io/v1",
+    } <= set(versions)
     apps = json.loads(ok(kubectl("get", "--raw", "/apis/apps/v1")).stdout)
     assert apps["kind"] == "APIResourceList"
     assert "deployments/scale" in {r["name"] for r in apps["resources"]}
-    for path in ("/version", "/api", "/apis", "/api/v1", "/apis/apps",
-                 "/apis/coordination.k8s.io/v1", "/apis/authentication.k8s.io/v1",
-                 "/apis/authorization.k8s.io/v1", "/apis/autoscaling/v1"):
+    for path in (
+        "/version",
+        "/api",
+        "/apis",
+        "/api/v1",
+        "/apis/apps",
+        "/apis/coordination.k8s.io/v1",
+        "/apis/authentication.k8s.io/v1",
+        "/apis/authorization.k8s.io/v1",
+        "/apis/autoscaling/v1",
+    ):
         assert json.loads(ok(kubectl("get", "--raw", path)).stdout)
     version = json.loads(ok(kubectl("version", "-o", "json")).stdout)
     assert version["serverVersion"]["gitVersion"].startswith("v1.")
@@ -192,7 +219,8 @@ def test_replace_one_object_prints_one_json_object(shop: ApiServer, kubectl: Kub
 
 
 def test_replace_several_objects_prints_concatenated_json_objects(
-        shop: ApiServer, kubectl: Kubectl) -> None:
+    shop: ApiServer, kubectl: Kubectl
+) -> None:
     objs = [shop.workload(NS, "deployment", "web"), shop.workload(NS, "statefulset", "db")]
     for obj in objs:
         obj["spec"]["replicas"] = 0
@@ -201,7 +229,9 @@ def test_replace_several_objects_prints_concatenated_json_objects(
         json.loads(proc.stdout)  # not one document, not a List
     docs = json_documents(proc.stdout)
     assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
-        ("Deployment", "web"), ("StatefulSet", "db")]
+        ("Deployment", "web"),
+        ("StatefulSet", "db"),
+    ]
     assert proc.stdout.startswith('{\n    "apiVersion"')  # pretty-printed, 4 spaces
     assert replicas(shop, "statefulset", "db") == 0
 
@@ -231,13 +261,14 @@ def test_replace_invalid_replicas(shop: ApiServer, kubectl: Kubectl) -> None:
     web = shop.workload(NS, "deployment", "web")
     web["spec"]["replicas"] = -1
     proc = kubectl("replace", "-f", "-", "-n", NS, input=as_list(web))
-    assert failed(proc) == ['The Deployment "web" is invalid: spec.replicas: Invalid value: -1: '
-                            "must be greater than or equal to 0"]
+    assert failed(proc) == [
+        'The Deployment "web" is invalid: spec.replicas: Invalid value: -1: '
+        "must be greater than or equal to 0"
+    ]
     assert replicas(shop, "deployment", "web") == 3
 
 
-def test_replace_of_a_recreated_object_is_a_uid_conflict(
-        shop: ApiServer, kubectl: Kubectl) -> None:
+def test_replace_of_a_recreated_object_is_a_uid_conflict(shop: ApiServer, kubectl: Kubectl) -> None:
     web = shop.workload(NS, "deployment", "web")
     shop.delete_workload(NS, "deployment", "web")
     shop.add_deployment(NS, "web", replicas=3)
@@ -246,12 +277,14 @@ def test_replace_of_a_recreated_object_is_a_uid_conflict(
     proc = kubectl("replace", "-f", "-", "-n", NS, input=as_list(web))
     assert failed(proc)[0].startswith(
         'Error from server (Conflict): error when replacing "STDIN": Operation cannot be '
-        'fulfilled on deployments.apps "web": Precondition failed: UID in precondition: ')
+        'fulfilled on deployments.apps "web": Precondition failed: UID in precondition: '
+    )
     assert replicas(shop, "deployment", "web") == 3
 
 
 def test_replace_without_resource_version_is_unconditional(
-        shop: ApiServer, kubectl: Kubectl) -> None:
+    shop: ApiServer, kubectl: Kubectl
+) -> None:
     web = shop.workload(NS, "deployment", "web")
     shop.edit_workload(NS, "deployment", "web", annotations={"x": "y"})
     del web["metadata"]["resourceVersion"]
@@ -263,23 +296,28 @@ def test_replace_without_resource_version_is_unconditional(
 
 
 def test_controller_bumps_resource_version_after_spec_changes(
-        shop: ApiServer, kubectl: Kubectl) -> None:
+    shop: ApiServer, kubectl: Kubectl
+) -> None:
     shop.controller = True
     web = shop.workload(NS, "deployment", "web")
     web["spec"]["replicas"] = 1
-    written = json.loads(ok(kubectl("replace", "-f", "-", "-o", "json", "-n", NS,
-                                    input=as_list(web))).stdout)
+    written = json.loads(
+        ok(kubectl("replace", "-f", "-", "-o", "json", "-n", NS, input=as_list(web))).stdout
+    )
     stored = shop.workload(NS, "deployment", "web")
-    assert int(stored["metadata"]["resourceVersion"]) == int(
-        written["metadata"]["resourceVersion"]) + 1
+    assert (
+        int(stored["metadata"]["resourceVersion"])
+        == int(written["metadata"]["resourceVersion"]) + 1
+    )
     assert written["status"]["replicas"] == 3  # the controller had not caught up yet
     assert stored["status"]["replicas"] == 1
     assert stored["status"]["observedGeneration"] == stored["metadata"]["generation"] == 2
 
     written["spec"]["replicas"] = 0  # reuse the rv of our own write: Conflict
     proc = kubectl("replace", "-f", "-", "-n", NS, input=as_list(written))
-    assert failed(proc) == ['Error from server (Conflict): error when replacing "STDIN": '
-                            + CONFLICT.format("web")]
+    assert failed(proc) == [
+        'Error from server (Conflict): error when replacing "STDIN": ' + CONFLICT.format("web")
+    ]
     # a metadata-only change does not wake the controller
     rv = int(stored["metadata"]["resourceVersion"])
     ok(kubectl("annotate", "deployment/web", "k=v", "-n", NS))
@@ -295,13 +333,17 @@ def test_scale_with_current_replicas(shop: ApiServer, kubectl: Kubectl) -> None:
     assert replicas(shop, "deployment", "worker") == 1
 
     shop.reset_counters()
-    proc = ok(kubectl("scale", "deployment/worker", "--replicas=0", "--current-replicas=1",
-                      "-n", NS))
+    proc = ok(
+        kubectl("scale", "deployment/worker", "--replicas=0", "--current-replicas=1", "-n", NS)
+    )
     assert proc.stdout == "deployment.apps/worker scaled\n"
     assert replicas(shop, "deployment", "worker") == 0
     calls = [(r.method, r.resource) for r in shop.requests if r.resource != "discovery"]
-    assert calls == [("GET", "deployments"), ("GET", "deployments/scale"),
-                     ("PUT", "deployments/scale")]
+    assert calls == [
+        ("GET", "deployments"),
+        ("GET", "deployments/scale"),
+        ("PUT", "deployments/scale"),
+    ]
 
     proc = kubectl("scale", "deployment/missing", "--replicas=0", "-n", NS)
     assert failed(proc) == ['Error from server (NotFound): deployments.apps "missing" not found']
@@ -313,7 +355,8 @@ def test_scale_all(shop: ApiServer, kubectl: Kubectl) -> None:
     proc = ok(kubectl("scale", "deployments,statefulsets", "--all", "--replicas=0", "-n", NS))
     assert proc.stdout.splitlines() == (
         [f"deployment.apps/{n} scaled" for n in sorted(SAMPLE_DEPLOYMENTS)]
-        + [f"statefulset.apps/{n} scaled" for n in sorted(SAMPLE_STATEFULSETS)])
+        + [f"statefulset.apps/{n} scaled" for n in sorted(SAMPLE_STATEFULSETS)]
+    )
     for old, new in zip(before, shop.workloads(NS), strict=True):
         assert new["spec"]["replicas"] == 0
         changed = old["spec"]["replicas"] != 0
@@ -324,8 +367,11 @@ def test_scale_all(shop: ApiServer, kubectl: Kubectl) -> None:
             assert new["status"]["replicas"] == 0
     patches = {r.name for r in shop.requests if r.method == "PATCH"}
     assert patches == set(SAMPLE_DEPLOYMENTS) | set(SAMPLE_STATEFULSETS)
-    assert all(r.resource in ("deployments/scale", "statefulsets/scale")
-               for r in shop.requests if r.method == "PATCH")
+    assert all(
+        r.resource in ("deployments/scale", "statefulsets/scale")
+        for r in shop.requests
+        if r.method == "PATCH"
+    )
     assert shop.unhandled == []
 
 
@@ -334,32 +380,50 @@ def test_dry_run_all_changes_nothing(shop: ApiServer, kubectl: Kubectl) -> None:
     proc = ok(kubectl("scale", "deployment/web", "--replicas=0", "-n", NS, "--dry-run=server"))
     assert proc.stdout == "deployment.apps/web scaled (server dry run)\n"
     ok(kubectl("annotate", "deployments", "--all", "k=v", "-n", NS, "--dry-run=server"))
-    ok(kubectl("patch", "statefulset", "db", "-n", NS, "--type=merge",
-               "-p", '{"spec":{"replicas":0}}', "--dry-run=server"))
+    ok(
+        kubectl(
+            "patch",
+            "statefulset",
+            "db",
+            "-n",
+            NS,
+            "--type=merge",
+            "-p",
+            '{"spec":{"replicas":0}}',
+            "--dry-run=server",
+        )
+    )
     web = shop.workload(NS, "deployment", "web")
     web["spec"]["replicas"] = 0
-    out = json.loads(ok(kubectl("replace", "-f", "-", "-n", NS, "--dry-run=server", "-o", "json",
-                                input=as_list(web))).stdout)
+    out = json.loads(
+        ok(
+            kubectl(
+                "replace", "-f", "-", "-n", NS, "--dry-run=server", "-o", "json", input=as_list(web)
+            )
+        ).stdout
+    )
     assert out["spec"]["replicas"] == 0  # answered as if done
     assert shop.workloads(NS) == before
     assert shop.resource_version == rv
-    assert {r.query.get("dryRun") for r in shop.requests if r.method in ("PUT", "PATCH")} == {
-        "All"}
+    assert {r.query.get("dryRun") for r in shop.requests if r.method in ("PUT", "PATCH")} == {"All"}
 
 
 # --------------------------------------------------------------------------- annotate / patch
 
 
 def test_annotate(shop: ApiServer, kubectl: Kubectl) -> None:
-    proc = ok(kubectl("annotate", "deployments,statefulsets", "--all", "k=v", "--overwrite",
-                      "-n", NS))
+    proc = ok(
+        kubectl("annotate", "deployments,statefulsets", "--all", "k=v", "--overwrite", "-n", NS)
+    )
     assert len(proc.stdout.splitlines()) == len(SAMPLE_DEPLOYMENTS) + len(SAMPLE_STATEFULSETS)
     assert all(w["metadata"]["annotations"] == {"k": "v"} for w in shop.workloads(NS))
     assert all(w["metadata"]["generation"] == 1 for w in shop.workloads(NS))
 
     proc = kubectl("annotate", "deployment/web", "k=w", "-n", NS)
-    assert failed(proc) == ["error: --overwrite is false but found the following declared "
-                            "annotation(s): 'k' already has a value (v)"]
+    assert failed(proc) == [
+        "error: --overwrite is false but found the following declared "
+        "annotation(s): 'k' already has a value (v)"
+    ]
 
     rv = shop.resource_version
     ok(kubectl("annotate", "deployment/web", "k=v", "--overwrite", "-n", NS))
@@ -373,44 +437,86 @@ def test_annotate(shop: ApiServer, kubectl: Kubectl) -> None:
 
 
 def test_patch_merge_strategic_json(shop: ApiServer, kubectl: Kubectl) -> None:
-    ok(kubectl("patch", "deployment", "web", "-n", NS, "--type=merge", "-p",
-               '{"metadata":{"annotations":{"a":"1","b":"2"}},"spec":{"replicas":1}}'))
+    ok(
+        kubectl(
+            "patch",
+            "deployment",
+            "web",
+            "-n",
+            NS,
+            "--type=merge",
+            "-p",
+            '{"metadata":{"annotations":{"a":"1","b":"2"}},"spec":{"replicas":1}}',
+        )
+    )
     web = shop.workload(NS, "deployment", "web")
     assert web["metadata"]["annotations"] == {"a": "1", "b": "2"}
     assert web["spec"]["replicas"] == 1
     assert web["metadata"]["generation"] == 2
 
-    ok(kubectl("patch", "deployment", "web", "-n", NS, "--type=strategic", "-p",
-               '{"metadata":{"annotations":{"a":null}},"spec":{"replicas":4}}'))
+    ok(
+        kubectl(
+            "patch",
+            "deployment",
+            "web",
+            "-n",
+            NS,
+            "--type=strategic",
+            "-p",
+            '{"metadata":{"annotations":{"a":null}},"spec":{"replicas":4}}',
+        )
+    )
     web = shop.workload(NS, "deployment", "web")
     assert web["metadata"]["annotations"] == {"b": "2"}
     assert web["spec"]["replicas"] == 4
 
-    proc = ok(kubectl("patch", "deployment", "web", "-n", NS, "--type=merge", "-p",
-                      '{"metadata":{"annotations":{"a":null}}}'))
+    proc = ok(
+        kubectl(
+            "patch",
+            "deployment",
+            "web",
+            "-n",
+            NS,
+            "--type=merge",
+            "-p",
+            '{"metadata":{"annotations":{"a":null}}}',
+        )
+    )
     assert proc.stdout == "deployment.apps/web patched (no change)\n"
 
-    ok(kubectl("patch", "deployment", "web", "-n", NS, "--type=json", "-p",
-               '[{"op":"remove","path":"/metadata/annotations"},'
-               '{"op":"replace","path":"/spec/replicas","value":2}]'))
+    ok(
+        kubectl(
+            "patch",
+            "deployment",
+            "web",
+            "-n",
+            NS,
+            "--type=json",
+            "-p",
+            '[{"op":"remove","path":"/metadata/annotations"},'
+            '{"op":"replace","path":"/spec/replicas","value":2}]',
+        )
+    )
     web = shop.workload(NS, "deployment", "web")
     assert "annotations" not in web["metadata"]
     assert web["spec"]["replicas"] == 2
 
     # a resourceVersion in the patch is a precondition
     rv = web["metadata"]["resourceVersion"]
-    stale = json.dumps({"metadata": {"resourceVersion": str(int(rv) - 1)},
-                        "spec": {"replicas": 0}})
+    stale = json.dumps({"metadata": {"resourceVersion": str(int(rv) - 1)}, "spec": {"replicas": 0}})
     proc = kubectl("patch", "deployment", "web", "-n", NS, "--type=merge", "-p", stale)
     assert failed(proc) == [f"Error from server (Conflict): {CONFLICT.format('web')}"]
     fresh = json.dumps({"metadata": {"resourceVersion": rv}, "spec": {"replicas": 0}})
     ok(kubectl("patch", "deployment", "web", "-n", NS, "--type=merge", "-p", fresh))
     assert replicas(shop, "deployment", "web") == 0
 
-    proc = kubectl("patch", "deployment", "web", "-n", NS, "--type=merge", "-p",
-                   '{"spec":{"replicas":-1}}')
-    assert failed(proc) == ['The Deployment "web" is invalid: spec.replicas: Invalid value: -1: '
-                            "must be greater than or equal to 0"]
+    proc = kubectl(
+        "patch", "deployment", "web", "-n", NS, "--type=merge", "-p", '{"spec":{"replicas":-1}}'
+    )
+    assert failed(proc) == [
+        'The Deployment "web" is invalid: spec.replicas: Invalid value: -1: '
+        "must be greater than or equal to 0"
+    ]
     assert shop.unhandled == []
 
 
@@ -424,17 +530,25 @@ def test_forbidden_lines(shop: ApiServer, kubectl: Kubectl) -> None:
     why = 'User "tester" cannot {} resource "{}" in API group "apps" in the namespace "shop"'
 
     proc = kubectl("scale", "deployment/web", "--replicas=0", "-n", NS)
-    assert failed(proc) == ['Error from server (Forbidden): deployments.apps "web" is forbidden: '
-                            + why.format("patch", "deployments/scale")]
+    assert failed(proc) == [
+        'Error from server (Forbidden): deployments.apps "web" is forbidden: '
+        + why.format("patch", "deployments/scale")
+    ]
     proc = kubectl("scale", "deployment/web", "--replicas=0", "--current-replicas=3", "-n", NS)
-    assert failed(proc) == ['Error from server (Forbidden): deployments.apps "web" is forbidden: '
-                            + why.format("update", "deployments/scale")]
+    assert failed(proc) == [
+        'Error from server (Forbidden): deployments.apps "web" is forbidden: '
+        + why.format("update", "deployments/scale")
+    ]
     proc = kubectl("annotate", "deployment/web", "k=v", "-n", NS)
-    assert failed(proc) == ['Error from server (Forbidden): deployments.apps "web" is forbidden: '
-                            + why.format("patch", "deployments")]
+    assert failed(proc) == [
+        'Error from server (Forbidden): deployments.apps "web" is forbidden: '
+        + why.format("patch", "deployments")
+    ]
     proc = kubectl("patch", "deployment", "web", "-n", NS, "-p", '{"spec":{"replicas":0}}')
-    assert failed(proc) == ['Error from server (Forbidden): deployments.apps "web" is forbidden: '
-                            + why.format("patch", "deployments")]
+    assert failed(proc) == [
+        'Error from server (Forbidden): deployments.apps "web" is forbidden: '
+        + why.format("patch", "deployments")
+    ]
     # statefulsets are not forbidden
     ok(kubectl("scale", "statefulset/db", "--replicas=0", "-n", NS))
     assert replicas(shop, "deployment", "web") == 3
@@ -454,7 +568,8 @@ def test_list_forbidden(shop: ApiServer, kubectl: Kubectl) -> None:
     proc = kubectl("get", "deployments,statefulsets", "-n", NS, "-o", "json")
     assert failed(proc) == [
         'Error from server (Forbidden): statefulsets.apps is forbidden: User "tester" cannot '
-        'list resource "statefulsets" in API group "apps" in the namespace "shop"']
+        'list resource "statefulsets" in API group "apps" in the namespace "shop"'
+    ]
 
 
 def test_whoami(apiserver: ApiServer, kubectl: Kubectl) -> None:
@@ -468,8 +583,9 @@ def test_unauthorized(apiserver: ApiServer, kubectl: Kubectl) -> None:
     proc = kubectl("get", "deployments", "-n", NS, "-o", "json")
     assert failed(proc)[-1] == "error: You must be logged in to the server (Unauthorized)"
     # kubectl sends no token over plain http; a wrong one (from another client) is refused
-    request = urllib.request.Request(f"{apiserver.url}/api",
-                                     headers={"Authorization": "Bearer wrong"})
+    request = urllib.request.Request(
+        f"{apiserver.url}/api", headers={"Authorization": "Bearer wrong"}
+    )
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=5)
     assert caught.value.code == 401
@@ -481,14 +597,21 @@ def test_unauthorized(apiserver: ApiServer, kubectl: Kubectl) -> None:
 
 def test_lease_lifecycle(apiserver: ApiServer, kubectl: Kubectl) -> None:
     apiserver.add_namespace(NS)
-    lease = json.dumps({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                        "metadata": {"name": "nsscale", "namespace": NS},
-                        "spec": {"holderIdentity": "me", "leaseDurationSeconds": 300}})
+    lease = json.dumps(
+        {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": "nsscale", "namespace": NS},
+            "spec": {"holderIdentity": "me", "leaseDurationSeconds": 300},
+        }
+    )
     created = json.loads(ok(kubectl("create", "-f", "-", "-o", "json", input=lease)).stdout)
     assert created["metadata"]["resourceVersion"].isdigit()
     proc = kubectl("create", "-f", "-", input=lease)
-    assert failed(proc) == ['Error from server (AlreadyExists): error when creating "STDIN": '
-                            'leases.coordination.k8s.io "nsscale" already exists']
+    assert failed(proc) == [
+        'Error from server (AlreadyExists): error when creating "STDIN": '
+        'leases.coordination.k8s.io "nsscale" already exists'
+    ]
 
     got = json.loads(ok(kubectl("get", "lease", "nsscale", "-n", NS, "-o", "json")).stdout)
     assert got["spec"] == {"holderIdentity": "me", "leaseDurationSeconds": 300}
@@ -500,7 +623,8 @@ def test_lease_lifecycle(apiserver: ApiServer, kubectl: Kubectl) -> None:
     assert failed(proc) == [
         'Error from server (Conflict): error when replacing "STDIN": Operation cannot be '
         'fulfilled on leases.coordination.k8s.io "nsscale": the object has been modified; '
-        "please apply your changes to the latest version and try again"]
+        "please apply your changes to the latest version and try again"
+    ]
     stored = apiserver.get_object("leases", NS, "nsscale")
     assert stored is not None
     assert stored["spec"]["holderIdentity"] == "you"
@@ -511,14 +635,23 @@ def test_lease_lifecycle(apiserver: ApiServer, kubectl: Kubectl) -> None:
     assert apiserver.get_object("leases", NS, "nsscale") is None
     proc = kubectl("get", "lease", "nsscale", "-n", NS, "-o", "json")
     assert failed(proc) == [
-        'Error from server (NotFound): leases.coordination.k8s.io "nsscale" not found']
+        'Error from server (NotFound): leases.coordination.k8s.io "nsscale" not found'
+    ]
     proc = kubectl("delete", "lease", "nsscale", "-n", NS)
     assert failed(proc) == [
-        'Error from server (NotFound): leases.coordination.k8s.io "nsscale" not found']
-    proc = kubectl("create", "-f", "-", "-n", "missing",
-                   input=lease.replace(f'"namespace": "{NS}"', '"namespace": "missing"'))
-    assert failed(proc) == ['Error from server (NotFound): error when creating "STDIN": '
-                            'namespaces "missing" not found']
+        'Error from server (NotFound): leases.coordination.k8s.io "nsscale" not found'
+    ]
+    proc = kubectl(
+        "create",
+        "-f",
+        "-",
+        "-n",
+        "missing",
+        input=lease.replace(f'"namespace": "{NS}"', '"namespace": "missing"'),
+    )
+    assert failed(proc) == [
+        'Error from server (NotFound): error when creating "STDIN": namespaces "missing" not found'
+    ]
     assert apiserver.unhandled == []
 
 
@@ -529,19 +662,34 @@ def test_global_flags(shop: ApiServer, kubectl_bin: Path, tmp_path: Path) -> Non
     kubeconfig = shop.write_kubeconfig(tmp_path / "other" / "config", context="ctx-a")
     unused = tmp_path / "unused"  # KUBECONFIG points elsewhere: the flags must win
     unused.write_text("apiVersion: v1\nkind: Config\n")
-    proc = ok(run_kubectl(kubectl_bin, unused, "--kubeconfig", str(kubeconfig),
-                          "--context=ctx-a", "--request-timeout=30s",
-                          "get", "deployments,statefulsets", "-n", NS, "-o", "json"))
+    proc = ok(
+        run_kubectl(
+            kubectl_bin,
+            unused,
+            "--kubeconfig",
+            str(kubeconfig),
+            "--context=ctx-a",
+            "--request-timeout=30s",
+            "get",
+            "deployments,statefulsets",
+            "-n",
+            NS,
+            "-o",
+            "json",
+        )
+    )
     assert len(json.loads(proc.stdout)["items"]) == 6
     lists = [r for r in shop.requests if r.verb == "list"]
     assert {r.query.get("timeout") for r in lists} == {"30s"}
     assert all(r.query.get("limit") == "500" for r in lists)
 
-    proc = run_kubectl(kubectl_bin, unused, "--kubeconfig", str(kubeconfig),
-                       "--context=nope", "get", "ns")
+    proc = run_kubectl(
+        kubectl_bin, unused, "--kubeconfig", str(kubeconfig), "--context=nope", "get", "ns"
+    )
     assert proc.returncode == 1
-    assert proc.stderr == ("Error in configuration: context was not found for specified "
-                           "context: nope\n")
+    assert proc.stderr == (
+        "Error in configuration: context was not found for specified context: nope\n"
+    )
     assert shop.unhandled == []
 
 
@@ -551,8 +699,9 @@ def test_global_flags(shop: ApiServer, kubectl_bin: Path, tmp_path: Path) -> Non
 def test_server_error_stops_a_multi_object_scale(shop: ApiServer, kubectl: Kubectl) -> None:
     shop.fail("PATCH", "deployments/scale", "nightly-report", status=500)
     proc = kubectl("scale", "deployments", "--all", "--replicas=5", "-n", NS)
-    assert failed(proc) == ["Error from server (InternalError): Internal error occurred: "
-                            "injected failure"]
+    assert failed(proc) == [
+        "Error from server (InternalError): Internal error occurred: injected failure"
+    ]
     # api (before it, by name) was scaled; later ones were not attempted
     assert proc.stdout == "deployment.apps/api scaled\n"
     assert [replicas(shop, "deployment", n) for n in ("api", "nightly-report", "web")] == [5, 0, 3]
@@ -610,23 +759,28 @@ def test_connection_refused(kubectl_bin: Path, tmp_path: Path) -> None:
         text = server.write_kubeconfig(kubeconfig).read_text()
         kubeconfig.write_text(text.replace(server.url, f"http://127.0.0.1:{port}"))
     started = time.monotonic()
-    proc = run_kubectl(kubectl_bin, kubeconfig, "get", "deployments", "-n", NS, "-o", "json",
-                       timeout=20)
+    proc = run_kubectl(
+        kubectl_bin, kubeconfig, "get", "deployments", "-n", NS, "-o", "json", timeout=20
+    )
     assert time.monotonic() - started < 10
-    assert failed(proc)[-1] == (f"The connection to the server 127.0.0.1:{port} was refused - "
-                                "did you specify the right host or port?")
+    assert failed(proc)[-1] == (
+        f"The connection to the server 127.0.0.1:{port} was refused - "
+        "did you specify the right host or port?"
+    )
 
 
-def test_unknown_requests_are_404_or_405_and_recorded(
-        shop: ApiServer, kubectl: Kubectl) -> None:
+def test_unknown_requests_are_404_or_405_and_recorded(shop: ApiServer, kubectl: Kubectl) -> None:
     proc = kubectl("get", "--raw", "/apis/apps/v1/namespaces/shop/replicasets")
     assert failed(proc) == [
-        "Error from server (NotFound): the server could not find the requested resource"]
+        "Error from server (NotFound): the server could not find the requested resource"
+    ]
     proc = kubectl("get", "--raw", "/apis/example.com/v1")
     assert proc.returncode == 1
     proc = kubectl("delete", "namespace", NS)
-    assert failed(proc) == ["Error from server (MethodNotAllowed): the server does not allow "
-                            "this method on the requested resource"]
+    assert failed(proc) == [
+        "Error from server (MethodNotAllowed): the server does not allow "
+        "this method on the requested resource"
+    ]
     proc = kubectl("get", "deployments", "-n", NS, "--watch", "--request-timeout=5s")
     assert proc.returncode == 1
     assert [(r.path, r.status) for r in shop.unhandled] == [
@@ -647,7 +801,8 @@ def test_fault_matching_nth_and_times(apiserver: ApiServer) -> None:
     for _ in range(5):
         try:
             with urllib.request.urlopen(
-                    f"{apiserver.url}/api/v1/namespaces/default", timeout=5) as answer:
+                f"{apiserver.url}/api/v1/namespaces/default", timeout=5
+            ) as answer:
                 codes.append(answer.status)
         except urllib.error.HTTPError as err:
             codes.append(err.code)

