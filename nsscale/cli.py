@@ -6,7 +6,6 @@ import enum
 import logging
 import signal
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -34,9 +33,9 @@ from nsscale.audit import (
     who,
 )
 from nsscale.cluster import KubectlCluster
-from nsscale.errors import AuditError, NamespaceNotFound, NsscaleError, UsageError
+from nsscale.errors import AuditError, NsscaleError, UsageError
 from nsscale.kubectl import DEFAULT_TIMEOUT_S, KUBECTL_ENV, Kubectl, KubectlConfig
-from nsscale.plan import Operation, check_namespace, make_plan
+from nsscale.plan import Operation, check_namespace
 from nsscale.render import (
     print_json,
     rollback_table,
@@ -46,9 +45,9 @@ from nsscale.render import (
     summary,
 )
 from nsscale.result import SIGNAL_EXIT, RunResult, failed_before_start, new_run_id
-from nsscale.transaction import DEFAULT_PARALLEL, Terminated, Transaction
-from nsscale.workload import Workload
-from nsscale.writer import Writer
+from nsscale.retry import DEFAULT_RETRIES, RetryPolicy
+from nsscale.run import RunOptions, discover, run_operation
+from nsscale.transaction import DEFAULT_PARALLEL, Terminated
 
 log = logging.getLogger("nsscale")
 
@@ -179,13 +178,46 @@ def _root(
     """Scale a namespace's workloads as one operation that rolls back on failure."""
 
 
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Take over the in-cluster mark of an interrupted run (for up: also restore "
+        "workloads changed since nsscale scaled them).",
+    ),
+]
+ServerDryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--server-dry-run",
+        help="Send every planned write with kubectl's --dry-run=server: RBAC and admission "
+        "are checked, nothing is changed.",
+    ),
+]
+RetriesOpt = Annotated[
+    int,
+    typer.Option("--retries", min=0, help="Retries of a transiently failed kubectl call."),
+]
+RequireLockOpt = Annotated[
+    bool,
+    typer.Option(
+        "--require-lock",
+        help="Fail when the in-cluster mark (a Lease named nsscale) cannot be written.",
+    ),
+]
+
+
 @app.command()
 def down(
     namespace: NamespaceArg,
     dry_run: DryRunOpt = False,
+    server_dry_run: ServerDryRunOpt = False,
     no_rollback: NoRollbackOpt = False,
+    force: ForceOpt = False,
     batch_size: BatchSizeOpt = None,
     parallel: ParallelOpt = DEFAULT_PARALLEL,
+    retries: RetriesOpt = DEFAULT_RETRIES,
+    require_lock: RequireLockOpt = False,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
     context: ContextOpt = None,
     kubeconfig: KubeconfigOpt = None,
@@ -198,22 +230,35 @@ def down(
     audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Scale every Deployment and StatefulSet to 0, recording each original count."""
-    common = Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file)
-    audit = AuditOptions(audit_table, audit_file, audit_required)
-    _scale(Operation.DOWN, namespace, common, audit, dry_run, no_rollback, (batch_size, parallel))
+    _scale(
+        Operation.DOWN,
+        namespace,
+        Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file),
+        AuditOptions(audit_table, audit_file, audit_required),
+        RunOptions(
+            dry_run,
+            server_dry_run,
+            not no_rollback,
+            batch_size,
+            parallel,
+            retries,
+            force,
+            require_lock,
+        ),
+    )
 
 
 @app.command()
 def up(
     namespace: NamespaceArg,
-    force: Annotated[
-        bool,
-        typer.Option("--force", help="Also restore workloads changed since nsscale scaled them."),
-    ] = False,
+    force: ForceOpt = False,
     dry_run: DryRunOpt = False,
+    server_dry_run: ServerDryRunOpt = False,
     no_rollback: NoRollbackOpt = False,
     batch_size: BatchSizeOpt = None,
     parallel: ParallelOpt = DEFAULT_PARALLEL,
+    retries: RetriesOpt = DEFAULT_RETRIES,
+    require_lock: RequireLockOpt = False,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
     context: ContextOpt = None,
     kubeconfig: KubeconfigOpt = None,
@@ -226,17 +271,21 @@ def up(
     audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Restore every workload to its recorded original count."""
-    common = Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file)
-    audit = AuditOptions(audit_table, audit_file, audit_required)
     _scale(
         Operation.UP,
         namespace,
-        common,
-        audit,
-        dry_run,
-        no_rollback,
-        (batch_size, parallel),
-        force=force,
+        Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file),
+        AuditOptions(audit_table, audit_file, audit_required),
+        RunOptions(
+            dry_run,
+            server_dry_run,
+            not no_rollback,
+            batch_size,
+            parallel,
+            retries,
+            force,
+            require_lock,
+        ),
     )
 
 
@@ -247,9 +296,13 @@ def scale(
         int, typer.Option("--replicas", min=0, help="The replica count to set.", show_default=False)
     ],
     dry_run: DryRunOpt = False,
+    server_dry_run: ServerDryRunOpt = False,
     no_rollback: NoRollbackOpt = False,
+    force: ForceOpt = False,
     batch_size: BatchSizeOpt = None,
     parallel: ParallelOpt = DEFAULT_PARALLEL,
+    retries: RetriesOpt = DEFAULT_RETRIES,
+    require_lock: RequireLockOpt = False,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
     context: ContextOpt = None,
     kubeconfig: KubeconfigOpt = None,
@@ -262,17 +315,52 @@ def scale(
     audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Scale every Deployment and StatefulSet to N, recording each original count."""
-    common = Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file)
-    audit = AuditOptions(audit_table, audit_file, audit_required)
     _scale(
         Operation.SCALE,
         namespace,
-        common,
-        audit,
-        dry_run,
-        no_rollback,
-        (batch_size, parallel),
-        replicas=replicas,
+        Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file),
+        AuditOptions(audit_table, audit_file, audit_required),
+        RunOptions(
+            dry_run,
+            server_dry_run,
+            not no_rollback,
+            batch_size,
+            parallel,
+            retries,
+            force,
+            require_lock,
+            replicas=replicas,
+        ),
+    )
+
+
+@app.command()
+def recover(
+    namespace: NamespaceArg,
+    force: Annotated[
+        bool, typer.Option("--force", help="Recover even if the mark is not stale yet.")
+    ] = False,
+    dry_run: DryRunOpt = False,
+    retries: RetriesOpt = DEFAULT_RETRIES,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    context: ContextOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    kubectl: KubectlOpt = None,
+    output: OutputOpt = OutputFormat.TABLE,
+    verbose: VerboseOpt = 0,
+    log_file: LogFileOpt = None,
+    audit_table: AuditTableOpt = None,
+    audit_file: AuditFileOpt = None,
+    audit_required: AuditRequiredOpt = False,
+) -> None:
+    """Undo what an interrupted run (SIGKILL, a lost host) did, from its in-cluster snapshot."""
+    _scale(
+        Operation.RECOVER,
+        namespace,
+        Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file),
+        AuditOptions(audit_table, audit_file, audit_required),
+        # best effort: rolling back a recovery would redo the interrupted change
+        RunOptions(dry_run, rollback=False, retries=retries, force=force, parallel=1),
     )
 
 
@@ -293,7 +381,8 @@ def status(
     try:
         _setup_logging(common)
         check_namespace(namespace)
-        workloads = _discover(KubectlCluster(common.make_kubectl()), namespace)
+        cluster = KubectlCluster(common.make_kubectl())
+        workloads = discover(cluster, namespace, RetryPolicy(DEFAULT_RETRIES))
     except NsscaleError as err:
         _fail(err, common, None)
     except KeyboardInterrupt as exc:
@@ -403,40 +492,22 @@ def _scale(
     namespace: str,
     common: Common,
     audit: AuditOptions,
-    dry_run: bool,
-    no_rollback: bool,
-    batching: tuple[int | None, int],
-    *,
-    replicas: int | None = None,
-    force: bool = False,
+    options: RunOptions,
 ) -> NoReturn:
-    run_id, started_at, started = new_run_id(), utcnow(), time.monotonic()
+    run_id, started_at = new_run_id(), utcnow()
+    options = replace(options, run_id=run_id)
     try:
         _setup_logging(common, run_id)
         check_namespace(namespace)
         kubectl = common.make_kubectl()
-        cluster = KubectlCluster(kubectl)
         with _sigterm_as_interrupt():
-            plan = make_plan(
-                namespace, operation, _discover(cluster, namespace), replicas=replicas, force=force
-            )
-            writer = Writer(cluster, namespace, dry_run=dry_run)
-            batch_size, parallel = batching
-            transaction = Transaction(writer, namespace, not no_rollback, batch_size, parallel)
-            outcome = transaction.run(plan.changes)
+            result = run_operation(kubectl, namespace, operation, options)
     except NsscaleError as err:
+        dry_run = options.dry_run or options.server_dry_run
         _fail(err, common, failed_before_start(namespace, operation, str(err), dry_run, run_id))
     except KeyboardInterrupt as exc:
         _exit_interrupted(exc)
-    result = RunResult(
-        plan,
-        outcome,
-        dry_run,
-        not no_rollback,
-        duration_s=time.monotonic() - started,
-        run_id=run_id,
-    )
-    if not dry_run:
+    if not result.dry_run:
         result = _audit(result, kubectl, audit, started_at)
     _emit(result, common)
     raise typer.Exit(result.exit_code)
@@ -462,16 +533,6 @@ def _audit(
         audit_errors=tuple(map(str, failures.values())),
         audit_missing=options.required and required.name in failures,
     )
-
-
-def _discover(cluster: KubectlCluster, namespace: str) -> list[Workload]:
-    workloads = cluster.list_workloads(namespace)
-    if not workloads and not cluster.namespace_exists(namespace):
-        raise NamespaceNotFound(
-            f'namespace "{namespace}" not found',
-            "check the name and the context: kubectl get namespaces",
-        )
-    return workloads
 
 
 def _emit(result: RunResult, common: Common) -> None:

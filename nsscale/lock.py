@@ -149,9 +149,13 @@ class RunLock:
         log.warning("taking over the mark of an interrupted run: %s", existing.describe())
 
     def renew(self) -> None:
-        if self.held is None:
+        """Renew the Lease when a third of its duration has passed since the last renewal."""
+        now = self.clock()
+        if self.held is None or now - self.held.renewed < timedelta(
+            seconds=self.held.duration_s / 3
+        ):
             return
-        renewed = replace(self.held, renewed=self.clock())
+        renewed = replace(self.held, renewed=now)
         self.held = self._write("replace", renewed)
 
     def release(self) -> None:

@@ -109,6 +109,23 @@ class Script:
             argv, stdout=stdout, stderr=stderr, returncode=returncode, stdin_callable=on_stdin
         )
 
+    def guards(self, *resources: str) -> None:
+        """What a run does around its writes: the pre-flight `auth can-i` for each resource it
+        writes (answered yes), then the in-cluster mark: create the Lease, delete it at the end."""
+        for resource in resources:
+            argv = [KUBECTL, "auth", "can-i", "update", resource, "-n", NS, "--quiet"]
+            self.fp.register([*argv, self.fp.any()])
+
+        def created(text: str) -> dict[str, str]:
+            lease = json.loads(text)
+            lease["metadata"]["resourceVersion"] = "900"
+            return {"stdout": json.dumps(lease)}
+
+        argv = [KUBECTL, "create", "-n", NS, "-f", "-", "-o", "json", self.fp.any()]
+        self.fp.register(argv, stdin_callable=created)
+        argv = [KUBECTL, "delete", "lease", "nsscale", "-n", NS, "--ignore-not-found"]
+        self.fp.register([*argv, self.fp.any()])
+
     def names(self) -> list[str]:
         """The names written, call after call."""
         return [o["metadata"]["name"] for items in self.writes for o in items]

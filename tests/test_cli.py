@@ -39,7 +39,9 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 def nsscale(runner: CliRunner, *args: str) -> Any:
-    return runner.invoke(app, [*args, "--kubectl", KUBECTL, "--timeout", "5"])
+    # no retries: a faked 500 is meant to fail
+    retries = ["--retries", "0"] if args[0] in ("down", "up", "scale") else []
+    return runner.invoke(app, [*args, *retries, "--kubectl", KUBECTL, "--timeout", "5"])
 
 
 def test_version(runner: CliRunner) -> None:
@@ -51,6 +53,7 @@ def test_version(runner: CliRunner) -> None:
 def test_down_succeeds_with_exit_0_and_a_table(fp: Any, runner: CliRunner) -> None:
     script = Script(fp)
     script.get(A, B, workload("idle", 0))
+    script.guards("deployments.apps", "statefulsets.apps")
     script.replace(moved(A, 0, 20, 3, 0), moved(B, 0, 21, 2, 0))
 
     result = nsscale(runner, "down", NS)
@@ -67,6 +70,7 @@ def test_down_succeeds_with_exit_0_and_a_table(fp: Any, runner: CliRunner) -> No
 def test_json_output_carries_every_seed_key(fp: Any, runner: CliRunner) -> None:
     script = Script(fp)
     script.get(A, B)
+    script.guards("deployments.apps", "statefulsets.apps")
     script.replace(moved(A, 0, 20, 3, 0), moved(B, 0, 21, 2, 0))
 
     result = nsscale(runner, "down", NS, "--output", "json")
@@ -94,6 +98,7 @@ def test_json_output_carries_every_seed_key(fp: Any, runner: CliRunner) -> None:
 def test_json_on_failure_and_exit_1_when_rolled_back(fp: Any, runner: CliRunner) -> None:
     script = Script(fp)
     script.get(A, B)
+    script.guards("deployments.apps", "statefulsets.apps")
     script.replace(returncode=1, stderr=ERR_500)
     script.get(moved(A, 0, 20, 3, 0), B)
     script.replace(moved(A, 3, 22, None, None))
@@ -111,6 +116,7 @@ def test_json_on_failure_and_exit_1_when_rolled_back(fp: Any, runner: CliRunner)
 def test_rollback_failure_exits_3_and_names_what_is_left(fp: Any, runner: CliRunner) -> None:
     script = Script(fp)
     script.get(A, B)
+    script.guards("deployments.apps", "statefulsets.apps")
     script.replace(moved(A, 0, 20, 3, 0))
     script.replace(returncode=1, stderr=ERR_500)
     script.get(moved(A, 0, 20, 3, 0), B)
@@ -133,6 +139,7 @@ def test_rollback_failure_exits_3_and_names_what_is_left(fp: Any, runner: CliRun
 def test_no_rollback_with_a_failure_exits_3(fp: Any, runner: CliRunner) -> None:
     script = Script(fp)
     script.get(A, B)
+    script.guards("deployments.apps", "statefulsets.apps")
     script.replace(returncode=1, stderr=ERR_500)
     script.get(moved(A, 0, 20, 3, 0), B)
 
@@ -279,6 +286,7 @@ def test_usage_errors_exit_2(runner: CliRunner) -> None:
 def test_log_file_and_verbose(fp: Any, runner: CliRunner, tmp_path: Path) -> None:
     script = Script(fp)
     script.get(A)
+    script.guards("deployments.apps")
     script.replace(moved(A, 0, 20, 3, 0))
     log_file = tmp_path / "nsscale.log"
 

@@ -162,8 +162,16 @@ def test_a_failure_on_the_kth_workload_leaves_every_workload_at_its_original(
     shop: ApiServer, nsscale: Any, k: int
 ) -> None:
     # the k-th write of the run is refused (in discovery order: api, web, cache, db)
-    shop.fail("PUT", None, None, status=500, nth=k, times=1)
-    run = nsscale("down", NS, "--batch-size", "1", "--parallel", "1", "-o", "json")
+    kind, name = [
+        ("deployments", "api"),
+        ("deployments", "web"),
+        ("statefulsets", "cache"),
+        ("statefulsets", "db"),
+    ][k - 1]
+    shop.fail("PUT", kind, name, status=500)
+    run = nsscale(
+        "down", NS, "--batch-size", "1", "--parallel", "1", "--retries", "0", "-o", "json"
+    )
     assert run.code == 1, run.stdout + run.stderr
     assert state(shop) == INITIAL
     doc = run.json()
@@ -177,7 +185,9 @@ def test_parallel_steps_roll_back_whatever_finished(shop: ApiServer, nsscale: An
         shop.add_deployment(NS, f"extra-{i:02d}", replicas=1 + i % 3)
     before = state(shop)
     shop.fail("PUT", "deployments", "extra-17", status=500)
-    run = nsscale("down", NS, "--batch-size", "5", "--parallel", "4", "-o", "json")
+    run = nsscale(
+        "down", NS, "--batch-size", "5", "--parallel", "4", "--retries", "0", "-o", "json"
+    )
     assert run.code == 1, run.stdout + run.stderr
     assert state(shop) == before
     doc = run.json()
@@ -190,7 +200,7 @@ def test_a_failure_during_rollback_exits_3_and_names_what_is_left(
 ) -> None:
     shop.fail("PUT", "statefulsets", "db", status=500)  # the last forward write
     shop.fail("PUT", "deployments", "web", status=500, nth=2)  # web's undo
-    run = nsscale("down", NS, "-o", "json")
+    run = nsscale("down", NS, "--retries", "0", "-o", "json")
     assert run.code == 3, run.stdout + run.stderr
     doc = run.json()
     assert doc["left_changed"] == [{"type": "deployment", "name": "web", "replicas": 0}]
@@ -206,7 +216,19 @@ def test_forbidden_exits_1_with_nothing_changed_naming_the_permission(
     shop.forbid("update", "deployments")
     run = nsscale("down", NS)
     assert run.code == 1, run.stdout + run.stderr
-    assert 'cannot update resource "deployments" in API group "apps"' in run.stderr
+    # found by the pre-flight check, before any change
+    assert "error: not allowed to update deployments.apps in namespace shop" in run.stderr
+    assert state(shop) == INITIAL
+    assert shop.get_object("leases", NS, "nsscale") is None
+
+
+def test_forbidden_at_write_time_rolls_back_and_names_the_permission(
+    shop: ApiServer, nsscale: Any
+) -> None:
+    shop.forbid("update", "statefulsets", name="db")  # can-i (no name) still says yes
+    run = nsscale("down", NS)
+    assert run.code == 1, run.stdout + run.stderr
+    assert 'cannot update resource "statefulsets" in API group "apps"' in run.stderr
     assert state(shop) == INITIAL
 
 
@@ -234,7 +256,7 @@ def test_a_hung_call_is_killed_within_the_timeout_and_rolled_back(
     shop: ApiServer, nsscale: Any
 ) -> None:
     shop.hang("PUT", "statefulsets", "cache", seconds=60)
-    run = nsscale("down", NS, "--timeout", "3", "-o", "json")
+    run = nsscale("down", NS, "--timeout", "3", "--retries", "0", "-o", "json")
     assert run.code == 1, run.stdout + run.stderr
     assert run.seconds < 3 + 4
     assert state(shop) == INITIAL
@@ -247,12 +269,21 @@ def test_a_hung_call_is_killed_within_the_timeout_and_rolled_back(
     assert doc["rollback_performed"] is True
 
 
+def test_transient_failures_are_retried_to_success(shop: ApiServer, nsscale: Any) -> None:
+    shop.fail("PUT", "deployments", "web", status=500)  # once
+    shop.hang("PUT", "statefulsets", "cache", seconds=60)  # once: killed, then retried
+    run = nsscale("down", NS, "--timeout", "3", "-o", "json")
+    assert run.code == 0, run.stdout + run.stderr
+    assert state(shop) == DOWN
+    assert run.stderr.count("[WARNING] retrying") >= 1
+
+
 def test_a_controller_bumping_versions_does_not_break_the_round_trip(
     shop: ApiServer, nsscale: Any
 ) -> None:
     shop.controller = True
     shop.fail("PUT", "statefulsets", "db", status=500)  # forces undos over bumped versions
-    run = nsscale("down", NS, "-o", "json")
+    run = nsscale("down", NS, "--retries", "0", "-o", "json")
     assert run.code == 1, run.stdout + run.stderr
     assert run.json()["rollback_failed_count"] == 0
     assert state(shop) == INITIAL

@@ -1,0 +1,187 @@
+"""One run of an operation: discover, plan, pre-flight, mark the namespace, transact, unmark.
+
+The flow of every `down`, `up`, `scale` and `recover`, free of any rendering: the CLI calls it
+and renders (and audits) the RunResult it returns.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from nsscale.cluster import KubectlCluster
+from nsscale.errors import ErrorKind, KubectlError, NamespaceNotFound, NsscaleError
+from nsscale.kubectl import Kubectl
+from nsscale.lock import DEFAULT_LEASE_S, LockForbidden, LockHeld, Mark, RunLock, snapshot_of
+from nsscale.plan import Operation, Plan, make_plan, plan_recovery
+from nsscale.result import RunResult
+from nsscale.retry import DEFAULT_RETRIES, RetryPolicy
+from nsscale.transaction import DEFAULT_PARALLEL, Transaction
+from nsscale.workload import Kind, Workload
+from nsscale.writer import Writer
+
+log = logging.getLogger("nsscale")
+
+
+class PreflightFailed(NsscaleError):
+    """The caller may not make a write the plan needs: nothing was changed."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    dry_run: bool = False  # client side: no mutating call at all
+    server_dry_run: bool = False  # every write sent with --dry-run=server
+    rollback: bool = True
+    batch_size: int | None = None
+    parallel: int = DEFAULT_PARALLEL
+    retries: int = DEFAULT_RETRIES
+    force: bool = False  # up: restore changed workloads; all: take over a stale mark
+    require_lock: bool = False
+    replicas: int | None = None
+    run_id: str = field(default="")
+
+
+def discover(cluster: KubectlCluster, namespace: str, retry: RetryPolicy) -> list[Workload]:
+    workloads = retry.call(lambda: cluster.list_workloads(namespace), "reading the namespace")
+    if not workloads and not cluster.namespace_exists(namespace):
+        raise NamespaceNotFound(
+            f'namespace "{namespace}" not found',
+            "check the name and the context: kubectl get namespaces",
+        )
+    return workloads
+
+
+def run_operation(
+    kubectl: Kubectl, namespace: str, operation: Operation, options: RunOptions
+) -> RunResult:
+    started = time.monotonic()
+    retry = RetryPolicy(options.retries)
+    cluster = KubectlCluster(kubectl, server_dry_run=options.server_dry_run)
+    workloads = discover(cluster, namespace, retry)
+    lock: RunLock | None = None
+    if operation is Operation.RECOVER:
+        # The interrupted run's mark stays until the recovery is complete: recover again after
+        # an interrupted recovery finds the same snapshot.
+        plan, lock = _recovery_plan(kubectl, namespace, workloads, options)
+    else:
+        plan = make_plan(
+            namespace, operation, workloads, replicas=options.replicas, force=options.force
+        )
+    writes = bool(plan.changes) and not options.dry_run
+    if writes:
+        preflight(kubectl, namespace, {c.workload.kind for c in plan.changes})
+    if writes and not options.server_dry_run and operation is not Operation.RECOVER:
+        lock = _mark(kubectl, plan, options)
+    writer = Writer(cluster, namespace, dry_run=options.dry_run, retry=retry)
+    transaction = Transaction(
+        writer,
+        namespace,
+        options.rollback,
+        options.batch_size,
+        options.parallel,
+        heartbeat=lock.renew if lock else None,
+    )
+    outcome = transaction.run(plan.changes)
+    result = RunResult(
+        plan,
+        outcome,
+        dry_run=options.dry_run or options.server_dry_run,
+        rollback_enabled=options.rollback,
+        duration_s=time.monotonic() - started,
+        run_id=options.run_id,
+    )
+    if lock is not None and not result.dry_run:
+        _unmark(lock, result)
+    return result
+
+
+def preflight(kubectl: Kubectl, namespace: str, kinds: set[Kind]) -> None:
+    """`kubectl auth can-i update` for every kind the plan writes, before any change."""
+    resources = sorted(f"{kind}s.apps" for kind in kinds)
+
+    def allowed(resource: str) -> bool:
+        try:
+            kubectl.run(["auth", "can-i", "update", resource, "-n", namespace, "--quiet"])
+        except KubectlError as err:
+            if err.returncode == 1 and not err.stderr.strip():  # a plain "no"
+                return False
+            # The question itself failed: the writes are guarded anyway, so go on.
+            log.warning("could not check the permission to update %s: %s", resource, err)
+        return True
+
+    with ThreadPoolExecutor(len(resources) or 1) as pool:
+        answers = dict(zip(resources, pool.map(allowed, resources), strict=True))
+    denied = [resource for resource, ok in answers.items() if not ok]
+    if denied:
+        raise PreflightFailed(
+            f"not allowed to update {', '.join(denied)} in namespace {namespace}: nothing changed",
+            "ask for the 'update' verb on them (kubectl auth can-i update deployments.apps "
+            f"-n {namespace}), or use a context that has it",
+        )
+
+
+def _recovery_plan(
+    kubectl: Kubectl, namespace: str, workloads: list[Workload], options: RunOptions
+) -> tuple[Plan, RunLock | None]:
+    lock = RunLock(kubectl, namespace)
+    mark = lock.read()
+    if mark is None:
+        log.warning("no interrupted run is marked on %s: nothing to recover", namespace)
+        return Plan(namespace, Operation.RECOVER, (), ()), None
+    if not mark.stale(datetime.now(UTC)) and not options.force:
+        raise LockHeld(
+            f"a live nsscale run is working on {namespace}: {mark.describe()}",
+            "wait for it to finish, or use --force if you know it is gone",
+        )
+    log.warning("recovering from an interrupted run: %s", mark.describe())
+    lock.held = mark
+    return plan_recovery(namespace, mark.snapshot, workloads), lock
+
+
+def _mark(kubectl: Kubectl, plan: Plan, options: RunOptions) -> RunLock | None:
+    """Mark the namespace as being changed, in the cluster; None when not allowed to."""
+    lock = RunLock(kubectl, plan.namespace)
+    now = datetime.now(UTC)
+    mark = Mark(
+        holder=f"{_user()}@{socket.gethostname()} pid {os.getpid()}",
+        run_id=options.run_id,
+        operation=plan.operation.value,
+        acquired=now,
+        renewed=now,
+        duration_s=DEFAULT_LEASE_S,
+        snapshot=snapshot_of(plan.changes),
+    )
+    try:
+        lock.acquire(mark, force=options.force)
+    except LockForbidden as err:
+        if options.require_lock:
+            raise
+        log.warning("%s; going on without it (--require-lock refuses instead)", err.message)
+        return None
+    return lock
+
+
+def _unmark(lock: RunLock, result: RunResult) -> None:
+    """Clear the mark, unless the namespace is left partly changed: then the next run is told,
+    and `nsscale recover` can undo what is left from the snapshot."""
+    if result.left_changed or (result.operation is Operation.RECOVER and not result.success):
+        log.warning("the namespace is left partly changed: its mark stays for `nsscale recover`")
+        return
+    try:
+        lock.release()
+    except NsscaleError as err:
+        kind = getattr(err, "kind", ErrorKind.OTHER)
+        log.warning("could not clear the in-cluster mark (%s): %s", kind, err)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
