@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("nsscale")
 
-TABLE_ENV = "NSSCALE_AUDIT_TABLE"
 CLUSTER_ENV = "EKS_CLUSTER_NAME"  # the original design's source of the cluster name
 RUN_EVENT = "scale_run"
 ROLLBACK_EVENT = "rollback_performed"  # the original design's event type

@@ -6,48 +6,35 @@ import enum
 import logging
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from nsscale import __version__
-from nsscale.audit import (
+from nsscale.defaults import (
+    DEFAULT_PARALLEL,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
+    KUBECTL_ENV,
     TABLE_ENV,
-    AuditEvent,
-    DynamoSink,
-    cluster_name,
-    make_sinks,
-    parse_age,
-    record,
-    since,
-    utcnow,
-    who,
 )
-from nsscale.cluster import KubectlCluster
 from nsscale.errors import AuditError, NsscaleError, UsageError
-from nsscale.kubectl import DEFAULT_TIMEOUT_S, KUBECTL_ENV, Kubectl, KubectlConfig
+from nsscale.kubectl import Kubectl, KubectlConfig
 from nsscale.plan import Operation, check_namespace
-from nsscale.render import (
-    print_json,
-    rollback_table,
-    run_table,
-    status_document,
-    status_table,
-    summary,
-)
-from nsscale.result import SIGNAL_EXIT, RunResult, failed_before_start, new_run_id
-from nsscale.retry import DEFAULT_RETRIES, RetryPolicy
-from nsscale.run import RunOptions, discover, run_operation
-from nsscale.transaction import DEFAULT_PARALLEL, Terminated
+
+# Imported where used, so that `nsscale --version` and `--help` start fast: rich, the run flow,
+# the audit (which may load boto3). Their names are here for type checking only.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from nsscale.result import RunResult
+    from nsscale.run import RunOptions
 
 log = logging.getLogger("nsscale")
 
@@ -230,6 +217,8 @@ def down(
     audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Scale every Deployment and StatefulSet to 0, recording each original count."""
+    from nsscale.run import RunOptions
+
     _scale(
         Operation.DOWN,
         namespace,
@@ -271,6 +260,8 @@ def up(
     audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Restore every workload to its recorded original count."""
+    from nsscale.run import RunOptions
+
     _scale(
         Operation.UP,
         namespace,
@@ -315,6 +306,8 @@ def scale(
     audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Scale every Deployment and StatefulSet to N, recording each original count."""
+    from nsscale.run import RunOptions
+
     _scale(
         Operation.SCALE,
         namespace,
@@ -354,6 +347,8 @@ def recover(
     audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Undo what an interrupted run (SIGKILL, a lost host) did, from its in-cluster snapshot."""
+    from nsscale.run import RunOptions
+
     _scale(
         Operation.RECOVER,
         namespace,
@@ -376,6 +371,11 @@ def status(
     log_file: LogFileOpt = None,
 ) -> None:
     """Show current, ready and recorded-original replicas per workload (read only)."""
+    from nsscale.cluster import KubectlCluster
+    from nsscale.render import print_json, status_document, status_table
+    from nsscale.retry import RetryPolicy
+    from nsscale.run import discover
+
     common = Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file)
     out = _stdout()
     try:
@@ -394,6 +394,8 @@ def status(
 
 
 def _age(text: str) -> timedelta:
+    from nsscale.audit import parse_age
+
     try:
         return parse_age(text)
     except ValueError as exc:
@@ -423,6 +425,11 @@ def history(
 ) -> None:
     """List the recorded runs in a namespace, newest first (from DynamoDB when a table is set,
     else from the audit file). The cluster is $EKS_CLUSTER_NAME, else the kubectl context."""
+    from rich.text import Text
+
+    from nsscale.audit import cluster_name, make_sinks, since, utcnow
+    from nsscale.render import history_table, print_json
+
     common = Common(context=context, kubeconfig=kubeconfig, kubectl=kubectl, output=output)
     try:
         _setup_logging(common)
@@ -438,31 +445,9 @@ def history(
         document = {"cluster": cluster, "namespace": namespace, "source": source.name}
         print_json(out, document | {"events": events})
     elif events:
-        out.print(_history_table(f"nsscale history {namespace} ({cluster})", events))
+        out.print(history_table(f"nsscale history {namespace} ({cluster})", events))
     else:
         out.print(Text(f"No recorded runs in {namespace} ({cluster}) in the {source.name}."))
-
-
-_HISTORY_COLUMNS = {
-    "time (UTC)": "time",
-    "operation": "operation",
-    "outcome": "outcome",
-    "scaled": "total_scaled",
-    "failed": "total_failed",
-    "skipped": "total_skipped",
-}
-
-
-def _history_table(title: str, events: Sequence[dict[str, Any]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in [*_HISTORY_COLUMNS, "by"]:
-        table.add_column(column, overflow="fold")
-    table.add_column("run id", no_wrap=True)
-    for e in events:
-        cells = [str(e.get(key, "")) for key in _HISTORY_COLUMNS.values()]
-        by = f"{e.get('kubectl_user') or e.get('user')}@{e.get('host')}"
-        table.add_row(*map(Text, [*cells, by, str(e.get("run_id"))]))
-    return table
 
 
 audit_app = typer.Typer(
@@ -479,6 +464,10 @@ def create_table(
     name: Annotated[str, typer.Argument(help="The name of the DynamoDB table.")],
 ) -> None:
     """Create the audit table: key pk/sk (strings), on-demand billing. Fine if it exists."""
+    from rich.text import Text
+
+    from nsscale.audit import DynamoSink
+
     try:
         created = DynamoSink(name).create_table()
     except NsscaleError as err:
@@ -494,6 +483,10 @@ def _scale(
     audit: AuditOptions,
     options: RunOptions,
 ) -> NoReturn:
+    from nsscale.audit import utcnow
+    from nsscale.result import failed_before_start, new_run_id
+    from nsscale.run import run_operation
+
     run_id, started_at = new_run_id(), utcnow()
     options = replace(options, run_id=run_id)
     try:
@@ -518,6 +511,8 @@ def _audit(
 ) -> RunResult:
     """Record the run in the audit file, and in DynamoDB when a table is set. A failed write is
     a warning and an entry of `audit_errors`; it fails the run only with --audit-required."""
+    from nsscale.audit import AuditEvent, cluster_name, make_sinks, record, who
+
     file_sink, table_sink = make_sinks(options.table, options.file)
     required = table_sink or file_sink
     try:
@@ -536,6 +531,8 @@ def _audit(
 
 
 def _emit(result: RunResult, common: Common) -> None:
+    from nsscale.render import print_json, rollback_table, run_table, summary
+
     out = _stdout()
     if common.output is OutputFormat.JSON:
         print_json(out, result.to_dict())
@@ -548,6 +545,11 @@ def _emit(result: RunResult, common: Common) -> None:
 
 def _fail(err: NsscaleError, common: Common, result: RunResult | None) -> NoReturn:
     """The one error boundary: one actionable message on stderr, JSON still on stdout."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from nsscale.render import print_json
+
     err_console = Console(stderr=True, highlight=False, soft_wrap=True)
     err_console.print(Text(f"error: {err.message}", "red"))
     if err.hint:
@@ -559,11 +561,19 @@ def _fail(err: NsscaleError, common: Common, result: RunResult | None) -> NoRetu
 
 
 def _exit_interrupted(exc: KeyboardInterrupt) -> NoReturn:
+    from rich.console import Console
+    from rich.text import Text
+
+    from nsscale.result import SIGNAL_EXIT
+    from nsscale.transaction import Terminated
+
     Console(stderr=True).print(Text("interrupted before any change: nothing was changed"))
     raise typer.Exit(SIGNAL_EXIT["SIGTERM" if isinstance(exc, Terminated) else "SIGINT"])
 
 
 def _stdout() -> Console:
+    from rich.console import Console
+
     # Rich colours only a terminal and honours NO_COLOR; no highlighting of numbers in tables.
     return Console(highlight=False)
 
@@ -571,6 +581,7 @@ def _stdout() -> Console:
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM (CI cancelling a job, systemd stopping cron) is handled like Ctrl-C."""
+    from nsscale.transaction import Terminated
 
     def raise_terminated(signum: int, frame: FrameType | None) -> None:
         raise Terminated()

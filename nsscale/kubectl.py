@@ -12,12 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nsscale.defaults import DEFAULT_TIMEOUT_S, KUBECTL_ENV
 from nsscale.errors import ErrorKind, KubectlError, KubectlNotFound, KubectlOutputError
 
 log = logging.getLogger("nsscale")
 
-DEFAULT_TIMEOUT_S = 30.0
-KUBECTL_ENV = "NSSCALE_KUBECTL"
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -135,6 +135,28 @@ def status_document(namespace: str, workloads: Sequence[Workload]) -> dict[str, 
             for w in workloads
         ],
     }
+
+
+def history_table(title: str, events: Sequence[Mapping[str, Any]]) -> Table:
+    """Recorded runs, newest first: the full run id is in `--output json`."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("time (UTC)", no_wrap=True)
+    for column in ("op", "outcome", "scaled", "failed", "skipped", "by", "run"):
+        table.add_column(column, overflow="fold")
+    for e in events:
+        when = str(e.get("time", "")).replace("T", " ")[:19]
+        by = f"{e.get('kubectl_user') or e.get('user')}@{e.get('host')}"
+        counts = (str(e.get(k, "")) for k in ("total_scaled", "total_failed", "total_skipped"))
+        _row(
+            table,
+            when,
+            str(e.get("operation", "")),
+            str(e.get("outcome", "")),
+            *counts,
+            by,
+            str(e.get("run_id", ""))[:8],
+        )
+    return table
 
 
 def _move(before: int, after: int) -> str:

@@ -17,7 +17,6 @@ from nsscale.errors import KubectlError
 
 log = logging.getLogger("nsscale")
 
-DEFAULT_RETRIES = 3
 T = TypeVar("T")
 
 

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from nsscale.cluster import KubectlCluster
+from nsscale.defaults import DEFAULT_PARALLEL, DEFAULT_RETRIES
 from nsscale.errors import ErrorKind, KubectlError, NamespaceNotFound, NsscaleError
 from nsscale.kubectl import Kubectl
 from nsscale.lock import DEFAULT_LEASE_S, LockForbidden, LockHeld, Mark, RunLock, snapshot_of
 from nsscale.plan import Operation, Plan, make_plan, plan_recovery
 from nsscale.result import RunResult
-from nsscale.retry import DEFAULT_RETRIES, RetryPolicy
-from nsscale.transaction import DEFAULT_PARALLEL, Transaction
+from nsscale.retry import RetryPolicy
+from nsscale.transaction import Transaction
 from nsscale.workload import Kind, Workload
 from nsscale.writer import Writer
 

@@ -29,7 +29,6 @@ from nsscale.writer import Failure, Move, MoveResult, Writer
 
 log = logging.getLogger("nsscale")
 
-DEFAULT_PARALLEL = 4
 MIN_BATCH, MAX_BATCH = 25, 250
 
 

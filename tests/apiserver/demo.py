@@ -3,7 +3,8 @@
 Starts :class:`ApiServer` with the sample namespace ``shop`` (Deployments web 3, api 2,
 worker 1, nightly-report 0; StatefulSets db 1, cache 2), writes a kubeconfig into a temporary
 directory, and runs ``nsscale down shop --dry-run``, ``nsscale down shop``,
-``nsscale status shop``, ``nsscale up shop``, ``nsscale status shop`` as subprocesses
+``nsscale status shop``, ``nsscale up shop``, ``nsscale status shop``, ``nsscale history shop``
+as subprocesses
 (``python -m nsscale``, with ``KUBECONFIG`` and ``NSSCALE_KUBECTL`` set), each preceded by a
 ``$ nsscale ...`` line. Exits 1 if any of them fails, 2 if the pinned kubectl is missing.
 """
@@ -25,6 +26,7 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("status", SAMPLE_NAMESPACE),
     ("up", SAMPLE_NAMESPACE),
     ("status", SAMPLE_NAMESPACE),
+    ("history", SAMPLE_NAMESPACE),
 )
 
 
@@ -49,6 +51,7 @@ def main() -> int:
             "KUBECONFIG": str(kubeconfig),
             "NSSCALE_KUBECTL": str(kubectl),
             "KUBECACHEDIR": str(Path(tmp) / "kube-cache"),
+            "XDG_STATE_HOME": str(Path(tmp) / "state"),  # the demo's audit file, not yours
         }
         print(
             f"# a local API server at {server.url} with namespace {SAMPLE_NAMESPACE!r}: "

@@ -1,0 +1,7 @@
+"""Defaults of the command line's options, importable without the rest (start-up stays fast)."""
+
+DEFAULT_TIMEOUT_S = 30.0  # per kubectl call
+DEFAULT_PARALLEL = 4  # kubectl write calls in flight at once
+DEFAULT_RETRIES = 3  # of a transiently failed kubectl call
+KUBECTL_ENV = "NSSCALE_KUBECTL"
+TABLE_ENV = "NSSCALE_AUDIT_TABLE"
