@@ -127,6 +127,35 @@ AuditRequiredOpt = Annotated[
 ]
 
 
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Take over the in-cluster mark of an interrupted run (for up: also restore "
+        "workloads changed since nsscale scaled them).",
+    ),
+]
+ServerDryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--server-dry-run",
+        help="Send every planned write with kubectl's --dry-run=server: RBAC and admission "
+        "are checked, nothing is changed.",
+    ),
+]
+RetriesOpt = Annotated[
+    int,
+    typer.Option("--retries", min=0, help="Retries of a transiently failed kubectl call."),
+]
+RequireLockOpt = Annotated[
+    bool,
+    typer.Option(
+        "--require-lock",
+        help="Fail when the in-cluster mark (a Lease named nsscale) cannot be written.",
+    ),
+]
+
+
 @dataclass(frozen=True)
 class Common:
     timeout: float = DEFAULT_TIMEOUT_S
@@ -165,35 +194,6 @@ def _root(
     """Scale a namespace's workloads as one operation that rolls back on failure."""
 
 
-ForceOpt = Annotated[
-    bool,
-    typer.Option(
-        "--force",
-        help="Take over the in-cluster mark of an interrupted run (for up: also restore "
-        "workloads changed since nsscale scaled them).",
-    ),
-]
-ServerDryRunOpt = Annotated[
-    bool,
-    typer.Option(
-        "--server-dry-run",
-        help="Send every planned write with kubectl's --dry-run=server: RBAC and admission "
-        "are checked, nothing is changed.",
-    ),
-]
-RetriesOpt = Annotated[
-    int,
-    typer.Option("--retries", min=0, help="Retries of a transiently failed kubectl call."),
-]
-RequireLockOpt = Annotated[
-    bool,
-    typer.Option(
-        "--require-lock",
-        help="Fail when the in-cluster mark (a Lease named nsscale) cannot be written.",
-    ),
-]
-
-
 @app.command()
 def down(
     namespace: NamespaceArg,
@@ -225,14 +225,14 @@ def down(
         Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file),
         AuditOptions(audit_table, audit_file, audit_required),
         RunOptions(
-            dry_run,
-            server_dry_run,
-            not no_rollback,
-            batch_size,
-            parallel,
-            retries,
-            force,
-            require_lock,
+            dry_run=dry_run,
+            server_dry_run=server_dry_run,
+            rollback=not no_rollback,
+            batch_size=batch_size,
+            parallel=parallel,
+            retries=retries,
+            force=force,
+            require_lock=require_lock,
         ),
     )
 
@@ -268,14 +268,14 @@ def up(
         Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file),
         AuditOptions(audit_table, audit_file, audit_required),
         RunOptions(
-            dry_run,
-            server_dry_run,
-            not no_rollback,
-            batch_size,
-            parallel,
-            retries,
-            force,
-            require_lock,
+            dry_run=dry_run,
+            server_dry_run=server_dry_run,
+            rollback=not no_rollback,
+            batch_size=batch_size,
+            parallel=parallel,
+            retries=retries,
+            force=force,
+            require_lock=require_lock,
         ),
     )
 
@@ -314,14 +314,14 @@ def scale(
         Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file),
         AuditOptions(audit_table, audit_file, audit_required),
         RunOptions(
-            dry_run,
-            server_dry_run,
-            not no_rollback,
-            batch_size,
-            parallel,
-            retries,
-            force,
-            require_lock,
+            dry_run=dry_run,
+            server_dry_run=server_dry_run,
+            rollback=not no_rollback,
+            batch_size=batch_size,
+            parallel=parallel,
+            retries=retries,
+            force=force,
+            require_lock=require_lock,
             replicas=replicas,
         ),
     )
@@ -355,7 +355,7 @@ def recover(
         Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file),
         AuditOptions(audit_table, audit_file, audit_required),
         # best effort: rolling back a recovery would redo the interrupted change
-        RunOptions(dry_run, rollback=False, retries=retries, force=force, parallel=1),
+        RunOptions(dry_run=dry_run, rollback=False, retries=retries, force=force, parallel=1),
     )
 
 

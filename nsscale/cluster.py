@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError
-from nsscale.kubectl import Kubectl
+from nsscale.kubectl import Kubectl, parse_documents
 from nsscale.workload import Workload
 
 KINDS = "deployments,statefulsets"
@@ -54,6 +54,15 @@ class KubectlCluster:
         printed = self.kubectl.json_documents(args, json.dumps(document))
         # One document per object written (a List if a future kubectl groups them).
         return [w for doc in printed for w in _workloads(self.kubectl.argv(args), doc)]
+
+
+def printed_workloads(text: str) -> list[Workload]:
+    """The workloads kubectl printed (best effort: nothing if the text cannot be read)."""
+    try:
+        documents = parse_documents(text)
+        return [w for doc in documents for w in _workloads((), doc)]
+    except (ValueError, KubectlOutputError):
+        return []
 
 
 def _workloads(argv: Sequence[str], document: Mapping[str, Any]) -> list[Workload]:

@@ -26,7 +26,8 @@ class ExitCode(IntEnum):
     FAILED = 1  # failed, and the namespace is as it was
     USAGE = 2
     PARTIAL = 3  # the namespace is left partly changed: a person must look
-    INTERRUPTED = 130  # SIGINT
+    INTERRUPTED = 130  # SIGINT: 128 + 2, as shells report it
+    TERMINATED = 143  # SIGTERM: 128 + 15
 
 
 class NsscaleError(Exception):
@@ -128,10 +129,12 @@ class KubectlError(NsscaleError):
         duration_s: float,
         kind: ErrorKind | None = None,
         message: str | None = None,
+        stdout: str = "",
     ) -> None:
         self.argv = tuple(argv)
         self.returncode = returncode
         self.stderr = stderr
+        self.stdout = stdout  # what kubectl printed for the objects it did handle
         self.duration_s = duration_s
         self.kind = kind or classify(stderr)
         text = message or last_line(stderr) or f"kubectl exited {returncode}"

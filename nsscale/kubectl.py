@@ -57,7 +57,6 @@ class Kubectl:
     config: KubectlConfig = field(default_factory=KubectlConfig)
     runner: Runner = subprocess.run
     clock: Callable[[], float] = time.monotonic
-    launched: int = 0  # processes started, for benchmarks and tests
 
     def argv(self, args: Sequence[str]) -> list[str]:
         argv = [self.config.binary, *args]
@@ -74,7 +73,6 @@ class Kubectl:
         timeout = self.config.timeout_s
         log.debug("kubectl: %s", shlex.join(argv))
         started = self.clock()
-        self.launched += 1
         try:
             # A new session keeps a terminal's Ctrl-C from killing kubectl mid-rollback;
             # subprocess.run kills the child itself on timeout or on any exception.
@@ -110,7 +108,7 @@ class Kubectl:
         log.debug("kubectl exited %d in %.3fs", proc.returncode, duration)
         result = KubectlResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr, duration)
         if proc.returncode != 0:
-            raise KubectlError(argv, proc.returncode, proc.stderr, duration)
+            raise KubectlError(argv, proc.returncode, proc.stderr, duration, stdout=proc.stdout)
         return result
 
     def json(self, args: Sequence[str], stdin: str | None = None) -> Any:
@@ -126,19 +124,28 @@ class Kubectl:
         `kubectl replace -f - -o json` with several objects prints one document per object.
         """
         result = self.run([*args, "-o", "json"], stdin)
-        decoder = json.JSONDecoder()
-        text, documents, position = result.stdout, [], 0
         try:
-            while (position := _skip_space(text, position)) < len(text):
-                document, position = decoder.raw_decode(text, position)
-                if not isinstance(document, dict):
-                    raise KubectlOutputError(result.argv, "not a JSON object", text)
-                documents.append(document)
-        except json.JSONDecodeError as exc:
-            raise KubectlOutputError(result.argv, f"not JSON ({exc.msg})", text) from exc
+            documents = parse_documents(result.stdout)
+        except ValueError as exc:
+            raise KubectlOutputError(result.argv, str(exc), result.stdout) from exc
         if not documents:
-            raise KubectlOutputError(result.argv, "no output", text)
+            raise KubectlOutputError(result.argv, "no output", result.stdout)
         return documents
+
+
+def parse_documents(text: str) -> list[dict[str, Any]]:
+    """The JSON objects in `text`, one after another; ValueError if anything else is there."""
+    decoder = json.JSONDecoder()
+    documents, position = [], 0
+    while (position := _skip_space(text, position)) < len(text):
+        try:
+            document, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON ({exc.msg})") from exc
+        if not isinstance(document, dict):
+            raise ValueError("not a JSON object")
+        documents.append(document)
+    return documents
 
 
 def _skip_space(text: str, position: int) -> int:

@@ -15,7 +15,7 @@ from nsscale.plan import Operation, Plan
 from nsscale.transaction import Outcome
 from nsscale.workload import Workload
 
-SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+SIGNAL_EXIT = {"SIGINT": ExitCode.INTERRUPTED, "SIGTERM": ExitCode.TERMINATED}
 
 
 def new_run_id() -> str:
@@ -64,7 +64,7 @@ class RunResult:
             return ExitCode.FAILED if self.audit_missing else ExitCode.SUCCESS
         if o.rollback is not None and not all(r.ok for r in o.rollback):
             return ExitCode.PARTIAL
-        if not self.rollback_enabled and (o.failed or o.uncertain):
+        if not self.dry_run and not self.rollback_enabled and (o.failed or o.uncertain):
             return ExitCode.PARTIAL
         if o.interrupted:
             return SIGNAL_EXIT[o.interrupted]

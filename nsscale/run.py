@@ -12,7 +12,7 @@ import os
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from nsscale.cluster import KubectlCluster
@@ -45,7 +45,7 @@ class RunOptions:
     force: bool = False  # up: restore changed workloads; all: take over a stale mark
     require_lock: bool = False
     replicas: int | None = None
-    run_id: str = field(default="")
+    run_id: str = ""
 
 
 def discover(cluster: KubectlCluster, namespace: str, retry: RetryPolicy) -> list[Workload]:
@@ -79,11 +79,17 @@ def run_operation(
         preflight(kubectl, namespace, {c.workload.kind for c in plan.changes})
     if writes and not options.server_dry_run and operation is not Operation.RECOVER:
         lock = _mark(kubectl, plan, options)
-    writer = Writer(cluster, namespace, dry_run=options.dry_run, retry=retry)
+    writer = Writer(
+        cluster,
+        namespace,
+        dry_run=options.dry_run,
+        server_dry_run=options.server_dry_run,
+        retry=retry,
+    )
     transaction = Transaction(
         writer,
         namespace,
-        options.rollback,
+        options.rollback and not options.server_dry_run,  # a dry run has nothing to undo
         options.batch_size,
         options.parallel,
         heartbeat=lock.renew if lock else None,

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from nsscale.cluster import Cluster
+from nsscale.cluster import Cluster, printed_workloads
 from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError
 from nsscale.retry import RetryPolicy
 from nsscale.workload import State, Workload
@@ -59,6 +59,7 @@ class Writer:
     namespace: str
     attempts: int = DEFAULT_ATTEMPTS  # writes of one object that conflicts with bumps
     dry_run: bool = False  # client-side: predict, call nothing
+    server_dry_run: bool = False  # the cluster's writes change nothing: trust what kubectl says
     retry: RetryPolicy = field(default_factory=RetryPolicy)  # for transient failures
 
     def read(self) -> list[Workload]:
@@ -80,6 +81,11 @@ class Writer:
                     self.namespace, [m.base.render(m.want) for m in pending.values()]
                 )
             except (KubectlError, KubectlOutputError) as err:
+                if self.server_dry_run and isinstance(
+                    err, KubectlError
+                ):  # nothing landed: what kubectl printed was accepted
+                    self._judge_dry(pending, err, results)
+                    break
                 log.debug("batch of %d failed (%s); reading the namespace", len(pending), err)
                 transient = _kind(err).transient and transients < self.retry.retries
                 rebased, resent = self._judge(
@@ -96,6 +102,17 @@ class Writer:
                     results[i] = MoveResult(m, by_key.get(m.base.key, m.base))
                 pending = {}
         return [results[i] for i in range(len(moves))]
+
+    @staticmethod
+    def _judge_dry(
+        pending: dict[int, Move], err: KubectlError, results: dict[int, MoveResult]
+    ) -> None:
+        accepted = {w.key: w for w in printed_workloads(err.stdout)}
+        for i, m in pending.items():
+            if m.base.key in accepted:
+                results[i] = MoveResult(m, accepted[m.base.key])
+            else:
+                results[i] = _failed(m, _message_for(m.base, err), err.kind)
 
     def _judge(
         self,

@@ -136,6 +136,33 @@ def test_dry_run_changes_nothing(shop: ApiServer, nsscale: Any) -> None:
     assert not [r for r in shop.requests if r.method in ("PUT", "PATCH", "POST", "DELETE")]
 
 
+def test_server_dry_run_sends_every_write_and_changes_nothing(
+    shop: ApiServer, nsscale: Any
+) -> None:
+    before = versions(shop)
+    run = nsscale("down", NS, "--server-dry-run", "-o", "json")
+    assert run.code == 0, run.stdout + run.stderr
+    doc = run.json()
+    assert doc["dry_run"] is True
+    assert {s["status"] for s in doc["scaled_resources"]} == {"dry_run"}
+    assert versions(shop) == before
+    puts = [r for r in shop.requests if r.method == "PUT"]
+    assert len(puts) == 4
+    assert all(r.query.get("dryRun") == "All" for r in puts)
+    assert shop.get_object("leases", NS, "nsscale") is None  # nothing to mark
+
+
+def test_server_dry_run_reports_a_refused_write(shop: ApiServer, nsscale: Any) -> None:
+    shop.forbid("update", "statefulsets", name="db")  # an admission-like refusal of one object
+    run = nsscale("down", NS, "--server-dry-run", "-o", "json")
+    assert run.code == 1, run.stdout + run.stderr
+    doc = run.json()
+    assert [f["name"] for f in doc["failed_resources"]] == ["db"]
+    assert doc["failed_resources"][0]["error_kind"] == "forbidden"
+    assert doc["rollback_performed"] is False
+    assert state(shop) == INITIAL
+
+
 def test_up_skips_a_workload_changed_since_unless_forced(shop: ApiServer, nsscale: Any) -> None:
     assert nsscale("down", NS).code == 0
     shop.edit_workload(NS, "deployment", "web", replicas=1)  # somebody, meanwhile
