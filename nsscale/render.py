@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -138,24 +139,16 @@ def status_document(namespace: str, workloads: Sequence[Workload]) -> dict[str, 
 
 
 def history_table(title: str, events: Sequence[Mapping[str, Any]]) -> Table:
-    """Recorded runs, newest first: the full run id is in `--output json`."""
-    table = Table(title=title, title_justify="left")
-    table.add_column("time (UTC)", no_wrap=True)
-    for column in ("op", "outcome", "scaled", "failed", "skipped", "by", "run"):
-        table.add_column(column, overflow="fold")
+    """Recorded runs, newest first; `--output json` has every field, the run id among them."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("time (UTC)", "op", "outcome", "scaled", "failed", "skipped"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("by", overflow="fold", min_width=10)
     for e in events:
         when = str(e.get("time", "")).replace("T", " ")[:19]
         by = f"{e.get('kubectl_user') or e.get('user')}@{e.get('host')}"
         counts = (str(e.get(k, "")) for k in ("total_scaled", "total_failed", "total_skipped"))
-        _row(
-            table,
-            when,
-            str(e.get("operation", "")),
-            str(e.get("outcome", "")),
-            *counts,
-            by,
-            str(e.get("run_id", ""))[:8],
-        )
+        _row(table, when, str(e.get("operation", "")), str(e.get("outcome", "")), *counts, by)
     return table
 
 

@@ -748,7 +748,8 @@ def test_history_lists_the_namespace_newest_first_from_either_sink(
     assert table_output.exit_code == 0, table_output.output
     assert "rolled_back" in table_output.stdout
     assert "alice" in table_output.stdout  # the kubectl identity, shown as who ran it
-    assert table_output.stdout.index("new") < table_output.stdout.index("old")
+    # newest first: the rolled-back run of an hour ago, then the successful one of 10 days ago
+    assert table_output.stdout.index("rolled_back") < table_output.stdout.index("success")
 
 
 def test_history_of_a_namespace_without_runs(runner: CliRunner, tmp_path: Path) -> None:
