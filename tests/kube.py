@@ -9,6 +9,21 @@ from nsscale.workload import ORIGINAL, SCALED_TO
 
 NS = "shop"
 KUBECTL = "kubectl"
+# The original design's result keys: none may be renamed or dropped (the contract tests).
+SEED_KEYS = frozenset(
+    {
+        "success",
+        "scaled_resources",
+        "failed_resources",
+        "total_scaled",
+        "total_failed",
+        "rollback_performed",
+        "rollback_results",
+        "rollback_success_count",
+        "rollback_failed_count",
+        "errors",
+    }
+)
 
 
 def workload(

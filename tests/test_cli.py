@@ -11,24 +11,10 @@ from typer.testing import CliRunner
 
 from nsscale import __version__
 from nsscale.cli import app
-from tests.kube import KUBECTL, NS, Script, moved, workload
+from tests.kube import KUBECTL, NS, SEED_KEYS, Script, moved, workload
 
 A, B = workload("a", 3, 10), workload("b", 2, 11, kind="StatefulSet")
 ERR_500 = 'Error from server (InternalError): error when replacing "STDIN": boom\n'
-
-# The original design's result keys: none may be renamed or dropped.
-SEED_KEYS = {
-    "success",
-    "scaled_resources",
-    "failed_resources",
-    "total_scaled",
-    "total_failed",
-    "rollback_performed",
-    "rollback_results",
-    "rollback_success_count",
-    "rollback_failed_count",
-    "errors",
-}
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from nsscale.workload import ORIGINAL, SCALED_TO
 from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer
+from tests.kube import SEED_KEYS
 
 pytestmark = pytest.mark.e2e
 
@@ -29,18 +30,6 @@ SAMPLE = {
     ("statefulset", "cache"): 2,
 }
 NSSCALE = Path(sys.executable).parent / "nsscale"  # the installed console script
-SEED_KEYS = {
-    "success",
-    "scaled_resources",
-    "failed_resources",
-    "total_scaled",
-    "total_failed",
-    "rollback_performed",
-    "rollback_results",
-    "rollback_success_count",
-    "rollback_failed_count",
-    "errors",
-}
 
 
 @pytest.fixture
