@@ -24,7 +24,7 @@ from nsscale.defaults import (
     KUBECTL_ENV,
     TABLE_ENV,
 )
-from nsscale.errors import AuditError, NsscaleError, UsageError
+from nsscale.errors import NsscaleError, UsageError
 from nsscale.kubectl import Kubectl, KubectlConfig
 from nsscale.plan import Operation, check_namespace
 
@@ -65,7 +65,10 @@ NoRollbackOpt = Annotated[
 TimeoutOpt = Annotated[
     float,
     typer.Option(
-        "--timeout", min=0.1, help="Seconds each kubectl call may take before it is killed."
+        "--timeout",
+        min=0.1,
+        max=86400,
+        help="Seconds each kubectl call may take before it is killed.",
     ),
 ]
 ContextOpt = Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")]
@@ -486,6 +489,7 @@ def _scale(
     from nsscale.audit import utcnow
     from nsscale.result import failed_before_start, new_run_id
     from nsscale.run import run_operation
+    from nsscale.transaction import Interrupts
 
     run_id, started_at = new_run_id(), utcnow()
     options = replace(options, run_id=run_id)
@@ -500,9 +504,11 @@ def _scale(
         _fail(err, common, failed_before_start(namespace, operation, str(err), dry_run, run_id))
     except KeyboardInterrupt as exc:
         _exit_interrupted(exc)
-    if not result.dry_run:
-        result = _audit(result, kubectl, audit, started_at)
-    _emit(result, common)
+    # The run is over: a signal now must not cut its record or its report short.
+    with Interrupts() as interrupts, interrupts.refusing("the result is being reported"):
+        if not result.dry_run:
+            result = _audit(result, kubectl, audit, started_at)
+        _emit(result, common)
     raise typer.Exit(result.exit_code)
 
 
@@ -515,12 +521,8 @@ def _audit(
 
     file_sink, table_sink = make_sinks(options.table, options.file)
     required = table_sink or file_sink
-    try:
-        event = AuditEvent.from_result(result, who(kubectl), cluster_name(kubectl), started_at)
-        failures = record(event, [file_sink, *([table_sink] if table_sink else [])])
-    except KeyboardInterrupt:  # the run is done: still report it
-        interrupted = AuditError("interrupted: this run may not be recorded", sink=required.name)
-        failures = {required.name: interrupted}
+    event = AuditEvent.from_result(result, who(kubectl), cluster_name(kubectl), started_at)
+    failures = record(event, [file_sink, *([table_sink] if table_sink else [])])
     for err in failures.values():
         log.warning("audit: %s%s", err, f" ({err.hint})" if err.hint else "")
     return replace(

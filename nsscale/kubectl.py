@@ -18,7 +18,7 @@ from nsscale.errors import ErrorKind, KubectlError, KubectlNotFound, KubectlOutp
 log = logging.getLogger("nsscale")
 
 
-Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+Runner = Callable[..., "subprocess.CompletedProcess[Any]"]
 
 
 @dataclass(frozen=True)
@@ -75,14 +75,12 @@ class Kubectl:
         started = self.clock()
         try:
             # A new session keeps a terminal's Ctrl-C from killing kubectl mid-rollback;
-            # subprocess.run kills the child itself on timeout or on any exception.
+            # subprocess.run kills the child itself on timeout or on any exception. Bytes, not
+            # text: stdout must be UTF-8 (below), stderr is only read for messages.
             proc = self.runner(
                 argv,
-                input=stdin,
+                input=None if stdin is None else stdin.encode("utf-8"),
                 capture_output=True,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
                 timeout=timeout,
                 check=False,
                 start_new_session=True,
@@ -106,10 +104,17 @@ class Kubectl:
             ) from exc
         duration = self.clock() - started
         log.debug("kubectl exited %d in %.3fs", proc.returncode, duration)
-        result = KubectlResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr, duration)
+        stderr = _text(proc.stderr)
         if proc.returncode != 0:
-            raise KubectlError(argv, proc.returncode, proc.stderr, duration, stdout=proc.stdout)
-        return result
+            raise KubectlError(argv, proc.returncode, stderr, duration, stdout=_text(proc.stdout))
+        try:
+            # Never read with replacement characters: nsscale writes back what it read, and a
+            # U+FFFD in an annotation or a pod template would change the object.
+            stdout = _utf8(proc.stdout)
+        except UnicodeDecodeError as exc:
+            reason = f"not UTF-8 ({exc.reason} at byte {exc.start})"
+            raise KubectlOutputError(argv, reason, _text(proc.stdout)[:200]) from exc
+        return KubectlResult(tuple(argv), proc.returncode, stdout, stderr, duration)
 
     def json(self, args: Sequence[str], stdin: str | None = None) -> Any:
         """Run with `-o json` and parse stdout; KubectlOutputError if it is not one JSON object."""
@@ -155,7 +160,15 @@ def _skip_space(text: str, position: int) -> int:
 
 
 def _seconds(value: float) -> str:
-    return f"{value:g}s"
+    """As kubectl's --request-timeout reads it: "2s", "0.5s", "1000000s", never "1e+06s"."""
+    return f"{value:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+def _utf8(value: bytes | str | None) -> str:
+    """Strictly UTF-8 (a runner may hand back text already)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return value or ""
 
 
 def _text(value: bytes | str | None) -> str:

@@ -3,8 +3,10 @@
 Before its first change a run creates the Lease (create fails if it exists: exactly one run
 proceeds). It holds who (user@host, pid), the operation, the run id, the start time and the
 snapshot of every planned change (before and after), and is deleted after the last step. A Lease
-still there from a run that stopped renewing it (SIGKILL, a lost host) tells a later run that the
-namespace may be half changed: `nsscale recover NS` undoes that run from its snapshot.
+still there from a run that stopped renewing it (SIGKILL, a lost host), or that a run left on
+purpose when it ended with the namespace partly changed (marked `nsscale/ended`: nobody waits
+for it), tells a later run that the namespace may be half changed: `nsscale recover NS` undoes
+that run from its snapshot.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ log = logging.getLogger("nsscale")
 LEASE = "nsscale"
 DEFAULT_LEASE_S = 120
 _RUN_ID, _OPERATION, _SNAPSHOT = "nsscale/run-id", "nsscale/operation", "nsscale/snapshot"
+_ENDED = "nsscale/ended"  # the run is over, its namespace left partly changed
 _MICRO = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -48,15 +51,24 @@ class Mark:
     # "kind/name" -> (state before, state after) of every change the run planned
     snapshot: Mapping[str, tuple[State, State]]
     resource_version: str = ""
+    ended: datetime | None = None  # set when the run is over but left its mark on purpose
+
+    @property
+    def expires(self) -> datetime:
+        return self.renewed + timedelta(seconds=self.duration_s)
 
     def stale(self, now: datetime) -> bool:
-        return now > self.renewed + timedelta(seconds=self.duration_s)
+        """No live run holds it: its holder stopped renewing it, or has ended."""
+        return self.ended is not None or now > self.expires
 
     def describe(self) -> str:
-        return (
+        text = (
             f"`{self.operation}` by {self.holder} (run {self.run_id}), started "
             f"{self.acquired:%Y-%m-%d %H:%M:%S} UTC, last renewed {self.renewed:%H:%M:%S} UTC"
         )
+        if self.ended is not None:
+            text += f", ended {self.ended:%H:%M:%S} UTC with the namespace partly changed"
+        return text
 
     def to_lease(self, namespace: str) -> dict[str, Any]:
         snapshot = {ref: [_encode(b), _encode(a)] for ref, (b, a) in self.snapshot.items()}
@@ -69,6 +81,8 @@ class Mark:
                 _SNAPSHOT: json.dumps(snapshot, separators=(",", ":")),
             },
         }
+        if self.ended is not None:
+            metadata["annotations"][_ENDED] = self.ended.strftime(_MICRO)
         if self.resource_version:
             metadata["resourceVersion"] = self.resource_version
         return {
@@ -98,6 +112,7 @@ class Mark:
                 duration_s=int(spec.get("leaseDurationSeconds", DEFAULT_LEASE_S)),
                 snapshot={ref: (_decode(b), _decode(a)) for ref, (b, a) in raw.items()},
                 resource_version=str(meta.get("resourceVersion", "")),
+                ended=_time(annotations[_ENDED]) if _ENDED in annotations else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"the Lease {LEASE!r} is not one nsscale wrote ({exc!r})") from exc
@@ -137,12 +152,18 @@ class RunLock:
         if not existing.stale(self.clock()):
             raise LockHeld(
                 f"another nsscale run is working on {ns}: {existing.describe()}",
-                "wait for it to finish (a live run is never interrupted)",
+                "wait for it to finish (a live run is never interrupted); if it was killed, "
+                f"`nsscale recover {ns}` undoes it once its mark expires at "
+                f"{existing.expires:%H:%M:%S} UTC",
             )
         if not force:
+            what = (
+                "an nsscale run left"
+                if existing.ended
+                else "an interrupted nsscale run may have left"
+            )
             raise LockHeld(
-                f"an interrupted nsscale run may have left {ns} half changed: "
-                f"{existing.describe()}",
+                f"{what} {ns} half changed: {existing.describe()}",
                 f"undo it with `nsscale recover {ns}`, or complete it by running "
                 f"`nsscale {existing.operation} {ns} --force`",
             )
@@ -157,6 +178,12 @@ class RunLock:
             return
         renewed = replace(self.held, renewed=now)
         self.held = self._write("replace", renewed)
+
+    def retire(self) -> None:
+        """Keep the mark for `nsscale recover`, but say the run is over: nobody waits for it."""
+        if self.held is None:
+            return
+        self.held = self._write("replace", replace(self.held, ended=self.clock()))
 
     def release(self) -> None:
         if self.held is None:

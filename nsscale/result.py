@@ -62,7 +62,7 @@ class RunResult:
         o = self.outcome
         if o.success:
             return ExitCode.FAILED if self.audit_missing else ExitCode.SUCCESS
-        if o.rollback is not None and not all(r.ok for r in o.rollback):
+        if self.left_changed:  # a rollback failed or did not run: a person must look
             return ExitCode.PARTIAL
         if not self.dry_run and not self.rollback_enabled and (o.failed or o.uncertain):
             return ExitCode.PARTIAL

@@ -23,7 +23,7 @@ from nsscale.lock import DEFAULT_LEASE_S, LockForbidden, LockHeld, Mark, RunLock
 from nsscale.plan import Operation, Plan, make_plan, plan_recovery
 from nsscale.result import RunResult
 from nsscale.retry import RetryPolicy
-from nsscale.transaction import Transaction
+from nsscale.transaction import Interrupts, Transaction
 from nsscale.workload import Kind, Workload
 from nsscale.writer import Writer
 
@@ -77,34 +77,40 @@ def run_operation(
     writes = bool(plan.changes) and not options.dry_run
     if writes:
         preflight(kubectl, namespace, {c.workload.kind for c in plan.changes})
-    if writes and not options.server_dry_run and operation is not Operation.RECOVER:
-        lock = _mark(kubectl, plan, options)
-    writer = Writer(
-        cluster,
-        namespace,
-        dry_run=options.dry_run,
-        server_dry_run=options.server_dry_run,
-        retry=retry,
-    )
-    transaction = Transaction(
-        writer,
-        namespace,
-        options.rollback and not options.server_dry_run,  # a dry run has nothing to undo
-        options.batch_size,
-        options.parallel,
-        heartbeat=lock.renew if lock else None,
-    )
-    outcome = transaction.run(plan.changes)
-    result = RunResult(
-        plan,
-        outcome,
-        dry_run=options.dry_run or options.server_dry_run,
-        rollback_enabled=options.rollback,
-        duration_s=time.monotonic() - started,
-        run_id=options.run_id,
-    )
-    if lock is not None and not result.dry_run:
-        _unmark(lock, result)
+    # From the mark on, a Ctrl-C or SIGTERM is noted, never raised mid-call: it stops the
+    # transaction before its next step (none done yet: nothing to undo) and the run still
+    # rolls back, reports and clears its mark.
+    with Interrupts() as interrupts:
+        if writes and not options.server_dry_run and operation is not Operation.RECOVER:
+            lock = _mark(kubectl, plan, options)
+        writer = Writer(
+            cluster,
+            namespace,
+            dry_run=options.dry_run,
+            server_dry_run=options.server_dry_run,
+            retry=retry,
+        )
+        transaction = Transaction(
+            writer,
+            namespace,
+            options.rollback and not options.server_dry_run,  # a dry run has nothing to undo
+            options.batch_size,
+            options.parallel,
+            heartbeat=lock.renew if lock else None,
+            interrupts=interrupts,
+        )
+        outcome = transaction.run(plan.changes)
+        with interrupts.refusing("the run is finishing"):
+            result = RunResult(
+                plan,
+                outcome,
+                dry_run=options.dry_run or options.server_dry_run,
+                rollback_enabled=options.rollback,
+                duration_s=time.monotonic() - started,
+                run_id=options.run_id,
+            )
+            if lock is not None and not result.dry_run:
+                _unmark(lock, result)
     return result
 
 
@@ -179,6 +185,11 @@ def _unmark(lock: RunLock, result: RunResult) -> None:
     and `nsscale recover` can undo what is left from the snapshot."""
     if result.left_changed or (result.operation is Operation.RECOVER and not result.success):
         log.warning("the namespace is left partly changed: its mark stays for `nsscale recover`")
+        try:
+            lock.retire()  # this run is over: the next one is told to recover, not to wait
+        except NsscaleError as err:
+            kind = getattr(err, "kind", ErrorKind.OTHER)
+            log.warning("could not mark the run as over in its mark (%s): %s", kind, err)
         return
     try:
         lock.release()

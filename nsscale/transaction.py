@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from nsscale.errors import ErrorKind, NsscaleError
 from nsscale.plan import Change
@@ -39,6 +39,67 @@ def auto_batch_size(changes: int, parallel: int) -> int:
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: stop, roll back, report."""
+
+
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
+
+class Interrupts:
+    """Ctrl-C and SIGTERM while a run may change the namespace: noted, never raised.
+
+    Python runs a signal handler in the main thread between any two bytecodes, so a handler that
+    raises (KeyboardInterrupt) can cut a run anywhere: between two steps, before or during the
+    rollback and its verification, while the in-cluster mark is written or cleared; then nothing
+    is undone, the report is lost and the mark stays. While entered, the first signal is only
+    noted (`received`): the transaction starts no new step and rolls back. A signal while
+    something must finish (`refusing`), or after the first, is refused with a word. Re-entrant;
+    outside the main thread (where no signal is ever delivered) it installs nothing.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: str | None = None  # "SIGINT" or "SIGTERM"
+        self._busy: str | None = None
+        self._depth = 0
+        self._previous: dict[signal.Signals, _Handler] = {}
+
+    def __enter__(self) -> Interrupts:
+        if self._depth == 0 and threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            for sig, handler in self._previous.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
+            self._previous = {}
+
+    @contextmanager
+    def refusing(self, what: str) -> Iterator[None]:
+        """While `what` runs, a signal is refused instead of noted. Read `received` inside:
+        a signal that came before is seen there, one that comes after is refused."""
+        previous, self._busy = self._busy, what
+        try:
+            yield
+        finally:
+            self._busy = previous
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.received is None and self._busy is None:
+            self.received = name
+            log.error("interrupted by %s: finishing the steps in flight", name)
+            return
+        log.warning(
+            "%s received: %s and cannot be interrupted safely; "
+            "a forced kill (SIGKILL) would leave the namespace partly changed",
+            name,
+            self._busy or "the steps in flight are finishing",
+        )
 
 
 @dataclass(frozen=True)
@@ -99,40 +160,44 @@ class Transaction:
     batch_size: int | None = None  # None: auto_batch_size
     parallel: int = 1  # steps in flight at once
     heartbeat: Callable[[], None] | None = None  # between waves: renew the in-cluster mark
+    interrupts: Interrupts = field(default_factory=Interrupts)
 
     def run(self, changes: Sequence[Change]) -> Outcome:
+        with self.interrupts:
+            return self._run(changes)
+
+    def _run(self, changes: Sequence[Change]) -> Outcome:
         outcome = Outcome()
         size = self.batch_size or auto_batch_size(len(changes), self.parallel)
         batches = list(_chunks(changes, size))
         width = max(self.parallel, 1)
         steps = [Step(i, i // width, tuple(batch)) for i, batch in enumerate(batches)]
-        # Steps run in worker threads, so a Ctrl-C reaches only the main thread: it stops new
-        # waves, and the steps in flight (each kubectl in its own session) finish and are known.
+        # Steps run in worker threads; a Ctrl-C reaches only the main thread, where it is noted
+        # (see Interrupts): no new wave starts, and the steps in flight (each kubectl in its own
+        # session) finish and are known.
         with ThreadPoolExecutor(width, thread_name_prefix="nsscale-step") as pool:
             for number, wave in enumerate(_chunks(steps, width)):
-                if outcome.interrupted or (self.rollback and not outcome.success):
-                    break
                 if number and self.heartbeat is not None:
                     self._beat(self.heartbeat)
+                self._notice_interrupt(outcome)
+                if outcome.interrupted or (self.rollback and not outcome.success):
+                    break
                 self._run_wave(pool, wave, outcome)
-            if self.rollback and not outcome.success and (outcome.scaled or outcome.uncertain):
-                self._undo(pool, outcome)
+            with self.interrupts.refusing("the run is finishing"):
+                self._notice_interrupt(outcome)  # one that came during the last wave
+                if self.rollback and not outcome.success and (outcome.scaled or outcome.uncertain):
+                    self._undo(pool, outcome)
         return outcome
+
+    def _notice_interrupt(self, outcome: Outcome) -> None:
+        if self.interrupts.received and not outcome.interrupted:
+            outcome.interrupted = self.interrupts.received
+            outcome.errors.append(f"interrupted by {outcome.interrupted}")
 
     def _run_wave(self, pool: ThreadPoolExecutor, wave: Sequence[Step], outcome: Outcome) -> None:
         futures = {pool.submit(self.writer.write, _moves(step)): step for step in wave}
-        pending = set(futures)
-        try:
-            for future in as_completed(futures):
-                pending.discard(future)
-                self._collect(future, futures[future], outcome)
-        except KeyboardInterrupt as exc:
-            self._interrupted(exc, outcome)
-            log.error("interrupted by %s: finishing the steps in flight", outcome.interrupted)
-            outcome.errors.append(f"interrupted by {outcome.interrupted}")
-            with _signals_deferred("the steps in flight are finishing"):
-                for future in as_completed(pending):
-                    self._collect(future, futures[future], outcome)
+        for future in as_completed(futures):
+            self._collect(future, futures[future], outcome)
 
     def _collect(self, future: Future[list[MoveResult]], step: Step, outcome: Outcome) -> None:
         try:
@@ -185,7 +250,7 @@ class Transaction:
         )
         log.info("Starting rollback of %d resources in namespace %s", total, self.namespace)
         restored: list[Restored] = []
-        with _signals_deferred("a rollback is finishing"):
+        with self.interrupts.refusing("a rollback is finishing"):
             for wave in sorted({step.wave for step in steps.values()}, reverse=True):
                 # the wave's steps side by side, each undoing its changes in reverse order
                 batches = [
@@ -206,8 +271,8 @@ class Transaction:
                         else:
                             log.error("Failed to rollback %s: %s", workload.ref, failure.message)
                         restored.append(Restored(change, failure))
-        log.info("Rollback completed: %d operations performed", len(restored))
-        outcome.rollback = self._verified(restored)
+            log.info("Rollback completed: %d operations performed", len(restored))
+            outcome.rollback = self._verified(restored)
 
     def _verified(self, restored: list[Restored]) -> list[Restored]:
         """Read the namespace once more: an undo reported done must show its original state."""
@@ -254,26 +319,3 @@ T = TypeVar("T")
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), max(size, 1)):
         yield items[start : start + size]
-
-
-@contextmanager
-def _signals_deferred(what: str) -> Iterator[None]:
-    """While `what` runs, Ctrl-C and SIGTERM are refused with a word instead of obeyed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def refuse(signum: int, frame: FrameType | None) -> None:
-        log.warning(
-            "%s received: %s and cannot be interrupted safely; "
-            "a forced kill (SIGKILL) would leave the namespace partly changed",
-            signal.Signals(signum).name,
-            what,
-        )
-
-    previous = {s: signal.signal(s, refuse) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -141,6 +141,18 @@ class Script:
         argv = [KUBECTL, "delete", "lease", "nsscale", "-n", NS, "--ignore-not-found"]
         self.fp.register([*argv, self.fp.any()])
 
+    def retire(self) -> None:
+        """A run that leaves the namespace partly changed keeps its mark, rewritten as over
+        (`kubectl replace` of the Lease): registered last, after the run's own writes."""
+
+        def replaced(text: str) -> dict[str, str]:
+            lease = json.loads(text)
+            lease["metadata"]["resourceVersion"] = "901"
+            return {"stdout": json.dumps(lease)}
+
+        argv = [KUBECTL, "replace", "-n", NS, "-f", "-", "-o", "json", self.fp.any()]
+        self.fp.register(argv, stdin_callable=replaced)
+
     def names(self) -> list[str]:
         """The names written, call after call."""
         return [o["metadata"]["name"] for items in self.writes for o in items]

@@ -679,6 +679,7 @@ def test_audit_required_keeps_3(fp: Any, runner: CliRunner, tmp_path: Path) -> N
     script.guards("deployments.apps", "statefulsets.apps")
     script.replace(returncode=1, stderr=ERR_500)
     script.get(A_DOWN, KB)
+    script.retire()
     whoami(fp)
     (tmp_path / "file").write_text("")
     audit_file = str(tmp_path / "file" / "audit.jsonl")  # no table: the file is required

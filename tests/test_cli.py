@@ -113,6 +113,7 @@ def test_rollback_failure_exits_3_and_names_what_is_left(fp: Any, runner: CliRun
     )
     script.get(moved(A, 0, 20, 3, 0), B)
     script.get(moved(A, 0, 20, 3, 0), B)  # the rollback's verification read
+    script.retire()
 
     result = nsscale(runner, "down", NS, "--batch-size", "1")
 
@@ -128,6 +129,7 @@ def test_no_rollback_with_a_failure_exits_3(fp: Any, runner: CliRunner) -> None:
     script.guards("deployments.apps", "statefulsets.apps")
     script.replace(returncode=1, stderr=ERR_500)
     script.get(moved(A, 0, 20, 3, 0), B)
+    script.retire()
 
     result = nsscale(runner, "down", NS, "--no-rollback")
 

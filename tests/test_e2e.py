@@ -256,7 +256,18 @@ def test_an_unreachable_server_exits_1_within_the_timeout(
     env = {**kubectl_env(kubeconfig), "NSSCALE_KUBECTL": str(kubectl_bin)}
     started = time.monotonic()
     proc = subprocess.run(
-        [str(NSSCALE), "down", NS, "--kubeconfig", str(kubeconfig), "--timeout", "3"],
+        # no retries: a refused connection is otherwise retried with backoff, as it may pass
+        [
+            str(NSSCALE),
+            "down",
+            NS,
+            "--kubeconfig",
+            str(kubeconfig),
+            "--timeout",
+            "3",
+            "--retries",
+            "0",
+        ],
         env=env,
         capture_output=True,
         text=True,

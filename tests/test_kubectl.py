@@ -107,12 +107,28 @@ def test_output_that_is_not_a_json_object_is_an_output_error(fp: Any, stdout: st
         kubectl().json(["get", "x"])
 
 
-def test_output_that_is_not_utf8_is_read_with_replacements(tmp_path: Path) -> None:
-    # a real process: the fake cannot print invalid UTF-8 to a text-mode pipe
+def test_output_that_is_not_utf8_is_an_output_error(tmp_path: Path) -> None:
+    # a real process, printing invalid UTF-8 to the pipe; read with replacement characters, the
+    # object would be written back changed (issue 5: a clear error, nothing changed)
     fake = tmp_path / "kubectl"
     fake.write_text('#!/bin/sh\nprintf \'{"a": "\\377"}\'\n')
     fake.chmod(0o755)
-    assert Kubectl(KubectlConfig(str(fake))).json(["get", "x"]) == {"a": "\ufffd"}
+    with pytest.raises(KubectlOutputError, match="not UTF-8"):
+        Kubectl(KubectlConfig(str(fake))).json(["get", "x"])
+
+
+def test_stderr_that_is_not_utf8_is_read_with_replacements(tmp_path: Path) -> None:
+    fake = tmp_path / "kubectl"
+    fake.write_text("#!/bin/sh\nprintf 'error: caf\\351' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(KubectlError) as info:
+        Kubectl(KubectlConfig(str(fake))).run(["get", "x"])
+    assert str(info.value) == "error: caf\ufffd"
+
+
+def test_a_large_timeout_is_written_without_an_exponent(fp: Any) -> None:
+    fp.register(["kubectl", "version", "--request-timeout=1000000s"])
+    kubectl(timeout_s=1e6).run(["version"])
 
 
 def test_missing_binary_is_a_usage_error(tmp_path: Path) -> None:
