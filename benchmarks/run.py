@@ -82,7 +82,9 @@ def measure(n: int, latency_ms: int, scale_baseline: bool) -> dict[str, Timed]:
         results["down"] = timed(server, [*nsscale, "down", NS, "-vv"], env)
         results["up"] = timed(server, [*nsscale, "up", NS, "-vv"], env)
         last = names[-1]
-        server.fail("PUT", "statefulsets" if (n - 1) % 2 else "deployments", last, status=500)
+        # a permanent refusal (403 is never retried) of the last write: every other write is
+        # done, then undone
+        server.fail("PUT", "statefulsets" if (n - 1) % 2 else "deployments", last, status=403)
         results["rollback"] = timed(server, [*nsscale, "down", NS, "-vv"], env)
         server.clear_faults()
         if scale_baseline:
@@ -133,7 +135,7 @@ def main() -> None:
                 f"{r['up'].seconds / floor:.2f}×",
                 f"{r['rollback'].seconds / floor:.2f}×",
                 f"{scale.seconds:.1f} s" if scale else "-",
-                f"{scale.seconds / r['down'].seconds:.0f}×" if scale else "-",
+                f"{scale.seconds / r['down'].seconds:.1f}×" if scale else "-",
                 f"{r['down'].processes}/{r['up'].processes}/{r['rollback'].processes}",
                 f"{r['down'].requests}/{r['up'].requests}/{r['rollback'].requests}",
             ]
