@@ -140,6 +140,11 @@ class KubectlError(NsscaleError):
         text = message or last_line(stderr) or f"kubectl exited {returncode}"
         super().__init__(text, _HINTS.get(self.kind, ""))
 
+    @property
+    def killed(self) -> bool:
+        """kubectl ran over its timeout and was killed: its last requests may be in flight."""
+        return self.returncode is None
+
 
 class KubectlOutputError(NsscaleError):
     """kubectl succeeded but its output is not what we asked for."""

@@ -89,6 +89,7 @@ def run_operation(
             dry_run=options.dry_run,
             server_dry_run=options.server_dry_run,
             retry=retry,
+            settle_s=kubectl.config.timeout_s,
         )
         transaction = Transaction(
             writer,

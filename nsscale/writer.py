@@ -61,6 +61,10 @@ class Writer:
     dry_run: bool = False  # client-side: predict, call nothing
     server_dry_run: bool = False  # the cluster's writes change nothing: trust what kubectl says
     retry: RetryPolicy = field(default_factory=RetryPolicy)  # for transient failures
+    # After kubectl is killed at its timeout, its writes may still be in flight at the server,
+    # which gives each its own deadline (the --request-timeout kubectl sent): the namespace is
+    # read only once that has passed, so a write cannot land after it was judged not done.
+    settle_s: float = 0.0
 
     def read(self) -> list[Workload]:
         """The namespace's workloads now, retrying transient failures."""
@@ -87,6 +91,13 @@ class Writer:
                     self._judge_dry(pending, err, results)
                     break
                 log.debug("batch of %d failed (%s); reading the namespace", len(pending), err)
+                if isinstance(err, KubectlError) and err.killed and self.settle_s > 0:
+                    log.info(
+                        "kubectl was killed at its timeout: waiting %gs for the server's own "
+                        "deadline on the writes in flight before reading the namespace",
+                        self.settle_s,
+                    )
+                    self.retry.sleep(self.settle_s)
                 transient = _kind(err).transient and transients < self.retry.retries
                 rebased, resent = self._judge(
                     pending, err, results, conflicts < self.attempts - 1, transient

@@ -283,9 +283,13 @@ def test_a_hung_call_is_killed_within_the_timeout_and_rolled_back(
     shop: ApiServer, nsscale: Any
 ) -> None:
     shop.hang("PUT", "statefulsets", "cache", seconds=60)
-    run = nsscale("down", NS, "--timeout", "3", "--retries", "0", "-o", "json")
+    run = nsscale("down", NS, "--timeout", "3", "--retries", "0", "-v", "-o", "json")
     assert run.code == 1, run.stdout + run.stderr
-    assert run.seconds < 3 + 4
+    # killed at 3 s, then 3 s for the server's own deadline on the write in flight
+    assert run.seconds < 3 + 3 + 4
+    assert "waiting 3s for the server's own deadline" in run.stderr
+    assert state(shop) == INITIAL
+    time.sleep(1)  # nothing lands after the report
     assert state(shop) == INITIAL
     doc = run.json()
     # cache's write hung; db's, after it in the same call, was never sent
@@ -294,6 +298,22 @@ def test_a_hung_call_is_killed_within_the_timeout_and_rolled_back(
         ("db", "timeout"),
     }
     assert doc["rollback_performed"] is True
+
+
+def test_a_write_landing_after_kubectl_was_killed_is_still_seen(
+    shop: ApiServer, nsscale: Any
+) -> None:
+    # Slow requests, so cache's write is sent about 1.5 s into the call; the server holds it 3.9 s
+    # (just under its own 4 s deadline): it lands well after kubectl is killed at 4 s.
+    shop.latency = 0.3
+    shop.hang("PUT", "statefulsets", "cache", seconds=3.9)
+    run = nsscale("down", NS, "--timeout", "4", "--retries", "0", "-o", "json")
+    assert run.code == 1, run.stdout + run.stderr
+    doc = run.json()
+    assert "cache" in [r["name"] for r in doc["rollback_results"]]  # seen landed, undone
+    assert state(shop) == INITIAL
+    time.sleep(1)
+    assert state(shop) == INITIAL
 
 
 def test_transient_failures_are_retried_to_success(shop: ApiServer, nsscale: Any) -> None:

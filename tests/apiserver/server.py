@@ -1419,7 +1419,9 @@ class ApiServer:
         namespace: str | None = None,
     ) -> Fault:
         """Hold matching requests ``seconds`` (None: until the server stops), then answer
-        normally (a request still held when the server stops gets no answer)."""
+        normally (a request still held when the server stops gets no answer). A request whose
+        ``?timeout=`` (kubectl's ``--request-timeout``) runs out first is answered 504 Timeout
+        at that deadline, its write not done, as the real apiserver does."""
         return self._add_fault(
             Fault("hang", method, resource, name, namespace, nth, times, seconds=seconds)
         )
@@ -1541,6 +1543,17 @@ class ApiServer:
                 time.sleep(self.latency)
             fault = self._match_fault(req)
             if fault is not None and fault.action == "hang":
+                # As the real apiserver, a request carrying ?timeout= (kubectl's
+                # --request-timeout) is cut at that deadline with a 504, its write not done.
+                deadline = _go_duration(req.query.get("timeout"))
+                if deadline is not None and (fault.seconds is None or deadline < fault.seconds):
+                    if self._stopping.wait(deadline):
+                        return None
+                    raise ApiError(
+                        504,
+                        "Timeout",
+                        "Timeout: request did not complete within the allotted timeout",
+                    )
                 if self._stopping.wait(fault.seconds):
                     return None
                 fault = None
@@ -2315,3 +2328,21 @@ class ApiServer:
         new["metadata"]["resourceVersion"] = ""
         updated = self._update(rt, req.namespace, req.name, new, current, dry_run=req.dry_run)
         return self._reply(200, self._scale_of(updated))
+
+
+def _go_duration(text: str | None) -> float | None:
+    """Seconds in a Go duration as kubectl sends it ("30s", "1m0s", "500ms"); None if absent."""
+    if not text:
+        return None
+    total, number = 0.0, ""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "ns": 1e-9}
+    i = 0
+    while i < len(text):
+        if text[i].isdigit() or text[i] == ".":
+            number += text[i]
+            i += 1
+            continue
+        unit = next(u for u in ("ms", "us", "ns", "h", "m", "s") if text.startswith(u, i))
+        total += float(number) * units[unit]
+        number, i = "", i + len(unit)
+    return total
