@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from nsscale.workload import ORIGINAL, SCALED_TO
 from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer
+from tests.faultkit import NSSCALE, Key, Observed, observe, scaled_down, seed, untouched
 from tests.kube import SEED_KEYS
 
 pytestmark = pytest.mark.e2e
@@ -29,17 +28,13 @@ SAMPLE = {
     ("statefulset", "db"): 1,
     ("statefulset", "cache"): 2,
 }
-NSSCALE = Path(sys.executable).parent / "nsscale"  # the installed console script
+INITIAL = untouched(SAMPLE)
+DOWN = scaled_down(SAMPLE)
 
 
 @pytest.fixture
 def shop(apiserver: ApiServer) -> ApiServer:
-    apiserver.add_namespace(NS)
-    for (kind, name), replicas in SAMPLE.items():
-        if kind == "deployment":
-            apiserver.add_deployment(NS, name, replicas=replicas)
-        else:
-            apiserver.add_statefulset(NS, name, replicas=replicas)
+    seed(apiserver, NS, SAMPLE)
     return apiserver
 
 
@@ -71,26 +66,13 @@ def nsscale(kubeconfig: Path, kubectl_bin: Path) -> Any:
     return run
 
 
-def state(server: ApiServer) -> dict[tuple[str, str], tuple[int, str | None, str | None]]:
+def state(server: ApiServer) -> dict[Key, Observed]:
     """(kind, name) -> (spec.replicas, recorded original, recorded scaled-to)."""
-    found = {}
-    for obj in server.workloads(NS):
-        annotations = obj["metadata"].get("annotations", {})
-        key = (obj["kind"].lower(), obj["metadata"]["name"])
-        found[key] = (
-            obj["spec"]["replicas"],
-            annotations.get(ORIGINAL),
-            annotations.get(SCALED_TO),
-        )
-    return found
+    return observe(server, NS)
 
 
 def versions(server: ApiServer) -> dict[str, str]:
     return {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in server.workloads(NS)}
-
-
-INITIAL = {key: (n, None, None) for key, n in SAMPLE.items()}
-DOWN = {key: (0, str(n), "0") if n else (0, None, None) for key, n in SAMPLE.items()}
 
 
 def test_down_up_round_trip_restores_every_count_and_removes_the_annotations(
