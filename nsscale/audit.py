@@ -79,10 +79,10 @@ class Who:
 
 def who(kubectl: Kubectl) -> Who:
     user, groups = _kubectl_identity(kubectl)
-    return Who(_os_user(), socket.gethostname(), user, groups)
+    return Who(os_user(), socket.gethostname(), user, groups)
 
 
-def _os_user() -> str:
+def os_user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry and no $USER: a bare container

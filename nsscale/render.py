@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from nsscale.errors import ExitCode
 from nsscale.result import RunResult
 from nsscale.workload import ORIGINAL, SCALED_TO, Workload
 
@@ -99,7 +100,7 @@ def summary(result: RunResult) -> Text:
             f"{ns}: failed; {len(o.rollback)} change(s) rolled back: the namespace is as it was.",
             "yellow",
         )
-    if result.exit_code == 3:
+    if result.exit_code == ExitCode.PARTIAL:
         return Text(f"{ns}: failed; state of some workloads unknown: check them.", "bold red")
     return Text(f"{ns}: failed; nothing was changed.", "yellow")
 

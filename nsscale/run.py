@@ -6,7 +6,6 @@ and renders (and audits) the RunResult it returns.
 
 from __future__ import annotations
 
-import getpass
 import logging
 import os
 import socket
@@ -15,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from nsscale.audit import os_user
 from nsscale.cluster import KubectlCluster
 from nsscale.defaults import DEFAULT_PARALLEL, DEFAULT_RETRIES
 from nsscale.errors import ErrorKind, KubectlError, NamespaceNotFound, NsscaleError
@@ -163,7 +163,7 @@ def _mark(kubectl: Kubectl, plan: Plan, options: RunOptions) -> RunLock | None:
     lock = RunLock(kubectl, plan.namespace)
     now = datetime.now(UTC)
     mark = Mark(
-        holder=f"{_user()}@{socket.gethostname()} pid {os.getpid()}",
+        holder=f"{os_user()}@{socket.gethostname()} pid {os.getpid()}",
         run_id=options.run_id,
         operation=plan.operation.value,
         acquired=now,
@@ -197,10 +197,3 @@ def _unmark(lock: RunLock, result: RunResult) -> None:
     except NsscaleError as err:
         kind = getattr(err, "kind", ErrorKind.OTHER)
         log.warning("could not clear the in-cluster mark (%s): %s", kind, err)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

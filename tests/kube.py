@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from nsscale.workload import ORIGINAL, SCALED_TO
@@ -131,27 +132,16 @@ class Script:
             argv = [KUBECTL, "auth", "can-i", "update", resource, "-n", NS, "--quiet"]
             self.fp.register([*argv, self.fp.any()])
 
-        def created(text: str) -> dict[str, str]:
-            lease = json.loads(text)
-            lease["metadata"]["resourceVersion"] = "900"
-            return {"stdout": json.dumps(lease)}
-
         argv = [KUBECTL, "create", "-n", NS, "-f", "-", "-o", "json", self.fp.any()]
-        self.fp.register(argv, stdin_callable=created)
+        self.fp.register(argv, stdin_callable=_stored_lease("900"))
         argv = [KUBECTL, "delete", "lease", "nsscale", "-n", NS, "--ignore-not-found"]
         self.fp.register([*argv, self.fp.any()])
 
     def retire(self) -> None:
         """A run that leaves the namespace partly changed keeps its mark, rewritten as over
         (`kubectl replace` of the Lease): registered last, after the run's own writes."""
-
-        def replaced(text: str) -> dict[str, str]:
-            lease = json.loads(text)
-            lease["metadata"]["resourceVersion"] = "901"
-            return {"stdout": json.dumps(lease)}
-
         argv = [KUBECTL, "replace", "-n", NS, "-f", "-", "-o", "json", self.fp.any()]
-        self.fp.register(argv, stdin_callable=replaced)
+        self.fp.register(argv, stdin_callable=_stored_lease("901"))
 
     def names(self) -> list[str]:
         """The names written, call after call."""
@@ -167,3 +157,14 @@ class Script:
             )
             for o in self.writes[index]
         ]
+
+
+def _stored_lease(resource_version: str) -> Callable[[str], dict[str, str]]:
+    """kubectl's answer to a create or replace of the Lease: what it sent, now stored."""
+
+    def answer(text: str) -> dict[str, str]:
+        lease = json.loads(text)
+        lease["metadata"]["resourceVersion"] = resource_version
+        return {"stdout": json.dumps(lease)}
+
+    return answer
