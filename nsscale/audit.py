@@ -15,7 +15,6 @@ run's record survives a DynamoDB outage; DynamoSink when a table is configured. 
 from __future__ import annotations
 
 import enum
-import getpass
 import json
 import logging
 import os
@@ -23,15 +22,15 @@ import re
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nsscale import __version__
+from nsscale.caller import Review, os_user
 from nsscale.errors import AuditError, ExitCode
-from nsscale.kubectl import Kubectl
 from nsscale.plan import Operation
 from nsscale.result import RunResult
 
@@ -41,12 +40,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("nsscale")
 
-CLUSTER_ENV = "EKS_CLUSTER_NAME"  # the original design's source of the cluster name
 RUN_EVENT = "scale_run"
 ROLLBACK_EVENT = "rollback_performed"  # the original design's event type
-UNKNOWN = "unknown"
 AWS_TIMEOUT_S = 5.0  # connect and read, per attempt (botocore's standard mode tries 3 times)
-IDENTITY_TIMEOUT_S = 5.0  # `kubectl auth whoami` must not hold up the report of a finished run
 
 
 class RunOutcome(enum.StrEnum):
@@ -73,44 +69,12 @@ def run_outcome(result: RunResult) -> RunOutcome:
 class Who:
     user: str  # the OS user
     host: str
-    kubectl_user: str = ""  # from `kubectl auth whoami`; empty where the server would not say
+    kubectl_user: str = ""  # what `kubectl auth whoami` says; empty where the server would not
     kubectl_groups: tuple[str, ...] = ()
 
 
-def who(kubectl: Kubectl) -> Who:
-    user, groups = _kubectl_identity(kubectl)
-    return Who(os_user(), socket.gethostname(), user, groups)
-
-
-def os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry and no $USER: a bare container
-        return UNKNOWN
-
-
-def _kubectl_identity(kubectl: Kubectl) -> tuple[str, tuple[str, ...]]:
-    timeout = min(kubectl.config.timeout_s, IDENTITY_TIMEOUT_S)
-    quick = replace(kubectl, config=replace(kubectl.config, timeout_s=timeout))
-    try:
-        info = quick.json(["auth", "whoami"])["status"]["userInfo"]
-        return str(info.get("username", "")), tuple(str(g) for g in info.get("groups", []))
-    except Exception:  # best effort: Forbidden, an old server or a timeout leave it empty
-        log.debug("kubectl auth whoami: no identity", exc_info=True)
-        return "", ()
-
-
-def cluster_name(kubectl: Kubectl) -> str:
-    """$EKS_CLUSTER_NAME, else the kubectl context in use; "unknown" if kubectl cannot say."""
-    if name := os.environ.get(CLUSTER_ENV):
-        return name
-    if kubectl.config.context:
-        return kubectl.config.context
-    try:
-        return kubectl.run(["config", "current-context"]).stdout.strip() or UNKNOWN
-    except Exception:  # best effort, like the identity: the run is already done
-        log.debug("kubectl config current-context: no context", exc_info=True)
-        return UNKNOWN
+def who(review: Review) -> Who:
+    return Who(os_user(), socket.gethostname(), review.user, review.groups)
 
 
 def utcnow() -> datetime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import signal
 import sys
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from nsscale.plan import Operation, check_namespace
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from nsscale.lookahead import Lookahead
     from nsscale.result import RunResult
     from nsscale.run import RunOptions
 
@@ -62,12 +64,22 @@ NoRollbackOpt = Annotated[
     bool,
     typer.Option("--no-rollback", help="Best effort: go on past failures and undo nothing."),
 ]
+
+
+def _finite(value: float) -> float:
+    # click's FloatRange lets "nan" through every bound
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a number of seconds.")
+    return value
+
+
 TimeoutOpt = Annotated[
     float,
     typer.Option(
         "--timeout",
         min=0.1,
         max=86400,
+        callback=_finite,
         help="Seconds each kubectl call may take before it is killed.",
     ),
 ]
@@ -374,10 +386,9 @@ def status(
     log_file: LogFileOpt = None,
 ) -> None:
     """Show current, ready and recorded-original replicas per workload (read only)."""
-    from nsscale.cluster import KubectlCluster
+    from nsscale.cluster import KubectlCluster, discover
     from nsscale.render import print_json, status_document, status_table
     from nsscale.retry import RetryPolicy
-    from nsscale.run import discover
 
     common = Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file)
     out = _stdout()
@@ -430,7 +441,8 @@ def history(
     else from the audit file). The cluster is $EKS_CLUSTER_NAME, else the kubectl context."""
     from rich.text import Text
 
-    from nsscale.audit import cluster_name, make_sinks, since, utcnow
+    from nsscale.audit import make_sinks, since, utcnow
+    from nsscale.caller import cluster_name
     from nsscale.render import history_table, print_json
 
     common = Common(context=context, kubeconfig=kubeconfig, kubectl=kubectl, output=output)
@@ -487,9 +499,9 @@ def _scale(
     options: RunOptions,
 ) -> NoReturn:
     from nsscale.audit import utcnow
+    from nsscale.lookahead import Lookahead
     from nsscale.result import failed_before_start, new_run_id
-    from nsscale.run import run_operation
-    from nsscale.transaction import Interrupts
+    from nsscale.retry import RetryPolicy
 
     run_id, started_at = new_run_id(), utcnow()
     options = replace(options, run_id=run_id)
@@ -498,7 +510,19 @@ def _scale(
         check_namespace(namespace)
         kubectl = common.make_kubectl()
         with _sigterm_as_interrupt():
-            result = run_operation(kubectl, namespace, operation, options)
+            ahead = Lookahead(
+                kubectl,
+                namespace,
+                RetryPolicy(options.retries),
+                writes=not options.dry_run,
+                audited=not (options.dry_run or options.server_dry_run),
+            )
+            # Imported while kubectl reads: the run flow and rich cost about 0.1 s to import.
+            import nsscale.render  # noqa: F401  (for _emit)
+            from nsscale.run import run_operation
+            from nsscale.transaction import Interrupts
+
+            result = run_operation(kubectl, namespace, operation, options, ahead)
     except NsscaleError as err:
         dry_run = options.dry_run or options.server_dry_run
         _fail(err, common, failed_before_start(namespace, operation, str(err), dry_run, run_id))
@@ -507,21 +531,21 @@ def _scale(
     # The run is over: a signal now must not cut its record or its report short.
     with Interrupts() as interrupts, interrupts.refusing("the result is being reported"):
         if not result.dry_run:
-            result = _audit(result, kubectl, audit, started_at)
+            result = _audit(result, ahead, audit, started_at)
         _emit(result, common)
     raise typer.Exit(result.exit_code)
 
 
 def _audit(
-    result: RunResult, kubectl: Kubectl, options: AuditOptions, started_at: datetime
+    result: RunResult, ahead: Lookahead, options: AuditOptions, started_at: datetime
 ) -> RunResult:
     """Record the run in the audit file, and in DynamoDB when a table is set. A failed write is
     a warning and an entry of `audit_errors`; it fails the run only with --audit-required."""
-    from nsscale.audit import AuditEvent, cluster_name, make_sinks, record, who
+    from nsscale.audit import AuditEvent, make_sinks, record, who
 
     file_sink, table_sink = make_sinks(options.table, options.file)
     required = table_sink or file_sink
-    event = AuditEvent.from_result(result, who(kubectl), cluster_name(kubectl), started_at)
+    event = AuditEvent.from_result(result, who(ahead.review()), ahead.cluster(), started_at)
     failures = record(event, [file_sink, *([table_sink] if table_sink else [])])
     for err in failures.values():
         log.warning("audit: %s%s", err, f" ({err.hint})" if err.hint else "")

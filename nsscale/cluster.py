@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError
+from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, NamespaceNotFound
 from nsscale.kubectl import Kubectl, parse_documents
+from nsscale.retry import RetryPolicy
 from nsscale.workload import Workload
 
 KINDS = "deployments,statefulsets"
@@ -54,6 +55,17 @@ class KubectlCluster:
         printed = self.kubectl.json_documents(args, json.dumps(document))
         # One document per object written (a List if a future kubectl groups them).
         return [w for doc in printed for w in _workloads(self.kubectl.argv(args), doc)]
+
+
+def discover(cluster: Cluster, namespace: str, retry: RetryPolicy) -> list[Workload]:
+    """The namespace's workloads; NamespaceNotFound when the namespace does not exist."""
+    workloads = retry.call(lambda: cluster.list_workloads(namespace), "reading the namespace")
+    if not workloads and not cluster.namespace_exists(namespace):
+        raise NamespaceNotFound(
+            f'namespace "{namespace}" not found',
+            "check the name and the context: kubectl get namespaces",
+        )
+    return workloads
 
 
 def printed_workloads(text: str) -> list[Workload]:

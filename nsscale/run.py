@@ -10,16 +10,16 @@ import logging
 import os
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from nsscale.audit import os_user
+from nsscale.caller import Review, os_user
 from nsscale.cluster import KubectlCluster
 from nsscale.defaults import DEFAULT_PARALLEL, DEFAULT_RETRIES
-from nsscale.errors import ErrorKind, KubectlError, NamespaceNotFound, NsscaleError
+from nsscale.errors import ErrorKind, NsscaleError
 from nsscale.kubectl import Kubectl
 from nsscale.lock import DEFAULT_LEASE_S, LockForbidden, LockHeld, Mark, RunLock, snapshot_of
+from nsscale.lookahead import Lookahead, resource_of, write_question
 from nsscale.plan import Operation, Plan, make_plan, plan_recovery
 from nsscale.result import RunResult
 from nsscale.retry import RetryPolicy
@@ -48,23 +48,18 @@ class RunOptions:
     run_id: str = ""
 
 
-def discover(cluster: KubectlCluster, namespace: str, retry: RetryPolicy) -> list[Workload]:
-    workloads = retry.call(lambda: cluster.list_workloads(namespace), "reading the namespace")
-    if not workloads and not cluster.namespace_exists(namespace):
-        raise NamespaceNotFound(
-            f'namespace "{namespace}" not found',
-            "check the name and the context: kubectl get namespaces",
-        )
-    return workloads
-
-
 def run_operation(
-    kubectl: Kubectl, namespace: str, operation: Operation, options: RunOptions
+    kubectl: Kubectl,
+    namespace: str,
+    operation: Operation,
+    options: RunOptions,
+    ahead: Lookahead,
 ) -> RunResult:
+    """One run, from the reads `ahead` started (the namespace's workloads, the caller's review)."""
     started = time.monotonic()
     retry = RetryPolicy(options.retries)
     cluster = KubectlCluster(kubectl, server_dry_run=options.server_dry_run)
-    workloads = discover(cluster, namespace, retry)
+    workloads = ahead.workloads()
     lock: RunLock | None = None
     if operation is Operation.RECOVER:
         # The interrupted run's mark stays until the recovery is complete: recover again after
@@ -76,7 +71,7 @@ def run_operation(
         )
     writes = bool(plan.changes) and not options.dry_run
     if writes:
-        preflight(kubectl, namespace, {c.workload.kind for c in plan.changes})
+        preflight(ahead.review(), namespace, {c.workload.kind for c in plan.changes})
     # From the mark on, a Ctrl-C or SIGTERM is noted, never raised mid-call: it stops the
     # transaction before its next step (none done yet: nothing to undo) and the run still
     # rolls back, reports and clears its mark.
@@ -115,23 +110,18 @@ def run_operation(
     return result
 
 
-def preflight(kubectl: Kubectl, namespace: str, kinds: set[Kind]) -> None:
-    """`kubectl auth can-i update` for every kind the plan writes, before any change."""
-    resources = sorted(f"{kind}s.apps" for kind in kinds)
-
-    def allowed(resource: str) -> bool:
-        try:
-            kubectl.run(["auth", "can-i", "update", resource, "-n", namespace, "--quiet"])
-        except KubectlError as err:
-            if err.returncode == 1 and not err.stderr.strip():  # a plain "no"
-                return False
-            # The question itself failed: the writes are guarded anyway, so go on.
-            log.warning("could not check the permission to update %s: %s", resource, err)
-        return True
-
-    with ThreadPoolExecutor(len(resources) or 1) as pool:
-        answers = dict(zip(resources, pool.map(allowed, resources), strict=True))
-    denied = [resource for resource, ok in answers.items() if not ok]
+def preflight(review: Review, namespace: str, kinds: set[Kind]) -> None:
+    """Every kind the plan writes must be allowed by the review, before any change."""
+    needed = {resource_of(kind): write_question(kind) for kind in sorted(kinds)}
+    unanswered = [r for r, q in needed.items() if q not in review.allowed]
+    if unanswered:
+        # The question itself failed: the writes are guarded anyway, so go on.
+        log.warning(
+            "could not check the permission to update %s: %s",
+            ", ".join(unanswered),
+            review.problem,
+        )
+    denied = [r for r, q in needed.items() if review.allowed.get(q) is False]
     if denied:
         raise PreflightFailed(
             f"not allowed to update {', '.join(denied)} in namespace {namespace}: nothing changed",

@@ -729,8 +729,7 @@ def test_hang_until_the_caller_gives_up(shop: ApiServer, kubectl: Kubectl) -> No
     # server's 504 when it answers first
     last = failed(proc)[-1]
     server_cut = (
-        "Error from server (Timeout): "
-        "Timeout: request did not complete within the allotted timeout"
+        "Error from server (Timeout): Timeout: request did not complete within the allotted timeout"
     )
     if last != server_cut:
         assert last.startswith("Unable to connect to the server: ")

@@ -32,13 +32,13 @@ from nsscale.audit import (
     FileSink,
     RunOutcome,
     Who,
-    cluster_name,
     iso_ms,
     parse_age,
     run_outcome,
     since,
     who,
 )
+from nsscale.caller import Review
 from nsscale.cli import app
 from nsscale.cluster import KubectlCluster
 from nsscale.errors import AuditError
@@ -232,63 +232,12 @@ def test_iso_ms_is_utc_with_milliseconds_whatever_the_zone() -> None:
 # ---------------------------------------------------------------------------------- who, where
 
 
-def test_who_reads_kubectl_auth_whoami_with_a_short_timeout(fp: Any) -> None:
-    review = {
-        "kind": "SelfSubjectReview",
-        "apiVersion": "authentication.k8s.io/v1",
-        "status": {"userInfo": {"username": "alice", "groups": ["devs", "system:authenticated"]}},
-    }
-    fp.register([KUBECTL, "auth", "whoami", "-o", "json", fp.any()], stdout=json.dumps(review))
-
-    found = who(Kubectl(KubectlConfig(KUBECTL, timeout_s=30)))
-
+def test_who_is_the_os_user_and_host_and_the_reviewed_kubectl_identity() -> None:
+    found = who(Review(user="alice", groups=("devs", "system:authenticated")))
     assert (found.kubectl_user, found.kubectl_groups) == ("alice", ("devs", "system:authenticated"))
     assert found.host == socket.gethostname()
     assert found.user == getpass.getuser()
-    assert fp.calls[0][-1] == "--request-timeout=5s"
-
-
-def hang(process: Any) -> None:
-    raise subprocess.TimeoutExpired(process.args, 5)
-
-
-@pytest.mark.parametrize(
-    "failure",
-    [
-        {
-            "returncode": 1,
-            "stderr": "Error from server (Forbidden): selfsubjectreviews.authentication.k8s.io is "
-            'forbidden: User "bot" cannot create resource "selfsubjectreviews"\n',
-        },
-        {
-            "returncode": 1,
-            "stderr": 'error: the server doesn\'t have a resource type "selfsubjectreviews"\n',
-        },
-        {"stdout": "not json"},
-        {"stdout": json.dumps({"kind": "SelfSubjectReview", "status": {}})},
-        {"callback": hang},
-    ],
-    ids=["forbidden", "old-server", "garbled", "no-user-info", "timeout"],
-)
-def test_who_is_empty_when_kubectl_cannot_say(fp: Any, failure: dict[str, Any]) -> None:
-    fp.register([KUBECTL, "auth", "whoami", "-o", "json", fp.any()], **failure)
-    found = who(Kubectl(KubectlConfig(KUBECTL)))
-    assert (found.kubectl_user, found.kubectl_groups) == ("", ())
-    assert found.user
-
-
-def test_the_cluster_is_eks_cluster_name_else_the_context(
-    fp: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("EKS_CLUSTER_NAME", "prod-eu")
-    assert cluster_name(Kubectl(KubectlConfig(KUBECTL, context="ctx"))) == "prod-eu"
-    monkeypatch.delenv("EKS_CLUSTER_NAME")
-    assert cluster_name(Kubectl(KubectlConfig(KUBECTL, context="ctx"))) == "ctx"
-    current = [KUBECTL, "config", "current-context", fp.any()]
-    fp.register(current, stdout="kind-dev\n")
-    assert cluster_name(Kubectl(KubectlConfig(KUBECTL))) == "kind-dev"
-    fp.register(current, returncode=1, stderr="error: current-context is not set\n")
-    assert cluster_name(Kubectl(KubectlConfig(KUBECTL))) == "unknown"
+    assert who(Review(problem="forbidden")) == Who(found.user, found.host, "", ())
 
 
 # ---------------------------------------------------------------------------------- --since
@@ -533,30 +482,23 @@ def audit_lines(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def whoami(fp: Any, user: str = "alice") -> None:
-    review = {"status": {"userInfo": {"username": user, "groups": ["system:authenticated"]}}}
-    fp.register([KUBECTL, "auth", "whoami", "-o", "json", fp.any()], stdout=json.dumps(review))
-
-
 def script_down(fp: Any) -> None:
-    """A `down shop` that scales a and b, as kubectl answers it, then `auth whoami`."""
+    """A `down shop` that scales a and b, as kubectl answers it."""
     script = Script(fp)
     script.get(KA, KB)
-    script.guards("deployments.apps", "statefulsets.apps")
+    script.guards()
     script.replace(A_DOWN, moved(KB, 0, 21, 2, 0))
-    whoami(fp)
 
 
 def script_rolled_back_down(fp: Any) -> None:
     """The write of a and b fails, a's landed: a is put back."""
     script = Script(fp)
     script.get(KA, KB)
-    script.guards("deployments.apps", "statefulsets.apps")
+    script.guards()
     script.replace(returncode=1, stderr=ERR_500)
     script.get(A_DOWN, KB)
     script.replace(moved(KA, 3, 22, None, None))
     script.get(moved(KA, 3, 22, None, None), KB)  # the rollback, verified
-    whoami(fp)
 
 
 def test_a_run_is_recorded_in_the_file_and_in_dynamodb(
@@ -676,11 +618,10 @@ def test_audit_required_exits_non_zero_when_dynamodb_misses_the_record(
 def test_audit_required_keeps_3(fp: Any, runner: CliRunner, tmp_path: Path) -> None:
     script = Script(fp)
     script.get(KA, KB)
-    script.guards("deployments.apps", "statefulsets.apps")
+    script.guards()
     script.replace(returncode=1, stderr=ERR_500)
     script.get(A_DOWN, KB)
     script.retire()
-    whoami(fp)
     (tmp_path / "file").write_text("")
     audit_file = str(tmp_path / "file" / "audit.jsonl")  # no table: the file is required
 
@@ -705,7 +646,7 @@ def test_audit_required_is_satisfied_by_dynamodb_when_only_the_file_fails(
 
 
 def test_a_dry_run_records_nothing(fp: Any, runner: CliRunner, tmp_path: Path) -> None:
-    Script(fp).get(KA, KB)  # only the read: `auth whoami` would be an unregistered call
+    Script(fp).get(KA, KB)  # only the read: the review would be an unregistered call
     result = nsscale(runner, "down", NS, "--dry-run")
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "state").exists()

@@ -39,7 +39,7 @@ def test_version(runner: CliRunner) -> None:
 def test_down_succeeds_with_exit_0_and_a_table(fp: Any, runner: CliRunner) -> None:
     script = Script(fp)
     script.get(A, B, workload("idle", 0))
-    script.guards("deployments.apps", "statefulsets.apps")
+    script.guards()
     script.replace(moved(A, 0, 20, 3, 0), moved(B, 0, 21, 2, 0))
 
     result = nsscale(runner, "down", NS)
@@ -56,7 +56,7 @@ def test_down_succeeds_with_exit_0_and_a_table(fp: Any, runner: CliRunner) -> No
 def test_json_output_carries_every_seed_key(fp: Any, runner: CliRunner) -> None:
     script = Script(fp)
     script.get(A, B)
-    script.guards("deployments.apps", "statefulsets.apps")
+    script.guards()
     script.replace(moved(A, 0, 20, 3, 0), moved(B, 0, 21, 2, 0))
 
     result = nsscale(runner, "down", NS, "--output", "json")
@@ -84,7 +84,7 @@ def test_json_output_carries_every_seed_key(fp: Any, runner: CliRunner) -> None:
 def test_json_on_failure_and_exit_1_when_rolled_back(fp: Any, runner: CliRunner) -> None:
     script = Script(fp)
     script.get(A, B)
-    script.guards("deployments.apps", "statefulsets.apps")
+    script.guards()
     script.replace(returncode=1, stderr=ERR_500)
     script.get(moved(A, 0, 20, 3, 0), B)
     script.replace(moved(A, 3, 22, None, None))
@@ -102,7 +102,7 @@ def test_json_on_failure_and_exit_1_when_rolled_back(fp: Any, runner: CliRunner)
 def test_rollback_failure_exits_3_and_names_what_is_left(fp: Any, runner: CliRunner) -> None:
     script = Script(fp)
     script.get(A, B)
-    script.guards("deployments.apps", "statefulsets.apps")
+    script.guards()
     script.replace(moved(A, 0, 20, 3, 0))
     script.replace(returncode=1, stderr=ERR_500)
     script.get(moved(A, 0, 20, 3, 0), B)
@@ -126,7 +126,7 @@ def test_rollback_failure_exits_3_and_names_what_is_left(fp: Any, runner: CliRun
 def test_no_rollback_with_a_failure_exits_3(fp: Any, runner: CliRunner) -> None:
     script = Script(fp)
     script.get(A, B)
-    script.guards("deployments.apps", "statefulsets.apps")
+    script.guards()
     script.replace(returncode=1, stderr=ERR_500)
     script.get(moved(A, 0, 20, 3, 0), B)
     script.retire()
@@ -159,6 +159,7 @@ def test_empty_namespace_is_a_success_with_nothing_to_do(fp: Any, runner: CliRun
     script = Script(fp)
     script.get()
     script.namespace(exists=True)
+    script.review()  # asked as the run starts, for the audit record's kubectl identity
 
     result = nsscale(runner, "down", NS)
 
@@ -265,6 +266,44 @@ def test_status_shows_recorded_originals(fp: Any, runner: CliRunner) -> None:
     }
 
 
+def test_a_denied_update_fails_before_any_change(fp: Any, runner: CliRunner) -> None:
+    script = Script(fp)
+    script.get(A, B)
+    script.review(denied=("statefulsets.apps",))
+
+    result = nsscale(runner, "down", NS, "-o", "json")
+
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(
+        "error: not allowed to update statefulsets.apps in namespace shop: nothing changed\n"
+    )
+    assert json.loads(result.stdout)["total_scaled"] == 0
+    assert [c[1] for c in fp.calls] == ["get", "create"]  # the read and the review, no write
+
+
+def test_an_unanswered_review_is_a_warning_and_the_guarded_writes_go_on(
+    fp: Any, runner: CliRunner
+) -> None:
+    script = Script(fp)
+    script.get(A)
+    fp.register(
+        [KUBECTL, "create", "-f", "-", "--validate=false", "-o", "json", fp.any()],
+        returncode=1,
+        stderr="Error from server (Forbidden): selfsubjectaccessreviews.authorization.k8s.io "
+        'is forbidden: User "bot" cannot create resource "selfsubjectaccessreviews"\n',
+    )
+    argv = [KUBECTL, "create", "-n", NS, "-f", "-", "-o", "json", fp.any()]
+    fp.register(argv, stdin_callable=lambda text: {"stdout": text})
+    fp.register([KUBECTL, "delete", "lease", "nsscale", "-n", NS, fp.any()])
+    script.replace(moved(A, 0, 20, 3, 0))
+
+    result = nsscale(runner, "down", NS)
+
+    assert result.exit_code == 0, result.output
+    assert "[WARNING] could not check the permission to update deployments.apps: " in result.stderr
+    assert script.names() == ["a"]
+
+
 def test_usage_errors_exit_2(runner: CliRunner) -> None:
     assert runner.invoke(app, ["scale", NS]).exit_code == 2  # --replicas missing
     assert runner.invoke(app, ["scale", NS, "--replicas", "-1"]).exit_code == 2
@@ -274,7 +313,7 @@ def test_usage_errors_exit_2(runner: CliRunner) -> None:
 def test_log_file_and_verbose(fp: Any, runner: CliRunner, tmp_path: Path) -> None:
     script = Script(fp)
     script.get(A)
-    script.guards("deployments.apps")
+    script.guards()
     script.replace(moved(A, 0, 20, 3, 0))
     log_file = tmp_path / "nsscale.log"
 

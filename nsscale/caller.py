@@ -1,0 +1,133 @@
+"""Who runs nsscale, on which cluster, and what they may change there.
+
+The API server answers "may I update deployments here?" (a SelfSubjectAccessReview, what
+`kubectl auth can-i` sends) and "who am I?" (a SelfSubjectReview, what `kubectl auth whoami`
+sends) as objects that are created and answered at once. `kubectl create -f -` of one List
+holding all of them asks every question in one process instead of one process per question:
+each kubectl start costs about 65 ms of CPU (KUBECTL-FACTS.md).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from nsscale.errors import KubectlError, KubectlOutputError
+from nsscale.kubectl import Kubectl, parse_documents
+
+log = logging.getLogger("nsscale")
+
+CLUSTER_ENV = "EKS_CLUSTER_NAME"  # the original design's source of the cluster name
+UNKNOWN = "unknown"
+
+_ACCESS_REVIEW = ("authorization.k8s.io/v1", "SelfSubjectAccessReview")
+_SELF_REVIEW = ("authentication.k8s.io/v1", "SelfSubjectReview")
+
+
+@dataclass(frozen=True)
+class Review:
+    """The server's answers: `allowed` maps "update deployments.apps" style questions to yes or
+    no (a question missing from it went unanswered), and the caller's kubectl identity."""
+
+    allowed: Mapping[str, bool] = field(default_factory=dict)
+    user: str = ""  # empty where the server would not say (an old server, a refusal)
+    groups: tuple[str, ...] = ()
+    problem: str = ""  # why some answer is missing
+
+
+def question(verb: str, resource: str) -> str:
+    """How a question is keyed in Review.allowed: "update deployments.apps"."""
+    return f"{verb} {resource}"
+
+
+def review(kubectl: Kubectl, namespace: str, questions: Sequence[tuple[str, str]]) -> Review:
+    """Ask, in one kubectl call, whether the caller may do each (verb, "plural.group") in the
+    namespace, and who the caller is. Never raises for the server's sake: what it would not
+    answer is missing from the Review, with the reason in `problem`."""
+    items: list[dict[str, Any]] = [_access_review(namespace, v, r) for v, r in questions]
+    items.append({"apiVersion": _SELF_REVIEW[0], "kind": _SELF_REVIEW[1]})
+    document = {"apiVersion": "v1", "kind": "List", "items": items}
+    # Nothing to validate client-side in objects built here: --validate=false spares kubectl a
+    # download of the server's OpenAPI document.
+    args = ["create", "-f", "-", "--validate=false", "-o", "json"]
+    problem = ""
+    try:
+        printed = kubectl.run(args, json.dumps(document)).stdout
+    except KubectlError as err:
+        # kubectl goes on past an object it cannot create (a server older than 1.28 has no
+        # SelfSubjectReview) and prints the others: keep every answer it did print.
+        printed, problem = err.stdout, str(err)
+    except KubectlOutputError as err:
+        return Review(problem=str(err))
+    try:
+        answers = _read_answers(parse_documents(printed))
+    except ValueError as exc:
+        return Review(problem=f"kubectl printed what cannot be read ({exc})")
+    unanswered = [question(v, r) for v, r in questions if question(v, r) not in answers.allowed]
+    if unanswered and not problem:
+        problem = f"no answer to: {', '.join(unanswered)}"
+    return replace(answers, problem=problem)
+
+
+def _access_review(namespace: str, verb: str, resource: str) -> dict[str, Any]:
+    plural, _, group = resource.partition(".")
+    return {
+        "apiVersion": _ACCESS_REVIEW[0],
+        "kind": _ACCESS_REVIEW[1],
+        "spec": {
+            "resourceAttributes": {
+                "namespace": namespace,
+                "verb": verb,
+                "group": group,
+                "resource": plural,
+            }
+        },
+    }
+
+
+def _read_answers(answers: Sequence[Mapping[str, Any]]) -> Review:
+    allowed: dict[str, bool] = {}
+    groups: tuple[str, ...]
+    user, groups = "", ()
+    for answer in answers:
+        kind = (answer.get("apiVersion"), answer.get("kind"))
+        status = answer.get("status") or {}
+        if kind == _ACCESS_REVIEW and isinstance(status.get("allowed"), bool):
+            attributes = (answer.get("spec") or {}).get("resourceAttributes") or {}
+            resource = f"{attributes.get('resource')}.{attributes.get('group')}"
+            allowed[question(str(attributes.get("verb")), resource)] = status["allowed"]
+        elif kind == _SELF_REVIEW:
+            info = status.get("userInfo") or {}
+            user = str(info.get("username", ""))
+            groups = tuple(str(g) for g in info.get("groups", []))
+    return Review(allowed, user, groups)
+
+
+def cluster_name(kubectl: Kubectl) -> str:
+    """$EKS_CLUSTER_NAME, else the kubectl context in use; "unknown" if kubectl cannot say."""
+    return local_cluster_name(kubectl) or _current_context(kubectl)
+
+
+def local_cluster_name(kubectl: Kubectl) -> str | None:
+    """The cluster's name when it is known without running kubectl."""
+    return os.environ.get(CLUSTER_ENV) or kubectl.config.context or None
+
+
+def _current_context(kubectl: Kubectl) -> str:
+    try:
+        return kubectl.run(["config", "current-context"]).stdout.strip() or UNKNOWN
+    except Exception:  # best effort: the cluster's name only labels the audit record
+        log.debug("kubectl config current-context: no context", exc_info=True)
+        return UNKNOWN
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no $USER: a bare container
+        return UNKNOWN
