@@ -1,6 +1,7 @@
 """nsscale against the practical floor and bare `kubectl scale`, on the local API server.
 
-    python -m benchmarks.run [--sizes 10,100,500] [--latencies 0,20] [--no-scale-baseline]
+    python -m benchmarks.run [--sizes 10,100,500] [--latencies 0,20] [--repeat 3]
+                             [--no-scale-baseline]
 
 For each namespace size N and added latency per request, on a fresh namespace of N workloads
 (half Deployments, half StatefulSets), it times in the same run:
@@ -9,6 +10,8 @@ For each namespace size N and added latency per request, on a fresh namespace of
   written and then rolled back);
 - bare `kubectl scale deployments,statefulsets --all --replicas=0` (records nothing, cannot roll
   back; throttled by kubectl to 5 requests/s).
+Every figure but bare `scale --all` is the median of --repeat runs, taken in turns (floor, down,
+up, rollback, floor, ...) so that a slow moment of the machine does not land on one side only.
 It prints wall times, ratios against the floor, kubectl processes nsscale launched (counted from
 its -vv log) and API requests served (counted by the server). Figures, not pass/fail.
 """
@@ -61,8 +64,13 @@ def timed(server: ApiServer, argv: list[str], env: dict[str, str]) -> Timed:
     return Timed(seconds, server.request_count - before, processes, proc.returncode)
 
 
-def measure(n: int, latency_ms: int, scale_baseline: bool) -> dict[str, Timed]:
-    results: dict[str, Timed] = {}
+def median(runs: list[Timed]) -> Timed:
+    """The run of median wall time (its requests and processes with it)."""
+    return sorted(runs, key=lambda t: t.seconds)[len(runs) // 2]
+
+
+def measure(n: int, latency_ms: int, repeat: int, scale_baseline: bool) -> dict[str, Timed]:
+    runs: dict[str, list[Timed]] = {}
     with ApiServer() as server, tempfile.TemporaryDirectory() as tmp:
         names = populate(server, n)
         kubeconfig = server.write_kubeconfig(Path(tmp) / "kubeconfig")
@@ -74,19 +82,20 @@ def measure(n: int, latency_ms: int, scale_baseline: bool) -> dict[str, Timed]:
             [*kubectl, "get", "deployments,statefulsets"], env=env, capture_output=True, check=True
         )
         server.latency = latency_ms / 1000
-        results["floor"] = timed(
-            server,
-            [*kubectl, "annotate", "deployments,statefulsets", "--all", "k=v", "--overwrite"],
-            env,
-        )
-        results["down"] = timed(server, [*nsscale, "down", NS, "-vv"], env)
-        results["up"] = timed(server, [*nsscale, "up", NS, "-vv"], env)
         last = names[-1]
-        # a permanent refusal (403 is never retried) of the last write: every other write is
-        # done, then undone
-        server.fail("PUT", "statefulsets" if (n - 1) % 2 else "deployments", last, status=403)
-        results["rollback"] = timed(server, [*nsscale, "down", NS, "-vv"], env)
-        server.clear_faults()
+        for turn in range(repeat):
+            # a new value each turn: every annotate is a real write
+            floor = [*kubectl, "annotate", "deployments,statefulsets", "--all", f"k=v{turn}"]
+            runs.setdefault("floor", []).append(timed(server, [*floor, "--overwrite"], env))
+            runs.setdefault("down", []).append(timed(server, [*nsscale, "down", NS, "-vv"], env))
+            runs.setdefault("up", []).append(timed(server, [*nsscale, "up", NS, "-vv"], env))
+            # a permanent refusal (403 is never retried) of the last write: every other write is
+            # done, then undone
+            server.fail("PUT", "statefulsets" if (n - 1) % 2 else "deployments", last, status=403)
+            rollback = timed(server, [*nsscale, "down", NS, "-vv"], env)
+            runs.setdefault("rollback", []).append(rollback)
+            server.clear_faults()
+        results = {name: median(timings) for name, timings in runs.items()}
         if scale_baseline:
             results["scale --all"] = timed(
                 server,
@@ -100,6 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,500")
     parser.add_argument("--latencies", default="0,20", help="ms added to every request")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (the median)")
     parser.add_argument(
         "--no-scale-baseline",
         action="store_true",
@@ -121,7 +131,7 @@ def main() -> None:
     print("|" + "---|" * (header.count("|") - 1))
     for n in sizes:
         for latency in latencies:
-            r = measure(n, latency, not args.no_scale_baseline)
+            r = measure(n, latency, args.repeat, not args.no_scale_baseline)
             floor = r["floor"].seconds
             scale = r.get("scale --all")
             cells = [

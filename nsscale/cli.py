@@ -27,6 +27,7 @@ from nsscale.defaults import (
 )
 from nsscale.errors import NsscaleError, UsageError
 from nsscale.kubectl import Kubectl, KubectlConfig
+from nsscale.options import RunOptions
 from nsscale.plan import Operation, check_namespace
 
 # Imported where used, so that `nsscale --version` and `--help` start fast: rich, the run flow,
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
     from nsscale.lookahead import Lookahead
     from nsscale.result import RunResult
-    from nsscale.run import RunOptions
 
 log = logging.getLogger("nsscale")
 
@@ -232,7 +232,6 @@ def down(
     audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Scale every Deployment and StatefulSet to 0, recording each original count."""
-    from nsscale.run import RunOptions
 
     _scale(
         Operation.DOWN,
@@ -275,7 +274,6 @@ def up(
     audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Restore every workload to its recorded original count."""
-    from nsscale.run import RunOptions
 
     _scale(
         Operation.UP,
@@ -321,7 +319,6 @@ def scale(
     audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Scale every Deployment and StatefulSet to N, recording each original count."""
-    from nsscale.run import RunOptions
 
     _scale(
         Operation.SCALE,
@@ -362,7 +359,6 @@ def recover(
     audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Undo what an interrupted run (SIGKILL, a lost host) did, from its in-cluster snapshot."""
-    from nsscale.run import RunOptions
 
     _scale(
         Operation.RECOVER,

@@ -10,16 +10,15 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from nsscale.caller import Review, os_user
 from nsscale.cluster import KubectlCluster
-from nsscale.defaults import DEFAULT_PARALLEL, DEFAULT_RETRIES
 from nsscale.errors import ErrorKind, NsscaleError
 from nsscale.kubectl import Kubectl
 from nsscale.lock import DEFAULT_LEASE_S, LockForbidden, LockHeld, Mark, RunLock, snapshot_of
 from nsscale.lookahead import Lookahead, resource_of, write_question
+from nsscale.options import RunOptions
 from nsscale.plan import Operation, Plan, make_plan, plan_recovery
 from nsscale.result import RunResult
 from nsscale.retry import RetryPolicy
@@ -32,20 +31,6 @@ log = logging.getLogger("nsscale")
 
 class PreflightFailed(NsscaleError):
     """The caller may not make a write the plan needs: nothing was changed."""
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    dry_run: bool = False  # client side: no mutating call at all
-    server_dry_run: bool = False  # every write sent with --dry-run=server
-    rollback: bool = True
-    batch_size: int | None = None
-    parallel: int = DEFAULT_PARALLEL
-    retries: int = DEFAULT_RETRIES
-    force: bool = False  # up: restore changed workloads; all: take over a stale mark
-    require_lock: bool = False
-    replicas: int | None = None
-    run_id: str = ""
 
 
 def run_operation(

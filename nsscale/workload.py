@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -76,9 +75,12 @@ class Workload:
 
     def render(self, state: State) -> dict[str, Any]:
         """This object as it should be written to reach `state`, with our resourceVersion."""
-        obj = copy.deepcopy(dict(self.manifest))
-        obj.pop("status", None)
-        meta = obj["metadata"]
+        # Copies of the three mappings written to; the rest (the pod template...) is shared with
+        # the manifest read, never changed: a deep copy cost more than the rest of a write's
+        # preparation.
+        obj = {k: v for k, v in self.manifest.items() if k != "status"}
+        meta = obj["metadata"] = dict(obj["metadata"])
+        obj["spec"] = dict(obj.get("spec") or {})
         meta["resourceVersion"] = self.resource_version
         annotations = dict(meta.get("annotations") or {})
         for key, value in ((ORIGINAL, state.original), (SCALED_TO, state.scaled_to)):
@@ -90,7 +92,7 @@ class Workload:
             meta["annotations"] = annotations
         else:
             meta.pop("annotations", None)
-        obj.setdefault("spec", {})["replicas"] = state.replicas
+        obj["spec"]["replicas"] = state.replicas
         return obj
 
 

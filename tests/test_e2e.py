@@ -220,6 +220,20 @@ def test_forbidden_exits_1_with_nothing_changed_naming_the_permission(
     assert shop.get_object("leases", NS, "nsscale") is None
 
 
+def test_the_review_does_not_wait_for_the_read_of_the_namespace(
+    shop: ApiServer, nsscale: Any
+) -> None:
+    shop.hang("GET", "deployments", seconds=1.0)  # the read of the namespace, held a second
+    run = nsscale("down", NS, "-o", "json")
+    assert run.code == 0, run.stderr
+    # recorded as answered: the review's questions were answered while the read was held
+    served = [r.resource for r in shop.requests if r.resource != "discovery"]
+    first_read = served.index("deployments")
+    assert served.index("selfsubjectaccessreviews") < first_read
+    assert served.index("selfsubjectreviews") < first_read
+    assert state(shop) == DOWN
+
+
 def test_forbidden_at_write_time_rolls_back_and_names_the_permission(
     shop: ApiServer, nsscale: Any
 ) -> None:

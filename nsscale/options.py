@@ -1,0 +1,22 @@
+"""What the user asked of a run, from the command line (light to import: the CLI builds it
+before the rest of nsscale is loaded)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nsscale.defaults import DEFAULT_PARALLEL, DEFAULT_RETRIES
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    dry_run: bool = False  # client side: no mutating call at all
+    server_dry_run: bool = False  # every write sent with --dry-run=server
+    rollback: bool = True
+    batch_size: int | None = None
+    parallel: int = DEFAULT_PARALLEL
+    retries: int = DEFAULT_RETRIES
+    force: bool = False  # up: restore changed workloads; all: take over a stale mark
+    require_lock: bool = False
+    replicas: int | None = None
+    run_id: str = ""
