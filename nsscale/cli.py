@@ -232,7 +232,6 @@ def down(
     audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Scale every Deployment and StatefulSet to 0, recording each original count."""
-
     _scale(
         Operation.DOWN,
         namespace,
@@ -274,7 +273,6 @@ def up(
     audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Restore every workload to its recorded original count."""
-
     _scale(
         Operation.UP,
         namespace,
@@ -319,7 +317,6 @@ def scale(
     audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Scale every Deployment and StatefulSet to N, recording each original count."""
-
     _scale(
         Operation.SCALE,
         namespace,
@@ -359,7 +356,6 @@ def recover(
     audit_required: AuditRequiredOpt = False,
 ) -> None:
     """Undo what an interrupted run (SIGKILL, a lost host) did, from its in-cluster snapshot."""
-
     _scale(
         Operation.RECOVER,
         namespace,

@@ -13,6 +13,7 @@ is read-only, and each kubectl ends on its own within --timeout.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TypeVar
@@ -49,6 +50,7 @@ class Lookahead:
     ) -> None:
         """`writes`: the run may write (not a client-side dry run), so ask the review.
         `audited`: the run will be recorded, so learn who and which cluster."""
+        self.started = time.monotonic()  # the run's clock starts with its first read
         cluster = KubectlCluster(kubectl)
         self._workloads = _start(lambda: discover(cluster, namespace, retry))
         self._review: Future[Review] | None = None

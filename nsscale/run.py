@@ -41,7 +41,6 @@ def run_operation(
     ahead: Lookahead,
 ) -> RunResult:
     """One run, from the reads `ahead` started (the namespace's workloads, the caller's review)."""
-    started = time.monotonic()
     retry = RetryPolicy(options.retries)
     cluster = KubectlCluster(kubectl, server_dry_run=options.server_dry_run)
     workloads = ahead.workloads()
@@ -87,7 +86,7 @@ def run_operation(
                 outcome,
                 dry_run=options.dry_run or options.server_dry_run,
                 rollback_enabled=options.rollback,
-                duration_s=time.monotonic() - started,
+                duration_s=time.monotonic() - ahead.started,
                 run_id=options.run_id,
             )
             if lock is not None and not result.dry_run:
