@@ -35,7 +35,8 @@ def sample() -> Grid:
 def test_a_wide_console_draws_one_line_per_row_in_a_box() -> None:
     lines = draw(sample(), 250)
     assert lines[0] == "nsscale down shop"
-    assert lines[1].startswith("┏━━━━━━━━━━━━━┳") and lines[1].endswith("┓")
+    assert lines[1].startswith("┏━━━━━━━━━━━━━┳")
+    assert lines[1].endswith("┓")
     assert lines[2].split("┃")[1:-1] == [
         " kind        ",
         " name      ",
@@ -43,8 +44,10 @@ def test_a_wide_console_draws_one_line_per_row_in_a_box() -> None:
         " status       ",
         f" {'detail':{len(MESSAGE)}} ",
     ]
-    assert lines[3].startswith("┡") and lines[-1].startswith("└")
-    assert lines[4].split("│")[1:5] == [" deployment  ", " api       ", " 3 → 0    ", " scaled       "]
+    assert lines[3].startswith("┡")
+    assert lines[-1].startswith("└")
+    api = [" deployment  ", " api       ", " 3 → 0    ", " scaled       "]
+    assert lines[4].split("│")[1:5] == api
     assert lines[5].split("│")[5].strip() == MESSAGE
     # kubectl's text is shown as it is: no markup, and its own line breaks kept
     assert lines[6].split("│")[2] == " [bold]web "
