@@ -186,12 +186,28 @@ class RunLock:
         self.held = self._write("replace", replace(self.held, ended=self.clock()))
 
     def release(self) -> None:
+        """Delete the Lease if it is still the one this run holds (its resourceVersion as a
+        precondition of the delete): a mark another run has taken over is left to that run."""
         if self.held is None:
             return
+        held, self.held = self.held, None
+        url = f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases/{LEASE}"
+        options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if held.resource_version:
+            options["preconditions"] = {"resourceVersion": held.resource_version}
         try:
-            self.kubectl.run(["delete", "lease", LEASE, "-n", self.namespace, "--ignore-not-found"])
-        finally:
-            self.held = None
+            # `kubectl delete NAME` has no precondition; `--raw` sends DeleteOptions as the body.
+            self.kubectl.run(["delete", "--raw", url, "-f", "-"], json.dumps(options))
+        except KubectlError as err:
+            if err.kind is ErrorKind.NOT_FOUND:
+                return
+            if err.kind is ErrorKind.CONFLICT:
+                log.warning(
+                    "the in-cluster mark is no longer this run's (another run took it over): "
+                    "left in place"
+                )
+                return
+            raise
 
     def read(self) -> Mark | None:
         try:

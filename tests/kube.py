@@ -147,12 +147,17 @@ class Script:
 
     def guards(self) -> None:
         """What a run does around its writes: the review (every update allowed), then the
-        in-cluster mark: create the Lease, delete it at the end."""
+        in-cluster mark."""
         self.review()
+        self.mark()
+
+    def mark(self) -> None:
+        """The in-cluster mark: create the Lease, delete it (guarded by its resourceVersion)
+        at the end."""
         argv = [KUBECTL, "create", "-n", NS, "-f", "-", "-o", "json", self.fp.any()]
         self.fp.register(argv, stdin_callable=_stored_lease("900"))
-        argv = [KUBECTL, "delete", "lease", "nsscale", "-n", NS, "--ignore-not-found"]
-        self.fp.register([*argv, self.fp.any()])
+        url = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/nsscale"
+        self.fp.register([KUBECTL, "delete", "--raw", url, "-f", "-", self.fp.any()])
 
     def retire(self) -> None:
         """A run that leaves the namespace partly changed keeps its mark, rewritten as over

@@ -292,9 +292,7 @@ def test_an_unanswered_review_is_a_warning_and_the_guarded_writes_go_on(
         stderr="Error from server (Forbidden): selfsubjectaccessreviews.authorization.k8s.io "
         'is forbidden: User "bot" cannot create resource "selfsubjectaccessreviews"\n',
     )
-    argv = [KUBECTL, "create", "-n", NS, "-f", "-", "-o", "json", fp.any()]
-    fp.register(argv, stdin_callable=lambda text: {"stdout": text})
-    fp.register([KUBECTL, "delete", "lease", "nsscale", "-n", NS, fp.any()])
+    script.mark()
     script.replace(moved(A, 0, 20, 3, 0))
 
     result = nsscale(runner, "down", NS)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from typer.testing import CliRunner
 from nsscale.cli import app
 from nsscale.cluster import KubectlCluster
 from nsscale.kubectl import Kubectl, KubectlConfig
+from nsscale.lock import Mark, RunLock
 from nsscale.plan import Operation, check_namespace, make_plan
 from nsscale.result import RunResult
 from nsscale.transaction import Transaction
@@ -593,6 +595,30 @@ def test_a_live_mark_is_never_broken_even_with_force(small: ApiServer, env: dict
     assert observe(small, NS) == scaled_down(SMALL)
     assert workload_writes(small, NS, status=200) == len(WRITES)
     assert lease(small, NS) is None
+
+
+@pytest.mark.e2e
+def test_a_run_whose_mark_was_taken_over_leaves_it_to_the_new_holder(
+    apiserver: ApiServer, kubeconfig: Path, kubectl_bin: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    apiserver.add_namespace(NS)
+    kubectl = Kubectl(KubectlConfig(str(kubectl_bin), kubeconfig=str(kubeconfig)))
+    now = datetime.now(UTC)
+    first = RunLock(kubectl, NS)
+    first.acquire(Mark("a@host pid 1", "run-1", "down", now, now, 120, {}))
+    # its holder stopped renewing (a paused VM, say); another run took the stale mark over
+    later = now + timedelta(minutes=5)
+    second = RunLock(kubectl, NS, clock=lambda: later)
+    second.acquire(Mark("b@host pid 2", "run-2", "up", later, later, 120, {}), force=True)
+
+    first.release()  # the first holder wakes up and clears what it believes is its mark
+
+    kept = lease(apiserver, NS)
+    assert kept is not None, "the first run deleted the mark of the run that took it over"
+    assert kept["spec"]["holderIdentity"] == "b@host pid 2"
+    assert "another run took it over" in caplog.text
+    second.release()
+    assert lease(apiserver, NS) is None
 
 
 # ------------------------------------------------------------------------------ 4. bad input
