@@ -56,7 +56,9 @@ class OutputFormat(enum.StrEnum):
     JSON = "json"
 
 
-NamespaceArg = Annotated[str, typer.Argument(help="The namespace (an RFC 1123 label).")]
+NamespaceArg = Annotated[
+    str, typer.Argument(metavar="NAMESPACE", help="The namespace (an RFC 1123 label).")
+]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Show what would change; make no change at all.")
 ]
