@@ -110,15 +110,8 @@ def _read_answers(answers: Sequence[Mapping[str, Any]]) -> Review:
 
 def cluster_name(kubectl: Kubectl) -> str:
     """$EKS_CLUSTER_NAME, else the kubectl context in use; "unknown" if kubectl cannot say."""
-    return local_cluster_name(kubectl) or _current_context(kubectl)
-
-
-def local_cluster_name(kubectl: Kubectl) -> str | None:
-    """The cluster's name when it is known without running kubectl."""
-    return os.environ.get(CLUSTER_ENV) or kubectl.config.context or None
-
-
-def _current_context(kubectl: Kubectl) -> str:
+    if name := os.environ.get(CLUSTER_ENV) or kubectl.config.context:
+        return name
     try:
         return kubectl.run(["config", "current-context"]).stdout.strip() or UNKNOWN
     except Exception:  # best effort: the cluster's name only labels the audit record

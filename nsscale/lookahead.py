@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TypeVar
 
-from nsscale.caller import Review, cluster_name, local_cluster_name, question, review
+from nsscale.caller import Review, cluster_name, question, review
 from nsscale.cluster import KubectlCluster, discover
 from nsscale.kubectl import Kubectl
 from nsscale.retry import RetryPolicy
@@ -59,8 +59,7 @@ class Lookahead:
             self._review = _start(lambda: review(kubectl, namespace, questions))
         self._cluster: Future[str] | None = None
         if audited:
-            local = local_cluster_name(kubectl)
-            self._cluster = _done(local) if local else _start(lambda: cluster_name(kubectl))
+            self._cluster = _start(lambda: cluster_name(kubectl))
 
     def workloads(self) -> list[Workload]:
         return self._workloads.result()
@@ -82,10 +81,4 @@ def _start(fn: Callable[[], T]) -> Future[T]:
             future.set_exception(exc)
 
     threading.Thread(target=work, name="nsscale-lookahead", daemon=True).start()
-    return future
-
-
-def _done(value: T) -> Future[T]:
-    future: Future[T] = Future()
-    future.set_result(value)
     return future

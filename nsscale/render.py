@@ -8,6 +8,7 @@ from typing import Any
 
 from rich import box
 from rich.box import Box
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.text import Text
@@ -42,7 +43,7 @@ class Grid:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         widths = [
-            max(cell.cell_len for cell in column)
+            max(_width(cell) for cell in column)
             for column in zip(self.columns, *self.rows, strict=True)
         ]
         edges = 3 * len(widths) + 1  # "│ " before each cell, " " after, "│" at the end
@@ -79,6 +80,13 @@ def _row(
             yield Segment(line.plain, style)
             yield Segment(" " * (width - line.cell_len))
         yield Segment(f" {right}\n")
+
+
+def _width(cell: Text) -> int:
+    """The cells of its longest line."""
+    if "\n" not in cell.plain:
+        return cell.cell_len
+    return max(cell_len(line) for line in cell.plain.split("\n"))
 
 
 def _fold(console: Console, cell: Text, width: int) -> list[Text]:

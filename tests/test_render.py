@@ -78,3 +78,11 @@ def test_each_cell_keeps_its_style() -> None:
     console.print(sample())
     assert "\x1b[32mscaled\x1b[0m" in console.file.getvalue()  # type: ignore[attr-defined]
     assert "\x1b[1;31mLEFT CHANGED\x1b[0m" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_a_cell_on_several_lines_is_as_wide_as_its_longest_line() -> None:
+    grid = Grid("t", ("kind", "detail"))
+    grid.add_row("deployment", "first line\nsecond")
+    lines = draw(grid, 80)
+    assert lines[2] == "┃ kind       ┃ detail     ┃"
+    assert lines[4:6] == ["│ deployment │ first line │", "│            │ second     │"]
