@@ -223,7 +223,7 @@ def test_forbidden_exits_1_with_nothing_changed_naming_the_permission(
 def test_the_review_does_not_wait_for_the_read_of_the_namespace(
     shop: ApiServer, nsscale: Any
 ) -> None:
-    shop.hang("GET", "deployments", seconds=1.0)  # the read of the namespace, held a second
+    shop.hang("GET", "deployments", seconds=2.0)  # the read of the namespace, held 2 s
     run = nsscale("down", NS, "-o", "json")
     assert run.code == 0, run.stderr
     # recorded as answered: the review's questions were answered while the read was held
