@@ -18,7 +18,6 @@ from nsscale.result import RunResult
 from nsscale.workload import ORIGINAL, SCALED_TO, Workload
 
 ARROW = "→"
-MIN_FOLD = 16  # the last column keeps at least this width when a table must fold to fit
 
 
 class Grid:
@@ -27,8 +26,8 @@ class Grid:
     Rich's Table lays every cell out through its general renderer, about 0.6 ms a row: 0.3 s
     to show a run over 500 workloads, more than nsscale's own work on a fast cluster. Cells
     here are plain text with one style each, so a row is measured and drawn directly
-    (about 0.05 ms). When the table is wider than the console, the last column (details,
-    kubectl's messages) is folded onto more lines.
+    (about 0.05 ms). When the table is wider than the console, the widest columns give way
+    first (kubectl's messages, then long names) and their cells fold onto more lines.
     """
 
     def __init__(self, title: str, columns: Sequence[str], table_box: Box = box.HEAVY_HEAD):
@@ -47,8 +46,7 @@ class Grid:
             for column in zip(self.columns, *self.rows, strict=True)
         ]
         edges = 3 * len(widths) + 1  # "│ " before each cell, " " after, "│" at the end
-        room = options.max_width - edges - sum(widths[:-1])
-        widths[-1] = max(min(widths[-1], room), min(widths[-1], MIN_FOLD))
+        widths = _fit(widths, [c.cell_len for c in self.columns], options.max_width - edges)
         frame = self.box.substitute(options)
         padded = [w + 2 for w in widths]
         yield Text(self.title, "table.title")
@@ -80,6 +78,18 @@ def _row(
             yield Segment(line.plain, style)
             yield Segment(" " * (width - line.cell_len))
         yield Segment(f" {right}\n")
+
+
+def _fit(widths: Sequence[int], headers: Sequence[int], room: int) -> list[int]:
+    """Column widths within `room`: the widest column gives a cell at a time, down to its
+    header's width (its cells then fold onto more lines)."""
+    fitted = list(widths)
+    for _ in range(sum(fitted) - room):
+        narrowable = [i for i, h in enumerate(headers) if fitted[i] > max(h, 1)]
+        if not narrowable:
+            break  # every column at its header's width: the console crops what is left
+        fitted[max(narrowable, key=lambda i: (fitted[i], i))] -= 1  # a tie: the later column
+    return fitted
 
 
 def _width(cell: Text) -> int:

@@ -86,3 +86,15 @@ def test_a_cell_on_several_lines_is_as_wide_as_its_longest_line() -> None:
     lines = draw(grid, 80)
     assert lines[2] == "┃ kind       ┃ detail     ┃"
     assert lines[4:6] == ["│ deployment │ first line │", "│            │ second     │"]
+
+
+def test_a_long_name_and_message_fold_within_the_console_and_lose_nothing() -> None:
+    name = "payments-api-worker-canary-eu-west-1"
+    grid = Grid("t", ("kind", "name", "replicas", "status", "detail"))
+    grid.add_row("deployment", name, "2 → 0", Text("LEFT CHANGED", "bold red"), MESSAGE)
+    lines = draw(grid, 80)
+    assert max(len(line) for line in lines) == 80
+    rows = [line.split("│") for line in lines[4:-1]]
+    assert "".join(r[2].strip() for r in rows) == name
+    assert " ".join(r[5].strip() for r in rows if r[5].strip()) == MESSAGE
+    assert rows[0][4].strip() == "LEFT CHANGED"  # a short cell keeps its width
