@@ -49,12 +49,13 @@ class Lookahead:
         audited: bool,
     ) -> None:
         """`writes`: the run may write (not a client-side dry run), so ask the review.
-        `audited`: the run will be recorded, so learn who and which cluster."""
+        `audited`: the run will be recorded (never a client-side dry run), so learn who and
+        which cluster."""
         self.started = time.monotonic()  # the run's clock starts with its first read
         cluster = KubectlCluster(kubectl)
         self._workloads = _start(lambda: discover(cluster, namespace, retry))
         self._review: Future[Review] | None = None
-        if writes or audited:
+        if writes:
             questions = [(VERB, resource_of(kind)) for kind in Kind]
             self._review = _start(lambda: review(kubectl, namespace, questions))
         self._cluster: Future[str] | None = None

@@ -10,6 +10,8 @@ from nsscale.workload import ORIGINAL, SCALED_TO
 
 NS = "shop"
 KUBECTL = "kubectl"
+# The review a run starts with: SelfSubject(Access)Reviews, created and answered, nothing stored.
+REVIEW_ARGV = [KUBECTL, "create", "-f", "-", "--validate=false", "-o", "json"]
 # The original design's result keys: none may be renamed or dropped (the contract tests).
 SEED_KEYS = frozenset(
     {
@@ -142,8 +144,7 @@ class Script:
                 printed.append(json.dumps(item))
             return {"stdout": "\n".join(printed)}
 
-        argv = [KUBECTL, "create", "-f", "-", "--validate=false", "-o", "json", self.fp.any()]
-        self.fp.register(argv, stdin_callable=answer)
+        self.fp.register([*REVIEW_ARGV, self.fp.any()], stdin_callable=answer)
 
     def guards(self) -> None:
         """What a run does around its writes: the review (every update allowed), then the

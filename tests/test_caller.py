@@ -12,10 +12,9 @@ import pytest
 from nsscale.caller import Review, cluster_name, review
 from nsscale.kubectl import Kubectl, KubectlConfig
 from tests.apiserver.server import ApiServer
-from tests.kube import KUBECTL, NS
+from tests.kube import KUBECTL, NS, REVIEW_ARGV
 
 QUESTIONS = [("update", "deployments.apps"), ("update", "statefulsets.apps")]
-REVIEW_ARGV = [KUBECTL, "create", "-f", "-", "--validate=false", "-o", "json"]
 
 
 def access_answer(resource: str, allowed: bool) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from nsscale import __version__
 from nsscale.cli import app
-from tests.kube import KUBECTL, NS, SEED_KEYS, Script, moved, workload
+from tests.kube import KUBECTL, NS, REVIEW_ARGV, SEED_KEYS, Script, moved, workload
 
 A, B = workload("a", 3, 10), workload("b", 2, 11, kind="StatefulSet")
 ERR_500 = 'Error from server (InternalError): error when replacing "STDIN": boom\n'
@@ -287,7 +287,7 @@ def test_an_unanswered_review_is_a_warning_and_the_guarded_writes_go_on(
     script = Script(fp)
     script.get(A)
     fp.register(
-        [KUBECTL, "create", "-f", "-", "--validate=false", "-o", "json", fp.any()],
+        [*REVIEW_ARGV, fp.any()],
         returncode=1,
         stderr="Error from server (Forbidden): selfsubjectaccessreviews.authorization.k8s.io "
         'is forbidden: User "bot" cannot create resource "selfsubjectaccessreviews"\n',

@@ -61,7 +61,7 @@ from tests.faultkit import (
     wait_until,
     workload_writes,
 )
-from tests.kube import KUBECTL, Script, moved, workload
+from tests.kube import KUBECTL, REVIEW_ARGV, Script, moved, workload
 
 NS = "shop"
 
@@ -746,7 +746,6 @@ elif args[0] in ("create", "replace"):
     sys.stdout.buffer.write(sys.stdin.buffer.read())
 """
 MUTATING = {"create", "replace", "delete", "patch", "scale", "annotate", "apply", "edit"}
-REVIEW = ["create", "-f", "-", "--validate=false"]  # SelfSubject(Access)Reviews: nothing stored
 
 
 class FakeKubectl:
@@ -765,7 +764,8 @@ class FakeKubectl:
         return [json.loads(line) for line in self.log.read_text().splitlines()]
 
     def mutations(self) -> list[list[str]]:
-        return [c for c in self.calls() if c[0] in MUTATING and c[:4] != REVIEW]
+        review = REVIEW_ARGV[1:]  # creates nothing
+        return [c for c in self.calls() if c[0] in MUTATING and c[: len(review)] != review]
 
 
 @pytest.fixture
