@@ -11,23 +11,29 @@ from rich.box import Box
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
+from rich.style import Style
+from rich.table import Table
 from rich.text import Text
 
 from nsscale.errors import ExitCode
+from nsscale.plan import Operation
 from nsscale.result import RunResult
 from nsscale.workload import ORIGINAL, SCALED_TO, Workload
 
 ARROW = "→"
+_PLAIN = Style.null()
 
 
 class Grid:
-    """A table drawn as Rich draws one (title, box, bold header), in one pass over the cells.
+    """A table that draws itself in one pass when it fits the console, and as Rich's Table
+    (same columns, title, box and header style) when it does not.
 
     Rich's Table lays every cell out through its general renderer, about 0.6 ms a row: 0.3 s
     to show a run over 500 workloads, more than nsscale's own work on a fast cluster. Cells
-    here are plain text with one style each, so a row is measured and drawn directly
-    (about 0.05 ms). When the table is wider than the console, the widest columns give way
-    first (kubectl's messages, then long names) and their cells fold onto more lines.
+    here are plain text with one style each, so a row that fits is measured and drawn directly
+    (about 0.05 ms), exactly as Rich would draw it. A table wider than the console (a narrow
+    terminal, a long kubectl message) is Rich's to fold, at Rich's speed: it wraps words and
+    shares the width between the columns, and the right border stays.
     """
 
     def __init__(self, title: str, columns: Sequence[str], table_box: Box = box.HEAVY_HEAD):
@@ -40,19 +46,36 @@ class Grid:
         """Plain strings stay plain (kubectl's messages may hold [brackets])."""
         self.rows.append([c if isinstance(c, Text) else Text(c) for c in cells])
 
+    def rich_table(self) -> Table:
+        """The same table as Rich's Table; folds a cell rather than crop it."""
+        table = Table(
+            title=Text(self.title, "table.title"),
+            title_justify="default",
+            box=self.box,
+            header_style="table.header",
+        )
+        for header in self.columns:
+            table.add_column(header, overflow="fold")
+        for row in self.rows:
+            table.add_row(*row)
+        return table
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         widths = [
             max(_width(cell) for cell in column)
             for column in zip(self.columns, *self.rows, strict=True)
         ]
-        edges = 3 * len(widths) + 1  # "│ " before each cell, " " after, "│" at the end
-        widths = _fit(widths, [c.cell_len for c in self.columns], options.max_width - edges)
+        table_width = sum(widths) + 3 * len(widths) + 1  # "│ " before each cell, " " after, "│"
+        if table_width > options.max_width:
+            yield self.rich_table()
+            return
         frame = self.box.substitute(options)
         padded = [w + 2 for w in widths]
-        yield Text(self.title, "table.title")
+        title = Text(self.title, "table.title", justify="default")
+        yield from console.render(title, options.update(width=table_width, height=None))
         yield Segment(frame.get_top(padded) + "\n")
         head = (frame.head_left, frame.head_vertical, frame.head_right)
-        yield from _row(console, self.columns, widths, head)
+        yield from _row(console, self.columns, widths, head, console.get_style("table.header"))
         yield Segment(frame.get_row(padded, "head") + "\n")
         body = (frame.mid_left, frame.mid_vertical, frame.mid_right)
         for row in self.rows:
@@ -65,31 +88,26 @@ def _row(
     cells: Sequence[Text],
     widths: Sequence[int],
     edges: tuple[str, str, str],
+    style: Style = _PLAIN,
 ) -> RenderResult:
-    """One row, on as many lines as its most folded cell needs."""
+    """One row, on as many lines as its cell of most lines holds; segment for segment as
+    Rich's Table draws it (`style` on the padding too, a cell's style on its own padding)."""
     left, between, right = edges
-    folded = [_fold(console, cell, width) for cell, width in zip(cells, widths, strict=True)]
-    for i in range(max(len(lines) for lines in folded)):
+    pad = Segment(" ", style)
+    # kubectl's own line breaks kept; split() copies the cell, so only when there are some
+    lines = [cell.split() if "\n" in cell.plain else [cell] for cell in cells]
+    for i in range(max(len(cell) for cell in lines)):
         yield Segment(left)
-        for column, (lines, width) in enumerate(zip(folded, widths, strict=True)):
-            yield Segment(" " if column == 0 else f" {between} ")
-            line = lines[i] if i < len(lines) else Text()
-            style = console.get_style(line.style) if line.style else None
-            yield Segment(line.plain, style)
-            yield Segment(" " * (width - line.cell_len))
-        yield Segment(f" {right}\n")
-
-
-def _fit(widths: Sequence[int], headers: Sequence[int], room: int) -> list[int]:
-    """Column widths within `room`: the widest column gives a cell at a time, down to its
-    header's width (its cells then fold onto more lines)."""
-    fitted = list(widths)
-    for _ in range(sum(fitted) - room):
-        narrowable = [i for i, h in enumerate(headers) if fitted[i] > max(h, 1)]
-        if not narrowable:
-            break  # every column at its header's width: the console crops what is left
-        fitted[max(narrowable, key=lambda i: (fitted[i], i))] -= 1  # a tie: the later column
-    return fitted
+        for column, (cell, width) in enumerate(zip(lines, widths, strict=True)):
+            if column:
+                yield Segment(between)
+            line = cell[i] if i < len(cell) else Text()
+            yield pad
+            yield Segment(
+                line.plain + " " * (width - line.cell_len), style + console.get_style(line.style)
+            )
+            yield pad
+        yield Segment(right + "\n")
 
 
 def _width(cell: Text) -> int:
@@ -97,12 +115,6 @@ def _width(cell: Text) -> int:
     if "\n" not in cell.plain:
         return cell.cell_len
     return max(cell_len(line) for line in cell.plain.split("\n"))
-
-
-def _fold(console: Console, cell: Text, width: int) -> list[Text]:
-    if cell.cell_len <= width and "\n" not in cell.plain:
-        return [cell]
-    return [Text(line.plain, cell.style) for line in cell.wrap(console, width, overflow="fold")]
 
 
 def print_json(console: Console, document: dict[str, Any]) -> None:
@@ -164,6 +176,8 @@ def summary(result: RunResult) -> Text:
     if result.dry_run and o.success:
         return Text(f"Dry run: {len(o.scaled)} would be scaled{skipped} in {ns}; nothing changed.")
     if o.success:
+        if not o.scaled and result.operation is Operation.UP:
+            return _nothing_restored(ns, len(result.plan.skips))
         if not o.scaled:
             return Text(f"Nothing to do in {ns}{skipped}.", "green")
         verb = "restored" if result.operation == "up" else "scaled"
@@ -185,6 +199,19 @@ def summary(result: RunResult) -> Text:
     if result.exit_code == ExitCode.PARTIAL:
         return Text(f"{ns}: failed; state of some workloads unknown: check them.", "bold red")
     return Text(f"{ns}: failed; nothing was changed.", "yellow")
+
+
+def _nothing_restored(namespace: str, skipped: int) -> Text:
+    """`up` restored nothing: not a green success, the user expected workloads back."""
+    if not skipped:
+        return Text(
+            f"Nothing restored in {namespace}: it has no Deployments or StatefulSets.", "yellow"
+        )
+    workloads = "workload" if skipped == 1 else "workloads"
+    return Text(
+        f"Nothing restored in {namespace}: {skipped} {workloads} skipped (see the reasons above).",
+        "yellow",
+    )
 
 
 def status_table(namespace: str, workloads: Sequence[Workload]) -> Grid:

@@ -1,14 +1,26 @@
-"""The Grid: tables drawn as Rich draws them, in one pass."""
+"""The Grid: tables that fit drawn in one pass exactly as Rich draws them, the others by
+Rich's Table; and the closing line of a run."""
 
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
+import pytest
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
-from nsscale.render import Grid
+from nsscale.errors import ErrorKind
+from nsscale.plan import Change, Operation, Plan, Skip, make_plan
+from nsscale.render import Grid, history_table, rollback_table, run_table, status_table, summary
+from nsscale.result import RunResult
+from nsscale.transaction import Failed, Outcome, Restored, Scaled, Step
+from nsscale.workload import State, Workload
+from nsscale.writer import Failure
+from tests.kube import NS, workload
 
 MESSAGE = (
     'Error from server (Conflict): Operation cannot be fulfilled on statefulsets.apps "db": '
@@ -16,8 +28,13 @@ MESSAGE = (
 )
 
 
-def draw(grid: Grid, width: int) -> list[str]:
-    console = Console(file=io.StringIO(), width=width, color_system=None)
+def draw(grid: Grid | Table, width: int, color: bool = False) -> list[str]:
+    console = Console(
+        file=io.StringIO(),
+        width=width,
+        force_terminal=color,
+        color_system="standard" if color else None,
+    )
     console.print(grid)
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert isinstance(text, str)
@@ -76,8 +93,9 @@ def test_a_simple_box_has_no_side_edges() -> None:
 def test_each_cell_keeps_its_style() -> None:
     console = Console(file=io.StringIO(), width=120, force_terminal=True, color_system="standard")
     console.print(sample())
-    assert "\x1b[32mscaled\x1b[0m" in console.file.getvalue()  # type: ignore[attr-defined]
-    assert "\x1b[1;31mLEFT CHANGED\x1b[0m" in console.file.getvalue()  # type: ignore[attr-defined]
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "\x1b[32mscaled      \x1b[0m" in out  # as Rich's Table: the cell's padding too
+    assert "\x1b[1;31mLEFT CHANGED\x1b[0m" in out
 
 
 def test_a_cell_on_several_lines_is_as_wide_as_its_longest_line() -> None:
@@ -98,3 +116,167 @@ def test_a_long_name_and_message_fold_within_the_console_and_lose_nothing() -> N
     assert "".join(r[2].strip() for r in rows) == name
     assert " ".join(r[5].strip() for r in rows if r[5].strip()) == MESSAGE
     assert rows[0][4].strip() == "LEFT CHANGED"  # a short cell keeps its width
+
+
+# Every table at pinned widths, with names long enough to fold at 40 and 60 columns.
+
+NAMES = (
+    "payments-api-worker-canary-eu-west-1",
+    "checkout-frontend-blue-green",
+    "db",
+    "inventory-sync-cronjob-runner",
+)
+HEAVY_LEFT, HEAVY_RIGHT = "┏┃┡│└", "┓┃┩│┘"
+
+
+def workloads(replicas: int = 0, original: int | None = 3) -> list[Workload]:
+    """NAMES, deployments and statefulsets in turn; by default as `down` left them."""
+    scaled_to = None if original is None else 0
+    kinds = ("Deployment", "StatefulSet")
+    return [
+        Workload.from_manifest(workload(name, replicas, 1, kinds[i % 2], original, scaled_to))
+        for i, name in enumerate(NAMES)
+    ]
+
+
+def down(*, failed: bool) -> RunResult:
+    """`down shop`: the first two scaled, the third failed (then both rolled back), the last
+    skipped; without `failed`, all but the last scaled."""
+    ws = workloads(3, original=None)
+    changes = tuple(Change(w, State(0, "3", "0")) for w in ws[:3])
+    plan = Plan(NS, Operation.DOWN, changes, (Skip(workloads()[3], "already at 0"),))
+    step = Step(0, 0, changes)
+    if not failed:
+        return RunResult(plan, Outcome(scaled=[Scaled(c, c.workload, step) for c in changes]))
+    outcome = Outcome(
+        scaled=[Scaled(c, c.workload, step) for c in changes[:2]],
+        failed=[Failed(changes[2], Failure(MESSAGE, ErrorKind.CONFLICT), step)],
+        rollback=[Restored(changes[0]), Restored(changes[1], Failure(MESSAGE, ErrorKind.OTHER))],
+    )
+    return RunResult(plan, outcome)
+
+
+EVENTS = [
+    {
+        "time": f"2026-11-28T05:5{i}:00.123Z",
+        "operation": op,
+        "outcome": "success",
+        "total_scaled": 3,
+        "total_failed": 0,
+        "total_skipped": 1,
+        "kubectl_user": "system:serviceaccount:platform-tooling:nsscale-nightly",
+        "host": "bastion-eu-west-1.internal.example.com",
+    }
+    for i, op in enumerate(("up", "down"))
+]
+
+
+def tables() -> dict[str, Grid]:
+    rollback = rollback_table(down(failed=True))
+    assert rollback is not None
+    return {
+        "status": status_table(NS, workloads()),
+        "run": run_table(down(failed=True)),
+        "rollback": rollback,
+        "history": history_table(f"nsscale history {NS} (prod-eu)", EVENTS),
+    }
+
+
+def names_shown(lines: list[str]) -> str:
+    """The name column (the second) of a boxed table, its body lines read top to bottom."""
+    return "".join(line.split("│")[2].strip() for line in lines if line.startswith("│"))
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120])
+@pytest.mark.parametrize("name", ["status", "run", "rollback"])
+def test_a_boxed_table_fits_the_console_whole_with_both_borders(name: str, width: int) -> None:
+    """The rule for names: the name column is at least min(8, the longest name, the console's
+    even share) cells wide, the even share being (width - border cells) // columns. Names have
+    no blanks, so every piece of a folded name but its last fills the column."""
+    grid = tables()[name]
+    lines = draw(grid, width)
+    table = lines[1:]  # under the title
+    assert all(cell_len(line) <= width for line in lines)
+    assert all(line[0] in HEAVY_LEFT and line[-1] in HEAVY_RIGHT for line in table), lines
+    assert len({cell_len(line) for line in table}) == 1  # one box, no line cropped
+    assert names_shown(lines) == "".join(NAMES[:2] if name == "rollback" else NAMES)
+    columns = table[0][1:-1].split("┳")
+    name_width = len(columns[1]) - 2
+    share = (width - (3 * len(columns) + 1)) // len(columns)
+    assert name_width >= min(8, max(map(len, NAMES)), share), "\n".join(lines)
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120])
+def test_the_history_table_fits_the_console_whole(width: int) -> None:
+    lines = draw(tables()["history"], width)
+    rule = next(line for line in lines if "─" in line)
+    assert all(cell_len(line) <= width for line in lines)
+    # SIMPLE_HEAD has blank side edges: a cropped table would lose the rule's trailing blank
+    assert rule.startswith(" ─"), "\n".join(lines)
+    assert rule.endswith("─ "), "\n".join(lines)
+    assert all(cell_len(line) == cell_len(rule) for line in lines[1:]), "\n".join(lines)
+
+
+@pytest.mark.parametrize("name", ["status", "run", "rollback", "history", "empty", "sample"])
+def test_a_fitting_table_is_drawn_by_the_grid_exactly_as_richs_table_draws_it(name: str) -> None:
+    """Same characters, and colours segment for segment: nobody can tell which drew it."""
+    grid = (tables() | {"empty": status_table(NS, []), "sample": sample()})[name]
+    assert draw(grid, 250) == draw(grid.rich_table(), 250)
+    assert draw(grid, 250, color=True) == draw(grid.rich_table(), 250, color=True)
+
+
+def test_the_grid_draws_a_fitting_table_itself_and_hands_a_wider_one_to_rich(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handed: list[Grid] = []
+    rich_table = Grid.rich_table
+
+    def spy(self: Grid) -> Table:
+        handed.append(self)
+        return rich_table(self)
+
+    monkeypatch.setattr(Grid, "rich_table", spy)
+    grid = status_table(NS, workloads())
+    draw(grid, 120)
+    assert handed == []  # the fast path
+    draw(grid, 60)
+    assert handed == [grid]
+
+
+# The closing line of a run
+
+
+def up(*workloads: Workload) -> RunResult:
+    """`up shop` over these workloads, planned as nsscale plans it: nothing to restore."""
+    plan = make_plan(NS, Operation.UP, workloads)
+    assert not plan.changes
+    return RunResult(plan, Outcome())
+
+
+def test_up_that_restored_nothing_says_why_in_yellow() -> None:
+    never_scaled = workloads(3, original=None)
+    line = summary(up(*never_scaled))
+    assert line.plain == "Nothing restored in shop: 4 workloads skipped (see the reasons above)."
+    assert line.style == "yellow"
+    changed_since = workloads(1)[0]  # nsscale left it at 0, somebody scaled it to 1
+    line = summary(up(changed_since))
+    assert line.plain == "Nothing restored in shop: 1 workload skipped (see the reasons above)."
+    assert line.style == "yellow"
+
+
+def test_up_in_a_namespace_without_workloads_says_so() -> None:
+    line = summary(up())
+    assert line.plain == "Nothing restored in shop: it has no Deployments or StatefulSets."
+    assert line.style == "yellow"
+
+
+def test_other_operations_keep_their_closing_line() -> None:
+    idle = workloads(original=None)[0]
+    nothing = RunResult(make_plan(NS, Operation.DOWN, [idle]), Outcome())
+    assert (summary(nothing).plain, summary(nothing).style) == (
+        "Nothing to do in shop, 1 skipped.",
+        "green",
+    )
+    assert summary(down(failed=False)).plain == "shop: 3 scaled, 1 skipped."
+    dry = replace(up(*workloads(3, original=None)), dry_run=True)
+    assert summary(dry).plain == "Dry run: 0 would be scaled, 4 skipped in shop; nothing changed."
