@@ -19,13 +19,14 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.apiserver import SAMPLE_DEPLOYMENTS, SAMPLE_STATEFULSETS, add_sample_namespace
-from tests.apiserver.fixtures import Kubectl, run_kubectl
+from tests.apiserver.fixtures import Kubectl, kubectl_env, run_kubectl
 from tests.apiserver.server import ApiServer
 
 pytest_plugins = ["tests.apiserver.fixtures"]
@@ -797,6 +798,228 @@ def test_unknown_requests_are_404_or_405_and_recorded(shop: ApiServer, kubectl: 
     assert shop.unhandled[-1].query.get("watch") == "true"
 
 
+# --------------------------------------------------------------------------- admission, late writes
+
+SERVER_TIMEOUT = (
+    'Error from server (Timeout): error when replacing "STDIN": '
+    "Timeout: request did not complete within the allotted timeout"
+)
+
+
+def wait_until(condition: Callable[[], object], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def start_kubectl(kubectl: Kubectl, *args: str, input: str) -> subprocess.Popen[str]:
+    """kubectl in the background, its stdin already written and closed."""
+    proc = subprocess.Popen(
+        [str(kubectl.bin), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=kubectl_env(kubectl.kubeconfig),
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(input)
+    proc.stdin.close()
+    proc.stdin = None  # written: communicate() has nothing more to send
+    return proc
+
+
+def finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    stdout, stderr = proc.communicate(timeout=30)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def web_at(shop: ApiServer, count: int) -> str:
+    """A List holding web, as stored, with ``count`` replicas: the input of ``replace -f -``."""
+    web = shop.workload(NS, "deployment", "web")
+    web["spec"]["replicas"] = count
+    return as_list(web)
+
+
+def timed_out(proc: subprocess.CompletedProcess[str]) -> None:
+    """kubectl gave up on the write at its --request-timeout. Both deadlines fall due together
+    (KUBECTL-FACTS.md): the server's 504 or kubectl's own "context deadline exceeded"."""
+    print(proc.stderr)
+    [line] = failed(proc)
+    if line != SERVER_TIMEOUT:
+        assert line.startswith(('error: error when replacing "STDIN": Put "', "Unable to connect"))
+        assert "context deadline exceeded" in line or "Client.Timeout exceeded" in line, line
+
+
+def connection_lost(proc: subprocess.CompletedProcess[str]) -> None:
+    """kubectl's write got no answer: its connection was closed (EOF) or reset."""
+    print(proc.stderr)
+    [line] = failed(proc)
+    assert line.startswith('error: error when replacing "STDIN": Put "http://127.0.0.1:')
+    assert line.endswith((": EOF", ": connection reset by peer")), line
+
+
+def test_admission_latency_slows_each_write_of_a_list(shop: ApiServer, kubectl: Kubectl) -> None:
+    objs = shop.workloads(NS)
+    for obj in objs:
+        obj["spec"]["replicas"] = 0
+    ok(kubectl("get", "deployments", "-n", NS, "-o", "name"))  # warm the discovery cache
+    shop.admission_latency = 0.15
+
+    started = time.monotonic()
+    ok(kubectl("replace", "-f", "-", "-o", "name", "-n", NS, input=as_list(*objs)))
+    # one PUT after the other, each held by the "webhook"
+    assert time.monotonic() - started >= len(objs) * 0.15
+    assert [(r.name, r.status) for r in shop.requests if r.method == "PUT"] == [
+        (o["metadata"]["name"], 200) for o in objs
+    ]
+    assert all(replicas(shop, o["kind"], o["metadata"]["name"]) == 0 for o in objs)
+
+    # a server-side dry run is admitted too (webhooks without side effects are called), not stored
+    version = shop.resource_version
+    started = time.monotonic()
+    ok(kubectl("scale", "deployment/web", "--replicas=7", "--dry-run=server", "-n", NS))
+    assert time.monotonic() - started >= 0.15
+    assert (replicas(shop, "deployment", "web"), shop.resource_version) == (0, version)
+
+
+def test_admission_latency_leaves_reads_reviews_and_refused_writes_fast(
+    shop: ApiServer, kubectl: Kubectl
+) -> None:
+    stale = web_at(shop, 0)
+    shop.edit_workload(NS, "deployment", "web", annotations={"someone": "else"})
+    shop.admission_latency = 5.0  # any call it held would take 5 s
+
+    started = time.monotonic()
+    ok(kubectl("get", "deployments", "-n", NS, "-o", "json"))
+    ok(kubectl("get", "deployment", "web", "-n", NS, "-o", "json"))
+    assert ok(kubectl("auth", "can-i", "update", "deployments", "-n", NS)).stdout == "yes\n"
+    ok(kubectl("auth", "whoami", "-o", "json"))
+    # refused before the webhooks are called: a stale resourceVersion, a missing object
+    proc = kubectl("replace", "-f", "-", "-n", NS, input=stale)
+    assert failed(proc) == [
+        'Error from server (Conflict): error when replacing "STDIN": ' + CONFLICT.format("web")
+    ]
+    proc = kubectl("scale", "deployment/missing", "--replicas=1", "-n", NS)
+    assert failed(proc) == ['Error from server (NotFound): deployments.apps "missing" not found']
+    assert time.monotonic() - started < 5.0
+    assert replicas(shop, "deployment", "web") == 3
+    assert 0 not in {r.status for r in shop.requests}
+
+
+def test_a_write_cut_by_its_request_timeout_during_admission_never_lands(
+    shop: ApiServer, kubectl: Kubectl
+) -> None:
+    version = shop.resource_version
+    shop.admission_latency = 1.5
+    started = time.monotonic()
+    proc = kubectl("replace", "-f", "-", "-n", NS, "--request-timeout=500ms", input=web_at(shop, 0))
+    assert time.monotonic() - started < 1.5  # cut at its deadline, not after the webhook
+    timed_out(proc)
+    assert replicas(shop, "deployment", "web") == 3
+    time.sleep(max(0.0, started + 1.5 + 0.3 - time.monotonic()))  # the webhook's time is over
+    assert (replicas(shop, "deployment", "web"), shop.resource_version) == (3, version)
+    [put] = [r for r in shop.requests if r.method == "PUT"]
+    assert put.status in (504, 0)  # the server's 504, or no answer when kubectl hung up first
+
+
+def test_a_write_whose_client_hangs_up_during_admission_never_lands(
+    shop: ApiServer, kubectl: Kubectl
+) -> None:
+    version = shop.resource_version
+    shop.admission_latency = 1.0
+    arrived = shop.hang("PUT", "deployments", "web", seconds=0)  # counts it, holds nothing
+    proc = start_kubectl(kubectl, "replace", "-f", "-", "-n", NS, input=web_at(shop, 0))
+    wait_until(lambda: arrived.seen == 1)
+    at = time.monotonic()
+    proc.kill()  # kubectl killed mid-call, no ?timeout= on the request: the server notices
+    finish(proc)
+    wait_until(lambda: any(r.method == "PUT" for r in shop.requests))
+    assert [r.status for r in shop.requests if r.method == "PUT"] == [0]  # nothing answered
+    time.sleep(max(0.0, at + 1.0 + 0.3 - time.monotonic()))
+    assert (replicas(shop, "deployment", "web"), shop.resource_version) == (3, version)
+
+
+def test_an_admitted_write_checks_its_resource_version_when_it_lands(
+    shop: ApiServer, kubectl: Kubectl
+) -> None:
+    shop.admission_latency = 0.5
+    arrived = shop.hang("PUT", "deployments", "web", seconds=0)
+    proc = start_kubectl(kubectl, "replace", "-f", "-", "-n", NS, input=web_at(shop, 0))
+    wait_until(lambda: arrived.seen == 1)
+    shop.edit_workload(NS, "deployment", "web", annotations={"someone": "else"})  # meanwhile
+    assert failed(finish(proc)) == [
+        'Error from server (Conflict): error when replacing "STDIN": ' + CONFLICT.format("web")
+    ]
+    web = shop.workload(NS, "deployment", "web")
+    assert (web["spec"]["replicas"], web["metadata"]["annotations"]) == (3, {"someone": "else"})
+
+
+def test_late_write_lands_after_the_connection_dropped(shop: ApiServer, kubectl: Kubectl) -> None:
+    fault = shop.late("PUT", "deployments", "web", seconds=1.0)
+    started = time.monotonic()
+    proc = kubectl("replace", "-f", "-", "-n", NS, input=web_at(shop, 0))
+    connection_lost(proc)
+    assert time.monotonic() - started < 1.0  # dropped at once
+    assert replicas(shop, "deployment", "web") == 3
+    assert [r.status for r in shop.requests if r.method == "PUT"] == [0]  # recorded, unanswered
+
+    wait_until(lambda: fault.outcomes)
+    assert time.monotonic() - started >= 1.0
+    assert fault.outcomes == [200]
+    assert replicas(shop, "deployment", "web") == 0
+
+
+def test_late_write_cut_by_its_request_timeout_never_lands(
+    shop: ApiServer, kubectl: Kubectl
+) -> None:
+    version = shop.resource_version
+    fault = shop.late("PUT", "deployments", "web", seconds=1.0)
+    started = time.monotonic()
+    proc = kubectl("replace", "-f", "-", "-n", NS, "--request-timeout=400ms", input=web_at(shop, 0))
+    connection_lost(proc)
+    wait_until(lambda: fault.outcomes)
+    assert fault.outcomes == [504]  # cut at its deadline, before it was due
+    time.sleep(max(0.0, started + 1.0 + 0.3 - time.monotonic()))
+    assert (replicas(shop, "deployment", "web"), shop.resource_version) == (3, version)
+
+
+def test_late_write_over_a_changed_object_is_a_conflict_and_nothing_lands(
+    shop: ApiServer, kubectl: Kubectl
+) -> None:
+    fault = shop.late("PUT", "deployments", "web", seconds=0.5)
+    proc = start_kubectl(kubectl, "replace", "-f", "-", "-n", NS, input=web_at(shop, 0))
+    wait_until(lambda: fault.seen == 1)
+    shop.edit_workload(NS, "deployment", "web", annotations={"someone": "else"})  # meanwhile
+    connection_lost(finish(proc))
+    wait_until(lambda: fault.outcomes)
+    assert fault.outcomes == [409]
+    web = shop.workload(NS, "deployment", "web")
+    assert (web["spec"]["replicas"], web["metadata"]["annotations"]) == (3, {"someone": "else"})
+
+
+def test_hang_on_a_write_lands_late_or_is_cut_at_its_deadline(
+    shop: ApiServer, kubectl: Kubectl
+) -> None:
+    # hang is the slow write that lands: held, then stored and answered
+    shop.hang("PUT", "deployments", "web", seconds=0.3)
+    started = time.monotonic()
+    ok(kubectl("replace", "-f", "-", "-n", NS, input=web_at(shop, 1)))
+    assert time.monotonic() - started >= 0.3
+    assert replicas(shop, "deployment", "web") == 1
+
+    # ... unless its deadline comes first: 504 (or kubectl's own deadline), and never stored
+    version = shop.resource_version
+    shop.hang("PUT", "deployments", "web", seconds=1.0)
+    started = time.monotonic()
+    timed_out(
+        kubectl("replace", "-f", "-", "-n", NS, "--request-timeout=400ms", input=web_at(shop, 0))
+    )
+    time.sleep(max(0.0, started + 1.0 + 0.3 - time.monotonic()))
+    assert (replicas(shop, "deployment", "web"), shop.resource_version) == (1, version)
+
+
 # --------------------------------------------------------------------------- Python API
 
 
@@ -817,6 +1040,25 @@ def test_fault_matching_nth_and_times(apiserver: ApiServer) -> None:
     assert apiserver.request_count == 5
     apiserver.reset_counters()
     assert apiserver.request_count == 0
+
+
+def test_late_writes_still_due_when_the_server_stops_never_land() -> None:
+    with ApiServer() as server:
+        web = server.add_deployment(NS, "web", replicas=3)
+        fault = server.late("PUT", "deployments", "web", seconds=30)
+        web["spec"]["replicas"] = 0
+        request = urllib.request.Request(
+            f"{server.url}/apis/apps/v1/namespaces/{NS}/deployments/web",
+            data=json.dumps(web).encode(),
+            headers={"Content-Type": "application/json"},
+            method="PUT",
+        )
+        with pytest.raises((urllib.error.URLError, ConnectionError)):  # EOF or reset
+            urllib.request.urlopen(request, timeout=5)
+        assert [r.status for r in server.requests] == [0]
+    wait_until(lambda: fault.outcomes)
+    assert fault.outcomes == [0]  # the server stopped first: nothing done
+    assert server.workload(NS, "deployment", "web")["spec"]["replicas"] == 3
 
 
 def test_python_api(apiserver: ApiServer, tmp_path: Path) -> None:

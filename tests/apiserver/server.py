@@ -38,8 +38,10 @@ What is served
   (415, recorded in ``unhandled``).
 - Query parameters: ``limit``/``continue`` (pagination), ``labelSelector`` (``k=v``, ``k!=v``,
   ``k``, ``!k``), ``fieldSelector`` (``metadata.name=``/``metadata.namespace=``), and
-  ``dryRun=All`` (validated and answered, nothing stored, no resourceVersion consumed).
-  ``timeout``, ``fieldManager``, ``fieldValidation``, ``pretty``, ``propagationPolicy`` and
+  ``dryRun=All`` (validated and answered, nothing stored, no resourceVersion consumed), and
+  ``timeout`` (kubectl's ``--request-timeout``: the request's deadline, see "Slow admission,
+  timeouts and late writes"; ``0s`` means none, as in the real server).
+  ``fieldManager``, ``fieldValidation``, ``pretty``, ``propagationPolicy`` and
   ``resourceVersion``/``resourceVersionMatch`` are accepted and ignored. ``watch=true`` is not
   served (405, recorded in ``unhandled``).
 
@@ -87,8 +89,21 @@ Conflict, AlreadyExists, Invalid, BadRequest, Unauthorized, InternalError, TooMa
 
 Fault injection
 ---------------
-``fail``, ``hang``, ``drop`` and ``garble`` add a :class:`Fault`. A request matches a fault when
-each of its set fields matches (``None`` = anything):
+``fail``, ``hang``, ``drop``, ``late`` and ``garble`` add a :class:`Fault`:
+
+- ``fail``: answer an error ``Status`` (nothing is done).
+- ``hang(seconds=...)``: hold the request, then serve it normally -- the slow write that lands
+  and is answered. Cut at its ``?timeout=`` deadline with a 504, never done then. The hold does
+  not watch the connection: a held write whose client hung up (kubectl killed) still lands when
+  its time is up, like a request past the point where the real server would notice.
+- ``drop``: close the connection without answering (kubectl: ``EOF``); nothing is done.
+- ``late(seconds=...)``: the connection drops after the request was sent: closed at once
+  without an answer (kubectl: ``EOF``, as ``drop``), but the write is done ``seconds`` later
+  through the normal route (its ``resourceVersion`` checked then), unless its ``?timeout=``
+  deadline comes first. ``Fault.outcomes`` tells how each went.
+- ``garble``: answer 200 with a body that is not JSON (nothing is done).
+
+A request matches a fault when each of its set fields matches (``None`` = anything):
 
 - ``method``: the HTTP method (``GET``, ``PUT``, ``PATCH``, ``POST``, ``DELETE``), any case.
 - ``resource``: the API plural, with a subresource as ``deployments/scale``; requests that are
@@ -101,6 +116,46 @@ Each fault counts the requests it matches; it fires on the ``nth`` match (1-base
 following ones, ``times`` times in all (``None`` = forever). Faults are checked in the order
 they were added, before authentication and authorization; every matching fault counts the
 request, the first one that fires acts. ``Fault.fired`` tells how often it acted.
+
+Slow admission, timeouts and late writes
+----------------------------------------
+``latency`` (seconds, default 0) is added to every request before the server takes it up, like a
+slow network; a request's ``?timeout=`` deadline counts from after it.
+
+``admission_latency`` (seconds, default 0; constructor argument and attribute) is a slow
+validating webhook whose rules match every resource and subresource (``*/*``) for CREATE,
+UPDATE and DELETE: every write -- POST, PUT, PATCH, DELETE of a resource, ``/scale`` and
+server-side dry runs included (webhooks without side effects are called on dry runs) -- waits
+that long before it is stored. Reads, discovery, OpenAPI and the review "creates"
+(``selfsubjectreviews``, ``selfsubjectaccessreviews``: answered, never stored) are not admitted
+and not slowed: a real 1.36 webhook matching ``*`` would see the reviews too, but webhooks that
+guard writes exclude them (from 1.37 the server skips them, feature gate
+``ExcludeAdmissionWebhookVirtualResources``). As in the real server (KUBECTL-FACTS.md):
+
+- what is refused before the webhooks are called is answered at once: NotFound, a stale
+  ``resourceVersion`` (Conflict), Invalid, BadRequest, Forbidden. AlreadyExists is found by
+  storage, after the wait.
+- the write is decided when the wait is over, against the object as it is then: a
+  ``resourceVersion`` that went stale meanwhile is a 409 Conflict and nothing lands.
+- a request whose ``?timeout=`` (kubectl's ``--request-timeout``) runs out during the wait is
+  answered ``504 Timeout: request did not complete within the allotted timeout`` at that
+  deadline, and its write is never done (the webhook call is cancelled). kubectl's own deadline
+  falls due at the same time: it prints that error or its own ``context deadline exceeded``.
+- a client that hangs up during the wait (kubectl killed) gets no answer and its write is never
+  done; the request is recorded with status 0.
+- ``kubectl replace -f -`` of a List sends its PUTs one after another: N objects take at least
+  N x ``admission_latency``.
+
+``hang`` holds before admission (the two waits share the one deadline); a ``late`` write is past
+admission (``seconds`` is when it lands; ``admission_latency`` is not added). The seeding and
+editing methods (``add_*``, ``edit_workload``...) are not requests: never slowed.
+
+No write lands after a 504 answer, after ``drop`` or ``garble``, after its client hung up
+during admission, or once the server stops. A write lands unanswered only through ``late``;
+after its client gave up, only through ``late`` and ``hang``. Not modelled: the real server's
+own cap on requests without a shorter ``?timeout=`` (its ``--request-timeout``, 60 s by
+default), and webhooks that match some resources only (one matching ``deployments`` does not
+see ``deployments/scale``).
 
 RBAC: ``forbid(verb, resource)`` makes matching requests (and ``auth can-i`` questions) answer
 403 with the real message, e.g. ``deployments.apps "a" is forbidden: User "tester" cannot patch
@@ -118,12 +173,13 @@ import base64
 import contextlib
 import copy
 import json
+import select
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -272,7 +328,9 @@ for _rt in (DEPLOYMENTS, STATEFULSETS):
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One request as the server saw it. ``status`` is 0 when the connection was dropped."""
+    """One request as the server saw it. ``status`` is 0 when it got no answer: its connection
+    was dropped (``drop``, ``late``), its client hung up during admission, or the server
+    stopped."""
 
     method: str
     path: str
@@ -284,7 +342,7 @@ class RequestRecord:
     verb: str | None = None  # the RBAC verb: get, list, create, update, patch, delete...
 
 
-FaultAction = Literal["fail", "hang", "drop", "garble"]
+FaultAction = Literal["fail", "hang", "drop", "late", "garble"]
 
 
 @dataclass
@@ -305,6 +363,8 @@ class Fault:
     seconds: float | None = None
     seen: int = 0
     fired: int = 0
+    # late: the status each held-back write got when its time came (0: the server stopped)
+    outcomes: list[int] = field(default_factory=list)
 
     def matches(
         self, method: str, resource: str | None, namespace: str | None, name: str | None
@@ -418,6 +478,20 @@ def _invalid(kind: str, group: str, name: str, fld: str, value: Any, why: str) -
     details["kind"] = kind
     details["causes"] = [{"reason": "FieldValueInvalid", "message": detail, "field": fld}]
     return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {fld}: {detail}', details)
+
+
+def _timeout_error() -> ApiError:
+    """The real server's answer when a request's ``?timeout=`` runs out (its write not done)."""
+    return ApiError(504, "Timeout", "Timeout: request did not complete within the allotted timeout")
+
+
+class _NoAnswer(Exception):
+    """The client hung up (or the server is stopping) before the answer: send none."""
+
+
+# Writes go through admission; reads and the review "creates" (selfsubjectreviews,
+# selfsubjectaccessreviews: answered, never stored) do not (see the module docstring).
+_ADMITTED_VERBS = frozenset({"create", "update", "patch", "delete"})
 
 
 def _unknown_path() -> ApiError:
@@ -909,6 +983,8 @@ class _Request:
     name: str | None = None
     subresource: str | None = None
     extra: bool = False  # path has segments past what the server understands
+    received: float = 0.0  # time.monotonic() when the server took it up, after ``latency``
+    late: Fault | None = None  # a ``late`` fault: do the write after the connection is closed
 
     @property
     def resource(self) -> str | None:
@@ -932,6 +1008,19 @@ class _Request:
     @property
     def dry_run(self) -> bool:
         return self.query.get("dryRun") == "All"
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds of the request's own ``?timeout=`` (kubectl's ``--request-timeout``); None
+        without one. As in the real server, ``0s`` means none."""
+        seconds = _go_duration(self.query.get("timeout"))
+        return seconds if seconds is not None and seconds > 0 else None
+
+    @property
+    def deadline(self) -> float | None:
+        """When the server cuts the request (``time.monotonic()``), None if never."""
+        timeout = self.timeout
+        return None if timeout is None else self.received + timeout
 
 
 def _parse_path(req: _Request) -> None:
@@ -1081,12 +1170,16 @@ class ApiServer:
         token: str = DEFAULT_TOKEN,
         controller: bool = False,
         latency: float = 0.0,
+        admission_latency: float = 0.0,
     ) -> None:
         self.user = user
         self.groups = groups
         self.token = token
         self.controller = controller
+        # seconds added to every request before the server takes it up (a slow network)
         self.latency = latency
+        # seconds every admitted write waits before it is stored (a slow validating webhook)
+        self.admission_latency = admission_latency
         self._port = port
         self._lock = threading.RLock()
         self._stopping = threading.Event()
@@ -1418,10 +1511,16 @@ class ApiServer:
         times: int | None = 1,
         namespace: str | None = None,
     ) -> Fault:
-        """Hold matching requests ``seconds`` (None: until the server stops), then answer
-        normally (a request still held when the server stops gets no answer). A request whose
+        """Hold matching requests ``seconds`` (None: until the server stops), then serve them
+        normally: a write held this way lands ``seconds`` late and is answered (a request
+        still held when the server stops gets no answer and does nothing). A request whose
         ``?timeout=`` (kubectl's ``--request-timeout``) runs out first is answered 504 Timeout
-        at that deadline, its write not done, as the real apiserver does."""
+        at that deadline, its write not done, ever, as the real apiserver does.
+
+        The hold does not watch the connection: a write whose client hangs up meanwhile
+        (kubectl killed) still lands when ``seconds`` are over, like a request already past
+        the point where the real server would notice. For a wait the server abandons when
+        its client goes away (a webhook call), use ``admission_latency``."""
         return self._add_fault(
             Fault("hang", method, resource, name, namespace, nth, times, seconds=seconds)
         )
@@ -1438,6 +1537,34 @@ class ApiServer:
     ) -> Fault:
         """Close the connection of matching requests without answering (nothing is done)."""
         return self._add_fault(Fault("drop", method, resource, name, namespace, nth, times))
+
+    def late(
+        self,
+        method: str | None = None,
+        resource: str | None = None,
+        name: str | None = None,
+        *,
+        seconds: float,
+        nth: int = 1,
+        times: int | None = 1,
+        namespace: str | None = None,
+    ) -> Fault:
+        """The connection drops after the request was sent: read matching requests, close
+        their connection at once without answering (the client sees EOF, like ``drop``), and
+        serve them ``seconds`` later all the same, as a request already on its way to storage
+        is -- unless their ``?timeout=`` deadline comes first: then nothing is done.
+
+        The write goes through the normal route when its time comes (authorization,
+        validation, and the ``resourceVersion`` precondition against the object as it is
+        then: a write whose object changed meanwhile fails with a Conflict and nothing
+        lands); ``admission_latency`` is not added, the write is past admission. Nobody hears
+        how it went: the request is recorded with status 0, and ``Fault.outcomes`` gets the
+        status it got (504 when its deadline came first, 0 when the server stopped)."""
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        return self._add_fault(
+            Fault("late", method, resource, name, namespace, nth, times, seconds=seconds)
+        )
 
     def garble(
         self,
@@ -1525,6 +1652,13 @@ class ApiServer:
                 self._unhandled.append(record)
         if answer is None:
             handler.drop()
+            if req.late is not None:
+                threading.Thread(
+                    target=self._land_late,
+                    args=(req, req.late),
+                    name="apiserver:late",
+                    daemon=True,
+                ).start()
             return
         code, body, content_type, headers, _ = answer
         try:
@@ -1541,23 +1675,23 @@ class ApiServer:
             _parse_path(req)
             if self.latency > 0:
                 time.sleep(self.latency)
+            req.received = time.monotonic()
             fault = self._match_fault(req)
             if fault is not None and fault.action == "hang":
                 # As the real apiserver, a request carrying ?timeout= (kubectl's
                 # --request-timeout) is cut at that deadline with a 504, its write not done.
-                deadline = _go_duration(req.query.get("timeout"))
-                if deadline is not None and (fault.seconds is None or deadline < fault.seconds):
-                    if self._stopping.wait(deadline):
+                timeout = req.timeout
+                if timeout is not None and (fault.seconds is None or timeout < fault.seconds):
+                    if self._stopping.wait(timeout):
                         return None
-                    raise ApiError(
-                        504,
-                        "Timeout",
-                        "Timeout: request did not complete within the allotted timeout",
-                    )
+                    raise _timeout_error()
                 if self._stopping.wait(fault.seconds):
                     return None
                 fault = None
             if fault is not None and fault.action == "drop":
+                return None
+            if fault is not None and fault.action == "late":
+                req.late = fault  # _serve closes the connection, then lands it
                 return None
             if fault is not None and fault.action == "garble":
                 return (
@@ -1569,8 +1703,10 @@ class ApiServer:
                 )
             if fault is not None:
                 raise self._fault_error(fault, req)
-            code, body, content_type = self._route(req)
+            code, body, content_type = self._route(req, lambda: self._admit(handler, req))
             return code, body, content_type, {}, False
+        except _NoAnswer:
+            return None
         except ApiError as err:
             return (
                 err.code,
@@ -1583,6 +1719,54 @@ class ApiServer:
             message = f"Internal error occurred: {type(err).__name__}: {err}"
             error = ApiError(500, "InternalError", message, {"causes": [{"message": message}]})
             return 500, json.dumps(error.status()).encode(), _JSON_CT, {}, True
+
+    def _admit(self, handler: _Handler, req: _Request) -> None:
+        """Wait ``admission_latency`` as a validating webhook would, before the write is
+        stored. The real server abandons the webhook call when the request's deadline comes
+        (answered 504, nothing stored) or its client hangs up (nothing answered or stored)."""
+        end = time.monotonic() + self.admission_latency
+        deadline = req.deadline
+        until = end if deadline is None else min(end, deadline)
+        if not self._connected_until(handler, until):
+            raise _NoAnswer
+        if until < end:
+            raise _timeout_error()
+
+    def _connected_until(self, handler: _Handler, until: float) -> bool:
+        """Wait until ``until`` (``time.monotonic()``); False as soon as the client hangs up
+        or the server stops."""
+        sock = handler.connection
+        while (left := until - time.monotonic()) > 0:
+            if self._stopping.is_set():
+                return False
+            try:
+                readable, _, _ = select.select([sock], [], [], min(left, 0.1))
+                if readable and not sock.recv(1, socket.MSG_PEEK):
+                    return False  # EOF: the client closed its end
+            except (OSError, ValueError):  # reset, or closed by stop()
+                return False
+            if readable:  # bytes from the client (it pipelines): wait it out
+                return not self._stopping.wait(max(0.0, until - time.monotonic()))
+        return not self._stopping.is_set()
+
+    def _land_late(self, req: _Request, fault: Fault) -> None:
+        """Serve a ``late`` request, whose connection is closed, when its time comes."""
+        seconds, timeout = fault.seconds or 0.0, req.timeout
+        cut = timeout is not None and timeout < seconds
+        due = req.received + (timeout if timeout is not None and cut else seconds)
+        if self._stopping.wait(max(0.0, due - time.monotonic())):
+            outcome = 0
+        elif cut:
+            outcome = 504  # cut at its deadline, like the real server: never done
+        else:
+            try:
+                outcome = self._route(req)[0]
+            except ApiError as err:
+                outcome = err.code
+            except Exception:  # a bug in the server, as _answer's 500
+                outcome = 500
+        with self._lock:
+            fault.outcomes.append(outcome)
 
     def _match_fault(self, req: _Request) -> Fault | None:
         with self._lock:
@@ -1637,7 +1821,11 @@ class ApiServer:
             return f'{rt.qualified} "{name}" is forbidden: {why}'
         return f"{rt.qualified} is forbidden: {why}"
 
-    def _route(self, req: _Request) -> tuple[int, bytes, str]:
+    def _route(
+        self, req: _Request, admit: Callable[[], None] | None = None
+    ) -> tuple[int, bytes, str]:
+        """Serve ``req``; ``admit`` is the admission wait of a write (None: the request is
+        past admission, or the caller does not admit)."""
         auth = req.headers.get("Authorization")
         if auth is not None and auth != f"Bearer {self.token}":
             raise ApiError(401, "Unauthorized", "Unauthorized")
@@ -1690,10 +1878,20 @@ class ApiServer:
             raise _unknown_path()
         if (req.name is None) != (verb in ("list", "create")):
             raise _method_not_allowed()  # e.g. POST to a named object, PUT to a collection
+        serve = self._serve_scale if req.subresource == "scale" else self._serve_resource
+        if admit is not None and verb in _ADMITTED_VERBS and self.admission_latency > 0:
+            # What the real server refuses before it calls the webhooks (NotFound, a stale
+            # resourceVersion, Invalid...) is answered at once: try the write as a dry run.
+            with self._lock:
+                try:
+                    serve(replace(req, query={**req.query, "dryRun": "All"}), rt)
+                except ApiError as err:
+                    if err.reason != "AlreadyExists":  # found by storage, after admission
+                        raise
+            admit()
+        # The write is decided here, under the lock, against the object as it is now.
         with self._lock:
-            if req.subresource == "scale":
-                return self._serve_scale(req, rt)
-            return self._serve_resource(req, rt)
+            return serve(req, rt)
 
     @staticmethod
     def _reply(code: int, body: Any, content_type: str = _JSON_CT) -> tuple[int, bytes, str]:
