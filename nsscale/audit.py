@@ -9,7 +9,8 @@ dashboards built on it keep working.
 
 Sinks: FileSink appends one JSON line per run (never rewrites) and is always written, so that a
 run's record survives a DynamoDB outage; DynamoSink when a table is configured. Both answer
-``history``. boto3 is imported only when a DynamoDB client is made: start-up stays fast.
+``history``, and ``check`` that a run's record could be written now, before the run changes
+anything. boto3 is imported only when a DynamoDB client is made: start-up stays fast.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import logging
 import os
 import re
 import socket
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +44,7 @@ log = logging.getLogger("nsscale")
 
 RUN_EVENT = "scale_run"
 ROLLBACK_EVENT = "rollback_performed"  # the original design's event type
+CHECK_PK = "nsscale#check"  # the partition key of DynamoSink.check's probe, never written
 AWS_TIMEOUT_S = 5.0  # connect and read, per attempt (botocore's standard mode tries 3 times)
 
 
@@ -205,6 +208,10 @@ class Sink(Protocol):
         """Record the event; AuditError if it could not."""
         ...
 
+    def check(self) -> None:
+        """The record of a run could be written now; AuditError if not. Leaves no record."""
+        ...
+
     def history(
         self, cluster: str, namespace: str, after: datetime | None, limit: int
     ) -> list[dict[str, Any]]:
@@ -215,10 +222,20 @@ class Sink(Protocol):
 def record(event: AuditEvent, sinks: Sequence[Sink]) -> dict[str, AuditError]:
     """Write the event to every sink; one sink failing never stops the next. The failures, by
     sink name."""
+    return _each(sinks, lambda sink: sink.write(event))
+
+
+def check_sinks(sinks: Sequence[Sink]) -> dict[str, AuditError]:
+    """Check that every sink could record a run now, before it changes anything; one sink
+    failing never stops the next. The failures, by sink name."""
+    return _each(sinks, lambda sink: sink.check())
+
+
+def _each(sinks: Sequence[Sink], act: Callable[[Sink], None]) -> dict[str, AuditError]:
     failures: dict[str, AuditError] = {}
     for sink in sinks:
         try:
-            sink.write(event)
+            act(sink)
         except AuditError as err:
             failures[sink.name] = err
         except Exception as exc:  # an audit never fails the run it records
@@ -247,16 +264,28 @@ class FileSink:
 
     def write(self, event: AuditEvent) -> None:
         line = (json.dumps(event.run_item(), separators=(",", ":")) + "\n").encode()
+        with self._appending() as fd:
+            # Unbuffered (nothing to flush), one write per line: O_APPEND keeps the lines of
+            # concurrent runs whole. fsync: on disk before we say the run is recorded.
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+
+    def check(self) -> None:
+        """Opens the file as write does (making it, empty, if missing) and appends nothing."""
+        with self._appending():
+            pass
+
+    @contextmanager
+    def _appending(self) -> Iterator[int]:
+        """The file open for appending, made with its directory if missing; any OSError, opening
+        or inside the block, as an AuditError."""
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                # Unbuffered (nothing to flush), one write per line: O_APPEND keeps the lines
-                # of concurrent runs whole. fsync: on disk before we say the run is recorded.
-                view = memoryview(line)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
+                yield fd
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -315,11 +344,12 @@ def make_dynamodb_client(timeout_s: float = AWS_TIMEOUT_S) -> DynamoDBClient:
 
 _AWS_HINTS = {
     "ResourceNotFoundException": "create it with `nsscale audit create-table NAME`, "
-    "or check the region (AWS_REGION)",
+    "or check the region (AWS_DEFAULT_REGION or the AWS profile's)",
     "AccessDeniedException": "allow dynamodb:PutItem and dynamodb:Query on the table",
     "UnrecognizedClientException": "check the AWS credentials",
     "NoCredentialsError": "configure AWS credentials (AWS_PROFILE, the environment, a role)",
-    "NoRegionError": "set AWS_REGION or a region in the AWS profile",
+    # botocore takes the region from AWS_DEFAULT_REGION or the profile, never AWS_REGION.
+    "NoRegionError": "set AWS_DEFAULT_REGION or a region in the AWS profile",
     "EndpointConnectionError": "check the network and the region (or AWS_ENDPOINT_URL_DYNAMODB)",
     "ConnectTimeoutError": "check the network and the region (or AWS_ENDPOINT_URL_DYNAMODB)",
     "ReadTimeoutError": "check the network and the region (or AWS_ENDPOINT_URL_DYNAMODB)",
@@ -374,6 +404,20 @@ class DynamoSink:
         for item in (event.run_item(), event.rollback_item()):
             if item is not None:
                 self._put(item)
+
+    def check(self) -> None:
+        probe = {"pk": {"S": CHECK_PK}, "sk": {"S": str(uuid.uuid4())}}
+        with _aws_errors(self.name, self.timeout_s):
+            try:
+                # A fresh key never exists: DynamoDB refuses this put, writing nothing, only
+                # after it has checked the credentials, the right to PutItem and the table.
+                self.client.put_item(
+                    TableName=self.table, Item=probe, ConditionExpression="attribute_exists(pk)"
+                )
+            except self.client.exceptions.ConditionalCheckFailedException:
+                return
+        # Only a store that ignores conditions gets here: writable, but it kept the probe.
+        log.warning("audit: %s ignored a condition and kept the item %s", self.name, CHECK_PK)
 
     def _put(self, item: dict[str, Any]) -> None:
         from boto3.dynamodb.types import TypeSerializer

@@ -5,15 +5,15 @@ from __future__ import annotations
 import enum
 import logging
 import math
-import signal
+import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -35,6 +35,7 @@ from nsscale.plan import Operation, check_namespace
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from nsscale.audit import DynamoSink, FileSink
     from nsscale.lookahead import Lookahead
     from nsscale.result import RunResult
 
@@ -82,7 +83,8 @@ TimeoutOpt = Annotated[
         min=0.1,
         max=86400,
         callback=_finite,
-        help="Seconds each kubectl call may take before it is killed.",
+        help="Seconds one API request may take (kubectl's --request-timeout); a kubectl call "
+        "making N requests is stopped after N times this.",
     ),
 ]
 ContextOpt = Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")]
@@ -184,6 +186,14 @@ class Common:
     log_file: Path | None = None
 
     def make_kubectl(self) -> Kubectl:
+        from nsscale.errors import KUBECONFIG_HINT, KubeconfigError
+
+        # kubectl would say only "error: stat ...": a missing file is bad input, said plainly.
+        if self.kubeconfig and not Path(self.kubeconfig).is_file():
+            what = "is not a file" if Path(self.kubeconfig).exists() else "does not exist"
+            raise KubeconfigError(
+                f"kubeconfig {self.kubeconfig} {what}", KUBECONFIG_HINT, kubeconfig=self.kubeconfig
+            )
         config = KubectlConfig.resolve(self.kubectl, self.context, self.kubeconfig, self.timeout)
         return Kubectl(config)
 
@@ -193,6 +203,14 @@ class AuditOptions:
     table: str | None = None
     file: Path | None = None
     required: bool = False
+
+    @cached_property
+    def sinks(self) -> tuple[FileSink, DynamoSink | None]:
+        """The local file, and DynamoDB when a table is named: made once (one AWS client) for
+        the check before the run and the record after it."""
+        from nsscale.audit import make_sinks
+
+        return make_sinks(self.table, self.file)
 
 
 def _version(value: bool) -> None:
@@ -297,7 +315,14 @@ def up(
 def scale(
     namespace: NamespaceArg,
     replicas: Annotated[
-        int, typer.Option("--replicas", min=0, help="The replica count to set.", show_default=False)
+        int,
+        typer.Option(
+            "--replicas",
+            min=0,
+            max=2147483647,  # the API's int32 limit
+            help="The replica count to set.",
+            show_default=False,
+        ),
     ],
     dry_run: DryRunOpt = False,
     server_dry_run: ServerDryRunOpt = False,
@@ -381,7 +406,7 @@ def status(
 ) -> None:
     """Show current, ready and recorded-original replicas per workload (read only)."""
     from nsscale.cluster import KubectlCluster, discover
-    from nsscale.render import print_json, status_document, status_table
+    from nsscale.render import status_document, status_table
     from nsscale.retry import RetryPolicy
 
     common = Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file)
@@ -392,12 +417,13 @@ def status(
         cluster = KubectlCluster(common.make_kubectl())
         workloads = discover(cluster, namespace, RetryPolicy(DEFAULT_RETRIES))
     except NsscaleError as err:
-        _fail(err, common, None)
+        _fail(err, common, {"namespace": namespace})
     except KeyboardInterrupt as exc:
-        _exit_interrupted(exc)
+        _exit_interrupted(exc, common, namespace)
     if common.output is OutputFormat.JSON:
-        print_json(out, status_document(namespace, workloads))
-    else:
+        _print_json(status_document(namespace, workloads))
+        return
+    with _stdout_may_be_gone():
         out.print(status_table(namespace, workloads))
 
 
@@ -437,7 +463,7 @@ def history(
 
     from nsscale.audit import make_sinks, since, utcnow
     from nsscale.caller import cluster_name
-    from nsscale.render import history_table, print_json
+    from nsscale.render import history_table
 
     common = Common(context=context, kubeconfig=kubeconfig, kubectl=kubectl, output=output)
     try:
@@ -448,15 +474,17 @@ def history(
         source = table_sink or file_sink
         events = source.history(cluster, namespace, since(since_age, utcnow()), limit)
     except NsscaleError as err:
-        _fail(err, common, None)
-    out = _stdout()
+        _fail(err, common, {"namespace": namespace})
     if common.output is OutputFormat.JSON:
         document = {"cluster": cluster, "namespace": namespace, "source": source.name}
-        print_json(out, document | {"events": events})
-    elif events:
-        out.print(history_table(f"nsscale history {namespace} ({cluster})", events))
-    else:
-        out.print(Text(f"No recorded runs in {namespace} ({cluster}) in the {source.name}."))
+        _print_json(document | {"events": events})
+        return
+    with _stdout_may_be_gone():
+        out = _stdout()
+        if events:
+            out.print(history_table(f"nsscale history {namespace} ({cluster})", events))
+        else:
+            out.print(Text(f"No recorded runs in {namespace} ({cluster}) in the {source.name}."))
 
 
 audit_app = typer.Typer(
@@ -480,7 +508,7 @@ def create_table(
     try:
         created = DynamoSink(name).create_table()
     except NsscaleError as err:
-        _fail(err, Common(), None)
+        _fail(err, Common(), {})
     done = "created" if created else "already exists; nothing to do"
     _stdout().print(Text(f"DynamoDB table {name} {done}."))
 
@@ -493,41 +521,79 @@ def _scale(
     options: RunOptions,
 ) -> NoReturn:
     from nsscale.audit import utcnow
+    from nsscale.interrupts import Interrupts, signal_name
     from nsscale.lookahead import Lookahead
     from nsscale.result import failed_before_start, new_run_id
     from nsscale.retry import RetryPolicy
 
     run_id, started_at = new_run_id(), utcnow()
     options = replace(options, run_id=run_id)
-    try:
-        _setup_logging(common, run_id)
-        check_namespace(namespace)
-        kubectl = common.make_kubectl()
-        with _sigterm_as_interrupt():
+    dry_run = options.dry_run or options.server_dry_run
+    ahead: Lookahead | None = None
+    # One guard from the start to the report: a signal ends the command at once while nothing
+    # can have changed, and is only noted from just before the first change on (run.py).
+    interrupts = Interrupts(raising=True)
+    with interrupts:
+        try:
+            _setup_logging(common, run_id)
+            check_namespace(namespace)
+            kubectl = common.make_kubectl()
             ahead = Lookahead(
                 kubectl,
                 namespace,
                 RetryPolicy(options.retries),
                 writes=not options.dry_run,
-                audited=not (options.dry_run or options.server_dry_run),
+                audited=not dry_run,
+                audit_check=None if dry_run else lambda: _check_audit(audit),
             )
             # Imported while kubectl reads: the run flow and rich cost about 0.1 s to import.
             import nsscale.render  # noqa: F401  (for _emit)
             from nsscale.run import run_operation
-            from nsscale.transaction import Interrupts
 
-            result = run_operation(kubectl, namespace, operation, options, ahead)
-    except NsscaleError as err:
-        dry_run = options.dry_run or options.server_dry_run
-        _fail(err, common, failed_before_start(namespace, operation, str(err), dry_run, run_id))
-    except KeyboardInterrupt as exc:
-        _exit_interrupted(exc)
-    # The run is over: a signal now must not cut its record or its report short.
-    with Interrupts() as interrupts, interrupts.refusing("the result is being reported"):
-        if not result.dry_run:
-            result = _audit(result, ahead, audit, started_at)
-        _emit(result, common)
+            result = run_operation(kubectl, namespace, operation, options, ahead, interrupts)
+        except UsageError as err:  # nothing was attempted: not a run to record
+            result = failed_before_start(namespace, operation, str(err), dry_run, run_id)
+            _fail(err, common, result.to_dict())
+        except NsscaleError as err:  # refused before any change: still a run, recorded
+            interrupts.changes_ahead()
+            _say_error(err)
+            result = failed_before_start(namespace, operation, str(err), dry_run, run_id)
+        except KeyboardInterrupt as exc:
+            interrupts.changes_ahead()
+            _say("interrupted before any change: nothing was changed")
+            name = signal_name(exc)
+            result = failed_before_start(
+                namespace, operation, f"interrupted by {name}", dry_run, run_id, interrupted=name
+            )
+        # The run is over: a signal now must not cut its record or its report short.
+        with interrupts.refusing("the result is being reported"):
+            if not result.dry_run and ahead is not None:
+                result = _audit(result, ahead, audit, started_at)
+            _emit(result, common)
     raise typer.Exit(result.exit_code)
+
+
+def _check_audit(options: AuditOptions) -> None:
+    """Before the first change: can the run's record be written? A sink that cannot is a
+    warning; with --audit-required, the required one fails the run (nothing changed)."""
+    from nsscale.audit import check_sinks
+
+    file_sink, table_sink = options.sinks
+    required = table_sink or file_sink
+    failures = check_sinks([file_sink, *([table_sink] if table_sink else [])])
+    for name, err in failures.items():
+        if not (options.required and name == required.name):
+            # the record is tried all the same at the end, and warns then if it still fails
+            log.debug("audit check: %s", err)
+    if options.required and required.name in failures:
+        err = failures[required.name]
+        raise type(err)(
+            f"{err.message}: the run's record could not be written, so nothing was changed "
+            "(--audit-required)",
+            err.hint,
+            sink=err.sink,
+            code=err.code,
+        )
 
 
 def _audit(
@@ -535,9 +601,9 @@ def _audit(
 ) -> RunResult:
     """Record the run in the audit file, and in DynamoDB when a table is set. A failed write is
     a warning and an entry of `audit_errors`; it fails the run only with --audit-required."""
-    from nsscale.audit import AuditEvent, make_sinks, record, who
+    from nsscale.audit import AuditEvent, record, who
 
-    file_sink, table_sink = make_sinks(options.table, options.file)
+    file_sink, table_sink = options.sinks
     required = table_sink or file_sink
     event = AuditEvent.from_result(result, who(ahead.review()), ahead.cluster(), started_at)
     failures = record(event, [file_sink, *([table_sink] if table_sink else [])])
@@ -551,70 +617,90 @@ def _audit(
 
 
 def _emit(result: RunResult, common: Common) -> None:
-    from nsscale.render import print_json, rollback_table, run_table, summary
+    from nsscale.render import rollback_table, run_table, summary
 
-    out = _stdout()
     if common.output is OutputFormat.JSON:
-        print_json(out, result.to_dict())
+        _print_json(result.to_dict())
         return
-    out.print(run_table(result))
-    if (table := rollback_table(result)) is not None:
-        out.print(table)
-    out.print(summary(result))
+    with _stdout_may_be_gone():
+        out = _stdout()
+        out.print(run_table(result))
+        if (table := rollback_table(result)) is not None:
+            out.print(table)
+        out.print(summary(result))
 
 
-def _fail(err: NsscaleError, common: Common, result: RunResult | None) -> NoReturn:
-    """The one error boundary: one actionable message on stderr, JSON still on stdout."""
-    from rich.console import Console
-    from rich.text import Text
-
-    from nsscale.render import print_json
-
-    err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-    err_console.print(Text(f"error: {err.message}", "red"))
-    if err.hint:
-        err_console.print(Text(f"  {err.hint}"))
-    if result is not None and common.output is OutputFormat.JSON:
-        document = result.to_dict() | {"exit_code": int(err.exit_code)}
-        print_json(_stdout(), document)
+def _fail(err: NsscaleError, common: Common, document: dict[str, Any]) -> NoReturn:
+    """The one error boundary: one actionable message on stderr; with -o json, one JSON
+    document on stdout all the same (`document`, what is known of the command)."""
+    _say_error(err)
+    if common.output is OutputFormat.JSON:
+        base = {"success": False, "errors": [err.message]}
+        _print_json(base | document | {"exit_code": int(err.exit_code)})
     raise typer.Exit(err.exit_code)
 
 
-def _exit_interrupted(exc: KeyboardInterrupt) -> NoReturn:
-    from rich.console import Console
+def _say_error(err: NsscaleError) -> None:
+    _say(f"error: {err.message}", "red")
+    if err.hint:
+        _say(f"  {err.hint}")
+
+
+def _say(text: str, style: str = "") -> None:
     from rich.text import Text
 
-    from nsscale.result import SIGNAL_EXIT
-    from nsscale.transaction import Terminated
-
-    Console(stderr=True).print(Text("interrupted before any change: nothing was changed"))
-    raise typer.Exit(SIGNAL_EXIT["SIGTERM" if isinstance(exc, Terminated) else "SIGINT"])
+    with _stdout_may_be_gone():  # stderr too, after a dropped SSH session
+        _console(stderr=True).print(Text(text, style))
 
 
-def _stdout() -> Console:
-    from rich.console import Console
+def _print_json(document: dict[str, Any]) -> None:
+    from nsscale.render import print_json
 
-    # Rich colours only a terminal and honours NO_COLOR; no highlighting of numbers in tables.
-    return Console(highlight=False)
+    with _stdout_may_be_gone():
+        print_json(_stdout(), document)
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (CI cancelling a job, systemd stopping cron) is handled like Ctrl-C."""
-    from nsscale.transaction import Terminated
-
-    def raise_terminated(signum: int, frame: FrameType | None) -> None:
-        raise Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, raise_terminated)
-    except ValueError:  # not the main thread (tests): leave signals alone
-        yield
-        return
+def _stdout_may_be_gone() -> Iterator[None]:
+    """A reader that went away (`nsscale down ns | head -1`, a dropped SSH session) never
+    changes the run's exit code: what it would have read is dropped."""
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    except OSError:  # BrokenPipeError, or EIO on a terminal that is gone
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(OSError, ValueError):
+                os.dup2(devnull, stream.fileno())  # and at exit, Python's flush finds no pipe
+        os.close(devnull)
+
+
+def _exit_interrupted(exc: KeyboardInterrupt, common: Common, namespace: str) -> NoReturn:
+    from nsscale.interrupts import signal_name
+    from nsscale.result import SIGNAL_EXIT
+
+    name = signal_name(exc)
+    _say("interrupted: nothing was changed")
+    if common.output is OutputFormat.JSON:
+        message = f"interrupted by {name}"
+        document = {"success": False, "namespace": namespace, "errors": [message]}
+        _print_json(document | {"exit_code": int(SIGNAL_EXIT[name])})
+    raise typer.Exit(SIGNAL_EXIT[name])
+
+
+def _stdout() -> Console:
+    return _console(stderr=False)
+
+
+def _console(*, stderr: bool) -> Console:
+    from rich.console import Console
+
+    class Stream(Console):
+        def on_broken_pipe(self) -> None:
+            # Rich would exit 1; a gone reader is _stdout_may_be_gone's to handle.
+            raise BrokenPipeError
+
+    # Rich colours only a terminal and honours NO_COLOR; no highlighting of numbers in tables.
+    return Stream(stderr=stderr, highlight=False, soft_wrap=stderr)
 
 
 _HANDLER_NAME = "nsscale-cli"

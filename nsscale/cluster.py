@@ -31,9 +31,11 @@ class KubectlCluster:
     server_dry_run: bool = False
 
     def list_workloads(self, namespace: str) -> list[Workload]:
-        # One call for both kinds: kubectl groups them by kind, each sorted by name.
+        # One call for both kinds: kubectl groups them by kind, each sorted by name. It sends
+        # one LIST per kind, one after the other: --timeout bounds each.
         args = ["get", KINDS, "-n", namespace]
-        return _workloads(self.kubectl.argv(args), self.kubectl.json(args))
+        document = self.kubectl.json(args, requests=len(KINDS.split(",")))
+        return _workloads(self.kubectl.argv(args), document)
 
     def namespace_exists(self, namespace: str) -> bool:
         # `get deployments -n MISSING` exits 0 with an empty list; only this call tells.
@@ -52,7 +54,8 @@ class KubectlCluster:
         if self.server_dry_run:
             args.append("--dry-run=server")
         document = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
-        printed = self.kubectl.json_documents(args, json.dumps(document))
+        # One PUT per object, one after another: --timeout bounds each, not the whole batch.
+        printed = self.kubectl.json_documents(args, json.dumps(document), requests=len(objects))
         # One document per object written (a List if a future kubectl groups them).
         return [w for doc in printed for w in _workloads(self.kubectl.argv(args), doc)]
 

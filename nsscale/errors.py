@@ -4,7 +4,8 @@
     ├── UsageError (2)                  bad input: nothing was attempted
     │   ├── InvalidNamespace            not an RFC 1123 label
     │   ├── NamespaceNotFound           the namespace does not exist
-    │   └── KubectlNotFound             no kubectl binary where we looked
+    │   ├── KubectlNotFound             no kubectl binary where we looked, or not a program
+    │   └── KubeconfigError             no such kubeconfig file, or no such context in it
     ├── KubectlError (1)                kubectl exited non-zero or ran over its timeout
     │   (kind: ErrorKind says which: not_found, forbidden, conflict, timeout, ...)
     ├── KubectlOutputError (1)          kubectl exited 0 but printed something we cannot read
@@ -28,6 +29,7 @@ class ExitCode(IntEnum):
     PARTIAL = 3  # the namespace is left partly changed: a person must look
     INTERRUPTED = 130  # SIGINT: 128 + 2, as shells report it
     TERMINATED = 143  # SIGTERM: 128 + 15
+    HUNG_UP = 129  # SIGHUP (a dropped SSH session): 128 + 1
 
 
 class NsscaleError(Exception):
@@ -56,6 +58,77 @@ class NamespaceNotFound(UsageError):
 
 class KubectlNotFound(UsageError):
     pass
+
+
+class KubeconfigError(UsageError):
+    """The kubeconfig file, or the context asked for in it, does not exist: kubectl reached no
+    cluster. Carries the context or the file at fault, and kubectl's stderr when it said so."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str = "",
+        *,
+        context: str | None = None,
+        kubeconfig: str | None = None,
+        stderr: str = "",
+    ) -> None:
+        super().__init__(message, hint)
+        self.context = context
+        self.kubeconfig = kubeconfig
+        self.stderr = stderr
+
+
+# kubectl's words for a --context its kubeconfig lacks (they depend on the command), and for a
+# --kubeconfig it cannot load. Client-side lines: a server's own errors start "Error from server".
+_MISSING_CONTEXT = re.compile(
+    r'^(?:error: )?context "(?P<quoted>[^"]*)" does not exist$'
+    r"|context was not found for specified context: (?P<bare>\S+)",
+    re.MULTILINE,
+)
+_MISSING_FILE = re.compile(r"^error: stat (?P<path>.+): no such file or directory$", re.MULTILINE)
+_UNLOADABLE_FILE = re.compile(
+    r'^error: error loading config file "(?P<path>[^"]+)": (?P<why>.+)$', re.MULTILINE
+)
+
+
+KUBECONFIG_HINT = (
+    "check the --kubeconfig path, or leave it out to use $KUBECONFIG or ~/.kube/config"
+)
+
+
+def kubeconfig_error(stderr: str, kubeconfig: str | None) -> KubeconfigError | None:
+    """The KubeconfigError kubectl's stderr reports (no such context, no such or no readable
+    --kubeconfig file), or None when the failure is another one."""
+    if match := _MISSING_CONTEXT.search(stderr):
+        context = match.group("quoted") or match.group("bare")
+        where, listing = "", "kubectl config get-contexts"
+        if kubeconfig:
+            where, listing = f" {kubeconfig}", f"{listing} --kubeconfig={kubeconfig}"
+        return KubeconfigError(
+            f'context "{context}" is not in the kubeconfig{where}',
+            f"pick one that is: {listing}",
+            context=context,
+            kubeconfig=kubeconfig,
+            stderr=stderr,
+        )
+    missing = _MISSING_FILE.search(stderr)
+    if kubeconfig and missing and missing.group("path") == kubeconfig:
+        return KubeconfigError(
+            f"kubeconfig {kubeconfig} does not exist",
+            KUBECONFIG_HINT,
+            kubeconfig=kubeconfig,
+            stderr=stderr,
+        )
+    if match := _UNLOADABLE_FILE.search(stderr):
+        path = match.group("path")
+        return KubeconfigError(
+            f"cannot load kubeconfig {path}: {match.group('why')}",
+            f"check that it is a kubeconfig: kubectl config view --kubeconfig={path}",
+            kubeconfig=path,
+            stderr=stderr,
+        )
+    return None
 
 
 class ErrorKind(enum.StrEnum):
@@ -93,6 +166,9 @@ _BY_TEXT = (
     ("Unauthorized", ErrorKind.UNAUTHORIZED),
     ("was refused", ErrorKind.UNREACHABLE),
     ("Unable to connect", ErrorKind.UNREACHABLE),
+    # kubectl's own --request-timeout deadline, when it falls before the server's 504
+    ("context deadline exceeded", ErrorKind.TIMEOUT),
+    ("Client.Timeout exceeded", ErrorKind.TIMEOUT),
     ("no such host", ErrorKind.UNREACHABLE),
     ("connection reset", ErrorKind.UNREACHABLE),
     ("EOF", ErrorKind.UNREACHABLE),

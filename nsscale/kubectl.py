@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nsscale.defaults import DEFAULT_TIMEOUT_S, KUBECTL_ENV
-from nsscale.errors import ErrorKind, KubectlError, KubectlNotFound, KubectlOutputError
+from nsscale.errors import (
+    ErrorKind,
+    KubectlError,
+    KubectlNotFound,
+    KubectlOutputError,
+    kubeconfig_error,
+)
 
 log = logging.getLogger("nsscale")
 
@@ -64,13 +70,19 @@ class Kubectl:
             argv.append(f"--context={self.config.context}")
         if self.config.kubeconfig:
             argv.append(f"--kubeconfig={self.config.kubeconfig}")
-        # Bounds each HTTP request; the process timeout below bounds the whole call.
+        # Bounds each HTTP request; the process timeout in run() bounds the whole call.
         argv.append(f"--request-timeout={_seconds(self.config.timeout_s)}")
         return argv
 
-    def run(self, args: Sequence[str], stdin: str | None = None) -> KubectlResult:
+    def run(
+        self, args: Sequence[str], stdin: str | None = None, *, requests: int = 1
+    ) -> KubectlResult:
+        """Run kubectl. `requests`: how many API requests the call makes, one after another
+        (`replace -f -` of a List: one PUT per object); --timeout bounds each of them, so the
+        process is killed after timeout x requests."""
         argv = self.argv(args)
-        timeout = self.config.timeout_s
+        requests = max(requests, 1)
+        timeout = self.config.timeout_s * requests
         log.debug("kubectl: %s", shlex.join(argv))
         started = self.clock()
         try:
@@ -95,9 +107,9 @@ class Kubectl:
                 stderr,
                 duration,
                 kind=ErrorKind.TIMEOUT,
-                message=f"kubectl did not answer within {_seconds(timeout)} (--timeout)",
+                message=_timeout_message(self.config.timeout_s, requests),
             ) from exc
-        except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+        except OSError as exc:  # missing, not executable, not a program (ENOEXEC), ...
             raise KubectlNotFound(
                 f"cannot run kubectl at {self.config.binary!r}: {exc.strerror or exc}",
                 f"install kubectl, or point nsscale at it with --kubectl PATH or ${KUBECTL_ENV}",
@@ -106,6 +118,9 @@ class Kubectl:
         log.debug("kubectl exited %d in %.3fs", proc.returncode, duration)
         stderr = _text(proc.stderr)
         if proc.returncode != 0:
+            # No such kubeconfig or context: bad input, kubectl never reached a cluster.
+            if (problem := kubeconfig_error(stderr, self.config.kubeconfig)) is not None:
+                raise problem
             raise KubectlError(argv, proc.returncode, stderr, duration, stdout=_text(proc.stdout))
         try:
             # Never read with replacement characters: nsscale writes back what it read, and a
@@ -116,19 +131,21 @@ class Kubectl:
             raise KubectlOutputError(argv, reason, _text(proc.stdout)[:200]) from exc
         return KubectlResult(tuple(argv), proc.returncode, stdout, stderr, duration)
 
-    def json(self, args: Sequence[str], stdin: str | None = None) -> Any:
+    def json(self, args: Sequence[str], stdin: str | None = None, *, requests: int = 1) -> Any:
         """Run with `-o json` and parse stdout; KubectlOutputError if it is not one JSON object."""
-        documents = self.json_documents(args, stdin)
+        documents = self.json_documents(args, stdin, requests=requests)
         if len(documents) != 1:
             raise KubectlOutputError(self.argv(args), f"{len(documents)} documents", "")
         return documents[0]
 
-    def json_documents(self, args: Sequence[str], stdin: str | None = None) -> list[Any]:
+    def json_documents(
+        self, args: Sequence[str], stdin: str | None = None, *, requests: int = 1
+    ) -> list[Any]:
         """Run with `-o json` and parse every JSON object printed, one after another.
 
         `kubectl replace -f - -o json` with several objects prints one document per object.
         """
-        result = self.run([*args, "-o", "json"], stdin)
+        result = self.run([*args, "-o", "json"], stdin, requests=requests)
         try:
             documents = parse_documents(result.stdout)
         except ValueError as exc:
@@ -157,6 +174,15 @@ def _skip_space(text: str, position: int) -> int:
     while position < len(text) and text[position].isspace():
         position += 1
     return position
+
+
+def _timeout_message(timeout_s: float, requests: int) -> str:
+    if requests == 1:
+        return f"kubectl did not answer within {_seconds(timeout_s)} (--timeout)"
+    return (
+        f"kubectl did not answer within {_seconds(timeout_s * requests)} "
+        f"(--timeout {_seconds(timeout_s)} per request, {requests} requests)"
+    )
 
 
 def _seconds(value: float) -> str:

@@ -47,10 +47,12 @@ class Lookahead:
         *,
         writes: bool,
         audited: bool,
+        audit_check: Callable[[], None] | None = None,
     ) -> None:
         """`writes`: the run may write (not a client-side dry run), so ask the review.
         `audited`: the run will be recorded (never a client-side dry run), so learn who and
-        which cluster."""
+        which cluster. `audit_check`: can its record be written (raises if that must stop the
+        run before its first change)."""
         self.started = time.monotonic()  # the run's clock starts with its first read
         cluster = KubectlCluster(kubectl)
         self._workloads = _start(lambda: discover(cluster, namespace, retry))
@@ -61,12 +63,18 @@ class Lookahead:
         self._cluster: Future[str] | None = None
         if audited:
             self._cluster = _start(lambda: cluster_name(kubectl))
+        self._audit: Future[None] | None = _start(audit_check) if audit_check else None
 
     def workloads(self) -> list[Workload]:
         return self._workloads.result()
 
     def review(self) -> Review:
         return self._review.result() if self._review else Review(problem="not asked")
+
+    def audit_ready(self) -> None:
+        """Raises what the audit check raised: the run must not change anything."""
+        if self._audit is not None:
+            self._audit.result()
 
     def cluster(self) -> str:
         return self._cluster.result() if self._cluster else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nsscale.defaults import DEFAULT_PARALLEL, DEFAULT_RETRIES
+from nsscale.defaults import DEFAULT_LEASE_S, DEFAULT_PARALLEL, DEFAULT_RETRIES
 
 
 @dataclass(frozen=True)
@@ -20,3 +20,4 @@ class RunOptions:
     require_lock: bool = False
     replicas: int | None = None
     run_id: str = ""
+    lease_s: int = DEFAULT_LEASE_S  # the in-cluster mark's duration; renewed every third of it

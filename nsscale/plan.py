@@ -67,6 +67,22 @@ class Skip:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """A workload in a run's in-cluster snapshot: the state to recover it to, and every state
+    a run may have left it in (one per run, when a run took over an earlier one's mark)."""
+
+    before: State
+    after: tuple[State, ...]
+
+    @property
+    def states(self) -> tuple[State, ...]:
+        return (self.before, *self.after)
+
+
+Snapshot = Mapping[str, Entry]  # "kind/name" -> Entry
+
+
+@dataclass(frozen=True)
 class Plan:
     namespace: str
     operation: Operation
@@ -138,19 +154,17 @@ def _unreadable(value: str) -> str:
     return f"recorded original {value!r} is not a count: fix or remove the annotation {ORIGINAL}"
 
 
-def plan_recovery(
-    namespace: str, snapshot: Mapping[str, tuple[State, State]], workloads: Iterable[Workload]
-) -> Plan:
-    """Undo an interrupted run from its snapshot: only workloads still as it left them."""
+def plan_recovery(namespace: str, snapshot: Snapshot, workloads: Iterable[Workload]) -> Plan:
+    """Undo an interrupted run from its snapshot: only workloads still as a run left them."""
     changes: list[Change] = []
     skips: list[Skip] = []
     for workload in workloads:
         if workload.ref not in snapshot:
             continue
-        before, after = snapshot[workload.ref]
-        if workload.state == after:
-            changes.append(Change(workload, before))
-        elif workload.state == before:
+        entry = snapshot[workload.ref]
+        if workload.state in entry.after and workload.state != entry.before:
+            changes.append(Change(workload, entry.before))
+        elif workload.state == entry.before:
             skips.append(Skip(workload, "not changed by the interrupted run"))
         else:
             skips.append(

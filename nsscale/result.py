@@ -15,7 +15,11 @@ from nsscale.plan import Operation, Plan
 from nsscale.transaction import Outcome
 from nsscale.workload import Workload
 
-SIGNAL_EXIT = {"SIGINT": ExitCode.INTERRUPTED, "SIGTERM": ExitCode.TERMINATED}
+SIGNAL_EXIT = {
+    "SIGINT": ExitCode.INTERRUPTED,
+    "SIGTERM": ExitCode.TERMINATED,
+    "SIGHUP": ExitCode.HUNG_UP,
+}
 
 
 def new_run_id() -> str:
@@ -32,6 +36,9 @@ class RunResult:
     run_id: str = field(default_factory=new_run_id)
     audit_errors: tuple[str, ...] = ()  # audit writes that failed: warnings, not failures
     audit_missing: bool = False  # --audit-required and the required record was not written
+    # Workloads an earlier run (whose mark this one took over) left changed and that are still
+    # so after this run, with the count they are at.
+    inherited: tuple[tuple[Workload, int], ...] = ()
 
     @property
     def namespace(self) -> str:
@@ -47,25 +54,42 @@ class RunResult:
 
     @property
     def left_changed(self) -> list[tuple[Workload, int]]:
-        """Workloads this run changed and did not put back, with the count they are left at."""
+        """Workloads left changed by a failed run (this one, or an earlier one it took over),
+        with the count they are at: read off the namespace as verified at the end when it was,
+        else from what kubectl reported (a change not known to be undone counts as left)."""
         o = self.outcome
         if self.dry_run:
             return []
-        if o.rollback is None:
-            return (
-                [] if o.success else [(s.change.workload, s.change.to_replicas) for s in o.scaled]
-            )
-        return [(r.change.workload, r.change.to_replicas) for r in o.rollback if not r.ok]
+        if o.success:
+            return list(self.inherited)
+        if o.final is not None:
+            final = {key: w.state for key, w in o.final.items()}
+            # A write that was done (or may have been) is left when the workload is not back
+            # as it was; a refused one only if it landed after all.
+            written = [s.change for s in o.scaled] + [f.change for f in o.uncertain]
+            left = [
+                (c.workload, o.final[c.workload.key].replicas)
+                for c in written
+                if final.get(c.workload.key, c.before) != c.before
+            ] + [
+                (f.change.workload, f.change.to_replicas)
+                for f in o.failed
+                if final.get(f.change.workload.key) == f.change.after
+            ]
+        elif o.rollback is None:
+            left = [(s.change.workload, s.change.to_replicas) for s in o.scaled]
+            left += [(f.change.workload, f.change.to_replicas) for f in o.uncertain]
+        else:
+            left = [(r.change.workload, r.change.to_replicas) for r in o.rollback if not r.ok]
+        return left + list(self.inherited)
 
     @property
     def exit_code(self) -> int:
         o = self.outcome
+        if self.left_changed:  # a person must look
+            return ExitCode.PARTIAL
         if o.success:
             return ExitCode.FAILED if self.audit_missing else ExitCode.SUCCESS
-        if self.left_changed:  # a rollback failed or did not run: a person must look
-            return ExitCode.PARTIAL
-        if not self.dry_run and not self.rollback_enabled and (o.failed or o.uncertain):
-            return ExitCode.PARTIAL
         if o.interrupted:
             return SIGNAL_EXIT[o.interrupted]
         return ExitCode.FAILED
@@ -145,9 +169,10 @@ def failed_before_start(
     message: str,
     dry_run: bool = False,
     run_id: str | None = None,
+    interrupted: str | None = None,
 ) -> RunResult:
-    """The result of a run that changed nothing because it could not start."""
+    """The result of a run that changed nothing because it could not start, or was
+    interrupted (by the signal `interrupted`) before its first change."""
     plan = Plan(namespace, operation, (), ())
-    return RunResult(
-        plan, Outcome(errors=[message]), dry_run=dry_run, run_id=run_id or new_run_id()
-    )
+    outcome = Outcome(errors=[message], interrupted=interrupted)
+    return RunResult(plan, outcome, dry_run=dry_run, run_id=run_id or new_run_id())

@@ -13,18 +13,15 @@ never clobbered.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import FrameType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from nsscale.errors import ErrorKind, NsscaleError
+from nsscale.interrupts import Interrupts, signal_name
 from nsscale.plan import Change
-from nsscale.workload import Workload
+from nsscale.workload import Kind, Workload
 from nsscale.writer import Failure, Move, MoveResult, Writer
 
 log = logging.getLogger("nsscale")
@@ -35,71 +32,6 @@ MIN_BATCH, MAX_BATCH = 25, 250
 def auto_batch_size(changes: int, parallel: int) -> int:
     """Spread the changes over the parallel workers; few small calls cost more than they save."""
     return max(MIN_BATCH, min(MAX_BATCH, -(-changes // max(parallel, 1))))
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: stop, roll back, report."""
-
-
-_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
-
-
-class Interrupts:
-    """Ctrl-C and SIGTERM while a run may change the namespace: noted, never raised.
-
-    Python runs a signal handler in the main thread between any two bytecodes, so a handler that
-    raises (KeyboardInterrupt) can cut a run anywhere: between two steps, before or during the
-    rollback and its verification, while the in-cluster mark is written or cleared; then nothing
-    is undone, the report is lost and the mark stays. While entered, the first signal is only
-    noted (`received`): the transaction starts no new step and rolls back. A signal while
-    something must finish (`refusing`), or after the first, is refused with a word. Re-entrant;
-    outside the main thread (where no signal is ever delivered) it installs nothing.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.received: str | None = None  # "SIGINT" or "SIGTERM"
-        self._busy: str | None = None
-        self._depth = 0
-        self._previous: dict[signal.Signals, _Handler] = {}
-
-    def __enter__(self) -> Interrupts:
-        if self._depth == 0 and threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
-        self._depth += 1
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._depth -= 1
-        if self._depth == 0:
-            for sig, handler in self._previous.items():
-                if handler is not None:
-                    signal.signal(sig, handler)
-            self._previous = {}
-
-    @contextmanager
-    def refusing(self, what: str) -> Iterator[None]:
-        """While `what` runs, a signal is refused instead of noted. Read `received` inside:
-        a signal that came before is seen there, one that comes after is refused."""
-        previous, self._busy = self._busy, what
-        try:
-            yield
-        finally:
-            self._busy = previous
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if self.received is None and self._busy is None:
-            self.received = name
-            log.error("interrupted by %s: finishing the steps in flight", name)
-            return
-        log.warning(
-            "%s received: %s and cannot be interrupted safely; "
-            "a forced kill (SIGKILL) would leave the namespace partly changed",
-            name,
-            self._busy or "the steps in flight are finishing",
-        )
 
 
 @dataclass(frozen=True)
@@ -145,7 +77,11 @@ class Outcome:
     uncertain: list[Failed] = field(default_factory=list)
     rollback: list[Restored] | None = None  # None: no rollback ran
     errors: list[str] = field(default_factory=list)
-    interrupted: str | None = None  # "SIGINT" or "SIGTERM"
+    interrupted: str | None = None  # "SIGINT", "SIGTERM" or "SIGHUP"
+    judged: bool = False  # some write's outcome was read off the namespace, not off kubectl
+    # The namespace as read once more at the end, when anything failed or was judged: the
+    # report says what this shows (None: not read, or the read failed).
+    final: Mapping[tuple[Kind, str], Workload] | None = None
 
     @property
     def success(self) -> bool:
@@ -159,7 +95,6 @@ class Transaction:
     rollback: bool = True
     batch_size: int | None = None  # None: auto_batch_size
     parallel: int = 1  # steps in flight at once
-    heartbeat: Callable[[], None] | None = None  # between waves: renew the in-cluster mark
     interrupts: Interrupts = field(default_factory=Interrupts)
 
     def run(self, changes: Sequence[Change]) -> Outcome:
@@ -176,23 +111,24 @@ class Transaction:
         # (see Interrupts): no new wave starts, and the steps in flight (each kubectl in its own
         # session) finish and are known.
         with ThreadPoolExecutor(width, thread_name_prefix="nsscale-step") as pool:
-            for number, wave in enumerate(_chunks(steps, width)):
-                if number and self.heartbeat is not None:
-                    self._beat(self.heartbeat)
-                self._notice_interrupt(outcome)
-                if outcome.interrupted or (self.rollback and not outcome.success):
+            for wave in _chunks(steps, width):
+                self._notice_stop(outcome)
+                if self.interrupts.stop_reason or (self.rollback and not outcome.success):
                     break
                 self._run_wave(pool, wave, outcome)
             with self.interrupts.refusing("the run is finishing"):
-                self._notice_interrupt(outcome)  # one that came during the last wave
+                self._notice_stop(outcome)  # one that came during the last wave
                 if self.rollback and not outcome.success and (outcome.scaled or outcome.uncertain):
                     self._undo(pool, outcome)
+                if not outcome.success or outcome.judged:
+                    self._verify(outcome)
         return outcome
 
-    def _notice_interrupt(self, outcome: Outcome) -> None:
-        if self.interrupts.received and not outcome.interrupted:
+    def _notice_stop(self, outcome: Outcome) -> None:
+        reason = self.interrupts.stop_reason
+        if reason and reason not in outcome.errors:
             outcome.interrupted = self.interrupts.received
-            outcome.errors.append(f"interrupted by {outcome.interrupted}")
+            outcome.errors.append(reason)
 
     def _run_wave(self, pool: ThreadPoolExecutor, wave: Sequence[Step], outcome: Outcome) -> None:
         futures = {pool.submit(self.writer.write, _moves(step)): step for step in wave}
@@ -203,7 +139,7 @@ class Transaction:
         try:
             results = future.result()
         except KeyboardInterrupt as exc:  # raised inside the step itself
-            self._interrupted(exc, outcome)
+            outcome.interrupted = signal_name(exc)
             self._abort(step, outcome, f"interrupted by {outcome.interrupted}")
         except NsscaleError as err:
             self._abort(step, outcome, str(err))
@@ -212,23 +148,13 @@ class Transaction:
             self._abort(step, outcome, f"unexpected error: {exc!r}")
         else:
             for change, result in zip(step.changes, results, strict=True):
+                outcome.judged |= result.judged
                 if result.failure is None:
                     assert result.workload is not None
                     outcome.scaled.append(Scaled(change, result.workload, step))
                 else:
                     log.error("Failed to scale %s: %s", change.workload.ref, result.failure.message)
                     outcome.failed.append(Failed(change, result.failure, step))
-
-    @staticmethod
-    def _beat(heartbeat: Callable[[], None]) -> None:
-        try:
-            heartbeat()
-        except NsscaleError as err:  # the run goes on; a stale mark only makes others wait
-            log.warning("could not renew the in-cluster mark: %s", err)
-
-    @staticmethod
-    def _interrupted(exc: KeyboardInterrupt, outcome: Outcome) -> None:
-        outcome.interrupted = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
 
     def _abort(self, step: Step, outcome: Outcome, message: str) -> None:
         log.error("%s", message)
@@ -272,25 +198,38 @@ class Transaction:
                             log.error("Failed to rollback %s: %s", workload.ref, failure.message)
                         restored.append(Restored(change, failure))
             log.info("Rollback completed: %d operations performed", len(restored))
-            outcome.rollback = self._verified(restored)
+            outcome.rollback = restored
 
-    def _verified(self, restored: list[Restored]) -> list[Restored]:
-        """Read the namespace once more: an undo reported done must show its original state."""
+    def _verify(self, outcome: Outcome) -> None:
+        """Read the namespace once more after a failure, or after any outcome was judged, so
+        that the report says what the cluster shows: an undo reported done must show the
+        original state, and one reported failed that landed after all is done."""
         try:
-            current = {w.key: w for w in self.writer.read()}
+            final = {w.key: w for w in self.writer.read()}
         except NsscaleError as err:
-            log.error("could not verify the rollback: %s", err)
-            failure = Failure(f"rollback not verified: {err}", ErrorKind.OTHER)
-            return [r if not r.ok else Restored(r.change, failure) for r in restored]
+            log.error("could not verify the outcome: %s", err)
+            if outcome.rollback is not None:
+                failure = Failure(f"rollback not verified: {err}", ErrorKind.OTHER)
+                outcome.rollback = [
+                    Restored(r.change, failure) if r.ok else r for r in outcome.rollback
+                ]
+            return
+        outcome.final = final
+        if outcome.rollback is None:
+            return
         checked = []
-        for r in restored:
-            now = current.get(r.change.workload.key)
-            if r.ok and (now is None or now.state != r.change.before):
+        for r in outcome.rollback:
+            now = final.get(r.change.workload.key)
+            held = now is not None and now.state == r.change.before
+            if r.ok and not held:
                 seen = "gone" if now is None else f"replicas now {now.replicas}"
                 log.error("Rollback of %s did not hold: %s", r.change.workload.ref, seen)
                 r = Restored(r.change, Failure(f"verify after rollback: {seen}", ErrorKind.OTHER))
+            elif not r.ok and held:
+                log.warning("Rollback of %s landed after all", r.change.workload.ref)
+                r = Restored(r.change)
             checked.append(r)
-        return checked
+        outcome.rollback = checked
 
     def _try_undo(self, batch: Sequence[tuple[Change, Workload]]) -> list[Failure | None]:
         """Every undo is attempted: a batch that raises fails its own moves, not the rest."""

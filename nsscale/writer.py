@@ -12,6 +12,7 @@ anything else (changed by someone: conflict).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -47,6 +48,7 @@ class MoveResult:
     move: Move
     workload: Workload | None = None  # as the cluster holds it after a done move
     failure: Failure | None = None
+    judged: bool = False  # decided by reading the namespace after the call failed
 
     @property
     def ok(self) -> bool:
@@ -61,9 +63,11 @@ class Writer:
     dry_run: bool = False  # client-side: predict, call nothing
     server_dry_run: bool = False  # the cluster's writes change nothing: trust what kubectl says
     retry: RetryPolicy = field(default_factory=RetryPolicy)  # for transient failures
-    # After kubectl is killed at its timeout, its writes may still be in flight at the server,
-    # which gives each its own deadline (the --request-timeout kubectl sent): the namespace is
-    # read only once that has passed, so a write cannot land after it was judged not done.
+    # When a call ends without the server's answer to each of its writes (kubectl killed, a
+    # connection dropped or timed out, output we cannot read), a write may still be on its way
+    # to storage. The server gives each request its own deadline (the --request-timeout kubectl
+    # sent): the namespace is read only once that has passed, so that no write can land after it
+    # was judged not done.
     settle_s: float = 0.0
 
     def read(self) -> list[Workload]:
@@ -91,10 +95,11 @@ class Writer:
                     self._judge_dry(pending, err, results)
                     break
                 log.debug("batch of %d failed (%s); reading the namespace", len(pending), err)
-                if isinstance(err, KubectlError) and err.killed and self.settle_s > 0:
+                if outcome_unknown(err) and self.settle_s > 0:
                     log.info(
-                        "kubectl was killed at its timeout: waiting %gs for the server's own "
-                        "deadline on the writes in flight before reading the namespace",
+                        "the server's answer to some writes is unknown (%s): waiting %gs for "
+                        "its own deadline on them before reading the namespace",
+                        err,
                         self.settle_s,
                     )
                     self.retry.sleep(self.settle_s)
@@ -143,7 +148,7 @@ class Writer:
             if now is None:
                 results[i] = _failed(m, "no longer exists", ErrorKind.NOT_FOUND)
             elif now.state == m.want:
-                results[i] = MoveResult(m, now)
+                results[i] = MoveResult(m, now, judged=True)
             elif now.state != m.expect:
                 results[i] = _failed(
                     m,
@@ -165,7 +170,29 @@ class Writer:
 
 
 def _failed(move: Move, message: str, kind: ErrorKind) -> MoveResult:
-    return MoveResult(move, failure=Failure(message, kind))
+    return MoveResult(move, failure=Failure(message, kind), judged=True)
+
+
+# The server answered these: the write it refused is not done, and never will be.
+_ANSWERED = re.compile(
+    r"Error from server \((NotFound|Forbidden|Conflict|AlreadyExists|Invalid|BadRequest|"
+    r"InternalError|ServiceUnavailable|TooManyRequests|MethodNotAllowed|Unauthorized)\)"
+    r"|is invalid:|Expected replicas to be"
+)
+
+
+def outcome_unknown(err: KubectlError | KubectlOutputError) -> bool:
+    """Whether some write of the failed call may still land: kubectl was killed, printed what
+    we cannot read, or failed without the server's answer for an object (a timeout, a dropped
+    connection: the server may still be working on the write)."""
+    if isinstance(err, KubectlOutputError) or err.killed:
+        return True
+    lines = [line for line in err.stderr.splitlines() if line.strip() and not _KLOG.match(line)]
+    return not lines or not all(_ANSWERED.search(line) for line in lines)
+
+
+# client-go's log lines and the server's warnings, around kubectl's own messages
+_KLOG = re.compile(r"[IWEF]\d{4} |Warning: ")
 
 
 def _kind(err: KubectlError | KubectlOutputError) -> ErrorKind:

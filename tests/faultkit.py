@@ -202,7 +202,8 @@ class Running:
         )
 
 
-OUTCOMES = {0: "at target", 1: "as it was", 3: "as reported", 130: "as it was", 143: "as it was"}
+AS_IT_WAS = (1, 129, 130, 143)  # failed or interrupted, everything undone
+OUTCOMES = {0: "at target", 3: "as reported"} | dict.fromkeys(AS_IT_WAS, "as it was")
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,7 @@ def judge_down(
             problems.append(f"the report says success={report.get('success')}")
     if code == 0:
         unreported = {k for k in final if final[k] != target[k]}
-    elif code in (1, 130, 143):
+    elif code in AS_IT_WAS:
         unreported = set(changed)
     elif code == 3:
         if report is None:

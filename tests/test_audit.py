@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,15 +26,20 @@ import pytest
 from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
+import nsscale.run as nsscale_run
 from nsscale import __version__
 from nsscale.audit import (
+    CHECK_PK,
     AuditEvent,
     DynamoSink,
     FileSink,
     RunOutcome,
+    Sink,
     Who,
+    check_sinks,
     iso_ms,
     parse_age,
+    record,
     run_outcome,
     since,
     who,
@@ -83,6 +89,8 @@ def through_kubectl(fp: Any, scenario: str) -> RunResult:
         script.replace(returncode=1, stderr=FORBIDDEN)
         script.get(A_DOWN, KB, KIDLE)
         script.get(A_DOWN, KB, KIDLE)  # the rollback's verification
+    if scenario in ("failed", "partial"):  # nothing to undo: what was judged, verified
+        script.get(KA if scenario == "failed" else A_DOWN, KB, KIDLE)
     cluster = KubectlCluster(Kubectl(KubectlConfig(KUBECTL, timeout_s=5)))
     plan = make_plan(NS, Operation.DOWN, cluster.list_workloads(NS))
     rollback = scenario != "partial"
@@ -299,6 +307,92 @@ def test_an_unwritable_file_is_an_audit_error(tmp_path: Path) -> None:
     assert err.value.hint == "choose a writable --audit-file"
 
 
+def under_a_file(tmp_path: Path) -> Path:
+    (tmp_path / "file").write_text("")
+    return tmp_path / "file" / "audit.jsonl"
+
+
+def a_directory(tmp_path: Path) -> Path:
+    (tmp_path / "dir").mkdir()
+    return tmp_path / "dir"
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        (under_a_file, "File exists"),  # mkdir of the parent meets the file
+        (a_directory, "Is a directory"),
+    ],
+    ids=["parent-is-a-file", "path-is-a-directory"],
+)
+def test_check_refuses_an_unwritable_file_as_write_does(
+    tmp_path: Path, where: Callable[[Path], Path], reason: str
+) -> None:
+    sink = FileSink(where(tmp_path))
+    try:
+        with pytest.raises(
+            AuditError, match=f"cannot append to the audit file .*: {reason}"
+        ) as err:
+            sink.check()
+        with pytest.raises(AuditError) as written:
+            sink.write(event())
+    finally:
+        tmp_path.chmod(0o700)
+    assert (err.value.message, err.value.hint) == (written.value.message, written.value.hint)
+    assert err.value.sink == sink.name
+    assert err.value.hint == "choose a writable --audit-file"
+
+
+def test_check_of_a_writable_file_appends_nothing(tmp_path: Path) -> None:
+    sink = FileSink(tmp_path / "audit.jsonl")
+    sink.write(event())
+    before = sink.path.read_bytes()
+    sink.check()
+    assert sink.path.read_bytes() == before
+
+    fresh = FileSink(tmp_path / "state" / "nsscale" / "audit.jsonl")
+    fresh.check()  # made as write makes it, and empty: no record in the trail
+    assert fresh.path.read_bytes() == b""
+    assert stat.S_IMODE(fresh.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(fresh.path.parent.stat().st_mode) == 0o700
+    assert fresh.history(CLUSTER, NS, None, 10) == []
+
+
+class Broken:
+    """A sink whose every call raises what no sink should: not an AuditError."""
+
+    name = "broken sink"
+
+    def write(self, event: AuditEvent) -> None:
+        raise RuntimeError("boom")
+
+    def check(self) -> None:
+        raise RuntimeError("boom")
+
+    def history(
+        self, cluster: str, namespace: str, after: datetime | None, limit: int
+    ) -> list[dict[str, Any]]:
+        raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize(
+    "act", [check_sinks, lambda sinks: record(event(), sinks)], ids=["check_sinks", "record"]
+)
+def test_one_failing_sink_never_stops_the_next(tmp_path: Path, act: Any) -> None:
+    (tmp_path / "file").write_text("")
+    bad, good = FileSink(tmp_path / "file" / "a.jsonl"), FileSink(tmp_path / "a.jsonl")
+    sinks: list[Sink] = [bad, Broken(), good]
+
+    failures = act(sinks)
+
+    assert list(failures) == [bad.name, "broken sink"]
+    assert failures[bad.name].hint == "choose a writable --audit-file"
+    assert str(failures["broken sink"]) == "broken sink: unexpected error: RuntimeError('boom')"
+    assert failures["broken sink"].sink == "broken sink"
+    assert good.path.exists()
+    assert act([good]) == {}
+
+
 def events_for_history() -> list[AuditEvent]:
     """Three runs of shop in prod-eu, the newest a rollback; others that must not be listed."""
     now = datetime.now(UTC)
@@ -427,6 +521,54 @@ def test_dynamodb_history_is_newest_first_without_the_seed_items(dynamodb: Dynam
     assert newest["rollback_performed"] is True
     assert newest["steps"][-1]["restored_replicas"] == 3  # plain JSON numbers, as in the file
     assert newest["duration_s"] == 1.25
+
+
+def test_check_passes_on_a_good_table_and_writes_nothing(dynamodb: Dynamo) -> None:
+    sink = DynamoSink(dynamodb.table)
+    sink.check()
+    assert dynamodb.raw_items() == []
+
+    sink.write(event())
+    before = dynamodb.raw_items()
+    sink.check()
+    sink.check()  # a fresh probe key each time
+    assert dynamodb.raw_items() == before
+    assert CHECK_PK not in {i["pk"] for i in dynamodb.items()}
+
+
+def test_check_of_a_missing_table_says_how_to_create_it(aws_env: str) -> None:
+    with pytest.raises(AuditError) as err:
+        DynamoSink("no-such-table").check()
+    assert err.value.code == "ResourceNotFoundException"
+    assert err.value.message.startswith("DynamoDB table no-such-table: ")
+    assert err.value.hint == (
+        "create it with `nsscale audit create-table NAME`, "
+        "or check the region (AWS_DEFAULT_REGION or the AWS profile's)"
+    )
+
+
+def test_check_of_an_unreachable_endpoint_is_an_audit_error(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = closed_port_url()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
+    with pytest.raises(AuditError) as err:
+        DynamoSink("nsscale-audit").check()
+    assert err.value.code == "EndpointConnectionError"
+    assert err.value.message.startswith("DynamoDB table nsscale-audit: Could not connect")
+    assert url in err.value.message
+    assert err.value.hint.startswith("check the network")
+
+
+def test_aws_region_alone_is_no_region_and_the_hint_names_what_boto3_reads(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")  # botocore 1.44 reads it for no client
+    with pytest.raises(AuditError) as err:
+        DynamoSink("nsscale-audit").check()
+    assert err.value.code == "NoRegionError"
+    assert err.value.hint == "set AWS_DEFAULT_REGION or a region in the AWS profile"
 
 
 def test_an_unreachable_endpoint_is_an_audit_error_naming_it(
@@ -615,19 +757,48 @@ def test_audit_required_exits_non_zero_when_dynamodb_misses_the_record(
     assert json.loads(result.stdout)["exit_code"] == 1
 
 
+def test_audit_required_and_an_unwritable_record_change_nothing(
+    fp: Any, runner: CliRunner, tmp_path: Path
+) -> None:
+    script = Script(fp)
+    script.get(KA, KB)  # only the reads: a write would fail the test
+    script.review()
+    (tmp_path / "file").write_text("")
+    audit_file = str(tmp_path / "file" / "audit.jsonl")  # no table: the file is required
+
+    result = nsscale(runner, "down", NS, "--audit-file", audit_file, "--audit-required")
+
+    assert result.exit_code == 1, result.output
+    assert "cannot append to the audit file" in result.stderr
+    assert "so nothing was changed (--audit-required)" in result.stderr
+    assert [c[1] for c in fp.calls] == ["get", "create"]  # the reads and the review
+
+
 def test_audit_required_keeps_3(fp: Any, runner: CliRunner, tmp_path: Path) -> None:
+    # The record could be written when the run began, and not when it ended: 3 stays 3.
     script = Script(fp)
     script.get(KA, KB)
     script.guards()
     script.replace(returncode=1, stderr=ERR_500)
     script.get(A_DOWN, KB)
+    script.get(A_DOWN, KB)  # the verification
     script.retire()
-    (tmp_path / "file").write_text("")
-    audit_file = str(tmp_path / "file" / "audit.jsonl")  # no table: the file is required
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text("")
 
-    result = nsscale(
-        runner, "down", NS, "--no-rollback", "--audit-file", audit_file, "--audit-required"
-    )
+    def unwritable(*args: Any) -> Any:  # a directory now: taken away while the run went on
+        ahead = args[4]
+        ahead.audit_ready()  # checked first, while it could still be written
+        audit.unlink()
+        audit.mkdir()
+        return real(*args)
+
+    real = nsscale_run.run_operation
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(nsscale_run, "run_operation", unwritable)
+        result = nsscale(
+            runner, "down", NS, "--no-rollback", "--audit-file", str(audit), "--audit-required"
+        )
 
     assert result.exit_code == 3, result.output
     assert "[WARNING] audit: cannot append to the audit file" in result.stderr
@@ -735,7 +906,7 @@ def test_aws_errors_go_through_the_error_boundary(
     assert listed.exit_code == 1
     assert listed.stderr == (
         "error: DynamoDB: You must specify a region.\n"
-        "  set AWS_REGION or a region in the AWS profile\n"
+        "  set AWS_DEFAULT_REGION or a region in the AWS profile\n"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,9 @@ from typer.testing import CliRunner
 
 from nsscale import __version__
 from nsscale.cli import app
+from tests.apiserver.fixtures import kubectl_env
+from tests.apiserver.server import ApiServer
+from tests.faultkit import NSSCALE
 from tests.kube import KUBECTL, NS, REVIEW_ARGV, SEED_KEYS, Script, moved, workload
 
 A, B = workload("a", 3, 10), workload("b", 2, 11, kind="StatefulSet")
@@ -30,6 +34,15 @@ def nsscale(runner: CliRunner, *args: str) -> Any:
     return runner.invoke(app, [*args, *retries, "--kubectl", KUBECTL, "--timeout", "5"])
 
 
+def rows(table: str) -> list[list[str]]:
+    """The body rows of the Rich tables printed, as lists of cells."""
+    return [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in table.splitlines()
+        if line.startswith("│")
+    ]
+
+
 def test_version(runner: CliRunner) -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
@@ -45,10 +58,11 @@ def test_down_succeeds_with_exit_0_and_a_table(fp: Any, runner: CliRunner) -> No
     result = nsscale(runner, "down", NS)
 
     assert result.exit_code == 0, result.output
-    assert "a" in result.stdout
-    assert "3 → 0" in result.stdout
-    assert "2 → 0" in result.stdout
-    assert "already at 0" in result.stdout
+    assert rows(result.stdout) == [
+        ["deployment", "a", "3 → 0", "scaled", ""],
+        ["statefulset", "b", "2 → 0", "scaled", ""],
+        ["deployment", "idle", "0", "skipped", "already at 0"],
+    ]
     assert "shop: 2 scaled, 1 skipped." in result.stdout
     assert result.stderr == ""
 
@@ -129,6 +143,7 @@ def test_no_rollback_with_a_failure_exits_3(fp: Any, runner: CliRunner) -> None:
     script.guards()
     script.replace(returncode=1, stderr=ERR_500)
     script.get(moved(A, 0, 20, 3, 0), B)
+    script.get(moved(A, 0, 20, 3, 0), B)  # the verification
     script.retire()
 
     result = nsscale(runner, "down", NS, "--no-rollback")
@@ -150,7 +165,9 @@ def test_dry_run_makes_no_mutating_call(fp: Any, runner: CliRunner) -> None:
 
 def test_dry_run_json_marks_planned_changes(fp: Any, runner: CliRunner) -> None:
     Script(fp).get(A)
-    doc = json.loads(nsscale(runner, "down", NS, "--dry-run", "-o", "json").stdout)
+    result = nsscale(runner, "down", NS, "--dry-run", "-o", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
     assert doc["dry_run"] is True
     assert doc["scaled_resources"][0]["status"] == "dry_run"
 
@@ -203,9 +220,11 @@ def test_kubectl_missing_exits_2_saying_how_to_point_at_it(
 
 
 def test_kubectl_path_from_the_environment(
-    fp: Any, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+    fp: Any, runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("NSSCALE_KUBECTL", "/opt/k/kubectl")
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.touch()  # nsscale checks it exists; kubectl, faked here, would read it
     argv = [
         "/opt/k/kubectl",
         "get",
@@ -215,17 +234,18 @@ def test_kubectl_path_from_the_environment(
         "-o",
         "json",
         "--context=prod",
-        "--kubeconfig=/tmp/kc",
+        f"--kubeconfig={kubeconfig}",
         "--request-timeout=7s",
     ]
     fp.register(argv, stdout=json.dumps({"kind": "List", "items": [A]}))
 
     result = runner.invoke(
-        app, ["status", NS, "--context", "prod", "--kubeconfig", "/tmp/kc", "--timeout", "7"]
+        app,
+        ["status", NS, "--context", "prod", "--kubeconfig", str(kubeconfig), "--timeout", "7"],
     )
 
     assert result.exit_code == 0, result.output
-    assert "a" in result.stdout
+    assert rows(result.stdout) == [["deployment", "a", "3", "3", "-", "-"]]
 
 
 def test_forbidden_discovery_exits_1_naming_the_permission(fp: Any, runner: CliRunner) -> None:
@@ -302,10 +322,103 @@ def test_an_unanswered_review_is_a_warning_and_the_guarded_writes_go_on(
     assert script.names() == ["a"]
 
 
-def test_usage_errors_exit_2(runner: CliRunner) -> None:
-    assert runner.invoke(app, ["scale", NS]).exit_code == 2  # --replicas missing
-    assert runner.invoke(app, ["scale", NS, "--replicas", "-1"]).exit_code == 2
-    assert runner.invoke(app, ["down"]).exit_code == 2
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["scale", NS], "Missing option '--replicas'"),
+        (["scale", NS, "--replicas", "-1"], "Invalid value for '--replicas'"),
+        (["scale", NS, "--replicas", "2147483648"], "Invalid value for '--replicas'"),
+        (["down"], "Missing argument 'NAMESPACE'"),
+    ],
+)
+def test_usage_errors_exit_2(fp: Any, runner: CliRunner, args: list[str], error: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert error in result.stderr
+    assert "Traceback" not in result.output
+    assert list(fp.calls) == []  # refused before any kubectl call
+
+
+def test_replicas_up_to_the_api_maximum_are_accepted(fp: Any, runner: CliRunner) -> None:
+    Script(fp).get(A)  # a dry run: only the read is registered
+    result = nsscale(runner, "scale", NS, "--replicas", "2147483647", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert rows(result.stdout) == [["deployment", "a", "3 → 2147483647", "would scale", ""]]
+
+
+def lines(text: str) -> list[str]:
+    return text.strip().splitlines()
+
+
+@pytest.mark.parametrize("command", [["down", NS], ["status", NS], ["up", NS]])
+def test_a_missing_kubeconfig_exits_2_before_any_kubectl_call(
+    fp: Any, runner: CliRunner, tmp_path: Path, command: list[str]
+) -> None:
+    missing = tmp_path / "no-such-kubeconfig"
+    result = nsscale(runner, *command, "--kubeconfig", str(missing))
+    assert result.exit_code == 2, result.output
+    assert lines(result.stderr) == [
+        f"error: kubeconfig {missing} does not exist",
+        "  check the --kubeconfig path, or leave it out to use $KUBECONFIG or ~/.kube/config",
+    ]
+    assert list(fp.calls) == []
+
+
+def test_a_kubeconfig_that_is_a_folder_exits_2(fp: Any, runner: CliRunner, tmp_path: Path) -> None:
+    result = nsscale(runner, "down", NS, "--kubeconfig", str(tmp_path), "-o", "json")
+    assert result.exit_code == 2, result.output
+    assert lines(result.stderr)[0] == f"error: kubeconfig {tmp_path} is not a file"
+    assert json.loads(result.stdout)["exit_code"] == 2
+    assert list(fp.calls) == []
+
+
+def test_an_unknown_context_exits_2_naming_it(fp: Any, runner: CliRunner) -> None:
+    Script(fp).get(returncode=1, stderr='error: context "nope" does not exist\n')
+    fp.register([*REVIEW_ARGV, fp.any()], returncode=1, stderr='context "nope" does not exist\n')
+
+    result = nsscale(runner, "down", NS, "--context", "nope")
+
+    assert result.exit_code == 2, result.output
+    assert lines(result.stderr) == [
+        'error: context "nope" is not in the kubeconfig',
+        "  pick one that is: kubectl config get-contexts",
+    ]
+    assert "replace" not in [call[1] for call in fp.calls]  # no write
+
+
+@pytest.mark.e2e
+def test_an_unknown_context_with_the_real_kubectl_exits_2_and_changes_nothing(
+    apiserver: ApiServer, kubeconfig: Path, kubectl_bin: Path
+) -> None:
+    apiserver.add_deployment(NS, "web", replicas=3)
+    before = apiserver.workloads(NS)
+    proc = subprocess.run(
+        [str(NSSCALE), "down", NS, "--context", "nope", "--kubeconfig", str(kubeconfig)],
+        env={**kubectl_env(kubeconfig), "NSSCALE_KUBECTL": str(kubectl_bin)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert lines(proc.stderr) == [
+        f'error: context "nope" is not in the kubeconfig {kubeconfig}',
+        f"  pick one that is: kubectl config get-contexts --kubeconfig={kubeconfig}",
+    ]
+    assert apiserver.requests == []  # kubectl never reached the server
+    assert apiserver.workloads(NS) == before
+
+
+def test_a_kubectl_that_is_not_a_program_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    fake = tmp_path / "kubectl"
+    fake.write_text("not a program, and no #! line\n")
+    fake.chmod(0o755)
+    result = runner.invoke(app, ["down", NS, "--kubectl", str(fake)])
+    assert result.exit_code == 2, result.output
+    assert lines(result.stderr) == [
+        f"error: cannot run kubectl at {str(fake)!r}: Exec format error",
+        "  install kubectl, or point nsscale at it with --kubectl PATH or $NSSCALE_KUBECTL",
+    ]
+    assert "Traceback" not in result.output
 
 
 def test_log_file_and_verbose(fp: Any, runner: CliRunner, tmp_path: Path) -> None:

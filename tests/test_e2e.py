@@ -275,41 +275,39 @@ def test_an_unreachable_server_exits_1_within_the_timeout(
     assert "kubectl cluster-info" in proc.stderr  # what to do about it
 
 
-def test_a_hung_call_is_killed_within_the_timeout_and_rolled_back(
+def test_a_hung_write_is_cut_at_its_request_timeout_and_rolled_back(
     shop: ApiServer, nsscale: Any
 ) -> None:
     shop.hang("PUT", "statefulsets", "cache", seconds=60)
     run = nsscale("down", NS, "--timeout", "3", "--retries", "0", "-v", "-o", "json")
     assert run.code == 1, run.stdout + run.stderr
-    # killed at 3 s, then 3 s for the server's own deadline on the write in flight
+    # the server cuts the held write at 3 s (its 504), then 3 s for any write still in flight
     assert run.seconds < 3 + 3 + 4
-    assert "waiting 3s for the server's own deadline" in run.stderr
+    assert "waiting 3s for its own deadline" in run.stderr
     assert state(shop) == INITIAL
     time.sleep(1)  # nothing lands after the report
     assert state(shop) == INITIAL
     doc = run.json()
-    # cache's write hung; db's, after it in the same call, was never sent
-    assert {(f["name"], f["error_kind"]) for f in doc["failed_resources"]} == {
-        ("cache", "timeout"),
-        ("db", "timeout"),
-    }
+    # cache's write was cut; db's, after it in the same call, was done and undone
+    assert {(f["name"], f["error_kind"]) for f in doc["failed_resources"]} == {("cache", "timeout")}
     assert doc["rollback_performed"] is True
+    assert {r["name"] for r in doc["rollback_results"]} == {"api", "web", "db"}
 
 
 def test_a_write_landing_after_kubectl_was_killed_is_still_seen(
     shop: ApiServer, nsscale: Any
 ) -> None:
-    # Slow requests, so cache's write is sent about 1.5 s into the call; the server holds it 3.9 s
-    # (just under its own 4 s deadline): it lands well after kubectl is killed at 4 s.
+    # Slow requests: cache's write (alone in its call) reaches the server about 0.3 s into the
+    # call, and is held 3.9 s, just under the server's own 4 s deadline: it lands after kubectl
+    # is killed at 4 s. Judged only once that deadline has passed, it is found done.
     shop.latency = 0.3
     shop.hang("PUT", "statefulsets", "cache", seconds=3.9)
-    run = nsscale("down", NS, "--timeout", "4", "--retries", "0", "-o", "json")
-    assert run.code == 1, run.stdout + run.stderr
-    doc = run.json()
-    assert "cache" in [r["name"] for r in doc["rollback_results"]]  # seen landed, undone
-    assert state(shop) == INITIAL
+    run = nsscale("down", NS, "--timeout", "4", "--batch-size", "1", "--retries", "0", "-o", "json")
+    assert run.code == 0, run.stdout + run.stderr
+    assert "cache" in [r["name"] for r in run.json()["scaled_resources"]]
+    assert state(shop) == DOWN
     time.sleep(1)
-    assert state(shop) == INITIAL
+    assert state(shop) == DOWN
 
 
 def test_transient_failures_are_retried_to_success(shop: ApiServer, nsscale: Any) -> None:

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from nsscale.errors import ErrorKind, KubectlError, KubectlNotFound, KubectlOutputError, classify
-from nsscale.kubectl import Kubectl, KubectlConfig
+from nsscale.cluster import KubectlCluster
+from nsscale.errors import (
+    ErrorKind,
+    KubeconfigError,
+    KubectlError,
+    KubectlNotFound,
+    KubectlOutputError,
+    classify,
+)
+from nsscale.kubectl import Kubectl, KubectlConfig, Runner
+from tests.apiserver.server import ApiServer
 
 # Real kubectl stderr, as measured in KUBECTL-FACTS.md (v1.37 and v1.32).
 STDERR_KINDS = [
@@ -39,6 +50,18 @@ STDERR_KINDS = [
         ErrorKind.UNREACHABLE,
     ),
     ("Unable to connect to the server: context deadline exceeded", ErrorKind.UNREACHABLE),
+    # one request of a batch (`replace -f -` of a List) cut by --request-timeout; kubectl goes on
+    (
+        'error: error when replacing "STDIN": Put "http://127.0.0.1:38409/apis/apps/v1/namespaces/'
+        'shop/deployments/a?timeout=3s": net/http: request canceled (Client.Timeout exceeded '
+        "while awaiting headers)",
+        ErrorKind.TIMEOUT,
+    ),
+    (
+        'error when replacing "STDIN": Put "http://127.0.0.1:38409/apis/apps/v1/namespaces/shop/'
+        'deployments/a?timeout=3s": context deadline exceeded',
+        ErrorKind.TIMEOUT,
+    ),
     ("Error from server (InternalError): an error on the server", ErrorKind.SERVER_ERROR),
     ("Error from server (TooManyRequests): slow down", ErrorKind.SERVER_ERROR),
     ("error: something new", ErrorKind.OTHER),
@@ -47,6 +70,16 @@ STDERR_KINDS = [
 
 def kubectl(**config: Any) -> Kubectl:
     return Kubectl(KubectlConfig("kubectl", **config))
+
+
+def recording(timeouts: list[float]) -> Runner:
+    """subprocess.run (faked by fp), noting the process timeout of every call."""
+
+    def runner(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+        timeouts.append(kwargs["timeout"])
+        return subprocess.run(argv, **kwargs)
+
+    return runner
 
 
 @pytest.mark.parametrize(("stderr", "kind"), STDERR_KINDS)
@@ -84,6 +117,87 @@ def test_a_call_over_its_timeout_is_a_timeout_error_naming_the_limit(fp: Any) ->
     assert info.value.returncode is None
     assert str(info.value) == "kubectl did not answer within 3s (--timeout)"
     assert info.value.kind.transient
+
+
+@pytest.mark.parametrize("method", ["run", "json", "json_documents"])
+def test_a_call_of_several_requests_gets_the_timeout_per_request(fp: Any, method: str) -> None:
+    # --request-timeout bounds each request; the process, making 4 of them, gets 4 x 3 s
+    fp.register(["kubectl", "replace", "-f", "-", fp.any()], stdout="{}", occurrences=2)
+    timeouts: list[float] = []
+    call = getattr(
+        Kubectl(KubectlConfig("kubectl", timeout_s=3), runner=recording(timeouts)), method
+    )
+    call(["replace", "-f", "-"], "{}", requests=4)
+    call(["replace", "-f", "-"], "{}")  # one request unless told
+    assert timeouts == [12, 3]
+    assert [argv[-1] for argv in fp.calls] == ["--request-timeout=3s"] * 2  # each request: 3 s
+
+
+def test_a_call_of_several_requests_over_its_deadline_names_the_real_limit(fp: Any) -> None:
+    def hang(process: Any) -> None:
+        raise subprocess.TimeoutExpired("kubectl", 12)
+
+    fp.register(["kubectl", "replace", fp.any()], callback=hang)
+    with pytest.raises(KubectlError) as info:
+        kubectl(timeout_s=3).run(["replace", "-f", "-"], "{}", requests=4)
+    assert info.value.kind is ErrorKind.TIMEOUT
+    assert info.value.killed
+    assert str(info.value) == (
+        "kubectl did not answer within 12s (--timeout 3s per request, 4 requests)"
+    )
+
+
+def test_a_batch_replace_allows_one_request_per_object(fp: Any) -> None:
+    objects = [workload_manifest(f"w{i}") for i in range(5)]
+    fp.register(["kubectl", "replace", "-n", "ns", fp.any()], stdout=_list(objects))
+    timeouts: list[float] = []
+    cluster = KubectlCluster(
+        Kubectl(KubectlConfig("kubectl", timeout_s=2), runner=recording(timeouts))
+    )
+    assert [w.name for w in cluster.replace("ns", objects)] == ["w0", "w1", "w2", "w3", "w4"]
+    assert timeouts == [10]
+
+
+def test_the_read_of_a_namespace_allows_one_list_request_per_kind(fp: Any) -> None:
+    # `get deployments,statefulsets` sends two LIST requests, one after the other
+    fp.register(["kubectl", "get", "deployments,statefulsets", fp.any()], stdout=_list([]))
+    fp.register(["kubectl", "get", "namespace", "ns", fp.any()], stdout="namespace/ns\n")
+    timeouts: list[float] = []
+    cluster = KubectlCluster(
+        Kubectl(KubectlConfig("kubectl", timeout_s=2), runner=recording(timeouts))
+    )
+    assert cluster.list_workloads("ns") == []
+    assert cluster.namespace_exists("ns")
+    assert timeouts == [4, 2]
+
+
+@pytest.mark.e2e
+def test_a_batch_on_a_slow_but_healthy_server_is_not_killed_midway(
+    apiserver: ApiServer,
+    kubeconfig: Path,
+    kubectl_bin: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every request takes 0.1 s (a slow admission webhook): well within --timeout 0.5 s, but the
+    # 8 PUTs of one `replace -f -`, one after another, take longer than 0.5 s together.
+    monkeypatch.setenv("KUBECACHEDIR", str(tmp_path / "cache"))
+    for i in range(8):
+        apiserver.add_deployment("ns", f"app-{i}", replicas=2)
+    config = KubectlConfig(str(kubectl_bin), kubeconfig=str(kubeconfig), timeout_s=0.5)
+    cluster = KubectlCluster(Kubectl(config))
+    objects = [dict(w.manifest) for w in cluster.list_workloads("ns")]
+    for obj in objects:
+        obj["spec"] = {**obj["spec"], "replicas": 0}
+    apiserver.latency = 0.1
+
+    started = time.monotonic()
+    written = cluster.replace("ns", objects)
+    took = time.monotonic() - started
+
+    assert took > config.timeout_s  # before the fix, kubectl was killed here, mid-batch
+    assert [(w.name, w.replicas) for w in written] == [(f"app-{i}", 0) for i in range(8)]
+    assert [w["spec"]["replicas"] for w in apiserver.workloads("ns")] == [0] * 8
 
 
 def test_the_child_gets_its_own_session_and_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,6 +249,121 @@ def test_missing_binary_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(KubectlNotFound) as info:
         Kubectl(KubectlConfig(str(tmp_path / "kubectl"))).run(["version"])
     assert info.value.exit_code == 2
+    assert (
+        str(info.value)
+        == f"cannot run kubectl at {str(tmp_path / 'kubectl')!r}: No such file or directory"
+    )
+
+
+def test_a_binary_that_cannot_be_executed_is_a_usage_error(tmp_path: Path) -> None:
+    # executable, but neither a program nor a script with a #! line: execve fails with ENOEXEC
+    fake = tmp_path / "kubectl"
+    fake.write_text("kubectl, but not really\n")
+    fake.chmod(0o755)
+    with pytest.raises(KubectlNotFound) as info:
+        Kubectl(KubectlConfig(str(fake))).run(["version"])
+    assert info.value.exit_code == 2
+    assert str(info.value) == f"cannot run kubectl at {str(fake)!r}: Exec format error"
+    assert "--kubectl PATH" in info.value.hint
+
+
+# What kubectl v1.37 prints for a --context its kubeconfig lacks: the wording depends on the
+# command (measured against tests/apiserver).
+MISSING_CONTEXT = [
+    'error: context "nope" does not exist',
+    'context "nope" does not exist\ncontext "nope" does not exist',
+    "Error in configuration: context was not found for specified context: nope",
+]
+
+
+@pytest.mark.parametrize("stderr", MISSING_CONTEXT)
+def test_a_missing_context_is_a_kubeconfig_error(fp: Any, stderr: str) -> None:
+    fp.register(["kubectl", "get", fp.any()], stderr=stderr + "\n", returncode=1)
+    with pytest.raises(KubeconfigError) as info:
+        kubectl(context="nope").run(["get", "namespace", "shop"])
+    err = info.value
+    assert err.exit_code == 2
+    assert err.context == "nope"
+    assert str(err) == 'context "nope" is not in the kubeconfig'
+    assert err.hint == "pick one that is: kubectl config get-contexts"
+    assert err.stderr == stderr + "\n"
+
+
+def test_a_missing_context_in_a_named_kubeconfig_says_which_file(fp: Any) -> None:
+    stderr = 'error: context "nope" does not exist\n'
+    fp.register(["kubectl", "get", fp.any()], stderr=stderr, returncode=1)
+    with pytest.raises(KubeconfigError) as info:
+        kubectl(context="nope", kubeconfig="/k/config").run(["get", "x"])
+    assert str(info.value) == 'context "nope" is not in the kubeconfig /k/config'
+    assert info.value.hint == "pick one that is: kubectl config get-contexts --kubeconfig=/k/config"
+
+
+def test_a_kubeconfig_kubectl_cannot_load_is_a_kubeconfig_error(fp: Any) -> None:
+    stderr = 'error: error loading config file "/k": read /k: is a directory\n'
+    fp.register(["kubectl", "get", fp.any()], stderr=stderr, returncode=1)
+    with pytest.raises(KubeconfigError) as info:
+        kubectl(kubeconfig="/k").run(["get", "x"])
+    assert str(info.value) == "cannot load kubeconfig /k: read /k: is a directory"
+    assert (info.value.kubeconfig, info.value.exit_code) == ("/k", 2)
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "error: stat /elsewhere: no such file or directory",  # not the kubeconfig
+        'Error from server (NotFound): configmaps "context" not found',
+    ],
+)
+def test_other_failures_are_not_kubeconfig_errors(fp: Any, stderr: str) -> None:
+    fp.register(["kubectl", "get", fp.any()], stderr=stderr + "\n", returncode=1)
+    with pytest.raises(KubectlError):
+        kubectl(kubeconfig="/k").run(["get", "x"])
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["get", "deployments,statefulsets", "-n", "shop", "-o", "json"],
+        ["get", "namespace", "shop", "-o", "name"],
+        ["replace", "-n", "shop", "-f", "-", "-o", "json"],
+        ["create", "-f", "-", "--validate=false", "-o", "json"],
+    ],
+)
+def test_the_real_kubectl_with_a_missing_context_is_a_kubeconfig_error(
+    apiserver: ApiServer, kubeconfig: Path, kubectl_bin: Path, args: list[str]
+) -> None:
+    config = KubectlConfig(str(kubectl_bin), context="nope", kubeconfig=str(kubeconfig))
+    with pytest.raises(KubeconfigError) as info:
+        Kubectl(config).run(args, '{"apiVersion": "v1", "kind": "List", "items": []}')
+    assert (info.value.context, info.value.exit_code) == ("nope", 2)
+    assert "kubectl config get-contexts" in info.value.hint
+    assert apiserver.requests == []  # kubectl never reached the server
+
+
+@pytest.mark.e2e
+def test_the_real_kubectl_with_a_missing_kubeconfig_is_a_kubeconfig_error(
+    kubectl_bin: Path, tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "no-such-kubeconfig")
+    with pytest.raises(KubeconfigError) as info:
+        Kubectl(KubectlConfig(str(kubectl_bin), kubeconfig=missing)).run(["get", "ns"])
+    assert info.value.kubeconfig == missing
+    assert str(info.value) == f"kubeconfig {missing} does not exist"
+    assert info.value.exit_code == 2
+
+
+def workload_manifest(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "ns", "resourceVersion": "1"},
+        "spec": {"replicas": 0},
+    }
+
+
+def _list(objects: list[dict[str, Any]]) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
 
 
 def test_resolve_prefers_the_option_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

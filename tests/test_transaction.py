@@ -93,6 +93,7 @@ def test_rollback_disabled_goes_on_and_undoes_nothing(fp: Any) -> None:
     script.replace(returncode=1, stderr=ERR_500)
     script.get(down_of(A, 20), B, C)
     script.replace(down_of(C, 21))
+    script.get(down_of(A, 20), B, down_of(C, 21))  # the verification
 
     result = down(rollback=False)
 
@@ -114,6 +115,7 @@ def test_first_operation_fails_nothing_to_undo(fp: Any) -> None:
     script.get(A, B)
     script.replace(returncode=1, stderr=ERR_500)
     script.get(A, B)
+    script.get(A, B)  # the verification
 
     result = down()
 
@@ -240,6 +242,7 @@ def test_a_change_made_meanwhile_is_a_conflict_not_clobbered(fp: Any) -> None:
         returncode=1, stderr="Error from server (Conflict): the object has been modified\n"
     )
     script.get(workload("a", 5, 15))  # somebody scaled it to 5 meanwhile
+    script.get(workload("a", 5, 15))  # the verification
 
     result = down()
 
@@ -311,6 +314,7 @@ def test_unreadable_write_output_is_judged_by_reading_the_namespace(fp: Any) -> 
     script.get(A, B)
     script.replace(stdout="<html>502 Bad Gateway</html>")
     script.get(down_of(A, 20), down_of(B, 21))  # both landed: the truth, not the garbage
+    script.get(down_of(A, 20), down_of(B, 21))  # the verification of what was judged
 
     result = down(batch_size=2)
 
@@ -376,6 +380,7 @@ def test_permanent_failures_are_not_retried(fp: Any) -> None:
         'forbidden: User "x" cannot update resource "deployments"\n',
     )
     script.get(A)
+    script.get(A)  # the verification
 
     result = down(retry=retry)
 
@@ -391,6 +396,7 @@ def test_retries_run_out(fp: Any) -> None:
     for _ in range(2):
         script.replace(returncode=1, stderr=ERR_500)
         script.get(A)
+    script.get(A)  # the verification
 
     result = down(retry=retry)
 

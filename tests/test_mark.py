@@ -1,0 +1,230 @@
+"""The in-cluster mark on a real kubectl and the local API server: renewed while anything runs,
+every call on it retried, retired when it cannot go, and kept by whoever takes it over."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from nsscale.interrupts import Interrupts
+from nsscale.kubectl import Kubectl, KubectlConfig
+from nsscale.lookahead import Lookahead
+from nsscale.options import RunOptions
+from nsscale.plan import Operation
+from nsscale.result import RunResult
+from nsscale.retry import RetryPolicy
+from nsscale.run import run_operation
+from tests.apiserver.fixtures import Kubectl as KubectlFixture
+from tests.apiserver.server import ApiServer
+from tests.faultkit import (
+    Key,
+    MatrixLog,
+    judge_down,
+    lease,
+    nsscale_env,
+    observe,
+    run,
+    scaled_down,
+    seed,
+    untouched,
+    wait_until,
+)
+
+pytestmark = pytest.mark.e2e
+
+NS = "shop"
+SPEC: dict[Key, int] = {
+    ("deployment", "alpha"): 3,
+    ("deployment", "bravo"): 2,
+    ("statefulset", "delta"): 2,
+}
+BATCHES = ("--batch-size", "1", "--parallel", "1")
+
+
+@pytest.fixture
+def env(kubeconfig: Path, kubectl_bin: Path) -> dict[str, str]:
+    return nsscale_env(kubeconfig, kubectl_bin)
+
+
+@pytest.fixture
+def shop(apiserver: ApiServer) -> ApiServer:
+    seed(apiserver, NS, SPEC)
+    return apiserver
+
+
+def mark_annotations(server: ApiServer) -> dict[str, str]:
+    mark = lease(server, NS)
+    assert mark is not None
+    return dict(mark["metadata"].get("annotations", {}))
+
+
+def down_in_process(kubeconfig: Path, kubectl_bin: Path, lease_s: int) -> RunResult:
+    """`down` through the run flow itself, with a short-lived mark (renewed every lease_s/3)."""
+    kubectl = Kubectl(KubectlConfig(str(kubectl_bin), kubeconfig=str(kubeconfig), timeout_s=10))
+    ahead = Lookahead(kubectl, NS, RetryPolicy(0), writes=True, audited=False)
+    options = RunOptions(batch_size=1, parallel=1, retries=0, run_id="live", lease_s=lease_s)
+    return run_operation(kubectl, NS, Operation.DOWN, options, ahead, Interrupts())
+
+
+# ------------------------------------------------------------------------ renewed on a timer
+
+
+def test_a_long_write_does_not_let_the_mark_go_stale(
+    shop: ApiServer, kubeconfig: Path, kubectl_bin: Path
+) -> None:
+    # One write held 2.5 s, a mark of 3 s: renewed during the write, never stale.
+    shop.hang("PUT", "statefulsets", "delta", seconds=2.5)
+    renewals: list[str] = []
+
+    def watch() -> None:
+        while (mark := lease(shop, NS)) is not None or not renewals:
+            if mark is not None:
+                renewals.append(mark["spec"]["renewTime"])
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    result = down_in_process(kubeconfig, kubectl_bin, lease_s=3)
+    watcher.join(5)
+
+    assert result.exit_code == 0
+    assert len(set(renewals)) >= 3, "renewed at least twice while the write was held"
+    assert observe(shop, NS) == scaled_down(SPEC)
+
+
+def test_a_mark_taken_away_mid_run_stops_the_run_and_rolls_back(
+    shop: ApiServer,
+    kubeconfig: Path,
+    kubectl_bin: Path,
+    kubectl: KubectlFixture,
+    matrix: MatrixLog,
+) -> None:
+    # The last write is held 2 s; meanwhile the mark is deleted (as `nsscale recover` would).
+    # The next renewal finds it gone: the run must stop as a failure and undo what it did,
+    # never report success over a namespace somebody else now acts on.
+    shop.hang("PUT", "statefulsets", "delta", seconds=2)
+    deleted = threading.Event()
+
+    def take_away() -> None:
+        assert wait_until(lambda: shop.get_object("leases", NS, "nsscale") is not None, 10)
+        proc = kubectl("delete", "lease", "nsscale", "-n", NS)
+        assert proc.returncode == 0, proc.stderr
+        deleted.set()
+
+    thief = threading.Thread(target=take_away, daemon=True)
+    thief.start()
+    result = down_in_process(kubeconfig, kubectl_bin, lease_s=3)
+    thief.join(10)
+
+    final, report = observe(shop, NS), result.to_dict()
+    verdict = judge_down(SPEC, final, result.exit_code, report)
+    matrix.add("mark", "taken", "rollback", verdict)
+    assert verdict.ok, verdict.explain(final, report)
+    assert deleted.is_set()
+    assert result.exit_code == 1
+    assert "the in-cluster mark of this run on shop was taken over" in " ".join(report["errors"])
+    assert final == untouched(SPEC)
+
+
+# ------------------------------------------------------------------------ retried, retired
+
+
+def test_one_failed_lease_create_is_retried(shop: ApiServer, env: dict[str, str]) -> None:
+    shop.fail("POST", "leases", status=500)
+    done = run(env, "down", NS, "-o", "json")
+    assert done.code == 0, str(done)
+    assert observe(shop, NS) == scaled_down(SPEC)
+    assert lease(shop, NS) is None
+
+
+def test_a_mark_that_cannot_be_deleted_is_retired_and_blocks_nobody(
+    shop: ApiServer, env: dict[str, str], matrix: MatrixLog
+) -> None:
+    shop.fail("DELETE", "leases", status=500, times=None)
+    done = run(env, "down", NS, "--retries", "1", "-o", "json")
+    verdict = judge_down(SPEC, observe(shop, NS), done.code, done.json())
+    matrix.add("mark", "undeletable", "rollback", verdict)
+    assert verdict.ok, verdict.explain(observe(shop, NS), done.json())
+    assert done.code == 0, str(done)
+    assert json.loads(done.stdout)["success"] is True
+    retired = mark_annotations(shop)
+    assert "nsscale/ended" in retired
+    assert retired["nsscale/outcome"] == "exit 0"
+    assert json.loads(retired["nsscale/snapshot"]) == {}  # nothing left to recover
+
+    shop.clear_faults()
+    after = run(env, "up", NS, "-o", "json")
+    assert after.code == 0, str(after)
+    assert observe(shop, NS) == untouched(SPEC)
+    assert lease(shop, NS) is None
+
+
+def test_up_after_a_down_that_exited_3_just_works(shop: ApiServer, env: dict[str, str]) -> None:
+    shop.fail("PUT", "statefulsets", "delta", status=500)  # the last write fails
+    shop.fail("PUT", "deployments", "bravo", status=500, nth=2)  # and bravo's undo
+    failed = run(env, "down", NS, "--retries", "0", *BATCHES, "-o", "json")
+    assert failed.code == 3, str(failed)
+    first_run = json.loads(failed.stdout)["run_id"]
+
+    repaired = run(env, "up", NS, "-o", "json")
+    assert repaired.code == 0, str(repaired)
+    assert first_run in repaired.stderr, "the warning names the run that left it changed"
+    assert "deployment/bravo at 0" in repaired.stderr
+    assert observe(shop, NS) == untouched(SPEC)
+    assert lease(shop, NS) is None
+
+
+# ------------------------------------------------------------------------ taking over
+
+
+def test_a_forced_run_that_rolls_back_keeps_the_interrupted_run_s_record(
+    shop: ApiServer, env: dict[str, str], kubectl: KubectlFixture
+) -> None:
+    # An interrupted `down` (its holder gone) left alpha at 0 and its stale mark.
+    interrupted = {"deployment/alpha": [[3, None, None], [0, "3", "0"]]}
+    shop.edit_workload(
+        NS,
+        "deployment",
+        "alpha",
+        replicas=0,
+        annotations={"nsscale/original-replicas": "3", "nsscale/scaled-replicas": "0"},
+    )
+    long_ago = "2020-01-01T00:00:00.000000Z"
+    mark = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": "nsscale",
+            "namespace": NS,
+            "annotations": {
+                "nsscale/run-id": "interrupted",
+                "nsscale/operation": "down",
+                "nsscale/snapshot": json.dumps(interrupted),
+            },
+        },
+        "spec": {
+            "holderIdentity": "gone@host pid 1",
+            "leaseDurationSeconds": 120,
+            "acquireTime": long_ago,
+            "renewTime": long_ago,
+        },
+    }
+    created = kubectl("create", "-f", "-", input=json.dumps(mark))
+    assert created.returncode == 0, created.stderr
+
+    # `down --force` takes over and fails on its last write: its own changes are undone...
+    shop.fail("PUT", "statefulsets", "delta", status=500)
+    forced = run(env, "down", NS, "--force", "--retries", "0", *BATCHES, "-o", "json")
+    report = json.loads(forced.stdout)
+    # ...but alpha is still at 0 from the interrupted run: not "as it was", a person must look.
+    assert forced.code == 3, str(forced)
+    assert report["left_changed"] == [{"type": "deployment", "name": "alpha", "replicas": 0}]
+    kept = json.loads(mark_annotations(shop)["nsscale/snapshot"])
+    assert set(kept) == {"deployment/alpha"}
+
+    recovered = run(env, "recover", NS, "-o", "json")
+    assert recovered.code == 0, str(recovered)
+    assert observe(shop, NS) == untouched(SPEC)
+    assert lease(shop, NS) is None
