@@ -13,6 +13,14 @@ pytest_plugins = ["tests.apiserver.fixtures"]
 _MATRIX = pytest.StashKey["MatrixLog"]()
 
 
+@pytest.fixture
+def env(kubeconfig: Path, kubectl_bin: Path) -> dict[str, str]:
+    """The environment to run the installed nsscale in, against the test's API server."""
+    from tests.faultkit import nsscale_env
+
+    return nsscale_env(kubeconfig, kubectl_bin)
+
+
 @pytest.fixture(scope="session")
 def matrix(request: pytest.FixtureRequest) -> MatrixLog:
     """The fault matrix: every case judged against the contract, printed after the tests."""

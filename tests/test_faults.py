@@ -68,11 +68,6 @@ NS = "shop"
 # ------------------------------------------------------------------------------ fixtures
 
 
-@pytest.fixture
-def env(kubeconfig: Path, kubectl_bin: Path) -> dict[str, str]:
-    return nsscale_env(kubeconfig, kubectl_bin)
-
-
 SMALL: dict[Key, int] = {
     ("deployment", "alpha"): 3,
     ("deployment", "bravo"): 2,

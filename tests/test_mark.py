@@ -24,7 +24,6 @@ from tests.faultkit import (
     MatrixLog,
     judge_down,
     lease,
-    nsscale_env,
     observe,
     run,
     scaled_down,
@@ -42,11 +41,6 @@ SPEC: dict[Key, int] = {
     ("statefulset", "delta"): 2,
 }
 BATCHES = ("--batch-size", "1", "--parallel", "1")
-
-
-@pytest.fixture
-def env(kubeconfig: Path, kubectl_bin: Path) -> dict[str, str]:
-    return nsscale_env(kubeconfig, kubectl_bin)
 
 
 @pytest.fixture

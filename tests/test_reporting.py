@@ -23,7 +23,6 @@ from tests.faultkit import (
     Key,
     Running,
     lease,
-    nsscale_env,
     observe,
     run,
     scaled_down,
@@ -34,11 +33,6 @@ from tests.faultkit import (
 from tests.kube import KUBECTL, NS, Script, moved, workload
 
 SPEC: dict[Key, int] = {("deployment", "alpha"): 3, ("statefulset", "delta"): 2}
-
-
-@pytest.fixture
-def env(kubeconfig: Path, kubectl_bin: Path) -> dict[str, str]:
-    return nsscale_env(kubeconfig, kubectl_bin)
 
 
 @pytest.fixture
