@@ -7,7 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, NamespaceNotFound
+from nsscale.errors import (
+    ErrorKind,
+    KubectlError,
+    KubectlOutputError,
+    NamespaceNotFound,
+    UsageError,
+)
 from nsscale.kubectl import Kubectl, parse_documents
 from nsscale.retry import RetryPolicy
 from nsscale.workload import Workload
@@ -16,7 +22,9 @@ KINDS = "deployments,statefulsets"
 
 
 class Cluster(Protocol):
-    def list_workloads(self, namespace: str) -> list[Workload]: ...
+    def list_workloads(self, namespace: str, selector: str | None = None) -> list[Workload]:
+        """The namespace's workloads (only those matching the label selector, if given)."""
+        ...
 
     def namespace_exists(self, namespace: str) -> bool: ...
 
@@ -30,10 +38,10 @@ class KubectlCluster:
     kubectl: Kubectl
     server_dry_run: bool = False
 
-    def list_workloads(self, namespace: str) -> list[Workload]:
+    def list_workloads(self, namespace: str, selector: str | None = None) -> list[Workload]:
         # One call for both kinds: kubectl groups them by kind, each sorted by name. It sends
         # one LIST per kind, one after the other: --timeout bounds each.
-        args = ["get", KINDS, "-n", namespace]
+        args = ["get", KINDS, "-n", namespace, *(["-l", selector] if selector else [])]
         document = self.kubectl.json(args, requests=len(KINDS.split(",")))
         return _workloads(self.kubectl.argv(args), document)
 
@@ -60,9 +68,22 @@ class KubectlCluster:
         return [w for doc in printed for w in _workloads(self.kubectl.argv(args), doc)]
 
 
-def discover(cluster: Cluster, namespace: str, retry: RetryPolicy) -> list[Workload]:
-    """The namespace's workloads; NamespaceNotFound when the namespace does not exist."""
-    workloads = retry.call(lambda: cluster.list_workloads(namespace), "reading the namespace")
+def discover(
+    cluster: Cluster, namespace: str, retry: RetryPolicy, selector: str | None = None
+) -> list[Workload]:
+    """The namespace's workloads (those matching `selector`); NamespaceNotFound when the
+    namespace does not exist, UsageError when the server cannot read the selector."""
+    try:
+        workloads = retry.call(
+            lambda: cluster.list_workloads(namespace, selector), "reading the namespace"
+        )
+    except KubectlError as err:
+        if selector and err.kind is ErrorKind.INVALID:
+            raise UsageError(
+                f"invalid --selector {selector!r}: {err.message}",
+                "use kubectl's label selector syntax: app=web,tier!=db,env in (dev,qa)",
+            ) from err
+        raise
     if not workloads and not cluster.namespace_exists(namespace):
         raise NamespaceNotFound(
             f'namespace "{namespace}" not found',

@@ -48,14 +48,15 @@ class Lookahead:
         writes: bool,
         audited: bool,
         audit_check: Callable[[], None] | None = None,
+        selector: str | None = None,
     ) -> None:
         """`writes`: the run may write (not a client-side dry run), so ask the review.
         `audited`: the run will be recorded (never a client-side dry run), so learn who and
         which cluster. `audit_check`: can its record be written (raises if that must stop the
-        run before its first change)."""
+        run before its first change). `selector`: only the workloads it matches are read."""
         self.started = time.monotonic()  # the run's clock starts with its first read
         cluster = KubectlCluster(kubectl)
-        self._workloads = _start(lambda: discover(cluster, namespace, retry))
+        self._workloads = _start(lambda: discover(cluster, namespace, retry, selector))
         self._review: Future[Review] | None = None
         if writes:
             questions = [(VERB, resource_of(kind)) for kind in Kind]

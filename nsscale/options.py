@@ -3,9 +3,10 @@ before the rest of nsscale is loaded)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nsscale.defaults import DEFAULT_LEASE_S, DEFAULT_PARALLEL, DEFAULT_RETRIES
+from nsscale.plan import Selection
 
 
 @dataclass(frozen=True)
@@ -21,3 +22,4 @@ class RunOptions:
     replicas: int | None = None
     run_id: str = ""
     lease_s: int = DEFAULT_LEASE_S  # the in-cluster mark's duration; renewed every third of it
+    selection: Selection = field(default_factory=Selection)  # which workloads take part

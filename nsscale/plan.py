@@ -10,8 +10,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from nsscale.errors import InvalidNamespace
-from nsscale.workload import ORIGINAL, State, Workload, parse_count
+from nsscale.errors import InvalidNamespace, UsageError
+from nsscale.workload import EXCLUDE, ORIGINAL, State, Workload, parse_count
 
 _RFC1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
@@ -64,6 +64,48 @@ class Change:
 class Skip:
     workload: Workload
     reason: str
+    warn: bool = False  # a person should hear of it (an annotation nsscale cannot read)
+
+
+EXCLUDABLE_KINDS = ("deployment", "statefulset", "cronjob")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which workloads take part. `selector` (kubectl's label selector) is applied by the read
+    itself: the others are never seen. `excludes` are `NAME` (that name in every kind) or
+    `KIND/NAME`; they, workloads annotated `nsscale/exclude: "true"` and workloads a controller
+    owns are skipped, each with its reason."""
+
+    selector: str | None = None
+    excludes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for item in self.excludes:
+            kind, _, name = item.rpartition("/")
+            if not name or (kind and kind not in EXCLUDABLE_KINDS) or "/" in kind:
+                raise UsageError(
+                    f"invalid --exclude {item!r}: use NAME or KIND/NAME",
+                    f"KIND is one of {', '.join(EXCLUDABLE_KINDS)}",
+                )
+
+    def excluded(self, workload: Workload) -> Skip | None:
+        """Why the workload takes no part, or None if it does."""
+        for item in self.excludes:
+            if item in (workload.name, workload.ref):
+                return Skip(workload, f"excluded (--exclude {item})")
+        value = workload.annotations.get(EXCLUDE)
+        if value is not None and value.lower() != "false":
+            if value.lower() == "true":
+                return Skip(workload, f"excluded (annotation {EXCLUDE})")
+            return Skip(
+                workload,
+                f"excluded: the annotation {EXCLUDE} is {value!r}, neither true nor false",
+                warn=True,
+            )
+        if workload.owner is not None:
+            return Skip(workload, f"managed by {workload.owner[0]} {workload.owner[1]}")
+        return None
 
 
 @dataclass(frozen=True)
@@ -97,18 +139,18 @@ def make_plan(
     *,
     replicas: int | None = None,
     force: bool = False,
+    selection: Selection = Selection(),
 ) -> Plan:
     """Decide, per workload, what the operation does to it and why it skips the others."""
     changes: list[Change] = []
     skips: list[Skip] = []
+    target = 0 if operation is Operation.DOWN else replicas
+    if operation is Operation.SCALE and target is None:
+        raise ValueError("scale needs a replica count")
     for workload in workloads:
-        if operation is Operation.UP:
-            decision = _restore(workload, force)
-        else:
-            target = 0 if operation is Operation.DOWN else replicas
-            if target is None:
-                raise ValueError("scale needs a replica count")
-            decision = _move(workload, target)
+        decision = selection.excluded(workload) or (
+            _restore(workload, force) if target is None else _move(workload, target)
+        )
         if isinstance(decision, Change):
             changes.append(decision)
         else:

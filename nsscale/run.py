@@ -55,9 +55,17 @@ def run_operation(
         plan, marked = _recovery_plan(lock, namespace, workloads, options)
     else:
         plan = make_plan(
-            namespace, operation, workloads, replicas=options.replicas, force=options.force
+            namespace,
+            operation,
+            workloads,
+            replicas=options.replicas,
+            force=options.force,
+            selection=options.selection,
         )
         marked = bool(plan.changes)
+    for skip in plan.skips:
+        if skip.warn:
+            log.warning("%s: %s", skip.workload.ref, skip.reason)
     writes = bool(plan.changes) and not options.dry_run
     if writes:
         preflight(ahead.review(), namespace, {c.workload.kind for c in plan.changes})

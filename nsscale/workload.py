@@ -9,6 +9,7 @@ from typing import Any
 
 ORIGINAL = "nsscale/original-replicas"  # the count before nsscale first moved the workload
 SCALED_TO = "nsscale/scaled-replicas"  # the count nsscale left it at, to spot later changes
+EXCLUDE = "nsscale/exclude"  # "true": nsscale leaves the workload alone
 
 
 class Kind(enum.StrEnum):
@@ -38,6 +39,7 @@ class Workload:
     resource_version: str
     annotations: Mapping[str, str]
     manifest: Mapping[str, Any] = field(repr=False, compare=False)
+    owner: tuple[str, str] | None = None  # (kind, name) of its controller, if it has one
 
     @property
     def key(self) -> tuple[Kind, str]:
@@ -68,6 +70,7 @@ class Workload:
                 resource_version=str(meta["resourceVersion"]),
                 annotations={str(k): str(v) for k, v in annotations.items()},
                 manifest=obj,
+                owner=_controller(meta.get("ownerReferences") or []),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a Deployment or StatefulSet ({exc!r})") from exc
@@ -94,6 +97,14 @@ class Workload:
             meta.pop("annotations", None)
         obj["spec"]["replicas"] = state.replicas
         return obj
+
+
+def _controller(references: list[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """The owner that controls the object (at most one has `controller: true`)."""
+    for ref in references:
+        if ref.get("controller") is True:
+            return (str(ref["kind"]), str(ref["name"]))
+    return None
 
 
 def _count(value: object) -> int:

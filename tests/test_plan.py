@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nsscale.errors import InvalidNamespace
-from nsscale.plan import Change, Operation, Skip, check_namespace, make_plan
+from nsscale.errors import InvalidNamespace, UsageError
+from nsscale.plan import Change, Operation, Selection, Skip, check_namespace, make_plan
 from nsscale.workload import ORIGINAL, SCALED_TO, State, Workload
 from tests.kube import NS, workload
 
@@ -113,3 +113,71 @@ def test_namespace_check_agrees_with_rfc1123(name: str) -> None:
         assert not valid
     else:
         assert valid
+
+
+# ---------------------------------------------------------------------------------- selection
+
+
+def excluded(name: str, replicas: int, value: str) -> Workload:
+    """A workload annotated nsscale/exclude: value."""
+    obj = workload(name, replicas)
+    obj["metadata"]["annotations"] = {"nsscale/exclude": value}
+    return Workload.from_manifest(obj)
+
+
+def owned(name: str, replicas: int, kind: str = "ReplicaSet", controller: bool = True) -> Workload:
+    obj = workload(name, replicas)
+    ref = {"apiVersion": "apps/v1", "kind": kind, "name": f"{name}-owner", "uid": "u1"}
+    obj["metadata"]["ownerReferences"] = [ref | {"controller": controller}]
+    return Workload.from_manifest(obj)
+
+
+@pytest.mark.parametrize("operation", [Operation.DOWN, Operation.UP, Operation.SCALE])
+@pytest.mark.parametrize(
+    ("excludes", "wl", "reason"),
+    [
+        (("a",), w("a", 3, original=5, scaled_to=3), "excluded (--exclude a)"),
+        (
+            ("deployment/a",),
+            w("a", 3, original=5, scaled_to=3),
+            "excluded (--exclude deployment/a)",
+        ),
+        (
+            (),
+            excluded("a", 3, "true"),
+            "excluded (annotation nsscale/exclude)",
+        ),
+        ((), owned("a", 3), "managed by ReplicaSet a-owner"),
+    ],
+)
+def test_an_excluded_or_owned_workload_is_skipped_by_every_operation(
+    operation: Operation, excludes: tuple[str, ...], wl: Workload, reason: str
+) -> None:
+    selection = Selection(excludes=excludes)
+    skip = decide(operation, wl, replicas=1, selection=selection)
+    assert skip == Skip(wl, reason)
+
+
+def test_an_exclude_of_another_kind_or_name_does_not_apply() -> None:
+    selection = Selection(excludes=("statefulset/a", "b", "cronjob/a"))
+    assert isinstance(decide(Operation.DOWN, w("a", 3), selection=selection), Change)
+
+
+def test_exclude_false_takes_part_and_an_unreadable_value_is_excluded_with_a_warning() -> None:
+    assert isinstance(decide(Operation.DOWN, excluded("a", 3, "false")), Change)
+    skip = decide(Operation.DOWN, excluded("a", 3, "yes"))
+    assert isinstance(skip, Skip)
+    assert skip.warn
+    assert (
+        skip.reason == "excluded: the annotation nsscale/exclude is 'yes', neither true nor false"
+    )
+
+
+def test_an_owner_that_does_not_control_leaves_the_workload_in() -> None:
+    assert isinstance(decide(Operation.DOWN, owned("a", 3, controller=False)), Change)
+
+
+@pytest.mark.parametrize("bad", ["", "pod/a", "deployment/", "a/b/c", "Deployment/a"])
+def test_a_bad_exclude_is_bad_input(bad: str) -> None:
+    with pytest.raises(UsageError, match="invalid --exclude"):
+        Selection(excludes=(bad,))

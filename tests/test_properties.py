@@ -30,7 +30,7 @@ class MemoryCluster:
         self.failures = list(failures)  # consumed one per PUT; True refuses that PUT
         self.refuse_undos = refuse_undos
 
-    def list_workloads(self, namespace: str) -> list[Workload]:
+    def list_workloads(self, namespace: str, selector: str | None = None) -> list[Workload]:
         return [Workload.from_manifest(copy.deepcopy(o)) for o in self.objects.values()]
 
     def namespace_exists(self, namespace: str) -> bool:
