@@ -199,6 +199,288 @@ def test_discovery_documents(apiserver: ApiServer, kubectl: Kubectl) -> None:
     assert apiserver.unhandled == []
 
 
+# --------------------------------------------------------------------------- labels and selectors
+
+
+def names(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    """The ``kind/name`` lines of ``kubectl get -o name``."""
+    return ok(proc).stdout.split()
+
+
+def bad_selector(resource: str, selector: str, message: str) -> str:
+    """What kubectl prints when the server refuses a label selector."""
+    return (
+        f'Error from server (BadRequest): Unable to find "{resource}" that match label '
+        f'selector "{selector}", field selector "": {message}'
+    )
+
+
+def test_namespaces_with_labels_and_annotations(apiserver: ApiServer, kubectl: Kubectl) -> None:
+    apiserver.add_namespace("shop", labels={"env": "prod"}, annotations={"owner": "team-a"})
+    apiserver.add_namespace("blog", labels={"env": "dev"})
+    apiserver.add_namespace("shop", labels={"tier": "1"})  # exists: adds the label
+
+    out = json.loads(ok(kubectl("get", "namespaces", "-l", "env=prod", "-o", "json")).stdout)
+    [shop] = out["items"]
+    assert shop["metadata"]["name"] == "shop"
+    assert shop["metadata"]["labels"] == {
+        "env": "prod",
+        "kubernetes.io/metadata.name": "shop",
+        "tier": "1",
+    }
+    assert shop["metadata"]["annotations"] == {"owner": "team-a"}
+    assert shop["status"] == {"phase": "Active"}
+    blog = json.loads(ok(kubectl("get", "namespace", "blog", "-o", "json")).stdout)
+    assert "annotations" not in blog["metadata"]
+    assert names(kubectl("get", "ns", "-l", "env", "-o", "name")) == [
+        "namespace/blog",
+        "namespace/shop",
+    ]
+    assert names(
+        kubectl("get", "ns", "-l", "kubernetes.io/metadata.name=default", "-o", "name")
+    ) == ["namespace/default"]
+    lines = ok(kubectl("get", "namespaces", "-l", "env=dev")).stdout.splitlines()
+    assert lines[0].split() == ["NAME", "STATUS", "AGE"]
+    assert lines[1].split()[:2] == ["blog", "Active"]
+    assert apiserver.unhandled == []
+
+
+def test_the_whole_label_selector_grammar(apiserver: ApiServer, kubectl: Kubectl) -> None:
+    apiserver.add_namespace("prod", labels={"env": "prod", "team": "a", "tier": "3"})
+    apiserver.add_namespace("staging", labels={"env": "staging", "tier": "x"})
+    apiserver.add_namespace("dev", labels={"env": "dev"})
+    cases = {
+        "env=prod": ["prod"],
+        "env==prod": ["prod"],
+        "env!=prod": ["default", "dev", "staging"],  # also those without the label
+        "env in (prod, staging)": ["prod", "staging"],
+        "env notin (prod,dev)": ["default", "staging"],  # also those without the label
+        "team": ["prod"],
+        "!team": ["default", "dev", "staging"],
+        "env,!team": ["dev", "staging"],  # a comma is AND
+        "env in (prod,dev),tier": ["prod"],
+        "tier>2": ["prod"],  # an integer comparison: "x" is not a number
+        "tier<3": [],
+        "env=": [],  # an empty value
+        " env = dev ": ["dev"],
+    }
+    for selector, expected in cases.items():
+        got = names(kubectl("get", "namespaces", "-l", selector, "-o", "name"))
+        assert got == [f"namespace/{n}" for n in expected], selector
+    # every list filters: namespaced ones too
+    apiserver.add_deployment(NS, "web", labels={"tier": "front"})
+    apiserver.add_statefulset(NS, "db", labels={"tier": "back"})
+    proc = kubectl("get", "deploy,sts", "-n", NS, "-l", "tier notin (front)", "-o", "name")
+    assert names(proc) == ["statefulset.apps/db"]
+    proc = kubectl(
+        "get", "deploy,sts", "-A", "--field-selector", "metadata.name!=web", "-o", "name"
+    )
+    assert names(proc) == ["statefulset.apps/db"]
+    assert apiserver.unhandled == []
+
+
+def test_a_malformed_label_selector_is_the_real_bad_request(
+    apiserver: ApiServer, kubectl: Kubectl
+) -> None:
+    key = (
+        "must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+        "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
+        "used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+    )
+    value = (
+        "a valid label must be an empty string or consist of alphanumeric characters, '-', "
+        "'_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  "
+        "or 'my_value',  or '12345', regex used for validation is "
+        "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+    )
+    cases = {
+        "env in (prod": "unable to parse requirement: found '', expected: ',' or ')'",
+        "env in prod": "unable to parse requirement: found 'prod' expected: '('",
+        "env prod": "unable to parse requirement: found 'prod', expected: in, notin, =, ==, "
+        "!=, gt, lt",
+        "env=prod dev": "found 'dev', expected: ',' or 'end of string'",
+        "env=prod,": "found '', expected: identifier after ','",
+        "=prod": "found '=', expected: !, identifier, or 'end of string'",
+        "-env": f'unable to parse requirement: <nil>: Invalid value: "-env": name part {key}',
+        "env=a$": f'unable to parse requirement: values[0][env]: Invalid value: "a$": {value}',
+        "tier>x": 'unable to parse requirement: values[0]: Invalid value: "x": for '
+        "'Gt', 'Lt' operators, the value must be an integer",
+    }
+    for selector, message in cases.items():
+        proc = kubectl("get", "namespaces", "-l", selector, "-o", "name")
+        assert failed(proc) == [bad_selector("/v1, Resource=namespaces", selector, message)]
+    proc = kubectl("get", "deployments", "-A", "-l", "app in (", "-o", "json")
+    assert failed(proc) == [
+        bad_selector(
+            "apps/v1, Resource=deployments",
+            "app in (",
+            "unable to parse requirement: found '', expected: ',', ')' or identifier",
+        )
+    ]
+    assert {r.status for r in apiserver.requests if r.verb == "list"} == {400}
+    assert apiserver.unhandled == []  # answered as the real server does
+
+
+# --------------------------------------------------------------------------- across namespaces
+
+
+def test_lists_across_namespaces(apiserver: ApiServer, kubectl: Kubectl) -> None:
+    apiserver.add_deployment("shop", "web", labels={"tier": "front"})
+    apiserver.add_deployment("shop-dev", "web", labels={"tier": "front"})
+    apiserver.add_deployment("blog", "api")
+    apiserver.add_statefulset("shop", "db")
+    apiserver.add_statefulset("blog", "db", labels={"tier": "back"})
+
+    out = json.loads(ok(kubectl("get", "deployments,statefulsets", "-A", "-o", "json")).stdout)
+    # etcd's key order, <namespace>/<name> byte by byte: "shop-dev/" before "shop/"
+    assert [
+        (i["kind"], i["metadata"]["namespace"], i["metadata"]["name"]) for i in out["items"]
+    ] == [
+        ("Deployment", "blog", "api"),
+        ("Deployment", "shop-dev", "web"),
+        ("Deployment", "shop", "web"),
+        ("StatefulSet", "blog", "db"),
+        ("StatefulSet", "shop", "db"),
+    ]
+    lists = [(r.path, r.namespace) for r in apiserver.requests if r.verb == "list"]
+    assert lists == [("/apis/apps/v1/deployments", None), ("/apis/apps/v1/statefulsets", None)]
+
+    proc = kubectl("get", "deploy,sts", "--all-namespaces", "-l", "tier", "-o", "json")
+    got = [
+        (i["metadata"]["namespace"], i["metadata"]["name"])
+        for i in json.loads(ok(proc).stdout)["items"]
+    ]
+    assert got == [("shop-dev", "web"), ("shop", "web"), ("blog", "db")]
+
+    lines = ok(kubectl("get", "deployments", "-A")).stdout.splitlines()
+    assert lines[0].split() == ["NAMESPACE", "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["blog", "api"],
+        ["shop-dev", "web"],
+        ["shop", "web"],
+    ]
+    assert apiserver.unhandled == []
+
+
+def deployment_manifest(namespace: str | None, name: str, **meta: Any) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, **meta}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": name, "image": "nginx:1.27"}]},
+            },
+        },
+    }
+
+
+def test_create_and_replace_a_list_across_namespaces(
+    apiserver: ApiServer, kubectl: Kubectl
+) -> None:
+    apiserver.add_namespace("shop")
+    apiserver.add_namespace("blog")
+    items = [
+        deployment_manifest("shop", "web"),
+        deployment_manifest("blog", "web"),
+        deployment_manifest(None, "web"),  # no namespace: the context's, "default"
+    ]
+    proc = ok(kubectl("create", "-f", "-", "-o", "name", input=as_list(*items)))
+    assert proc.stdout.splitlines() == ["deployment.apps/web"] * 3
+    creates = [(r.path, r.status) for r in apiserver.requests if r.verb == "create"]
+    assert creates == [
+        ("/apis/apps/v1/namespaces/shop/deployments", 201),
+        ("/apis/apps/v1/namespaces/blog/deployments", 201),
+        ("/apis/apps/v1/namespaces/default/deployments", 201),
+    ]
+
+    stored = [apiserver.workload(ns, "deployment", "web") for ns in ("shop", "blog")]
+    for obj in stored:
+        obj["spec"]["replicas"] = 0
+    apiserver.reset_counters()
+    ok(kubectl("replace", "-f", "-", "-o", "name", input=as_list(*stored)))
+    puts = [(r.namespace, r.name, r.status) for r in apiserver.requests if r.verb == "update"]
+    assert puts == [("shop", "web", 200), ("blog", "web", 200)]
+    assert [
+        apiserver.workload(ns, "deploy", "web")["spec"]["replicas"]
+        for ns in ("shop", "blog", "default")
+    ] == [0, 0, 2]
+    assert apiserver.unhandled == []
+
+
+# --------------------------------------------------------------------------- ownerReferences
+
+
+def test_owner_references(apiserver: ApiServer, kubectl: Kubectl) -> None:
+    web = apiserver.add_deployment(NS, "web")
+    apiserver.add_statefulset(NS, "db", owner=("deployment", "web"))
+    app = {
+        "apiVersion": "example.com/v1",
+        "kind": "App",
+        "name": "shop",
+        "uid": "0f0e",
+        "controller": True,
+    }
+    apiserver.add_deployment(NS, "api", owner_references=[app])
+
+    out = json.loads(ok(kubectl("get", "deploy,sts", "-n", NS, "-o", "json")).stdout)
+    refs = {i["metadata"]["name"]: i["metadata"].get("ownerReferences") for i in out["items"]}
+    assert refs == {
+        "api": [app],
+        "web": None,
+        "db": [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": "web",
+                "uid": web["metadata"]["uid"],
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ],
+    }
+
+    # kubectl create and replace keep them
+    created = deployment_manifest(NS, "worker", ownerReferences=[app])
+    ok(kubectl("create", "-f", "-", input=as_list(created)))
+    assert apiserver.workload(NS, "deploy", "worker")["metadata"]["ownerReferences"] == [app]
+    db = apiserver.workload(NS, "statefulset", "db")
+    db["spec"]["replicas"] = 0
+    ok(kubectl("replace", "-f", "-", input=as_list(db)))
+    stored = apiserver.workload(NS, "statefulset", "db")
+    assert stored["metadata"]["ownerReferences"] == refs["db"]
+    assert stored["spec"]["replicas"] == 0
+
+    # validated as the real server does
+    bad = deployment_manifest(NS, "bad", ownerReferences=[{**app, "apiVersion": "", "uid": ""}])
+    assert failed(kubectl("create", "-f", "-", input=as_list(bad))) == [
+        'The Deployment "bad" is invalid: ',
+        '* metadata.ownerReferences.apiVersion: Invalid value: "": version must not be empty',
+        '* metadata.ownerReferences.uid: Invalid value: "": uid must not be empty',
+    ]
+    two = deployment_manifest(NS, "two", ownerReferences=[app, {**app, "name": "blog"}])
+    [line] = failed(kubectl("create", "-f", "-", input=as_list(two)))
+    assert line.startswith(
+        'The Deployment "two" is invalid: metadata.ownerReferences: Invalid value: ['
+    )
+    assert line.endswith(
+        'Only one reference can have Controller set to true. Found "true" in references for '
+        "App/shop and App/blog"
+    )
+    assert apiserver.unhandled == []
+
+    with pytest.raises(ValueError, match="unknown owner kind"):
+        apiserver.add_deployment(NS, "x", owner=("App", "shop"))
+    with pytest.raises(ValueError, match="does not exist"):
+        apiserver.add_deployment(NS, "x", owner=("deployment", "missing"))
+
+
 # --------------------------------------------------------------------------- replace
 
 

@@ -1,0 +1,173 @@
+"""What a served kind is.
+
+A kind is a :class:`ResourceType` (how discovery describes it: group, version, plural, verbs,
+short names, subresources) and a :class:`Kind` (the rules its objects follow): how a written
+body is validated and defaulted (``fill``), what the server keeps of the stored object
+(status), whether ``metadata.generation`` is tracked, what a controller writes into status
+(``reconcile``), the columns of ``kubectl get``'s table, and the subresources it serves.
+Everything else -- resourceVersions, uids, labels, annotations, ownerReferences, preconditions,
+patches, selectors, pagination, dry runs, RBAC, faults and admission -- is common to all kinds
+and lives outside this package.
+
+Adding a kind is one module here and one line in tests/apiserver/registry.py::
+
+    CONFIGMAPS = ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", True, RW, ("cm",))
+
+    class ConfigMaps(Kind):
+        resource = CONFIGMAPS
+
+        def fill(self, obj: JSON, body: JSON, current: JSON | None) -> None:
+            obj["data"] = copy.deepcopy(body.get("data") or {})
+
+A kind that is answered and never stored (a review) subclasses :class:`Review` instead.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from tests.apiserver.errors import bad_request
+from tests.apiserver.wire import JSON, Reply
+
+if TYPE_CHECKING:
+    from tests.apiserver.request import Request
+    from tests.apiserver.storage import Store
+
+__all__ = [
+    "RW",
+    "Column",
+    "Identity",
+    "Kind",
+    "ResourceType",
+    "Review",
+    "Subresource",
+    "SubresourceHandler",
+]
+
+# The verbs of a read-write kind, as discovery lists them.
+RW = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True)
+class Subresource:
+    """A subresource as discovery lists it (``scale``: an ``autoscaling/v1`` Scale)."""
+
+    name: str
+    group: str
+    version: str
+    kind: str
+    verbs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """One served resource type, as discovery describes it."""
+
+    group: str
+    version: str
+    plural: str
+    singular: str
+    kind: str
+    namespaced: bool
+    verbs: tuple[str, ...]
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: tuple[Subresource, ...] = ()
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def qualified(self) -> str:
+        """``deployments.apps``, ``namespaces``: how error messages name the resource."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the ``meta.k8s.io/v1`` Table that ``kubectl get`` prints; ``cell`` reads
+    it from the object. Priority 0 columns come between NAME and AGE, priority 1 ones (shown
+    by ``-o wide``) after AGE."""
+
+    name: str
+    cell: Callable[[JSON], Any]
+    type: str = "string"
+    priority: int = 0
+
+
+class SubresourceHandler(Protocol):
+    """Serves a request to one subresource of a stored object (the store is locked)."""
+
+    def __call__(self, store: Store, req: Request, kind: Kind, *, controller: bool) -> Reply: ...
+
+
+class Identity(Protocol):
+    """Who is asking, and what RBAC lets them do: what the reviews answer from."""
+
+    user: str
+    groups: tuple[str, ...]
+
+    def allowed(self, verb: str, resource: str, namespace: str | None, name: str | None) -> bool:
+        """Whether RBAC allows ``verb`` on ``resource`` (``deployments/scale``...)."""
+        ...
+
+
+class Kind:
+    """The rules of one stored kind. The defaults fit an object whose ``spec`` is stored as
+    given and that has no status (a Lease): override what differs."""
+
+    resource: ClassVar[ResourceType]
+    # metadata.generation: 1 on create, bumped when the spec changes
+    generation: ClassVar[bool] = False
+    # a controller writes status (``reconcile``) after the spec changes; see ApiServer.controller
+    controlled: ClassVar[bool] = False
+    # verbs discovery lists that the server still refuses (405)
+    refused: ClassVar[frozenset[str]] = frozenset()
+    columns: ClassVar[tuple[Column, ...]] = ()
+    # subresource name -> handler; discovery may list more (``status``), those are 404
+    handlers: ClassVar[Mapping[str, SubresourceHandler]] = MappingProxyType({})
+
+    def serves(self, verb: str) -> bool:
+        """Whether a request with this RBAC verb is served (else 405). Watches and
+        deletecollection never are."""
+        return (
+            verb in self.resource.verbs
+            and verb not in ("watch", "deletecollection")
+            and verb not in self.refused
+        )
+
+    def fill(self, obj: JSON, body: JSON, current: JSON | None) -> None:
+        """Validate and default what the client wrote (``body``) into the new stored object
+        ``obj``, whose metadata is done; keep from ``current`` (None on create) what the
+        client does not write. Raise :class:`~tests.apiserver.errors.ApiError` to refuse."""
+        obj["spec"] = self.spec(body)
+
+    def reconcile(self, obj: JSON) -> None:
+        """What this kind's controller writes into ``obj["status"]`` for its spec."""
+
+    def spec(self, body: JSON) -> JSON:
+        """A copy of ``body``'s spec, which must be an object (absent or null: ``{}``)."""
+        spec = body.get("spec", {})
+        if spec is None:
+            return {}
+        if not isinstance(spec, dict):
+            rt = self.resource
+            raise bad_request(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a '
+                f"{rt.kind}: json: cannot unmarshal into Go struct field "
+                f"{rt.kind}.spec of type v1.{rt.kind}Spec"
+            )
+        return copy.deepcopy(spec)
+
+
+class Review(Kind):
+    """A kind that is only ever created, answered from who is asking, and never stored
+    (``selfsubjectreviews``...). Not admitted: webhooks that guard writes skip them."""
+
+    def answer(self, identity: Identity, req: Request) -> JSON:
+        raise NotImplementedError
