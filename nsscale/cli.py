@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import enum
+import inspect
 import logging
-import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -18,17 +17,50 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from nsscale import __version__
-from nsscale.defaults import (
-    DEFAULT_PARALLEL,
-    DEFAULT_RETRIES,
-    DEFAULT_TIMEOUT_S,
-    KUBECTL_ENV,
-    TABLE_ENV,
+from nsscale.cli_options import (
+    AUDIT,
+    AUDIT_FILE,
+    AUDIT_REQUIRED,
+    AUDIT_TABLE,
+    BATCH_SIZE,
+    CHOICE,
+    COMPLETE_VAR,
+    CONNECTION,
+    CONTEXT,
+    DRY_RUN,
+    EXCLUDE,
+    FORCE,
+    KUBECONFIG,
+    KUBECTL,
+    LIMIT,
+    LOG_FILE,
+    NAMESPACE,
+    NO_ROLLBACK,
+    OUTPUT,
+    PARALLEL,
+    PLUGIN,
+    RECOVER_FORCE,
+    REPLICAS,
+    REPORTING,
+    REQUIRE_LOCK,
+    RETRIES,
+    RUN,
+    SELECTOR,
+    SERVER_DRY_RUN,
+    SINCE,
+    TIMEOUT,
+    VERBOSE,
+    OutputFormat,
+    Param,
+    Parsed,
+    Shell,
+    command,
 )
+from nsscale.defaults import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
 from nsscale.errors import NsscaleError, UsageError
 from nsscale.kubectl import Kubectl, KubectlConfig
 from nsscale.options import RunOptions
-from nsscale.plan import Operation, check_namespace
+from nsscale.plan import Operation, Selection, check_namespace
 
 # Imported where used, so that `nsscale --version` and `--help` start fast: rich, the run flow,
 # the audit (which may load boto3). Their names are here for type checking only.
@@ -46,137 +78,17 @@ app = typer.Typer(
     help="Scale every Deployment and StatefulSet of a namespace down, up, or to N, "
     "undoing every change when any step fails.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=False,  # `nsscale completion SHELL` prints the script instead
     pretty_exceptions_show_locals=False,  # never print locals: they hold kubeconfigs
     rich_markup_mode=None,
 )
 
 
-class OutputFormat(enum.StrEnum):
-    TABLE = "table"
-    JSON = "json"
-
-
-NamespaceArg = Annotated[
-    str, typer.Argument(metavar="NAMESPACE", help="The namespace (an RFC 1123 label).")
-]
-DryRunOpt = Annotated[
-    bool, typer.Option("--dry-run", help="Show what would change; make no change at all.")
-]
-NoRollbackOpt = Annotated[
-    bool,
-    typer.Option("--no-rollback", help="Best effort: go on past failures and undo nothing."),
-]
-
-
-def _finite(value: float) -> float:
-    # click's FloatRange lets "nan" through every bound
-    if not math.isfinite(value):
-        raise typer.BadParameter(f"{value} is not a number of seconds.")
-    return value
-
-
-TimeoutOpt = Annotated[
-    float,
-    typer.Option(
-        "--timeout",
-        min=0.1,
-        max=86400,
-        callback=_finite,
-        help="Seconds one API request may take (kubectl's --request-timeout); a kubectl call "
-        "making N requests is stopped after N times this.",
-    ),
-]
-ContextOpt = Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")]
-KubeconfigOpt = Annotated[
-    str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file to use.")
-]
-KubectlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--kubectl", help=f"Path to kubectl (env {KUBECTL_ENV}; default: kubectl on PATH)."
-    ),
-]
-OutputOpt = Annotated[
-    OutputFormat, typer.Option("--output", "-o", help="table for people, json for machines.")
-]
-VerboseOpt = Annotated[
-    int,
-    typer.Option(
-        "--verbose", "-v", count=True, help="-v: INFO logs, -vv: DEBUG with kubectl calls."
-    ),
-]
-LogFileOpt = Annotated[
-    Path | None, typer.Option("--log-file", help="Also append logs to this file.", dir_okay=False)
-]
-BatchSizeOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--batch-size",
-        min=1,
-        help="Workloads written per kubectl call (default: spread over --parallel, 25 to 250).",
-    ),
-]
-ParallelOpt = Annotated[
-    int, typer.Option("--parallel", min=1, help="kubectl write calls in flight at once.")
-]
-AuditTableOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--audit-table",
-        envvar=TABLE_ENV,
-        help="The DynamoDB table of the audit trail (make it: nsscale audit create-table NAME).",
-    ),
-]
-AuditFileOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--audit-file",
-        dir_okay=False,
-        help="The local audit file [default: $XDG_STATE_HOME/nsscale/audit.jsonl].",
-    ),
-]
-AuditRequiredOpt = Annotated[
-    bool,
-    typer.Option(
-        "--audit-required",
-        help="Exit 1 (3 stays 3) when the run's record is missing from DynamoDB "
-        "(from the audit file when no table is set).",
-    ),
-]
-
-
-ForceOpt = Annotated[
-    bool,
-    typer.Option(
-        "--force",
-        help="Take over the in-cluster mark of an interrupted run (for up: also restore "
-        "workloads changed since nsscale scaled them).",
-    ),
-]
-ServerDryRunOpt = Annotated[
-    bool,
-    typer.Option(
-        "--server-dry-run",
-        help="Send every planned write with kubectl's --dry-run=server: RBAC and admission "
-        "are checked, nothing is changed.",
-    ),
-]
-RetriesOpt = Annotated[
-    int,
-    typer.Option("--retries", min=0, help="Retries of a transiently failed kubectl call."),
-]
-RequireLockOpt = Annotated[
-    bool,
-    typer.Option(
-        "--require-lock",
-        help="Fail when the in-cluster mark (a Lease named nsscale) cannot be written.",
-    ),
-]
-
-
 @dataclass(frozen=True)
 class Common:
+    """kubectl's connection, the output and the logs: what every command that runs kubectl takes
+    (`Common.of`), and the error boundary needs."""
+
     timeout: float = DEFAULT_TIMEOUT_S
     context: str | None = None
     kubeconfig: str | None = None
@@ -184,6 +96,18 @@ class Common:
     output: OutputFormat = OutputFormat.TABLE
     verbose: int = 0
     log_file: Path | None = None
+
+    @classmethod
+    def of(cls, parsed: Parsed) -> Common:
+        return cls(
+            timeout=parsed[TIMEOUT],
+            context=parsed[CONTEXT],
+            kubeconfig=parsed[KUBECONFIG],
+            kubectl=parsed[KUBECTL],
+            output=parsed[OUTPUT],
+            verbose=parsed[VERBOSE],
+            log_file=parsed[LOG_FILE],
+        )
 
     def make_kubectl(self) -> Kubectl:
         from nsscale.errors import KUBECONFIG_HINT, KubeconfigError
@@ -194,6 +118,7 @@ class Common:
             raise KubeconfigError(
                 f"kubeconfig {self.kubeconfig} {what}", KUBECONFIG_HINT, kubeconfig=self.kubeconfig
             )
+        # --kubectl, else $NSSCALE_KUBECTL (both through the option's envvar), else PATH's
         config = KubectlConfig.resolve(self.kubectl, self.context, self.kubeconfig, self.timeout)
         return Kubectl(config)
 
@@ -204,6 +129,12 @@ class AuditOptions:
     file: Path | None = None
     required: bool = False
 
+    @classmethod
+    def of(cls, parsed: Parsed) -> AuditOptions:
+        return cls(
+            table=parsed[AUDIT_TABLE], file=parsed[AUDIT_FILE], required=parsed[AUDIT_REQUIRED]
+        )
+
     @cached_property
     def sinks(self) -> tuple[FileSink, DynamoSink | None]:
         """The local file, and DynamoDB when a table is named: made once (one AWS client) for
@@ -211,6 +142,30 @@ class AuditOptions:
         from nsscale.audit import make_sinks
 
         return make_sinks(self.table, self.file)
+
+
+def _run_options(operation: Operation, parsed: Parsed) -> RunOptions:
+    if operation is Operation.RECOVER:
+        # best effort: rolling back a recovery would redo the interrupted change
+        return RunOptions(
+            dry_run=parsed[DRY_RUN],
+            rollback=False,
+            retries=parsed[RETRIES],
+            force=parsed[RECOVER_FORCE],
+            parallel=1,
+        )
+    return RunOptions(
+        dry_run=parsed[DRY_RUN],
+        server_dry_run=parsed[SERVER_DRY_RUN],
+        rollback=not parsed[NO_ROLLBACK],
+        batch_size=parsed[BATCH_SIZE],
+        parallel=parsed[PARALLEL],
+        retries=parsed[RETRIES],
+        force=parsed[FORCE],
+        require_lock=parsed[REQUIRE_LOCK],
+        replicas=parsed[REPLICAS] if operation is Operation.SCALE else None,
+        selection=Selection(parsed[SELECTOR], tuple(parsed[EXCLUDE] or ())),
+    )
 
 
 def _version(value: bool) -> None:
@@ -229,193 +184,70 @@ def _root(
     """Scale a namespace's workloads as one operation that rolls back on failure."""
 
 
-@app.command()
-def down(
-    namespace: NamespaceArg,
-    dry_run: DryRunOpt = False,
-    server_dry_run: ServerDryRunOpt = False,
-    no_rollback: NoRollbackOpt = False,
-    force: ForceOpt = False,
-    batch_size: BatchSizeOpt = None,
-    parallel: ParallelOpt = DEFAULT_PARALLEL,
-    retries: RetriesOpt = DEFAULT_RETRIES,
-    require_lock: RequireLockOpt = False,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
-    context: ContextOpt = None,
-    kubeconfig: KubeconfigOpt = None,
-    kubectl: KubectlOpt = None,
-    output: OutputOpt = OutputFormat.TABLE,
-    verbose: VerboseOpt = 0,
-    log_file: LogFileOpt = None,
-    audit_table: AuditTableOpt = None,
-    audit_file: AuditFileOpt = None,
-    audit_required: AuditRequiredOpt = False,
+def _command(
+    name: str, params: Sequence[Param], body: Callable[[Parsed], None], doc: str | None = None
 ) -> None:
-    """Scale every Deployment and StatefulSet to 0, recording each original count."""
-    _scale(
-        Operation.DOWN,
-        namespace,
-        Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file),
-        AuditOptions(audit_table, audit_file, audit_required),
-        RunOptions(
-            dry_run=dry_run,
-            server_dry_run=server_dry_run,
-            rollback=not no_rollback,
-            batch_size=batch_size,
-            parallel=parallel,
-            retries=retries,
-            force=force,
-            require_lock=require_lock,
-        ),
-    )
+    """Register `body` as the command `name` taking `params`; its help is `doc`, else the body's
+    docstring."""
+    app.command(name)(command(params, body, doc or inspect.getdoc(body) or ""))
 
 
-@app.command()
-def up(
-    namespace: NamespaceArg,
-    force: ForceOpt = False,
-    dry_run: DryRunOpt = False,
-    server_dry_run: ServerDryRunOpt = False,
-    no_rollback: NoRollbackOpt = False,
-    batch_size: BatchSizeOpt = None,
-    parallel: ParallelOpt = DEFAULT_PARALLEL,
-    retries: RetriesOpt = DEFAULT_RETRIES,
-    require_lock: RequireLockOpt = False,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
-    context: ContextOpt = None,
-    kubeconfig: KubeconfigOpt = None,
-    kubectl: KubectlOpt = None,
-    output: OutputOpt = OutputFormat.TABLE,
-    verbose: VerboseOpt = 0,
-    log_file: LogFileOpt = None,
-    audit_table: AuditTableOpt = None,
-    audit_file: AuditFileOpt = None,
-    audit_required: AuditRequiredOpt = False,
-) -> None:
-    """Restore every workload to its recorded original count."""
-    _scale(
-        Operation.UP,
-        namespace,
-        Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file),
-        AuditOptions(audit_table, audit_file, audit_required),
-        RunOptions(
-            dry_run=dry_run,
-            server_dry_run=server_dry_run,
-            rollback=not no_rollback,
-            batch_size=batch_size,
-            parallel=parallel,
-            retries=retries,
-            force=force,
-            require_lock=require_lock,
-        ),
-    )
+def _operation(operation: Operation) -> Callable[[Parsed], None]:
+    """The body of down, up, scale and recover: one run of the operation."""
+
+    def run(parsed: Parsed) -> None:
+        common = Common.of(parsed)
+        try:
+            options = _run_options(operation, parsed)
+        except UsageError as err:  # a bad --exclude: nothing was attempted
+            _fail(err, common, {"namespace": parsed[NAMESPACE]})
+        _scale(operation, parsed[NAMESPACE], common, AuditOptions.of(parsed), options)
+
+    return run
 
 
-@app.command()
-def scale(
-    namespace: NamespaceArg,
-    replicas: Annotated[
-        int,
-        typer.Option(
-            "--replicas",
-            min=0,
-            max=2147483647,  # the API's int32 limit
-            help="The replica count to set.",
-            show_default=False,
-        ),
-    ],
-    dry_run: DryRunOpt = False,
-    server_dry_run: ServerDryRunOpt = False,
-    no_rollback: NoRollbackOpt = False,
-    force: ForceOpt = False,
-    batch_size: BatchSizeOpt = None,
-    parallel: ParallelOpt = DEFAULT_PARALLEL,
-    retries: RetriesOpt = DEFAULT_RETRIES,
-    require_lock: RequireLockOpt = False,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
-    context: ContextOpt = None,
-    kubeconfig: KubeconfigOpt = None,
-    kubectl: KubectlOpt = None,
-    output: OutputOpt = OutputFormat.TABLE,
-    verbose: VerboseOpt = 0,
-    log_file: LogFileOpt = None,
-    audit_table: AuditTableOpt = None,
-    audit_file: AuditFileOpt = None,
-    audit_required: AuditRequiredOpt = False,
-) -> None:
-    """Scale every Deployment and StatefulSet to N, recording each original count."""
-    _scale(
-        Operation.SCALE,
-        namespace,
-        Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file),
-        AuditOptions(audit_table, audit_file, audit_required),
-        RunOptions(
-            dry_run=dry_run,
-            server_dry_run=server_dry_run,
-            rollback=not no_rollback,
-            batch_size=batch_size,
-            parallel=parallel,
-            retries=retries,
-            force=force,
-            require_lock=require_lock,
-            replicas=replicas,
-        ),
-    )
+# The options of down, up and scale, in the order --help lists them.
+OPERATION_OPTIONS = (*CHOICE, *RUN, *CONNECTION, *REPORTING, *AUDIT)
+
+_command(
+    "down",
+    [NAMESPACE, *OPERATION_OPTIONS],
+    _operation(Operation.DOWN),
+    "Scale every Deployment and StatefulSet to 0, recording each original count.",
+)
+_command(
+    "up",
+    [NAMESPACE, *OPERATION_OPTIONS],
+    _operation(Operation.UP),
+    "Restore every workload to its recorded original count.",
+)
+_command(
+    "scale",
+    [NAMESPACE, REPLICAS, *OPERATION_OPTIONS],
+    _operation(Operation.SCALE),
+    "Scale every Deployment and StatefulSet to N, recording each original count.",
+)
+_command(
+    "recover",
+    [NAMESPACE, RECOVER_FORCE, DRY_RUN, RETRIES, *CONNECTION, *REPORTING, *AUDIT],
+    _operation(Operation.RECOVER),
+    "Undo what an interrupted run (SIGKILL, a lost host) did, from its in-cluster snapshot.",
+)
 
 
-@app.command()
-def recover(
-    namespace: NamespaceArg,
-    force: Annotated[
-        bool, typer.Option("--force", help="Recover even if the mark is not stale yet.")
-    ] = False,
-    dry_run: DryRunOpt = False,
-    retries: RetriesOpt = DEFAULT_RETRIES,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
-    context: ContextOpt = None,
-    kubeconfig: KubeconfigOpt = None,
-    kubectl: KubectlOpt = None,
-    output: OutputOpt = OutputFormat.TABLE,
-    verbose: VerboseOpt = 0,
-    log_file: LogFileOpt = None,
-    audit_table: AuditTableOpt = None,
-    audit_file: AuditFileOpt = None,
-    audit_required: AuditRequiredOpt = False,
-) -> None:
-    """Undo what an interrupted run (SIGKILL, a lost host) did, from its in-cluster snapshot."""
-    _scale(
-        Operation.RECOVER,
-        namespace,
-        Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file),
-        AuditOptions(audit_table, audit_file, audit_required),
-        # best effort: rolling back a recovery would redo the interrupted change
-        RunOptions(dry_run=dry_run, rollback=False, retries=retries, force=force, parallel=1),
-    )
-
-
-@app.command()
-def status(
-    namespace: NamespaceArg,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
-    context: ContextOpt = None,
-    kubeconfig: KubeconfigOpt = None,
-    kubectl: KubectlOpt = None,
-    output: OutputOpt = OutputFormat.TABLE,
-    verbose: VerboseOpt = 0,
-    log_file: LogFileOpt = None,
-) -> None:
+def _status(parsed: Parsed) -> None:
     """Show current, ready and recorded-original replicas per workload (read only)."""
     from nsscale.cluster import KubectlCluster, discover
     from nsscale.render import status_document, status_table
     from nsscale.retry import RetryPolicy
 
-    common = Common(timeout, context, kubeconfig, kubectl, output, verbose, log_file)
+    namespace, common = parsed[NAMESPACE], Common.of(parsed)
     out = _stdout()
     try:
         _setup_logging(common)
         check_namespace(namespace)
         cluster = KubectlCluster(common.make_kubectl())
-        workloads = discover(cluster, namespace, RetryPolicy(DEFAULT_RETRIES))
+        workloads = discover(cluster, namespace, RetryPolicy(DEFAULT_RETRIES), parsed[SELECTOR])
     except NsscaleError as err:
         _fail(err, common, {"namespace": namespace})
     except KeyboardInterrupt as exc:
@@ -427,52 +259,26 @@ def status(
         out.print(status_table(namespace, workloads))
 
 
-def _age(text: str) -> timedelta:
-    from nsscale.audit import parse_age
-
-    try:
-        return parse_age(text)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+_command("status", [NAMESPACE, SELECTOR, *CONNECTION, *REPORTING], _status)
 
 
-@app.command()
-def history(
-    namespace: NamespaceArg,
-    since_age: Annotated[
-        timedelta | None,
-        typer.Option(
-            "--since",
-            parser=_age,
-            metavar="AGE",
-            help="Only runs started less than AGE ago: 90d, 12h, 30m.",
-            show_default=False,
-        ),
-    ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs.")] = 50,
-    audit_table: AuditTableOpt = None,
-    audit_file: AuditFileOpt = None,
-    context: ContextOpt = None,
-    kubeconfig: KubeconfigOpt = None,
-    kubectl: KubectlOpt = None,
-    output: OutputOpt = OutputFormat.TABLE,
-) -> None:
+def _history(parsed: Parsed) -> None:
     """List the recorded runs in a namespace, newest first (from DynamoDB when a table is set,
     else from the audit file). The cluster is $EKS_CLUSTER_NAME, else the kubectl context."""
     from rich.text import Text
 
-    from nsscale.audit import make_sinks, since, utcnow
+    from nsscale.audit import since, utcnow
     from nsscale.caller import cluster_name
     from nsscale.render import history_table
 
-    common = Common(context=context, kubeconfig=kubeconfig, kubectl=kubectl, output=output)
+    namespace, common = parsed[NAMESPACE], Common.of(parsed)
     try:
         _setup_logging(common)
         check_namespace(namespace)
         cluster = cluster_name(common.make_kubectl())
-        file_sink, table_sink = make_sinks(audit_table, audit_file)
+        file_sink, table_sink = AuditOptions.of(parsed).sinks
         source = table_sink or file_sink
-        events = source.history(cluster, namespace, since(since_age, utcnow()), limit)
+        events = source.history(cluster, namespace, since(parsed[SINCE], utcnow()), parsed[LIMIT])
     except NsscaleError as err:
         _fail(err, common, {"namespace": namespace})
     if common.output is OutputFormat.JSON:
@@ -485,6 +291,13 @@ def history(
             out.print(history_table(f"nsscale history {namespace} ({cluster})", events))
         else:
             out.print(Text(f"No recorded runs in {namespace} ({cluster}) in the {source.name}."))
+
+
+_command(
+    "history",
+    [NAMESPACE, SINCE, LIMIT, AUDIT_TABLE, AUDIT_FILE, CONTEXT, KUBECONFIG, KUBECTL, OUTPUT],
+    _history,
+)
 
 
 audit_app = typer.Typer(
@@ -511,6 +324,18 @@ def create_table(
         _fail(err, Common(), {})
     done = "created" if created else "already exists; nothing to do"
     _stdout().print(Text(f"DynamoDB table {name} {done}."))
+
+
+@app.command()
+def completion(
+    shell: Annotated[Shell, typer.Argument(metavar="SHELL", help="bash, zsh or fish.")],
+) -> None:
+    """Print the shell completion script of nsscale. bash: `source <(nsscale completion bash)`
+    in ~/.bashrc; zsh: `source <(nsscale completion zsh)` in ~/.zshrc, after compinit; fish:
+    `nsscale completion fish > ~/.config/fish/completions/nsscale.fish`."""
+    from nsscale.cli_completion import completion_script
+
+    print(completion_script(shell))
 
 
 def _scale(
@@ -544,6 +369,7 @@ def _scale(
                 RetryPolicy(options.retries),
                 writes=not options.dry_run,
                 audited=not dry_run,
+                selector=options.selection.selector,
                 audit_check=None if dry_run else lambda: _check_audit(audit),
             )
             # Imported while kubectl reads: the run flow and rich cost about 0.1 s to import.
@@ -736,4 +562,11 @@ def _setup_logging(common: Common, run_id: str | None = None) -> None:
 
 
 def main() -> None:
-    app()
+    """`nsscale`, and `kubectl-nsscale`: the same program run by kubectl as a plugin (`kubectl
+    nsscale down shop`), whose usage lines then say `kubectl nsscale`."""
+    if COMPLETE_VAR in os.environ:  # a shell asking for completions (`nsscale completion`)
+        from nsscale.cli_completion import answer_completions
+
+        answer_completions()
+    plugin = Path(sys.argv[0]).stem == PLUGIN
+    app(prog_name="kubectl nsscale" if plugin else None, complete_var=COMPLETE_VAR)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from nsscale.cli import app
+from nsscale.cli_options import Shell
 
-README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def commands(group: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -39,3 +42,14 @@ def test_the_readme_has_the_exit_code_table_and_the_two_setup_commands() -> None
     assert "$ make demo" in README
     assert "$ make test" in README
     assert README.index("```console\n$ nsscale") < README.index("## Install")
+
+
+def test_the_readme_shows_completion_for_every_shell_and_the_kubectl_plugin() -> None:
+    missing = [f"nsscale completion {shell}" for shell in Shell]
+    missing = [text for text in missing if text not in README]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    scripts = pyproject["project"]["scripts"]
+    missing += [f"`{name}`" for name in scripts if f"`{name}`" not in README]
+    if "$ kubectl nsscale " not in README:
+        missing.append("$ kubectl nsscale ...")
+    assert not missing, f"not shown in README.md: {missing}"

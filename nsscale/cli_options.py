@@ -1,0 +1,364 @@
+"""The command line's parameters, each said once (its name, its type with its typer.Option, its
+default), the groups the commands share, and `command`, which makes a Typer command of a list of
+them. Light to import: typer and the defaults only (`nsscale --version` loads it)."""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import math
+from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, NamedTuple
+
+import typer
+
+from nsscale.defaults import (
+    DEFAULT_PARALLEL,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
+    KUBECTL_ENV,
+    TABLE_ENV,
+)
+
+PLUGIN = "kubectl-nsscale"  # the name kubectl runs `kubectl nsscale` by
+COMPLETE_VAR = "_NSSCALE_COMPLETE"  # set by the completion scripts: a shell asks for completions
+
+
+class OutputFormat(enum.StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+class Shell(enum.StrEnum):  # those `nsscale completion` has a script for
+    BASH = "bash"
+    ZSH = "zsh"
+    FISH = "fish"
+
+
+class Param(NamedTuple):  # not a frozen dataclass, which costs 1 ms more at every start
+    """One parameter of the command line: the name its value goes by, its type annotated with its
+    typer.Option (or typer.Argument), and its default (none: the parameter is required)."""
+
+    name: str
+    annotation: Any
+    default: Any = inspect.Parameter.empty
+
+    def parameter(self) -> inspect.Parameter:
+        # keyword-only: any order, a required option after optional ones included
+        kind = inspect.Parameter.KEYWORD_ONLY
+        return inspect.Parameter(self.name, kind, annotation=self.annotation, default=self.default)
+
+
+class Parsed:  # a plain class, for the same reason
+    """What Click parsed for one command, by parameter. A parameter the command does not take
+    reads as its default: `history` has no --timeout, and its Common gets the default one."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.values = values
+
+    def __getitem__(self, param: Param) -> Any:
+        if param.name in self.values:
+            return self.values[param.name]
+        if param.default is inspect.Parameter.empty:
+            raise KeyError(f"{param.name} is required and this command does not take it")
+        return param.default
+
+
+def command(
+    params: Iterable[Param], body: Callable[[Parsed], None], doc: str
+) -> Callable[..., None]:
+    """A callback for `app.command(name)`: Typer reads its parameters from `__signature__`
+    (inspect.signature) and its help from `__doc__`; it hands what Click parsed to `body`."""
+
+    def callback(**values: Any) -> None:
+        body(Parsed(values))
+
+    signature = inspect.Signature([p.parameter() for p in params])  # refuses a name said twice
+    callback.__signature__ = signature  # type: ignore[attr-defined]  # mypy knows no such attribute
+    callback.__doc__ = doc
+    return callback
+
+
+def _finite(value: float) -> float:
+    # click's FloatRange lets "nan" through every bound
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a number of seconds.")
+    return value
+
+
+def _age(text: str) -> timedelta:
+    from nsscale.audit import parse_age
+
+    try:
+        return parse_age(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+NAMESPACE = Param(
+    "namespace",
+    Annotated[str, typer.Argument(metavar="NAMESPACE", help="The namespace (an RFC 1123 label).")],
+)
+
+# ---------------------------------------------------------------- the run: down, up, scale
+
+DRY_RUN = Param(
+    "dry_run",
+    Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; make no change at all.")
+    ],
+    False,
+)
+SERVER_DRY_RUN = Param(
+    "server_dry_run",
+    Annotated[
+        bool,
+        typer.Option(
+            "--server-dry-run",
+            help="Send every planned write with kubectl's --dry-run=server: RBAC and admission "
+            "are checked, nothing is changed.",
+        ),
+    ],
+    False,
+)
+NO_ROLLBACK = Param(
+    "no_rollback",
+    Annotated[
+        bool,
+        typer.Option("--no-rollback", help="Best effort: go on past failures and undo nothing."),
+    ],
+    False,
+)
+FORCE = Param(
+    "force",
+    Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Take over the in-cluster mark of an interrupted run (for up: also restore "
+            "workloads changed since nsscale scaled them).",
+        ),
+    ],
+    False,
+)
+BATCH_SIZE = Param(
+    "batch_size",
+    Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Workloads written per kubectl call (default: spread over --parallel, 25 to 250).",
+        ),
+    ],
+    None,
+)
+PARALLEL = Param(
+    "parallel",
+    Annotated[
+        int, typer.Option("--parallel", min=1, help="kubectl write calls in flight at once.")
+    ],
+    DEFAULT_PARALLEL,
+)
+RETRIES = Param(
+    "retries",
+    Annotated[
+        int, typer.Option("--retries", min=0, help="Retries of a transiently failed kubectl call.")
+    ],
+    DEFAULT_RETRIES,
+)
+REQUIRE_LOCK = Param(
+    "require_lock",
+    Annotated[
+        bool,
+        typer.Option(
+            "--require-lock",
+            help="Fail when the in-cluster mark (a Lease named nsscale) cannot be written.",
+        ),
+    ],
+    False,
+)
+REPLICAS = Param(  # scale's, required
+    "replicas",
+    Annotated[
+        int,
+        typer.Option(
+            "--replicas",
+            min=0,
+            max=2147483647,  # the API's int32 limit
+            help="The replica count to set.",
+            show_default=False,
+        ),
+    ],
+)
+SELECTOR = Param(
+    "selector",
+    Annotated[
+        str | None,
+        typer.Option(
+            "--selector",
+            "-l",
+            help="Only the workloads with these labels (kubectl's label selector: "
+            "app=web,tier!=db); the others are not touched and not listed.",
+        ),
+    ],
+    None,
+)
+EXCLUDE = Param(
+    "exclude",
+    Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            metavar="NAME|KIND/NAME",
+            help="Leave this workload alone (repeatable): NAME in every kind, or "
+            "deployment/NAME, statefulset/NAME.",
+            show_default=False,
+        ),
+    ],
+    None,
+)
+RECOVER_FORCE = Param(  # recover's --force says what it does there
+    "force",
+    Annotated[bool, typer.Option("--force", help="Recover even if the mark is not stale yet.")],
+    False,
+)
+
+# ----------------------------------------------------------------------- kubectl's connection
+
+TIMEOUT = Param(
+    "timeout",
+    Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            max=86400,
+            callback=_finite,
+            help="Seconds one API request may take (kubectl's --request-timeout); a kubectl call "
+            "making N requests is stopped after N times this.",
+        ),
+    ],
+    DEFAULT_TIMEOUT_S,
+)
+CONTEXT = Param(
+    "context",
+    Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")],
+    None,
+)
+# No envvar: kubectl reads $KUBECONFIG itself (a list of files, which --kubeconfig is not).
+KUBECONFIG = Param(
+    "kubeconfig",
+    Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file to use.")],
+    None,
+)
+KUBECTL = Param(
+    "kubectl",
+    Annotated[
+        str | None,
+        typer.Option(
+            "--kubectl", envvar=KUBECTL_ENV, help="Path to kubectl (default: kubectl on PATH)."
+        ),
+    ],
+    None,
+)
+
+# ------------------------------------------------------------------------ output and logging
+
+OUTPUT = Param(
+    "output",
+    Annotated[
+        OutputFormat, typer.Option("--output", "-o", help="table for people, json for machines.")
+    ],
+    OutputFormat.TABLE,
+)
+VERBOSE = Param(
+    "verbose",
+    Annotated[
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True, help="-v: INFO logs, -vv: DEBUG with kubectl calls."
+        ),
+    ],
+    0,
+)
+LOG_FILE = Param(
+    "log_file",
+    Annotated[
+        Path | None,
+        typer.Option("--log-file", help="Also append logs to this file.", dir_okay=False),
+    ],
+    None,
+)
+
+# ------------------------------------------------------------------------------------- audit
+
+AUDIT_TABLE = Param(
+    "audit_table",
+    Annotated[
+        str | None,
+        typer.Option(
+            "--audit-table",
+            envvar=TABLE_ENV,
+            help="The DynamoDB table of the audit trail "
+            "(make it: nsscale audit create-table NAME).",
+        ),
+    ],
+    None,
+)
+AUDIT_FILE = Param(
+    "audit_file",
+    Annotated[
+        Path | None,
+        typer.Option(
+            "--audit-file",
+            dir_okay=False,
+            help="The local audit file [default: $XDG_STATE_HOME/nsscale/audit.jsonl].",
+        ),
+    ],
+    None,
+)
+AUDIT_REQUIRED = Param(
+    "audit_required",
+    Annotated[
+        bool,
+        typer.Option(
+            "--audit-required",
+            help="Exit 1 (3 stays 3) when the run's record is missing from DynamoDB "
+            "(from the audit file when no table is set).",
+        ),
+    ],
+    False,
+)
+
+# ----------------------------------------------------------------------------------- history
+
+SINCE = Param(
+    "since_age",
+    Annotated[
+        timedelta | None,
+        typer.Option(
+            "--since",
+            parser=_age,
+            metavar="AGE",
+            help="Only runs started less than AGE ago: 90d, 12h, 30m.",
+            show_default=False,
+        ),
+    ],
+    None,
+)
+LIMIT = Param(
+    "limit", Annotated[int, typer.Option("--limit", min=1, help="At most this many runs.")], 50
+)
+
+# ---------------------------------------------------------------------------------- groups
+
+RUN = (DRY_RUN, SERVER_DRY_RUN, NO_ROLLBACK, FORCE, BATCH_SIZE, PARALLEL, RETRIES, REQUIRE_LOCK)
+CHOICE = (SELECTOR, EXCLUDE)  # which workloads take part
+CONNECTION = (TIMEOUT, CONTEXT, KUBECONFIG, KUBECTL)
+REPORTING = (OUTPUT, VERBOSE, LOG_FILE)
+AUDIT = (AUDIT_TABLE, AUDIT_FILE, AUDIT_REQUIRED)
