@@ -328,8 +328,9 @@ AUDIT_REQUIRED = Param(
         bool,
         typer.Option(
             "--audit-required",
-            help="Exit 1 (3 stays 3) when the run's record is missing from DynamoDB "
-            "(from the audit file when no table is set).",
+            help="The run's record must be written to DynamoDB (to the audit file when no "
+            "table is set): checked before the first change (exit 1, nothing changed), and "
+            "exit 1 (3 stays 3) when it is missing after the run.",
         ),
     ],
     False,
