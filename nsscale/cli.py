@@ -67,7 +67,7 @@ from nsscale.plan import Operation, Selection, check_namespace
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from nsscale.audit import DynamoSink, FileSink
+    from nsscale.audit import Sink
     from nsscale.lookahead import Lookahead
     from nsscale.result import RunResult
 
@@ -136,12 +136,19 @@ class AuditOptions:
         )
 
     @cached_property
-    def sinks(self) -> tuple[FileSink, DynamoSink | None]:
-        """The local file, and DynamoDB when a table is named: made once (one AWS client) for
-        the check before the run and the record after it."""
+    def sinks(self) -> tuple[Sink, ...]:
+        """Every sink a run is recorded in: the local file, and DynamoDB when a table is named.
+        Made once (one AWS client) for the check before the run and the record after it."""
         from nsscale.audit import make_sinks
 
-        return make_sinks(self.table, self.file)
+        file_sink, table_sink = make_sinks(self.table, self.file)
+        return (file_sink, table_sink) if table_sink else (file_sink,)
+
+    @property
+    def main(self) -> Sink:
+        """The sink `history` reads and --audit-required requires: DynamoDB when a table is
+        named, else the file."""
+        return self.sinks[-1]
 
 
 def _run_options(operation: Operation, parsed: Parsed) -> RunOptions:
@@ -276,8 +283,7 @@ def _history(parsed: Parsed) -> None:
         _setup_logging(common)
         check_namespace(namespace)
         cluster = cluster_name(common.make_kubectl())
-        file_sink, table_sink = AuditOptions.of(parsed).sinks
-        source = table_sink or file_sink
+        source = AuditOptions.of(parsed).main
         events = source.history(cluster, namespace, since(parsed[SINCE], utcnow()), parsed[LIMIT])
     except NsscaleError as err:
         _fail(err, common, {"namespace": namespace})
@@ -404,9 +410,8 @@ def _check_audit(options: AuditOptions) -> None:
     warning; with --audit-required, the required one fails the run (nothing changed)."""
     from nsscale.audit import check_sinks
 
-    file_sink, table_sink = options.sinks
-    required = table_sink or file_sink
-    failures = check_sinks([file_sink, *([table_sink] if table_sink else [])])
+    required = options.main
+    failures = check_sinks(options.sinks)
     for name, err in failures.items():
         if not (options.required and name == required.name):
             # the record is tried all the same at the end, and warns then if it still fails
@@ -429,16 +434,14 @@ def _audit(
     a warning and an entry of `audit_errors`; it fails the run only with --audit-required."""
     from nsscale.audit import AuditEvent, record, who
 
-    file_sink, table_sink = options.sinks
-    required = table_sink or file_sink
     event = AuditEvent.from_result(result, who(ahead.review()), ahead.cluster(), started_at)
-    failures = record(event, [file_sink, *([table_sink] if table_sink else [])])
+    failures = record(event, options.sinks)
     for err in failures.values():
         log.warning("audit: %s%s", err, f" ({err.hint})" if err.hint else "")
     return replace(
         result,
         audit_errors=tuple(map(str, failures.values())),
-        audit_missing=options.required and required.name in failures,
+        audit_missing=options.required and options.main.name in failures,
     )
 
 

@@ -146,6 +146,12 @@ class ErrorKind(enum.StrEnum):
     def transient(self) -> bool:
         return self in {ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE, ErrorKind.SERVER_ERROR}
 
+    @property
+    def answered(self) -> bool:
+        """The server answered, so a write it refused is not done and never will be (a
+        timeout, a lost connection or an unreadable failure leave the write in doubt)."""
+        return self not in {ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE, ErrorKind.OTHER}
+
 
 # Classified by the stable parts of kubectl's messages (they differ between minor versions).
 _REASON = re.compile(r"Error from server \((?P<reason>[A-Za-z]+)\)")

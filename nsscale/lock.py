@@ -84,7 +84,7 @@ class Mark:
             text += f", ended {self.ended:%H:%M:%S} UTC ({self.outcome or 'partly changed'})"
         return text
 
-    def left(self) -> str:
+    def left_changed(self) -> str:
         """The workloads the marked run may have left changed, with the count it left."""
         if not self.snapshot:
             return "nothing"
@@ -203,7 +203,7 @@ class RunLock:
                     "over its mark and keeps that record",
                     ns,
                     existing.describe(),
-                    existing.left(),
+                    existing.left_changed(),
                 )
             else:
                 log.info("an earlier run's mark was not cleared: %s", existing.describe())

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from nsscale.cluster import Cluster, printed_workloads
-from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError
+from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, classify
 from nsscale.retry import RetryPolicy
 from nsscale.workload import State, Workload
 
@@ -173,14 +173,6 @@ def _failed(move: Move, message: str, kind: ErrorKind) -> MoveResult:
     return MoveResult(move, failure=Failure(message, kind), judged=True)
 
 
-# The server answered these: the write it refused is not done, and never will be.
-_ANSWERED = re.compile(
-    r"Error from server \((NotFound|Forbidden|Conflict|AlreadyExists|Invalid|BadRequest|"
-    r"InternalError|ServiceUnavailable|TooManyRequests|MethodNotAllowed|Unauthorized)\)"
-    r"|is invalid:|Expected replicas to be"
-)
-
-
 def outcome_unknown(err: KubectlError | KubectlOutputError) -> bool:
     """Whether some write of the failed call may still land: kubectl was killed, printed what
     we cannot read, or failed without the server's answer for an object (a timeout, a dropped
@@ -188,7 +180,7 @@ def outcome_unknown(err: KubectlError | KubectlOutputError) -> bool:
     if isinstance(err, KubectlOutputError) or err.killed:
         return True
     lines = [line for line in err.stderr.splitlines() if line.strip() and not _KLOG.match(line)]
-    return not lines or not all(_ANSWERED.search(line) for line in lines)
+    return not lines or not all(classify(line).answered for line in lines)
 
 
 # client-go's log lines and the server's warnings, around kubectl's own messages
