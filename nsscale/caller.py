@@ -40,16 +40,19 @@ class Review:
     problem: str = ""  # why some answer is missing
 
 
-def question(verb: str, resource: str) -> str:
-    """How a question is keyed in Review.allowed: "update deployments.apps"."""
-    return f"{verb} {resource}"
+def question(verb: str, resource: str, namespace: str) -> str:
+    """How a question is keyed in Review.allowed: "update deployments.apps in shop"."""
+    return f"{verb} {resource} in {namespace}"
 
 
-def review(kubectl: Kubectl, namespace: str, questions: Sequence[tuple[str, str]]) -> Review:
-    """Ask, in one kubectl call, whether the caller may do each (verb, "plural.group") in the
+def review(
+    kubectl: Kubectl, namespaces: Sequence[str], questions: Sequence[tuple[str, str]]
+) -> Review:
+    """Ask, in one kubectl call, whether the caller may do each (verb, "plural.group") in each
     namespace, and who the caller is. Never raises for the server's sake: what it would not
     answer is missing from the Review, with the reason in `problem`."""
-    items: list[dict[str, Any]] = [_access_review(namespace, v, r) for v, r in questions]
+    asked = [(v, r, ns) for ns in namespaces for v, r in questions]
+    items: list[dict[str, Any]] = [_access_review(ns, v, r) for v, r, ns in asked]
     items.append({"apiVersion": _SELF_REVIEW[0], "kind": _SELF_REVIEW[1]})
     document = {"apiVersion": "v1", "kind": "List", "items": items}
     # Nothing to validate client-side in objects built here: --validate=false spares kubectl a
@@ -69,7 +72,7 @@ def review(kubectl: Kubectl, namespace: str, questions: Sequence[tuple[str, str]
         answers = _read_answers(parse_documents(printed))
     except ValueError as exc:
         return Review(problem=f"kubectl printed what cannot be read ({exc})")
-    unanswered = [question(v, r) for v, r in questions if question(v, r) not in answers.allowed]
+    unanswered = [question(*q) for q in asked if question(*q) not in answers.allowed]
     if unanswered and not problem:
         problem = f"no answer to: {', '.join(unanswered)}"
     return replace(answers, problem=problem)
@@ -101,7 +104,8 @@ def _read_answers(answers: Sequence[Mapping[str, Any]]) -> Review:
         if kind == _ACCESS_REVIEW and isinstance(status.get("allowed"), bool):
             attributes = (answer.get("spec") or {}).get("resourceAttributes") or {}
             resource = f"{attributes.get('resource')}.{attributes.get('group')}"
-            allowed[question(str(attributes.get("verb")), resource)] = status["allowed"]
+            verb, namespace = str(attributes.get("verb")), str(attributes.get("namespace"))
+            allowed[question(verb, resource, namespace)] = status["allowed"]
         elif kind == _SELF_REVIEW:
             info = status.get("userInfo") or {}
             user = str(info.get("username", ""))

@@ -18,6 +18,7 @@ import typer
 
 from nsscale import __version__
 from nsscale.cli_options import (
+    ALL_OR_NOTHING,
     AUDIT,
     AUDIT_FILE,
     AUDIT_REQUIRED,
@@ -35,6 +36,8 @@ from nsscale.cli_options import (
     LIMIT,
     LOG_FILE,
     NAMESPACE,
+    NAMESPACE_SELECTOR,
+    NAMESPACES,
     NO_ROLLBACK,
     OUTPUT,
     PARALLEL,
@@ -69,7 +72,7 @@ if TYPE_CHECKING:
 
     from nsscale.audit import Sink
     from nsscale.lookahead import Lookahead
-    from nsscale.result import RunResult
+    from nsscale.result import MultiResult, RunResult
 
 log = logging.getLogger("nsscale")
 
@@ -151,6 +154,38 @@ class AuditOptions:
         return self.sinks[-1]
 
 
+@dataclass(frozen=True)
+class Scope:
+    """The namespaces a command names, and the selector that picks more."""
+
+    named: tuple[str, ...]
+    selector: str | None = None
+
+    @classmethod
+    def of(cls, parsed: Parsed) -> Scope:
+        names = parsed[NAMESPACES] if NAMESPACES.name in parsed.values else [parsed[NAMESPACE]]
+        return cls(tuple(dict.fromkeys(names or ())), parsed[NAMESPACE_SELECTOR])
+
+    @property
+    def single(self) -> bool:
+        """One namespace named and none selected: the one-namespace report, as ever."""
+        return len(self.named) == 1 and self.selector is None
+
+    def check(self) -> None:
+        """UsageError for a bad name, or for no namespace at all."""
+        if not self.named and self.selector is None:
+            raise UsageError(
+                "no namespace: name one or more, or pick them with --namespace-selector",
+                "for example: nsscale down shop, or nsscale down --namespace-selector team=web",
+            )
+        for name in self.named:
+            check_namespace(name)
+
+    def document(self) -> dict[str, Any]:
+        """What is known of the command's namespaces, for a report of a failure."""
+        return {"namespace": self.named[0]} if self.single else {"namespaces": []}
+
+
 def _run_options(operation: Operation, parsed: Parsed) -> RunOptions:
     if operation is Operation.RECOVER:
         # best effort: rolling back a recovery would redo the interrupted change
@@ -172,6 +207,7 @@ def _run_options(operation: Operation, parsed: Parsed) -> RunOptions:
         require_lock=parsed[REQUIRE_LOCK],
         replicas=parsed[REPLICAS] if operation is Operation.SCALE else None,
         selection=Selection(parsed[SELECTOR], tuple(parsed[EXCLUDE] or ())),
+        all_or_nothing=parsed[ALL_OR_NOTHING],
     )
 
 
@@ -203,12 +239,12 @@ def _operation(operation: Operation) -> Callable[[Parsed], None]:
     """The body of down, up, scale and recover: one run of the operation."""
 
     def run(parsed: Parsed) -> None:
-        common = Common.of(parsed)
+        common, scope = Common.of(parsed), Scope.of(parsed)
         try:
             options = _run_options(operation, parsed)
         except UsageError as err:  # a bad --exclude: nothing was attempted
-            _fail(err, common, {"namespace": parsed[NAMESPACE]})
-        _scale(operation, parsed[NAMESPACE], common, AuditOptions.of(parsed), options)
+            _fail(err, common, scope.document())
+        _scale(operation, scope, common, AuditOptions.of(parsed), options)
 
     return run
 
@@ -218,19 +254,19 @@ OPERATION_OPTIONS = (*CHOICE, *RUN, *CONNECTION, *REPORTING, *AUDIT)
 
 _command(
     "down",
-    [NAMESPACE, *OPERATION_OPTIONS],
+    [NAMESPACES, *OPERATION_OPTIONS],
     _operation(Operation.DOWN),
     "Scale every Deployment and StatefulSet to 0, recording each original count.",
 )
 _command(
     "up",
-    [NAMESPACE, *OPERATION_OPTIONS],
+    [NAMESPACES, *OPERATION_OPTIONS],
     _operation(Operation.UP),
     "Restore every workload to its recorded original count.",
 )
 _command(
     "scale",
-    [NAMESPACE, REPLICAS, *OPERATION_OPTIONS],
+    [NAMESPACES, REPLICAS, *OPERATION_OPTIONS],
     _operation(Operation.SCALE),
     "Scale every Deployment and StatefulSet to N, recording each original count.",
 )
@@ -244,29 +280,39 @@ _command(
 
 def _status(parsed: Parsed) -> None:
     """Show current, ready and recorded-original replicas per workload (read only)."""
-    from nsscale.cluster import KubectlCluster, discover
+    from nsscale.lookahead import Lookahead
     from nsscale.render import status_document, status_table
     from nsscale.retry import RetryPolicy
 
-    namespace, common = parsed[NAMESPACE], Common.of(parsed)
+    scope, common = Scope.of(parsed), Common.of(parsed)
     out = _stdout()
     try:
         _setup_logging(common)
-        check_namespace(namespace)
-        cluster = KubectlCluster(common.make_kubectl())
-        workloads = discover(cluster, namespace, RetryPolicy(DEFAULT_RETRIES), parsed[SELECTOR])
+        scope.check()
+        ahead = Lookahead(
+            common.make_kubectl(),
+            scope.named,
+            RetryPolicy(DEFAULT_RETRIES),
+            writes=False,
+            audited=False,
+            selector=parsed[SELECTOR],
+            namespace_selector=scope.selector,
+        )
+        workloads = ahead.workloads()
     except NsscaleError as err:
-        _fail(err, common, {"namespace": namespace})
+        _fail(err, common, scope.document())
     except KeyboardInterrupt as exc:
-        _exit_interrupted(exc, common, namespace)
+        _exit_interrupted(exc, common, scope)
     if common.output is OutputFormat.JSON:
-        _print_json(status_document(namespace, workloads))
+        documents = [status_document(ns, found) for ns, found in workloads.items()]
+        _print_json(documents[0] if scope.single else {"namespaces": documents})
         return
     with _stdout_may_be_gone():
-        out.print(status_table(namespace, workloads))
+        for namespace, found in workloads.items():
+            out.print(status_table(namespace, found))
 
 
-_command("status", [NAMESPACE, SELECTOR, *CONNECTION, *REPORTING], _status)
+_command("status", [NAMESPACES, NAMESPACE_SELECTOR, SELECTOR, *CONNECTION, *REPORTING], _status)
 
 
 def _history(parsed: Parsed) -> None:
@@ -346,7 +392,7 @@ def completion(
 
 def _scale(
     operation: Operation,
-    namespace: str,
+    scope: Scope,
     common: Common,
     audit: AuditOptions,
     options: RunOptions,
@@ -354,55 +400,83 @@ def _scale(
     from nsscale.audit import utcnow
     from nsscale.interrupts import Interrupts, signal_name
     from nsscale.lookahead import Lookahead
-    from nsscale.result import failed_before_start, new_run_id
+    from nsscale.result import new_run_id
     from nsscale.retry import RetryPolicy
 
     run_id, started_at = new_run_id(), utcnow()
     options = replace(options, run_id=run_id)
     dry_run = options.dry_run or options.server_dry_run
     ahead: Lookahead | None = None
+
+    def refused(message: str, interrupted: str | None = None) -> list[RunResult]:
+        """A result per namespace, for a run that changed nothing."""
+        from nsscale.result import failed_before_start
+
+        names: Sequence[str] = scope.named
+        with suppress(NsscaleError):
+            names = ahead.namespaces() if ahead is not None else names
+        return [
+            failed_before_start(ns, operation, message, dry_run, run_id, interrupted)
+            for ns in names
+        ]
+
     # One guard from the start to the report: a signal ends the command at once while nothing
     # can have changed, and is only noted from just before the first change on (run.py).
     interrupts = Interrupts(raising=True)
     with interrupts:
         try:
             _setup_logging(common, run_id)
-            check_namespace(namespace)
+            scope.check()
             kubectl = common.make_kubectl()
             ahead = Lookahead(
                 kubectl,
-                namespace,
+                scope.named,
                 RetryPolicy(options.retries),
                 writes=not options.dry_run,
                 audited=not dry_run,
                 selector=options.selection.selector,
+                namespace_selector=scope.selector,
                 audit_check=None if dry_run else lambda: _check_audit(audit),
             )
             # Imported while kubectl reads: the run flow and rich cost about 0.1 s to import.
             import nsscale.render  # noqa: F401  (for _emit)
             from nsscale.run import run_operation
 
-            result = run_operation(kubectl, namespace, operation, options, ahead, interrupts)
+            results = run_operation(kubectl, operation, options, ahead, interrupts)
         except UsageError as err:  # nothing was attempted: not a run to record
-            result = failed_before_start(namespace, operation, str(err), dry_run, run_id)
-            _fail(err, common, result.to_dict())
+            report = _report(scope, operation, refused(str(err)), run_id, dry_run)
+            _fail(err, common, report.to_dict())
         except NsscaleError as err:  # refused before any change: still a run, recorded
             interrupts.changes_ahead()
             _say_error(err)
-            result = failed_before_start(namespace, operation, str(err), dry_run, run_id)
+            results = refused(str(err))
         except KeyboardInterrupt as exc:
             interrupts.changes_ahead()
             _say("interrupted before any change: nothing was changed")
             name = signal_name(exc)
-            result = failed_before_start(
-                namespace, operation, f"interrupted by {name}", dry_run, run_id, interrupted=name
-            )
+            results = refused(f"interrupted by {name}", interrupted=name)
         # The run is over: a signal now must not cut its record or its report short.
         with interrupts.refusing("the result is being reported"):
-            if not result.dry_run and ahead is not None:
-                result = _audit(result, ahead, audit, started_at)
-            _emit(result, common)
-    raise typer.Exit(result.exit_code)
+            if not dry_run and ahead is not None:
+                results = _audit(results, ahead, audit, started_at)
+            report = _report(scope, operation, results, run_id, dry_run)
+            _emit(report, common)
+    raise typer.Exit(report.exit_code)
+
+
+def _report(
+    scope: Scope,
+    operation: Operation,
+    results: Sequence[RunResult],
+    run_id: str,
+    dry_run: bool,
+) -> RunResult | MultiResult:
+    """One namespace's result as ever, or the results of several."""
+    from nsscale.result import MultiResult
+
+    if scope.single:
+        return results[0]
+    return MultiResult(tuple(results), operation, run_id, dry_run)
 
 
 def _check_audit(options: AuditOptions) -> None:
@@ -428,35 +502,40 @@ def _check_audit(options: AuditOptions) -> None:
 
 
 def _audit(
-    result: RunResult, ahead: Lookahead, options: AuditOptions, started_at: datetime
-) -> RunResult:
-    """Record the run in the audit file, and in DynamoDB when a table is set. A failed write is
-    a warning and an entry of `audit_errors`; it fails the run only with --audit-required."""
+    results: Sequence[RunResult], ahead: Lookahead, options: AuditOptions, started_at: datetime
+) -> list[RunResult]:
+    """Record each namespace's run in the audit file, and in DynamoDB when a table is set. A
+    failed write is a warning and an entry of `audit_errors`; it fails the run only with
+    --audit-required."""
     from nsscale.audit import AuditEvent, record, who
 
-    event = AuditEvent.from_result(result, who(ahead.review()), ahead.cluster(), started_at)
-    failures = record(event, options.sinks)
-    for err in failures.values():
-        log.warning("audit: %s%s", err, f" ({err.hint})" if err.hint else "")
-    return replace(
-        result,
-        audit_errors=tuple(map(str, failures.values())),
-        audit_missing=options.required and options.main.name in failures,
-    )
+    caller, cluster = who(ahead.review()), ahead.cluster()
+    recorded = []
+    for result in results:
+        event = AuditEvent.from_result(result, caller, cluster, started_at)
+        failures = record(event, options.sinks)
+        for err in failures.values():
+            log.warning("audit: %s%s", err, f" ({err.hint})" if err.hint else "")
+        recorded.append(
+            replace(
+                result,
+                audit_errors=tuple(map(str, failures.values())),
+                audit_missing=options.required and options.main.name in failures,
+            )
+        )
+    return recorded
 
 
-def _emit(result: RunResult, common: Common) -> None:
-    from nsscale.render import rollback_table, run_table, summary
+def _emit(report: RunResult | MultiResult, common: Common) -> None:
+    from nsscale.render import render_report
 
     if common.output is OutputFormat.JSON:
-        _print_json(result.to_dict())
+        _print_json(report.to_dict())
         return
     with _stdout_may_be_gone():
         out = _stdout()
-        out.print(run_table(result))
-        if (table := rollback_table(result)) is not None:
-            out.print(table)
-        out.print(summary(result))
+        for renderable in render_report(report):
+            out.print(renderable)
 
 
 def _fail(err: NsscaleError, common: Common, document: dict[str, Any]) -> NoReturn:
@@ -503,7 +582,7 @@ def _stdout_may_be_gone() -> Iterator[None]:
         os.close(devnull)
 
 
-def _exit_interrupted(exc: KeyboardInterrupt, common: Common, namespace: str) -> NoReturn:
+def _exit_interrupted(exc: KeyboardInterrupt, common: Common, scope: Scope) -> NoReturn:
     from nsscale.interrupts import signal_name
     from nsscale.result import SIGNAL_EXIT
 
@@ -511,7 +590,7 @@ def _exit_interrupted(exc: KeyboardInterrupt, common: Common, namespace: str) ->
     _say("interrupted: nothing was changed")
     if common.output is OutputFormat.JSON:
         message = f"interrupted by {name}"
-        document = {"success": False, "namespace": namespace, "errors": [message]}
+        document = {"success": False, **scope.document(), "errors": [message]}
         _print_json(document | {"exit_code": int(SIGNAL_EXIT[name])})
     raise typer.Exit(SIGNAL_EXIT[name])
 

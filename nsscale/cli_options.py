@@ -103,6 +103,42 @@ NAMESPACE = Param(
     "namespace",
     Annotated[str, typer.Argument(metavar="NAMESPACE", help="The namespace (an RFC 1123 label).")],
 )
+NAMESPACES = Param(  # down, up, scale, status: one or more, or --namespace-selector
+    "namespaces",
+    Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="NAMESPACE...",
+            help="The namespaces (RFC 1123 labels); with --namespace-selector, none or more.",
+            show_default=False,
+        ),
+    ],
+    None,
+)
+NAMESPACE_SELECTOR = Param(
+    "namespace_selector",
+    Annotated[
+        str | None,
+        typer.Option(
+            "--namespace-selector",
+            help="Also every namespace with these labels (kubectl's label selector: team=web); "
+            "protected ones are skipped with a warning.",
+        ),
+    ],
+    None,
+)
+ALL_OR_NOTHING = Param(
+    "all_or_nothing",
+    Annotated[
+        bool,
+        typer.Option(
+            "--all-or-nothing",
+            help="Several namespaces as one transaction: a failure in any undoes every "
+            "namespace's changes (default: each namespace on its own).",
+        ),
+    ],
+    False,
+)
 
 # ---------------------------------------------------------------- the run: down, up, scale
 
@@ -359,7 +395,7 @@ LIMIT = Param(
 # ---------------------------------------------------------------------------------- groups
 
 RUN = (DRY_RUN, SERVER_DRY_RUN, NO_ROLLBACK, FORCE, BATCH_SIZE, PARALLEL, RETRIES, REQUIRE_LOCK)
-CHOICE = (SELECTOR, EXCLUDE)  # which workloads take part
+CHOICE = (NAMESPACE_SELECTOR, ALL_OR_NOTHING, SELECTOR, EXCLUDE)  # which namespaces and workloads
 CONNECTION = (TIMEOUT, CONTEXT, KUBECONFIG, KUBECTL)
 REPORTING = (OUTPUT, VERBOSE, LOG_FILE)
 AUDIT = (AUDIT_TABLE, AUDIT_FILE, AUDIT_REQUIRED)

@@ -1,35 +1,42 @@
-"""The cluster as nsscale sees it: read a namespace's workloads, write a batch of them."""
+"""The cluster as nsscale sees it: read namespaces and their workloads, write a batch of them.
+
+One call covers any number of namespaces: a read of several namespaces is one `get -A` (kept to
+the namespaces asked for), and a batch written may hold workloads of many namespaces, each
+object carrying its own.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from nsscale.errors import (
-    ErrorKind,
-    KubectlError,
-    KubectlOutputError,
-    NamespaceNotFound,
-    UsageError,
-)
+from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, UsageError
 from nsscale.kubectl import Kubectl, parse_documents
+from nsscale.namespaces import Namespace
 from nsscale.retry import RetryPolicy
 from nsscale.workload import Workload
+
+log = logging.getLogger("nsscale")
 
 KINDS = "deployments,statefulsets"
 
 
 class Cluster(Protocol):
-    def list_workloads(self, namespace: str, selector: str | None = None) -> list[Workload]:
-        """The namespace's workloads (only those matching the label selector, if given)."""
+    def list_workloads(
+        self, namespaces: Sequence[str] | None, selector: str | None = None
+    ) -> list[Workload]:
+        """The workloads of the namespaces (None: of every namespace), only those matching the
+        label selector if given, namespace by namespace in the order given."""
         ...
 
-    def namespace_exists(self, namespace: str) -> bool: ...
-
-    def replace(self, namespace: str, objects: Sequence[Mapping[str, Any]]) -> list[Workload]:
-        """PUT every object (each carries its resourceVersion); KubectlError if any failed."""
+    def replace(self, objects: Sequence[Mapping[str, Any]]) -> list[Workload]:
+        """PUT every object (each carries its namespace and resourceVersion); KubectlError if
+        any failed."""
         ...
 
 
@@ -38,27 +45,61 @@ class KubectlCluster:
     kubectl: Kubectl
     server_dry_run: bool = False
 
-    def list_workloads(self, namespace: str, selector: str | None = None) -> list[Workload]:
+    def list_workloads(
+        self, namespaces: Sequence[str] | None, selector: str | None = None
+    ) -> list[Workload]:
         # One call for both kinds: kubectl groups them by kind, each sorted by name. It sends
         # one LIST per kind, one after the other: --timeout bounds each.
-        args = ["get", KINDS, "-n", namespace, *(["-l", selector] if selector else [])]
-        document = self.kubectl.json(args, requests=len(KINDS.split(",")))
-        return _workloads(self.kubectl.argv(args), document)
-
-    def namespace_exists(self, namespace: str) -> bool:
-        # `get deployments -n MISSING` exits 0 with an empty list; only this call tells.
+        one = namespaces is not None and len(namespaces) == 1
+        scope = ["-n", namespaces[0]] if namespaces is not None and one else ["-A"]
+        args = ["get", KINDS, *scope, *(["-l", selector] if selector else [])]
         try:
-            self.kubectl.run(["get", "namespace", namespace, "-o", "name"])
+            document = self.kubectl.json(args, requests=len(KINDS.split(",")))
         except KubectlError as err:
-            if err.kind is ErrorKind.NOT_FOUND:
-                return False
-            raise
-        return True
+            if one or namespaces is None or err.kind is not ErrorKind.FORBIDDEN:
+                raise
+            # Allowed in each namespace, not across all (RoleBindings, no ClusterRole): one
+            # read per namespace, side by side.
+            log.info("cannot list workloads across namespaces (%s): one read per namespace", err)
+            found = each_namespace(lambda ns: self.list_workloads([ns], selector), namespaces)
+            return [w for ns in namespaces for w in found[ns]]
+        workloads = _workloads(self.kubectl.argv(args), document, scope[-1] if one else "")
+        if namespaces is None or one:
+            return workloads
+        order = {ns: i for i, ns in enumerate(namespaces)}
+        kept = [w for w in workloads if w.namespace in order]
+        return sorted(kept, key=lambda w: order[w.namespace])  # stable: kubectl's order within
 
-    def replace(self, namespace: str, objects: Sequence[Mapping[str, Any]]) -> list[Workload]:
+    def namespaces(
+        self, names: Sequence[str] = (), selector: str | None = None
+    ) -> dict[str, Namespace]:
+        """The Namespaces by name: the one named (none if it does not exist), else every one
+        (those matching `selector`, if given)."""
+        if len(names) == 1 and selector is None:
+            # `get deployments -n MISSING` exits 0 with an empty list; only this call tells.
+            try:
+                document = self.kubectl.json(["get", "namespace", names[0]])
+            except KubectlError as err:
+                if err.kind is ErrorKind.NOT_FOUND:
+                    return {}
+                raise
+        else:
+            document = self.kubectl.json(
+                ["get", "namespaces", *(["-l", selector] if selector else [])]
+            )
+        items = document.get("items") if document.get("kind") == "List" else [document]
+        try:
+            found = [Namespace.from_manifest(item) for item in items or []]
+        except ValueError as exc:
+            argv = self.kubectl.argv(["get", "namespaces"])
+            raise KubectlOutputError(argv, str(exc), json.dumps(document)[:200]) from exc
+        return {ns.name: ns for ns in found}
+
+    def replace(self, objects: Sequence[Mapping[str, Any]]) -> list[Workload]:
         # `replace -f -` is one PUT per object, not throttled by kubectl (see the README's design
         # notes), and each PUT carries the resourceVersion we read: a precondition per object.
-        args = ["replace", "-n", namespace, "-f", "-"]
+        # No -n: each object names its own namespace, so one call writes to many.
+        args = ["replace", "-f", "-"]
         if self.server_dry_run:
             args.append("--dry-run=server")
         document = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
@@ -68,28 +109,58 @@ class KubectlCluster:
         return [w for doc in printed for w in _workloads(self.kubectl.argv(args), doc)]
 
 
-def discover(
-    cluster: Cluster, namespace: str, retry: RetryPolicy, selector: str | None = None
+T = TypeVar("T")
+
+
+def each_namespace(read: Callable[[str], T], namespaces: Sequence[str]) -> dict[str, T]:
+    """`read` of each namespace, side by side (the way round a read across all namespaces that
+    RBAC refuses)."""
+    with ThreadPoolExecutor(min(8, len(namespaces)), thread_name_prefix="nsscale-read") as pool:
+        return dict(zip(namespaces, pool.map(read, namespaces), strict=True))
+
+
+def read_workloads(
+    cluster: Cluster,
+    namespaces: Sequence[str] | None,
+    retry: RetryPolicy,
+    selector: str | None = None,
 ) -> list[Workload]:
-    """The namespace's workloads (those matching `selector`); NamespaceNotFound when the
-    namespace does not exist, UsageError when the server cannot read the selector."""
-    try:
-        workloads = retry.call(
-            lambda: cluster.list_workloads(namespace, selector), "reading the namespace"
+    """The namespaces' workloads (None: every namespace's), those matching `selector`, retrying
+    transient failures; UsageError when the server cannot read the selector."""
+    with selector_checked("--selector", selector):
+        return retry.call(
+            lambda: cluster.list_workloads(namespaces, selector), "reading the namespace"
         )
+
+
+def read_namespaces(
+    cluster: KubectlCluster, named: Sequence[str], selector: str | None, retry: RetryPolicy
+) -> dict[str, Namespace]:
+    """The Namespaces: those named, or every one (matching `selector`). A caller who may not
+    read Namespaces (RBAC often grants only a namespace's own objects) can still act on the
+    ones named: they are taken as found, and only their names are checked for protection."""
+    try:
+        with selector_checked("--namespace-selector", selector):
+            return retry.call(lambda: cluster.namespaces(named, selector), "reading the namespaces")
+    except KubectlError as err:
+        if err.kind is not ErrorKind.FORBIDDEN or selector is not None:
+            raise
+        log.info("cannot read the Namespaces (%s): taking the ones named as found", err)
+        return {name: Namespace(name) for name in named}
+
+
+@contextmanager
+def selector_checked(option: str, selector: str | None) -> Iterator[None]:
+    """A selector the server cannot read is bad input."""
+    try:
+        yield
     except KubectlError as err:
         if selector and err.kind is ErrorKind.INVALID:
             raise UsageError(
-                f"invalid --selector {selector!r}: {err.message}",
+                f"invalid {option} {selector!r}: {err.message}",
                 "use kubectl's label selector syntax: app=web,tier!=db,env in (dev,qa)",
             ) from err
         raise
-    if not workloads and not cluster.namespace_exists(namespace):
-        raise NamespaceNotFound(
-            f'namespace "{namespace}" not found',
-            "check the name and the context: kubectl get namespaces",
-        )
-    return workloads
 
 
 def printed_workloads(text: str) -> list[Workload]:
@@ -101,11 +172,13 @@ def printed_workloads(text: str) -> list[Workload]:
         return []
 
 
-def _workloads(argv: Sequence[str], document: Mapping[str, Any]) -> list[Workload]:
+def _workloads(
+    argv: Sequence[str], document: Mapping[str, Any], namespace: str = ""
+) -> list[Workload]:
     items = document.get("items") if document.get("kind") == "List" else [document]
     if not isinstance(items, list):
         raise KubectlOutputError(argv, "no list of items", json.dumps(document)[:200])
     try:
-        return [Workload.from_manifest(item) for item in items]
+        return [Workload.from_manifest(item, namespace) for item in items]
     except ValueError as exc:
         raise KubectlOutputError(argv, str(exc), json.dumps(document)[:200]) from exc

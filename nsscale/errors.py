@@ -4,6 +4,7 @@
     ├── UsageError (2)                  bad input: nothing was attempted
     │   ├── InvalidNamespace            not an RFC 1123 label
     │   ├── NamespaceNotFound           the namespace does not exist
+    │   ├── ProtectedNamespace          a namespace nsscale never acts on
     │   ├── KubectlNotFound             no kubectl binary where we looked, or not a program
     │   └── KubeconfigError             no such kubeconfig file, or no such context in it
     ├── KubectlError (1)                kubectl exited non-zero or ran over its timeout
@@ -53,6 +54,10 @@ class InvalidNamespace(UsageError):
 
 
 class NamespaceNotFound(UsageError):
+    pass
+
+
+class ProtectedNamespace(UsageError):
     pass
 
 
@@ -192,6 +197,15 @@ def classify(stderr: str) -> ErrorKind:
         if needle in stderr:
             return kind
     return ErrorKind.OTHER
+
+
+# client-go's log lines and the server's warnings, around kubectl's own messages
+_KLOG = re.compile(r"[IWEF]\d{4} |Warning: ")
+
+
+def error_lines(stderr: str) -> list[str]:
+    """kubectl's own error lines: one per object that failed, in the order of the objects."""
+    return [line for line in stderr.splitlines() if line.strip() and not _KLOG.match(line)]
 
 
 def last_line(text: str) -> str:

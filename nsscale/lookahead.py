@@ -1,7 +1,7 @@
 """The reads a run begins with, started side by side as soon as the command line is read.
 
-The namespace's workloads, the caller's review (may they update each kind, and who they are)
-and the cluster's name do not depend on each other: run one after another they cost three
+The namespaces, their workloads, the caller's review (may they update each kind, and who they
+are) and the cluster's name do not depend on each other: run one after another they cost three
 kubectl starts and three round trips; side by side they cost the slowest one, and the rest of
 nsscale is imported meanwhile. Each is read once; asking again returns the same answer (or
 raises the same error).
@@ -12,26 +12,30 @@ is read-only, and each kubectl ends on its own within --timeout.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import TypeVar
 
 from nsscale.caller import Review, cluster_name, question, review
-from nsscale.cluster import KubectlCluster, discover
+from nsscale.cluster import KubectlCluster, read_namespaces, read_workloads
 from nsscale.kubectl import Kubectl
+from nsscale.namespaces import Namespace, Targets, choose
 from nsscale.retry import RetryPolicy
 from nsscale.workload import Kind, Workload
 
 T = TypeVar("T")
 
+log = logging.getLogger("nsscale")
+
 VERB = "update"  # every write nsscale makes is a PUT of the whole object (`kubectl replace`)
 
 
-def write_question(kind: Kind) -> str:
-    """The review question a write of this kind needs answered yes."""
-    return question(VERB, resource_of(kind))
+def write_question(kind: Kind, namespace: str) -> str:
+    """The review question a write of this kind in the namespace needs answered yes."""
+    return question(VERB, resource_of(kind), namespace)
 
 
 def resource_of(kind: Kind) -> str:
@@ -42,32 +46,75 @@ class Lookahead:
     def __init__(
         self,
         kubectl: Kubectl,
-        namespace: str,
+        named: Sequence[str],
         retry: RetryPolicy,
         *,
         writes: bool,
         audited: bool,
         audit_check: Callable[[], None] | None = None,
         selector: str | None = None,
+        namespace_selector: str | None = None,
     ) -> None:
-        """`writes`: the run may write (not a client-side dry run), so ask the review.
+        """`named`: the namespaces named; `namespace_selector` picks more by their labels.
+        `writes`: the run may write (not a client-side dry run), so ask the review.
         `audited`: the run will be recorded (never a client-side dry run), so learn who and
         which cluster. `audit_check`: can its record be written (raises if that must stop the
         run before its first change). `selector`: only the workloads it matches are read."""
         self.started = time.monotonic()  # the run's clock starts with its first read
+        self._named, self._namespace_selector = tuple(named), namespace_selector
+        self._targets: Targets | None = None
+        self._choosing = threading.Lock()
         cluster = KubectlCluster(kubectl)
-        self._workloads = _start(lambda: discover(cluster, namespace, retry, selector))
+        self._namespaces = _start(
+            lambda: read_namespaces(cluster, named, namespace_selector, retry)
+        )
+        # One namespace named: read it alone; else every namespace's in one call, kept to
+        # the namespaces chosen once they are known.
+        scope = list(named) if len(named) == 1 and namespace_selector is None else None
+        self._workloads = _start(lambda: read_workloads(cluster, scope, retry, selector))
         self._review: Future[Review] | None = None
         if writes:
             questions = [(VERB, resource_of(kind)) for kind in Kind]
-            self._review = _start(lambda: review(kubectl, namespace, questions))
+            self._review = _start(
+                lambda: review(
+                    kubectl, named if namespace_selector is None else self.namespaces(), questions
+                )
+            )
         self._cluster: Future[str] | None = None
         if audited:
             self._cluster = _start(lambda: cluster_name(kubectl))
         self._audit: Future[None] | None = _start(audit_check) if audit_check else None
 
-    def workloads(self) -> list[Workload]:
-        return self._workloads.result()
+    def targets(self) -> Targets:
+        """The namespaces the run acts on; UsageError for a name that is missing or
+        protected. A protected namespace the selector picked is skipped with a warning."""
+        namespaces = self._namespaces.result()
+        with self._choosing:  # the review's thread may ask at the same time
+            return self._choose(namespaces)
+
+    def _choose(self, namespaces: dict[str, Namespace]) -> Targets:
+        if self._targets is None:
+            targets = choose(self._named, self._namespace_selector, namespaces)
+            for namespace, why in targets.skipped:
+                log.warning("skipping namespace %s: %s", namespace, why)
+            if not targets.namespaces:
+                log.warning(
+                    "no namespace matches --namespace-selector %s: nothing to do",
+                    self._namespace_selector,
+                )
+            self._targets = targets
+        return self._targets
+
+    def namespaces(self) -> tuple[str, ...]:
+        return self.targets().namespaces
+
+    def workloads(self) -> dict[str, list[Workload]]:
+        """The workloads of each namespace chosen."""
+        by_namespace: dict[str, list[Workload]] = {ns: [] for ns in self.namespaces()}
+        for w in self._workloads.result():
+            if w.namespace in by_namespace:
+                by_namespace[w.namespace].append(w)
+        return by_namespace
 
     def review(self) -> Review:
         return self._review.result() if self._review else Review(problem="not asked")

@@ -23,3 +23,4 @@ class RunOptions:
     run_id: str = ""
     lease_s: int = DEFAULT_LEASE_S  # the in-cluster mark's duration; renewed every third of it
     selection: Selection = field(default_factory=Selection)  # which workloads take part
+    all_or_nothing: bool = False  # several namespaces: a failure in one undoes them all

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from rich import box
 from rich.box import Box
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderResult
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 from rich.table import Table
@@ -17,7 +17,7 @@ from rich.text import Text
 
 from nsscale.errors import ExitCode
 from nsscale.plan import Operation
-from nsscale.result import RunResult
+from nsscale.result import MultiResult, RunResult
 from nsscale.workload import ORIGINAL, SCALED_TO, Workload
 
 ARROW = "→"
@@ -121,6 +121,65 @@ def print_json(console: Console, document: dict[str, Any]) -> None:
     # Plain print: Rich must not wrap or colour a document meant for machines.
     console.file.write(json.dumps(document, indent=2) + "\n")
     console.file.flush()
+
+
+def render_report(report: RunResult | MultiResult) -> Iterator[RenderableType]:
+    """What a run shows a person: its table (and its rollback's) and its summary line, for
+    each namespace; for several, then one row per namespace and the run's line."""
+    results = report.results if isinstance(report, MultiResult) else (report,)
+    for result in results:
+        yield run_table(result)
+        if (table := rollback_table(result)) is not None:
+            yield table
+        yield summary(result)
+    if isinstance(report, MultiResult):
+        yield namespaces_table(report)
+        yield multi_summary(report)
+
+
+def namespaces_table(report: MultiResult) -> Grid:
+    columns = ("namespace", "outcome", "scaled", "failed", "skipped", "rolled back", "exit")
+    table = Grid(f"nsscale {report.operation}: {len(report.results)} namespaces", columns)
+    for r in report.results:
+        o = r.outcome
+        table.add_row(
+            r.namespace,
+            _outcome(r),
+            str(len(o.scaled)),
+            str(len(o.failed) + len(o.uncertain)),
+            str(len(r.plan.skips)),
+            str(sum(x.ok for x in o.rollback or [])),
+            str(r.exit_code),
+        )
+    return table
+
+
+def _outcome(result: RunResult) -> Text:
+    if result.left_changed:
+        return Text("PARTLY CHANGED", "bold red")
+    if result.success:
+        return Text("dry run", "cyan") if result.dry_run else Text("done", "green")
+    if result.outcome.rollback is not None:
+        return Text("rolled back", "yellow")
+    return Text("failed", "yellow")
+
+
+def multi_summary(report: MultiResult) -> Text:
+    results = report.results
+    if not results:
+        return Text("No namespace to act on: nothing changed.", "yellow")
+    left = [r.namespace for r in results if r.left_changed]
+    failed = [r.namespace for r in results if not r.success and not r.left_changed]
+    done = len(results) - len(left) - len(failed)
+    text = f"{len(results)} namespaces: {done} {'dry run' if report.dry_run else 'done'}"
+    if failed:
+        text += f", {len(failed)} failed and left as they were ({', '.join(failed)})"
+    if left:
+        return Text(
+            f"{text}, {len(left)} PARTLY CHANGED ({', '.join(left)}): a person must look.",
+            "bold red",
+        )
+    return Text(text + ".", "yellow" if failed else "green")
 
 
 def run_table(result: RunResult) -> Grid:

@@ -163,6 +163,40 @@ class RunResult:
         }
 
 
+# The worst first: what a person must look at, a signal, a failure, then success.
+_SEVERITY = (ExitCode.PARTIAL, *SIGNAL_EXIT.values(), ExitCode.FAILED)
+
+
+@dataclass(frozen=True)
+class MultiResult:
+    """The results of one run over several namespaces, one per namespace, in order."""
+
+    results: tuple[RunResult, ...]
+    operation: Operation
+    run_id: str
+    dry_run: bool = False
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        """The worst of the namespaces': 3 (left changed), then a signal's, then 1, then 0."""
+        codes = {r.exit_code for r in self.results}
+        return next((int(code) for code in _SEVERITY if code in codes), max(codes, default=0))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "success": self.success,
+            "exit_code": self.exit_code,
+            "run_id": self.run_id,
+            "operation": self.operation.value,
+            "dry_run": self.dry_run,
+            "namespaces": [r.to_dict() for r in self.results],
+        }
+
+
 def failed_before_start(
     namespace: str,
     operation: Operation,

@@ -1,4 +1,4 @@
-"""One run of an operation: discover, plan, pre-flight, mark the namespace, transact, unmark.
+"""One run of an operation: choose the namespaces, plan, pre-flight, mark them, transact, unmark.
 
 The flow of every `down`, `up`, `scale` and `recover`, free of any rendering: the CLI calls it
 and renders (and audits) the RunResult it returns.
@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -23,8 +23,8 @@ from nsscale.kubectl import Kubectl
 from nsscale.lock import LockForbidden, LockHeld, Mark, RunLock, merged, snapshot_of
 from nsscale.lookahead import Lookahead, resource_of, write_question
 from nsscale.options import RunOptions
-from nsscale.plan import Entry, Operation, Plan, make_plan, plan_recovery
-from nsscale.result import RunResult
+from nsscale.plan import Entry, Operation, Plan, Snapshot, make_plan, plan_recovery
+from nsscale.result import RunResult, failed_before_start
 from nsscale.retry import RetryPolicy
 from nsscale.transaction import Transaction
 from nsscale.workload import Kind, State, Workload
@@ -39,47 +39,68 @@ class PreflightFailed(NsscaleError):
 
 def run_operation(
     kubectl: Kubectl,
-    namespace: str,
     operation: Operation,
     options: RunOptions,
     ahead: Lookahead,
     interrupts: Interrupts,
-) -> RunResult:
-    """One run, from the reads `ahead` started (the namespace's workloads, the caller's review).
-    `interrupts` is the command's guard: raising until the run may change something."""
+) -> list[RunResult]:
+    """One run over the namespaces `ahead` chose, from the reads it started (their workloads,
+    the caller's review): a result per namespace, in that order. `interrupts` is the command's
+    guard: raising until the run may change something.
+
+    Each namespace is its own transaction with its own mark: one that cannot start (not
+    allowed, held by another run) fails alone, and a failure in one undoes only its own
+    changes. With one namespace, or `all_or_nothing`, a refusal stops the whole run before any
+    change (it is raised) and a failure anywhere undoes every change."""
     retry = RetryPolicy(options.retries)
     cluster = KubectlCluster(kubectl, server_dry_run=options.server_dry_run)
     workloads = ahead.workloads()
-    lock = RunLock(kubectl, namespace, retry)
-    if operation is Operation.RECOVER:
-        plan, marked = _recovery_plan(lock, namespace, workloads, options)
-    else:
-        plan = make_plan(
-            namespace,
-            operation,
-            workloads,
-            replicas=options.replicas,
-            force=options.force,
-            selection=options.selection,
-        )
-        marked = bool(plan.changes)
-    for skip in plan.skips:
-        if skip.warn:
-            log.warning("%s: %s", skip.workload.ref, skip.reason)
-    writes = bool(plan.changes) and not options.dry_run
-    if writes:
-        preflight(ahead.review(), namespace, {c.workload.kind for c in plan.changes})
+    lock = RunLock(kubectl, retry)
+    plans: dict[str, Plan] = {}
+    marked: list[str] = []
+    for namespace, found in workloads.items():
+        if operation is Operation.RECOVER:
+            plan, mark = _recovery_plan(lock, namespace, found, options)
+        else:
+            plan = make_plan(
+                namespace,
+                operation,
+                found,
+                replicas=options.replicas,
+                force=options.force,
+                selection=options.selection,
+            )
+            mark = bool(plan.changes)
+        plans[namespace] = plan
+        marked += [namespace] if mark else []
+        for skip in plan.skips:
+            if skip.warn:
+                log.warning("%s: %s", skip.workload.ref, skip.reason)
+    one_unit = options.all_or_nothing or len(plans) == 1
+    refused: dict[str, NsscaleError] = {}
+    if not options.dry_run and any(plan.changes for plan in plans.values()):
+        review = ahead.review()
+        for namespace, plan in plans.items():
+            try:
+                preflight(review, namespace, {c.workload.kind for c in plan.changes})
+            except PreflightFailed as err:
+                refused[namespace] = err
+        _refuse(refused, one_unit)
         ahead.audit_ready()
-    # From the mark on, a Ctrl-C, SIGTERM or SIGHUP is noted, never raised mid-call: it stops
+    # From the marks on, a Ctrl-C, SIGTERM or SIGHUP is noted, never raised mid-call: it stops
     # the transaction before its next step (none done yet: nothing to undo) and the run still
-    # rolls back, reports and clears its mark.
+    # rolls back, reports and clears its marks.
     interrupts.changes_ahead()
-    held = None
     if marked and not (options.dry_run or options.server_dry_run):
-        held = _mark(lock, plan, options)
+        held_elsewhere = _mark(lock, {ns: plans[ns] for ns in marked if ns not in refused}, options)
+        if held_elsewhere and one_unit:
+            _release_quietly(lock)
+        _refuse(held_elsewhere, one_unit)
+        refused |= held_elsewhere
+    active = tuple(ns for ns in plans if ns not in refused)
     writer = Writer(
         cluster,
-        namespace,
+        active,
         dry_run=options.dry_run,
         server_dry_run=options.server_dry_run,
         retry=retry,
@@ -87,31 +108,54 @@ def run_operation(
     )
     transaction = Transaction(
         writer,
-        namespace,
         options.rollback and not options.server_dry_run,  # a dry run has nothing to undo
         options.batch_size,
         options.parallel,
         interrupts=interrupts,
+        isolated=not options.all_or_nothing,
     )
-    with held.kept(on_lost=interrupts.halt) if held else nullcontext():
-        outcome = transaction.run(plan.changes)
+    dry_run = options.dry_run or options.server_dry_run
+    with lock.kept(on_lost=interrupts.halt) if lock.held else nullcontext():
+        outcome = transaction.run([c for ns in active for c in plans[ns].changes])
         with interrupts.refusing("the run is finishing"):
-            result = RunResult(
-                plan,
-                outcome,
-                dry_run=options.dry_run or options.server_dry_run,
-                rollback_enabled=options.rollback,
-                duration_s=time.monotonic() - ahead.started,
-                run_id=options.run_id,
-            )
-            if held is not None:
-                result = _unmark(held, workloads, result)
-    return result
+            results = [
+                RunResult(
+                    plans[ns],
+                    outcome.of(ns),
+                    dry_run=dry_run,
+                    rollback_enabled=options.rollback,
+                    duration_s=time.monotonic() - ahead.started,
+                    run_id=options.run_id,
+                )
+                if ns not in refused
+                else failed_before_start(ns, operation, str(refused[ns]), dry_run, options.run_id)
+                for ns in plans
+            ]
+            if lock.held:
+                results = _unmark(lock, workloads, results)
+    return results
+
+
+def _refuse(refused: Mapping[str, NsscaleError], one_unit: bool) -> None:
+    """Namespaces that cannot start: the whole run stops when it is one unit (nothing has
+    changed); else each fails alone, said here."""
+    if not refused:
+        return
+    if one_unit:
+        raise next(iter(refused.values()))
+    for namespace, err in refused.items():
+        log.error("%s: %s%s", namespace, err, f" ({err.hint})" if err.hint else "")
+
+
+def _release_quietly(lock: RunLock) -> None:
+    with _warned("could not clear the in-cluster mark"):
+        for namespace, err in lock.release(list(lock.held)).items():
+            log.warning("could not delete the in-cluster mark on %s: %s", namespace, err)
 
 
 def preflight(review: Review, namespace: str, kinds: set[Kind]) -> None:
     """Every kind the plan writes must be allowed by the review, before any change."""
-    needed = {resource_of(kind): write_question(kind) for kind in sorted(kinds)}
+    needed = {resource_of(kind): write_question(kind, namespace) for kind in sorted(kinds)}
     unanswered = [r for r, q in needed.items() if q not in review.allowed]
     if unanswered:
         # The question itself failed: the writes are guarded anyway, so go on.
@@ -133,7 +177,7 @@ def _recovery_plan(
     lock: RunLock, namespace: str, workloads: list[Workload], options: RunOptions
 ) -> tuple[Plan, bool]:
     """The plan that undoes the marked run, and whether there is a mark to take over."""
-    mark = lock.read()
+    mark = lock.read([namespace])[namespace]
     if mark is None:
         log.warning("no interrupted run is marked on %s: nothing to recover", namespace)
         return Plan(namespace, Operation.RECOVER, (), ()), False
@@ -146,33 +190,78 @@ def _recovery_plan(
     return plan_recovery(namespace, mark.snapshot, workloads), True
 
 
-def _mark(lock: RunLock, plan: Plan, options: RunOptions) -> RunLock | None:
-    """Mark the namespace as being changed, in the cluster; None when not allowed to."""
+def _mark(lock: RunLock, plans: Mapping[str, Plan], options: RunOptions) -> dict[str, NsscaleError]:
+    """Mark the namespaces as being changed, in the cluster; the namespaces refused, with why.
+    A namespace whose mark the caller may not write goes on without it (unless
+    --require-lock)."""
+    if not plans:
+        return {}
     now = datetime.now(UTC)
-    mark = Mark(
-        holder=f"{os_user()}@{socket.gethostname()} pid {os.getpid()}",
-        run_id=options.run_id,
-        operation=plan.operation.value,
-        acquired=now,
-        renewed=now,
-        duration_s=options.lease_s,
-        snapshot=snapshot_of(plan.changes),
-    )
-    try:
-        lock.acquire(mark, force=options.force, recovering=plan.operation is Operation.RECOVER)
-    except LockForbidden as err:
-        if options.require_lock:
-            raise
-        log.warning("%s; going on without it (--require-lock refuses instead)", err.message)
-        return None
-    return lock
+    holder = f"{os_user()}@{socket.gethostname()} pid {os.getpid()}"
+    marks = {
+        ns: Mark(
+            holder=holder,
+            run_id=options.run_id,
+            operation=plan.operation.value,
+            acquired=now,
+            renewed=now,
+            duration_s=options.lease_s,
+            snapshot=snapshot_of(plan.changes),
+        )
+        for ns, plan in plans.items()
+    }
+    recovering = any(plan.operation is Operation.RECOVER for plan in plans.values())
+    refused = lock.acquire(marks, force=options.force, recovering=recovering)
+    for namespace, err in list(refused.items()):
+        if isinstance(err, LockForbidden) and not options.require_lock:
+            log.warning("%s; going on without it (--require-lock refuses instead)", err.message)
+            del refused[namespace]
+    return refused
 
 
-def _unmark(lock: RunLock, workloads: list[Workload], result: RunResult) -> RunResult:
-    """Clear the mark when nothing is left changed; else retire it, holding what is left, so
-    that the next run is told and `nsscale recover` can undo it. The workloads an earlier run
-    (whose mark this one took over) left changed, and still are, join the result."""
-    earlier = lock.taken_over.snapshot if lock.taken_over else {}
+def _unmark(
+    lock: RunLock, workloads: Mapping[str, list[Workload]], results: list[RunResult]
+) -> list[RunResult]:
+    """Clear each namespace's mark when nothing is left changed there; else retire it, holding
+    what is left, so that the next run is told and `nsscale recover` can undo it. The workloads
+    an earlier run (whose mark this one took over) left changed, and still are, join the
+    result."""
+    done: list[RunResult] = []
+    left: dict[str, tuple[Snapshot, str]] = {}
+    for result in results:
+        if result.namespace not in lock.held:
+            done.append(result)
+            continue
+        result, snapshot = _what_is_left(lock, workloads[result.namespace], result)
+        done.append(result)
+        if snapshot:
+            left[result.namespace] = (snapshot, f"exit {result.exit_code}")
+            log.warning(
+                "%s is left partly changed: its mark stays for `nsscale recover`",
+                result.namespace,
+            )
+    clear = [r.namespace for r in done if r.namespace in lock.held and r.namespace not in left]
+    with _warned("could not clear the in-cluster mark"):
+        for namespace, err in lock.release(clear).items():
+            log.warning("could not delete the in-cluster mark (%s); retiring it instead", err)
+            left[namespace] = ({}, f"exit {_by_namespace(done)[namespace].exit_code}")
+    with _warned("could not clear the in-cluster mark"):
+        if left:
+            lock.retire(left)
+    return done
+
+
+def _by_namespace(results: list[RunResult]) -> dict[str, RunResult]:
+    return {r.namespace: r for r in results}
+
+
+def _what_is_left(
+    lock: RunLock, workloads: list[Workload], result: RunResult
+) -> tuple[RunResult, Snapshot]:
+    """The result with what an earlier run left changed and still is, and the snapshot of
+    everything left changed in the namespace (this run's and the earlier one's)."""
+    taken_over = lock.taken_over.get(result.namespace)
+    earlier = taken_over.snapshot if taken_over else {}
     own_left = {w.ref for w, _ in result.left_changed}
     # After a success every workload this run planned for is as the user asked now: the
     # earlier run's change on it is superseded. After a failure only this run's changes left.
@@ -187,20 +276,7 @@ def _unmark(lock: RunLock, workloads: list[Workload], result: RunResult) -> RunR
     by_ref = {w.ref: w for w in workloads}
     result = replace(result, inherited=tuple((by_ref[ref], now[ref].replicas) for ref in inherited))
     snapshot = merged(earlier, snapshot_of(result.plan.changes))
-    left = {ref: snapshot[ref] for ref in own_left | set(inherited)}
-    with _warned("could not clear the in-cluster mark"):
-        if not left:
-            try:
-                lock.release()
-                return result
-            except NsscaleError as err:
-                log.warning("could not delete the in-cluster mark (%s); retiring it instead", err)
-        else:
-            log.warning(
-                "the namespace is left partly changed: its mark stays for `nsscale recover`"
-            )
-        lock.retire(left, f"exit {result.exit_code}")
-    return result
+    return result, {ref: snapshot[ref] for ref in own_left | set(inherited)}
 
 
 def _left(entry: Entry, state: State) -> bool:

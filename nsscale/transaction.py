@@ -8,20 +8,25 @@ reverse order: the last wave first, each of its steps reversed (a wave's steps r
 so their undos do too). Undo tries every change even after one fails, and never hides the error
 that started it. Each undo is guarded like a write: a workload somebody changed since is reported,
 never clobbered.
+
+A run over several namespaces is one Transaction whose steps may span them. Each namespace is
+its own unit by default: a failure stops that namespace's remaining changes and undoes its done
+ones, and the others go on. `isolated=False` (--all-or-nothing) makes the whole run one unit. A
+signal stops and undoes every namespace.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from nsscale.errors import ErrorKind, NsscaleError
 from nsscale.interrupts import Interrupts, signal_name
 from nsscale.plan import Change
-from nsscale.workload import Kind, Workload
+from nsscale.workload import Workload, WorkloadKey
 from nsscale.writer import Failure, Move, MoveResult, Writer
 
 log = logging.getLogger("nsscale")
@@ -78,24 +83,82 @@ class Outcome:
     rollback: list[Restored] | None = None  # None: no rollback ran
     errors: list[str] = field(default_factory=list)
     interrupted: str | None = None  # "SIGINT", "SIGTERM" or "SIGHUP"
-    judged: bool = False  # some write's outcome was read off the namespace, not off kubectl
-    # The namespace as read once more at the end, when anything failed or was judged: the
-    # report says what this shows (None: not read, or the read failed).
-    final: Mapping[tuple[Kind, str], Workload] | None = None
+    # Namespaces where some write's outcome was read off the namespace, not off kubectl.
+    judged_in: set[str] = field(default_factory=set)
+    # The namespaces as read once more at the end (those in `read_back`), when anything failed
+    # or was judged: the report says what this shows (None: not read, or the read failed).
+    final: Mapping[WorkloadKey, Workload] | None = None
+    read_back: set[str] = field(default_factory=set)
+    rolled_back: set[str] = field(default_factory=set)  # namespaces whose undo ran
+    # The namespaces an entry of `errors` concerns, by its index (absent: all of them).
+    error_scope: dict[int, frozenset[str]] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:
         return not (self.failed or self.uncertain or self.errors or self.interrupted)
 
+    @property
+    def judged(self) -> bool:
+        return bool(self.judged_in)
+
+    def add_error(self, message: str, namespaces: Iterable[str] | None = None) -> None:
+        """An error of the run; of some namespaces only, when given."""
+        if namespaces is not None:
+            self.error_scope[len(self.errors)] = frozenset(namespaces)
+        self.errors.append(message)
+
+    def failed_in(self, namespaces: Iterable[str]) -> set[str]:
+        """Those of `namespaces` that failed: a change failed or uncertain there, or an error
+        of theirs (an error of the whole run, such as a signal, fails every one)."""
+        namespaces = set(namespaces)
+        if self.interrupted or len(self.error_scope) < len(self.errors):
+            return namespaces
+        scoped = set().union(*self.error_scope.values())
+        return namespaces & (scoped | {f.change.workload.namespace for f in self.failed_all})
+
+    @property
+    def failed_all(self) -> list[Failed]:
+        return self.failed + self.uncertain
+
+    def of(self, namespace: str) -> Outcome:
+        """The part of the outcome that concerns one namespace."""
+
+        def mine(change: Change) -> bool:
+            return change.workload.namespace == namespace
+
+        final = None
+        if self.final is not None and namespace in self.read_back:
+            final = {key: w for key, w in self.final.items() if key[0] == namespace}
+        rollback = None
+        if self.rollback is not None and namespace in self.rolled_back:
+            rollback = [r for r in self.rollback if mine(r.change)]
+        errors = [
+            error
+            for i, error in enumerate(self.errors)
+            if namespace in self.error_scope.get(i, frozenset({namespace}))
+        ]
+        return Outcome(
+            scaled=[s for s in self.scaled if mine(s.change)],
+            failed=[f for f in self.failed if mine(f.change)],
+            uncertain=[f for f in self.uncertain if mine(f.change)],
+            rollback=rollback,
+            errors=errors,
+            interrupted=self.interrupted,
+            judged_in=self.judged_in & {namespace},
+            final=final,
+            read_back=self.read_back & {namespace},
+            rolled_back=self.rolled_back & {namespace},
+        )
+
 
 @dataclass
 class Transaction:
     writer: Writer
-    namespace: str
     rollback: bool = True
     batch_size: int | None = None  # None: auto_batch_size
     parallel: int = 1  # steps in flight at once
     interrupts: Interrupts = field(default_factory=Interrupts)
+    isolated: bool = True  # a failure undoes its own namespace only (else: every namespace)
 
     def run(self, changes: Sequence[Change]) -> Outcome:
         with self.interrupts:
@@ -110,25 +173,41 @@ class Transaction:
         # Steps run in worker threads; a Ctrl-C reaches only the main thread, where it is noted
         # (see Interrupts): no new wave starts, and the steps in flight (each kubectl in its own
         # session) finish and are known.
+        namespaces = list(dict.fromkeys(c.workload.namespace for c in changes))
         with ThreadPoolExecutor(width, thread_name_prefix="nsscale-step") as pool:
             for wave in _chunks(steps, width):
                 self._notice_stop(outcome)
-                if self.interrupts.stop_reason or (self.rollback and not outcome.success):
+                if self.interrupts.stop_reason:
                     break
+                if self.rollback and not outcome.success:
+                    if not self.isolated:
+                        break
+                    # the namespaces that failed make no more changes; the others go on
+                    stopped = outcome.failed_in(namespaces)
+                    wave = [s for step in wave if (s := _without(step, stopped)).changes]
                 self._run_wave(pool, wave, outcome)
             with self.interrupts.refusing("the run is finishing"):
                 self._notice_stop(outcome)  # one that came during the last wave
-                if self.rollback and not outcome.success and (outcome.scaled or outcome.uncertain):
-                    self._undo(pool, outcome)
-                if not outcome.success or outcome.judged:
-                    self._verify(outcome)
+                failed = outcome.failed_in(namespaces)
+                if failed and not self.isolated:
+                    others = [ns for ns in namespaces if ns not in failed]
+                    if others:
+                        culprits = ", ".join(sorted(failed))
+                        why = f"undone with the whole run (--all-or-nothing): {culprits} failed"
+                        outcome.add_error(why, others)
+                    failed = set(namespaces)
+                if self.rollback and failed:
+                    self._undo(pool, outcome, failed)
+                if failed or outcome.judged_in:
+                    looked = failed | outcome.judged_in
+                    self._verify(outcome, [ns for ns in namespaces if ns in looked])
         return outcome
 
     def _notice_stop(self, outcome: Outcome) -> None:
         reason = self.interrupts.stop_reason
         if reason and reason not in outcome.errors:
             outcome.interrupted = self.interrupts.received
-            outcome.errors.append(reason)
+            outcome.add_error(reason)  # every namespace stops
 
     def _run_wave(self, pool: ThreadPoolExecutor, wave: Sequence[Step], outcome: Outcome) -> None:
         futures = {pool.submit(self.writer.write, _moves(step)): step for step in wave}
@@ -148,7 +227,8 @@ class Transaction:
             self._abort(step, outcome, f"unexpected error: {exc!r}")
         else:
             for change, result in zip(step.changes, results, strict=True):
-                outcome.judged |= result.judged
+                if result.judged:
+                    outcome.judged_in.add(change.workload.namespace)
                 if result.failure is None:
                     assert result.workload is not None
                     outcome.scaled.append(Scaled(change, result.workload, step))
@@ -158,23 +238,30 @@ class Transaction:
 
     def _abort(self, step: Step, outcome: Outcome, message: str) -> None:
         log.error("%s", message)
-        outcome.errors.append(message)
+        outcome.add_error(message, {c.workload.namespace for c in step.changes})
         unknown = Failure(f"state unknown: {message}", ErrorKind.OTHER)
         outcome.uncertain.extend(Failed(change, unknown, step) for change in step.changes)
 
-    def _undo(self, pool: ThreadPoolExecutor, outcome: Outcome) -> None:
+    def _undo(self, pool: ThreadPoolExecutor, outcome: Outcome, namespaces: set[str]) -> None:
+        """Undo the done (and maybe done) changes of the namespaces, last wave first."""
         steps: dict[int, Step] = {}
         done: dict[int, list[tuple[Change, Workload]]] = {}
         for change, workload, step in [(s.change, s.workload, s.step) for s in outcome.scaled] + [
             (f.change, f.change.workload, f.step) for f in outcome.uncertain
         ]:
-            steps[step.index] = step
-            done.setdefault(step.index, []).append((change, workload))
-        total = sum(len(entries) for entries in done.values())
+            if change.workload.namespace in namespaces:
+                steps[step.index] = step
+                done.setdefault(step.index, []).append((change, workload))
+        if not done:
+            return
         log.warning(
-            "Failure detected, initiating rollback of %d successfully scaled resources", total
+            "Failure detected, initiating rollback of %d successfully scaled resources",
+            sum(len(entries) for entries in done.values()),
         )
-        log.info("Starting rollback of %d resources in namespace %s", total, self.namespace)
+        for namespace in sorted({c.workload.namespace for e in done.values() for c, _ in e}):
+            count = sum(c.workload.namespace == namespace for e in done.values() for c, _ in e)
+            log.info("Starting rollback of %d resources in namespace %s", count, namespace)
+            outcome.rolled_back.add(namespace)
         restored: list[Restored] = []
         with self.interrupts.refusing("a rollback is finishing"):
             for wave in sorted({step.wave for step in steps.values()}, reverse=True):
@@ -200,12 +287,12 @@ class Transaction:
             log.info("Rollback completed: %d operations performed", len(restored))
             outcome.rollback = restored
 
-    def _verify(self, outcome: Outcome) -> None:
-        """Read the namespace once more after a failure, or after any outcome was judged, so
-        that the report says what the cluster shows: an undo reported done must show the
-        original state, and one reported failed that landed after all is done."""
+    def _verify(self, outcome: Outcome, namespaces: Sequence[str]) -> None:
+        """Read the namespaces once more after a failure there, or after any outcome there was
+        judged, so that the report says what the cluster shows: an undo reported done must show
+        the original state, and one reported failed that landed after all is done."""
         try:
-            final = {w.key: w for w in self.writer.read()}
+            final = {w.key: w for w in self.writer.read(namespaces)}
         except NsscaleError as err:
             log.error("could not verify the outcome: %s", err)
             if outcome.rollback is not None:
@@ -215,6 +302,7 @@ class Transaction:
                 ]
             return
         outcome.final = final
+        outcome.read_back = set(namespaces)
         if outcome.rollback is None:
             return
         checked = []
@@ -246,6 +334,14 @@ def _reversed_as_written(
 ) -> list[tuple[Change, Workload]]:
     order = {c.workload.key: i for i, c in enumerate(step.changes)}
     return sorted(entries, key=lambda e: order[e[0].workload.key], reverse=True)
+
+
+def _without(step: Step, namespaces: set[str]) -> Step:
+    """The step without the changes of the namespaces."""
+    if not namespaces:
+        return step
+    kept = tuple(c for c in step.changes if c.workload.namespace not in namespaces)
+    return replace(step, changes=kept)
 
 
 def _moves(step: Step) -> list[Move]:

@@ -21,6 +21,9 @@ class Kind(enum.StrEnum):
         return cls(api_kind.lower())
 
 
+WorkloadKey = tuple[str, Kind, str]  # (namespace, kind, name): unique across namespaces
+
+
 @dataclass(frozen=True)
 class State:
     """The fields nsscale reads and writes: a write moves a workload from one State to another."""
@@ -40,10 +43,11 @@ class Workload:
     annotations: Mapping[str, str]
     manifest: Mapping[str, Any] = field(repr=False, compare=False)
     owner: tuple[str, str] | None = None  # (kind, name) of its controller, if it has one
+    namespace: str = ""
 
     @property
-    def key(self) -> tuple[Kind, str]:
-        return (self.kind, self.name)
+    def key(self) -> WorkloadKey:
+        return (self.namespace, self.kind, self.name)
 
     @property
     def ref(self) -> str:
@@ -54,8 +58,9 @@ class Workload:
         return State(self.replicas, self.annotations.get(ORIGINAL), self.annotations.get(SCALED_TO))
 
     @classmethod
-    def from_manifest(cls, obj: Mapping[str, Any]) -> Workload:
-        """Read one object of `kubectl get -o json`; ValueError if it is not a workload we know."""
+    def from_manifest(cls, obj: Mapping[str, Any], namespace: str = "") -> Workload:
+        """Read one object of `kubectl get -o json` (in `namespace` unless it names its own);
+        ValueError if it is not a workload we know."""
         try:
             kind = Kind.from_api(obj["kind"])
             meta = obj["metadata"]
@@ -71,6 +76,7 @@ class Workload:
                 annotations={str(k): str(v) for k, v in annotations.items()},
                 manifest=obj,
                 owner=_controller(meta.get("ownerReferences") or []),
+                namespace=str(meta.get("namespace") or namespace),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a Deployment or StatefulSet ({exc!r})") from exc
@@ -85,6 +91,8 @@ class Workload:
         meta = obj["metadata"] = dict(obj["metadata"])
         obj["spec"] = dict(obj.get("spec") or {})
         meta["resourceVersion"] = self.resource_version
+        if self.namespace:  # a batch is written without -n: each object names its namespace
+            meta["namespace"] = self.namespace
         annotations = dict(meta.get("annotations") or {})
         for key, value in ((ORIGINAL, state.original), (SCALED_TO, state.scaled_to)):
             if value is None:

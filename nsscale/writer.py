@@ -12,12 +12,11 @@ anything else (changed by someone: conflict).
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from nsscale.cluster import Cluster, printed_workloads
-from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, classify
+from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, classify, error_lines
 from nsscale.retry import RetryPolicy
 from nsscale.workload import State, Workload
 
@@ -58,7 +57,7 @@ class MoveResult:
 @dataclass
 class Writer:
     cluster: Cluster
-    namespace: str
+    namespaces: tuple[str, ...]  # those the moves may be in: one batch may span them all
     attempts: int = DEFAULT_ATTEMPTS  # writes of one object that conflicts with bumps
     dry_run: bool = False  # client-side: predict, call nothing
     server_dry_run: bool = False  # the cluster's writes change nothing: trust what kubectl says
@@ -70,11 +69,11 @@ class Writer:
     # was judged not done.
     settle_s: float = 0.0
 
-    def read(self) -> list[Workload]:
-        """The namespace's workloads now, retrying transient failures."""
-        return self.retry.call(
-            lambda: self.cluster.list_workloads(self.namespace), "reading the namespace"
-        )
+    def read(self, namespaces: Sequence[str] | None = None) -> list[Workload]:
+        """The workloads of the namespaces (by default all the writer's) now, retrying
+        transient failures."""
+        scope = list(namespaces or self.namespaces)
+        return self.retry.call(lambda: self.cluster.list_workloads(scope), "reading the namespace")
 
     def write(self, moves: Sequence[Move]) -> list[MoveResult]:
         """Results in the order of `moves`. Raises only when the truth cannot be learnt."""
@@ -85,9 +84,7 @@ class Writer:
         conflicts = transients = 0
         while pending:
             try:
-                written = self.cluster.replace(
-                    self.namespace, [m.base.render(m.want) for m in pending.values()]
-                )
+                written = self.cluster.replace([m.base.render(m.want) for m in pending.values()])
             except (KubectlError, KubectlOutputError) as err:
                 if self.server_dry_run and isinstance(
                     err, KubectlError
@@ -140,7 +137,7 @@ class Writer:
     ) -> tuple[dict[int, Move], dict[int, Move]]:
         """Sort the moves of a failed call by what the namespace shows. Returns the moves to
         retry on a newer resourceVersion (rebased) and those to send again as they were."""
-        current = {w.key: w for w in self.read()}
+        current = {w.key: w for w in self.read(_namespaces(pending.values()))}
         rebased: dict[int, Move] = {}
         resent: dict[int, Move] = {}
         for i, m in pending.items():
@@ -169,6 +166,10 @@ class Writer:
         return rebased, resent
 
 
+def _namespaces(moves: Iterable[Move]) -> list[str]:
+    return list(dict.fromkeys(m.base.namespace for m in moves))
+
+
 def _failed(move: Move, message: str, kind: ErrorKind) -> MoveResult:
     return MoveResult(move, failure=Failure(message, kind), judged=True)
 
@@ -179,12 +180,8 @@ def outcome_unknown(err: KubectlError | KubectlOutputError) -> bool:
     connection: the server may still be working on the write)."""
     if isinstance(err, KubectlOutputError) or err.killed:
         return True
-    lines = [line for line in err.stderr.splitlines() if line.strip() and not _KLOG.match(line)]
+    lines = error_lines(err.stderr)
     return not lines or not all(classify(line).answered for line in lines)
-
-
-# client-go's log lines and the server's warnings, around kubectl's own messages
-_KLOG = re.compile(r"[IWEF]\d{4} |Warning: ")
 
 
 def _kind(err: KubectlError | KubectlOutputError) -> ErrorKind:

@@ -74,12 +74,24 @@ def listing(*objs: dict[str, Any]) -> str:
     )
 
 
+def namespace_object(name: str = NS) -> str:
+    """`kubectl get namespace NAME -o json`'s answer."""
+    return json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+
+def register_namespace(fp: Any, binary: str = KUBECTL) -> None:
+    """The read of the Namespace a one-namespace command starts with, beside its workloads."""
+    argv = [binary, "get", "namespace", NS, "-o", "json", fp.any()]
+    fp.register(argv, stdout=namespace_object())
+
+
 class Script:
     """Registers, in order, the kubectl calls a test expects; records what each replace wrote."""
 
-    def __init__(self, fp: Any) -> None:
+    def __init__(self, fp: Any, namespace_exists: bool = True) -> None:
         self.fp = fp
         self.writes: list[list[dict[str, Any]]] = []
+        self.namespace(namespace_exists)  # read beside the workloads as a run starts
 
     def get(
         self,
@@ -97,9 +109,9 @@ class Script:
         )
 
     def namespace(self, exists: bool) -> None:
-        argv = [KUBECTL, "get", "namespace", NS, "-o", "name", self.fp.any()]
+        argv = [KUBECTL, "get", "namespace", NS, "-o", "json", self.fp.any()]
         if exists:
-            self.fp.register(argv, stdout=f"namespace/{NS}\n")
+            self.fp.register(argv, stdout=namespace_object())
         else:
             self.fp.register(
                 argv,
@@ -120,7 +132,7 @@ class Script:
             if raises is not None:
                 raise raises
 
-        argv = [KUBECTL, "replace", "-n", NS, "-f", "-", "-o", "json", self.fp.any()]
+        argv = [KUBECTL, "replace", "-f", "-", "-o", "json", self.fp.any()]
         if stdout is None:
             stdout = listing(*objs) if returncode == 0 else ""
         self.fp.register(
@@ -155,7 +167,7 @@ class Script:
     def mark(self) -> None:
         """The in-cluster mark: create the Lease, delete it (guarded by its resourceVersion)
         at the end."""
-        argv = [KUBECTL, "create", "-n", NS, "-f", "-", "-o", "json", self.fp.any()]
+        argv = [KUBECTL, "create", "-f", "-", "-o", "json", self.fp.any()]
         self.fp.register(argv, stdin_callable=_stored_lease("900"))
         url = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/nsscale"
         self.fp.register([KUBECTL, "delete", "--raw", url, "-f", "-", self.fp.any()])
@@ -163,7 +175,7 @@ class Script:
     def retire(self) -> None:
         """A run that leaves the namespace partly changed keeps its mark, rewritten as over
         (`kubectl replace` of the Lease): registered last, after the run's own writes."""
-        argv = [KUBECTL, "replace", "-n", NS, "-f", "-", "-o", "json", self.fp.any()]
+        argv = [KUBECTL, "replace", "-f", "-", "-o", "json", self.fp.any()]
         self.fp.register(argv, stdin_callable=_stored_lease("901"))
 
     def names(self) -> list[str]:
@@ -183,11 +195,13 @@ class Script:
 
 
 def _stored_lease(resource_version: str) -> Callable[[str], dict[str, str]]:
-    """kubectl's answer to a create or replace of the Lease: what it sent, now stored."""
+    """kubectl's answer to a create or replace of the Leases (a List): what it sent, now
+    stored, one document per Lease."""
 
     def answer(text: str) -> dict[str, str]:
-        lease = json.loads(text)
-        lease["metadata"]["resourceVersion"] = resource_version
-        return {"stdout": json.dumps(lease)}
+        leases = json.loads(text)["items"]
+        for lease in leases:
+            lease["metadata"]["resourceVersion"] = resource_version
+        return {"stdout": "\n".join(json.dumps(lease) for lease in leases)}
 
     return answer

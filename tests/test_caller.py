@@ -61,10 +61,10 @@ def test_one_kubectl_call_asks_every_question_and_who(fp: Any) -> None:
         stdout=printed(*answers),
     )
 
-    found = review(Kubectl(KubectlConfig(KUBECTL)), NS, QUESTIONS)
+    found = review(Kubectl(KubectlConfig(KUBECTL)), [NS], QUESTIONS)
 
     assert found == Review(
-        {"update deployments.apps": True, "update statefulsets.apps": False},
+        {f"update deployments.apps in {NS}": True, f"update statefulsets.apps in {NS}": False},
         "alice",
         ("devs", "system:authenticated"),
         "",
@@ -95,9 +95,12 @@ def test_a_server_without_self_subject_review_still_answers_the_access_questions
         '"authentication.k8s.io/v1"\n',
     )
 
-    found = review(Kubectl(KubectlConfig(KUBECTL)), NS, QUESTIONS)
+    found = review(Kubectl(KubectlConfig(KUBECTL)), [NS], QUESTIONS)
 
-    assert found.allowed == {"update deployments.apps": True, "update statefulsets.apps": True}
+    assert found.allowed == {
+        f"update deployments.apps in {NS}": True,
+        f"update statefulsets.apps in {NS}": True,
+    }
     assert (found.user, found.groups) == ("", ())
     assert "SelfSubjectReview" in found.problem
 
@@ -124,7 +127,7 @@ def test_what_the_server_does_not_answer_is_missing_never_raised(
     fp: Any, failure: dict[str, Any]
 ) -> None:
     fp.register([*REVIEW_ARGV, fp.any()], **failure)
-    found = review(Kubectl(KubectlConfig(KUBECTL)), NS, QUESTIONS)
+    found = review(Kubectl(KubectlConfig(KUBECTL)), [NS], QUESTIONS)
     assert (found.allowed, found.user, found.groups) == ({}, "", ())
     assert found.problem
 
@@ -137,9 +140,12 @@ def test_the_real_kubectl_asks_the_server(
     apiserver.forbid("update", "statefulsets", namespace=NS)
     kubectl = Kubectl(KubectlConfig(str(kubectl_bin), kubeconfig=str(kubeconfig)))
 
-    found = review(kubectl, NS, QUESTIONS)
+    found = review(kubectl, [NS], QUESTIONS)
 
-    assert found.allowed == {"update deployments.apps": True, "update statefulsets.apps": False}
+    assert found.allowed == {
+        f"update deployments.apps in {NS}": True,
+        f"update statefulsets.apps in {NS}": False,
+    }
     assert (found.user, found.problem) == ("tester", "")
     assert [r.resource for r in apiserver.requests if r.method == "POST"] == [
         "selfsubjectaccessreviews",
@@ -157,9 +163,12 @@ def test_the_real_kubectl_goes_on_past_a_refused_question(
     apiserver.forbid("create", "selfsubjectreviews")
     kubectl = Kubectl(KubectlConfig(str(kubectl_bin), kubeconfig=str(kubeconfig)))
 
-    found = review(kubectl, NS, QUESTIONS)
+    found = review(kubectl, [NS], QUESTIONS)
 
-    assert found.allowed == {"update deployments.apps": True, "update statefulsets.apps": True}
+    assert found.allowed == {
+        f"update deployments.apps in {NS}": True,
+        f"update statefulsets.apps in {NS}": True,
+    }
     assert found.user == ""
     assert "Forbidden" in found.problem
 

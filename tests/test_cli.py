@@ -15,7 +15,16 @@ from nsscale.cli import app
 from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer
 from tests.faultkit import NSSCALE
-from tests.kube import KUBECTL, NS, REVIEW_ARGV, SEED_KEYS, Script, moved, workload
+from tests.kube import (
+    KUBECTL,
+    NS,
+    REVIEW_ARGV,
+    SEED_KEYS,
+    Script,
+    moved,
+    namespace_object,
+    workload,
+)
 
 A, B = workload("a", 3, 10), workload("b", 2, 11, kind="StatefulSet")
 ERR_500 = 'Error from server (InternalError): error when replacing "STDIN": boom\n'
@@ -160,7 +169,7 @@ def test_dry_run_makes_no_mutating_call(fp: Any, runner: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     assert "would scale" in result.stdout
     assert "Dry run: 2 would be scaled, 1 skipped in shop; nothing changed." in result.stdout
-    assert [c[1] for c in fp.calls] == ["get"]
+    assert [c[1] for c in fp.calls] == ["get", "get"]  # the workloads and the Namespace
 
 
 def test_dry_run_json_marks_planned_changes(fp: Any, runner: CliRunner) -> None:
@@ -175,7 +184,6 @@ def test_dry_run_json_marks_planned_changes(fp: Any, runner: CliRunner) -> None:
 def test_empty_namespace_is_a_success_with_nothing_to_do(fp: Any, runner: CliRunner) -> None:
     script = Script(fp)
     script.get()
-    script.namespace(exists=True)
     script.review()  # asked as the run starts, for the audit record's kubectl identity
 
     result = nsscale(runner, "down", NS)
@@ -185,9 +193,8 @@ def test_empty_namespace_is_a_success_with_nothing_to_do(fp: Any, runner: CliRun
 
 
 def test_missing_namespace_exits_2_with_json(fp: Any, runner: CliRunner) -> None:
-    script = Script(fp)
+    script = Script(fp, namespace_exists=False)
     script.get()
-    script.namespace(exists=False)
 
     result = nsscale(runner, "down", NS, "-o", "json")
 
@@ -238,6 +245,8 @@ def test_kubectl_path_from_the_environment(
         "--request-timeout=7s",
     ]
     fp.register(argv, stdout=json.dumps({"kind": "List", "items": [A]}))
+    read_namespace = ["/opt/k/kubectl", "get", "namespace", NS, "-o", "json", *argv[-3:]]
+    fp.register(read_namespace, stdout=namespace_object())
 
     result = runner.invoke(
         app,
@@ -298,7 +307,8 @@ def test_a_denied_update_fails_before_any_change(fp: Any, runner: CliRunner) -> 
         "error: not allowed to update statefulsets.apps in namespace shop: nothing changed\n"
     )
     assert json.loads(result.stdout)["total_scaled"] == 0
-    assert [c[1] for c in fp.calls] == ["get", "create"]  # the read and the review, no write
+    # the reads and the review, no write
+    assert sorted(c[1] for c in fp.calls) == ["create", "get", "get"]
 
 
 def test_an_unanswered_review_is_a_warning_and_the_guarded_writes_go_on(
@@ -328,7 +338,7 @@ def test_an_unanswered_review_is_a_warning_and_the_guarded_writes_go_on(
         (["scale", NS], "Missing option '--replicas'"),
         (["scale", NS, "--replicas", "-1"], "Invalid value for '--replicas'"),
         (["scale", NS, "--replicas", "2147483648"], "Invalid value for '--replicas'"),
-        (["down"], "Missing argument 'NAMESPACE'"),
+        (["down"], "no namespace: name one or more, or pick them with --namespace-selector"),
     ],
 )
 def test_usage_errors_exit_2(fp: Any, runner: CliRunner, args: list[str], error: str) -> None:
@@ -431,7 +441,7 @@ def test_log_file_and_verbose(fp: Any, runner: CliRunner, tmp_path: Path) -> Non
     result = nsscale(runner, "down", NS, "-vv", "--log-file", str(log_file))
 
     assert result.exit_code == 0, result.output
-    assert "[DEBUG] kubectl: kubectl replace -n shop -f - -o json" in result.stderr
+    assert "[DEBUG] kubectl: kubectl replace -f - -o json" in result.stderr
     assert "kubectl exited 0 in" in log_file.read_text()
 
 

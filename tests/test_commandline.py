@@ -23,12 +23,12 @@ from nsscale.cli import app
 from nsscale.cli_options import CONTEXT, NAMESPACE, TIMEOUT, Param, Parsed, command
 from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer
-from tests.kube import KUBECTL, NS, listing, workload
+from tests.kube import KUBECTL, NS, listing, register_namespace, workload
 
 BIN = Path(sys.executable).parent  # the virtualenv's bin: the installed console scripts
 REINSTALL = "reinstall the package: .venv/bin/pip install -e . --no-deps"
 
-CHOICE = ["-l", "--selector", "--exclude"]
+CHOICE = ["--namespace-selector", "--all-or-nothing", "-l", "--selector", "--exclude"]
 RUN = [
     "--dry-run",
     "--server-dry-run",
@@ -48,7 +48,7 @@ OPTIONS = {
     "up": [*CHOICE, *RUN, *CONNECTION, *REPORTING, *AUDIT],
     "scale": ["--replicas", *CHOICE, *RUN, *CONNECTION, *REPORTING, *AUDIT],
     "recover": ["--force", "--dry-run", "--retries", *CONNECTION, *REPORTING, *AUDIT],
-    "status": ["-l", "--selector", *CONNECTION, *REPORTING],
+    "status": ["--namespace-selector", "-l", "--selector", *CONNECTION, *REPORTING],
     "history": [
         "--since",
         "--limit",
@@ -78,7 +78,9 @@ def help_options(runner: CliRunner, name: str) -> list[str]:
     """The options `nsscale NAME --help` lists, in order, each checked to carry a help text."""
     result = runner.invoke(app, [name, "--help"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith(f"Usage: nsscale {name} [OPTIONS] {{NAMESPACE}}")
+    many = name in ("down", "up", "scale", "status")
+    argument = "[NAMESPACE...]" if many else "{NAMESPACE}"
+    assert result.stdout.startswith(f"Usage: nsscale {name} [OPTIONS] {argument}")
     listed = []
     for line in result.stdout.split("Options:\n")[1].splitlines():
         if not re.match("  -", line):  # a help text's next line is indented further
@@ -133,20 +135,22 @@ def status_argv(binary: str) -> list[str]:
 
 def test_kubectl_from_the_environment(fp: Any, runner: CliRunner) -> None:
     fp.register([*status_argv("/opt/k/kubectl"), fp.any()], stdout=listing(workload("a", 3)))
+    register_namespace(fp, "/opt/k/kubectl")
     result = runner.invoke(app, ["status", NS], env={"NSSCALE_KUBECTL": "/opt/k/kubectl"})
     assert result.exit_code == 0, result.output
-    assert [call[0] for call in fp.calls] == ["/opt/k/kubectl"]
+    assert [call[0] for call in fp.calls] == ["/opt/k/kubectl"] * 2
 
 
 def test_the_kubectl_option_wins_over_the_environment(fp: Any, runner: CliRunner) -> None:
     fp.register([*status_argv("/opt/flag/kubectl"), fp.any()], stdout=listing(workload("a", 3)))
+    register_namespace(fp, "/opt/flag/kubectl")
     result = runner.invoke(
         app,
         ["status", NS, "--kubectl", "/opt/flag/kubectl"],
         env={"NSSCALE_KUBECTL": "/opt/env/kubectl"},
     )
     assert result.exit_code == 0, result.output
-    assert [call[0] for call in fp.calls] == ["/opt/flag/kubectl"]
+    assert [call[0] for call in fp.calls] == ["/opt/flag/kubectl"] * 2
 
 
 @pytest.mark.parametrize("value", [None, ""])
@@ -154,9 +158,10 @@ def test_without_the_option_or_the_variable_kubectl_is_the_one_on_path(
     fp: Any, runner: CliRunner, value: str | None
 ) -> None:
     fp.register([*status_argv(KUBECTL), fp.any()], stdout=listing(workload("a", 3)))
+    register_namespace(fp)
     result = runner.invoke(app, ["status", NS], env={"NSSCALE_KUBECTL": value})
     assert result.exit_code == 0, result.output
-    assert [call[0] for call in fp.calls] == [KUBECTL]
+    assert [call[0] for call in fp.calls] == [KUBECTL] * 2
 
 
 def test_a_command_takes_each_parameter_once_and_reads_those_it_lacks_as_their_default() -> None:
@@ -300,10 +305,10 @@ def test_kubectl_lists_the_plugin_and_runs_it(kubectl_bin: Path) -> None:
 
 
 def test_the_plugin_says_kubectl_nsscale_in_its_usage(kubectl_bin: Path) -> None:
-    missing = run_kubectl_plugin(kubectl_bin, "nsscale", "down")
+    missing = run_kubectl_plugin(kubectl_bin, "nsscale", "scale", NS)
     assert missing.returncode == 2
-    assert missing.stderr.startswith("Usage: kubectl nsscale down [OPTIONS] {NAMESPACE}\n")
-    assert "Try 'kubectl nsscale down --help' for help." in missing.stderr
+    assert missing.stderr.startswith("Usage: kubectl nsscale scale [OPTIONS] [NAMESPACE...]\n")
+    assert "Try 'kubectl nsscale scale --help' for help." in missing.stderr
 
     helped = run_kubectl_plugin(kubectl_bin, "nsscale", "--help")
     assert helped.stdout.startswith("Usage: kubectl nsscale [OPTIONS] COMMAND [ARGS]...")

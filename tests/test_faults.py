@@ -501,9 +501,9 @@ def test_a_signal_between_waves_stops_and_rolls_back(fp: Any) -> None:
     script.replace(moved(a, 3, 21, None, None))  # the undo of a
     script.get(moved(a, 3, 21, None, None), b)  # the verification
     cluster = KubectlCluster(Kubectl(KubectlConfig(KUBECTL, timeout_s=5)))
-    plan = make_plan(NS, Operation.DOWN, cluster.list_workloads(NS))
+    plan = make_plan(NS, Operation.DOWN, cluster.list_workloads([NS]))
 
-    transaction = Transaction(SignalAfterFirstStep(cluster, NS), NS, batch_size=1)
+    transaction = Transaction(SignalAfterFirstStep(cluster, (NS,)), batch_size=1)
     try:
         outcome = transaction.run(plan.changes)
     except KeyboardInterrupt:
@@ -653,20 +653,20 @@ def test_a_run_whose_mark_was_taken_over_leaves_it_to_the_new_holder(
     apiserver.add_namespace(NS)
     kubectl = Kubectl(KubectlConfig(str(kubectl_bin), kubeconfig=str(kubeconfig)))
     now = datetime.now(UTC)
-    first = RunLock(kubectl, NS)
-    first.acquire(Mark("a@host pid 1", "run-1", "down", now, now, 120, {}))
+    first = RunLock(kubectl)
+    first.acquire({NS: Mark("a@host pid 1", "run-1", "down", now, now, 120, {})})
     # its holder stopped renewing (a paused VM, say); another run took the stale mark over
     later = now + timedelta(minutes=5)
-    second = RunLock(kubectl, NS, clock=lambda: later)
-    second.acquire(Mark("b@host pid 2", "run-2", "up", later, later, 120, {}), force=True)
+    second = RunLock(kubectl, clock=lambda: later)
+    second.acquire({NS: Mark("b@host pid 2", "run-2", "up", later, later, 120, {})}, force=True)
 
-    first.release()  # the first holder wakes up and clears what it believes is its mark
+    first.release([NS])  # the first holder wakes up and clears what it believes is its mark
 
     kept = lease(apiserver, NS)
     assert kept is not None, "the first run deleted the mark of the run that took it over"
     assert kept["spec"]["holderIdentity"] == "b@host pid 2"
     assert "another run took it over" in caplog.text
-    second.release()
+    second.release([NS])
     assert lease(apiserver, NS) is None
 
 
@@ -790,7 +790,7 @@ if args[:2] == ["get", "deployments,statefulsets"]:
     with open(os.environ["FAKE_KUBECTL_GET"], "rb") as canned:
         sys.stdout.buffer.write(canned.read())
 elif args[:2] == ["get", "namespace"]:
-    print("namespace/shop")
+    print(json.dumps({{"apiVersion": "v1", "kind": "Namespace", "metadata": {{"name": args[2]}}}}))
 elif args[0] in ("create", "replace"):
     sys.stdout.buffer.write(sys.stdin.buffer.read())
 """

@@ -149,25 +149,26 @@ def test_a_call_of_several_requests_over_its_deadline_names_the_real_limit(fp: A
 
 def test_a_batch_replace_allows_one_request_per_object(fp: Any) -> None:
     objects = [workload_manifest(f"w{i}") for i in range(5)]
-    fp.register(["kubectl", "replace", "-n", "ns", fp.any()], stdout=_list(objects))
+    fp.register(["kubectl", "replace", fp.any()], stdout=_list(objects))
     timeouts: list[float] = []
     cluster = KubectlCluster(
         Kubectl(KubectlConfig("kubectl", timeout_s=2), runner=recording(timeouts))
     )
-    assert [w.name for w in cluster.replace("ns", objects)] == ["w0", "w1", "w2", "w3", "w4"]
+    assert [w.name for w in cluster.replace(objects)] == ["w0", "w1", "w2", "w3", "w4"]
     assert timeouts == [10]
 
 
 def test_the_read_of_a_namespace_allows_one_list_request_per_kind(fp: Any) -> None:
     # `get deployments,statefulsets` sends two LIST requests, one after the other
     fp.register(["kubectl", "get", "deployments,statefulsets", fp.any()], stdout=_list([]))
-    fp.register(["kubectl", "get", "namespace", "ns", fp.any()], stdout="namespace/ns\n")
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}
+    fp.register(["kubectl", "get", "namespace", "ns", fp.any()], stdout=json.dumps(namespace))
     timeouts: list[float] = []
     cluster = KubectlCluster(
         Kubectl(KubectlConfig("kubectl", timeout_s=2), runner=recording(timeouts))
     )
-    assert cluster.list_workloads("ns") == []
-    assert cluster.namespace_exists("ns")
+    assert cluster.list_workloads(["ns"]) == []
+    assert list(cluster.namespaces(["ns"])) == ["ns"]
     assert timeouts == [4, 2]
 
 
@@ -186,13 +187,13 @@ def test_a_batch_on_a_slow_but_healthy_server_is_not_killed_midway(
         apiserver.add_deployment("ns", f"app-{i}", replicas=2)
     config = KubectlConfig(str(kubectl_bin), kubeconfig=str(kubeconfig), timeout_s=0.5)
     cluster = KubectlCluster(Kubectl(config))
-    objects = [dict(w.manifest) for w in cluster.list_workloads("ns")]
+    objects = [dict(w.manifest) for w in cluster.list_workloads(["ns"])]
     for obj in objects:
         obj["spec"] = {**obj["spec"], "replicas": 0}
     apiserver.latency = 0.1
 
     started = time.monotonic()
-    written = cluster.replace("ns", objects)
+    written = cluster.replace(objects)
     took = time.monotonic() - started
 
     assert took > config.timeout_s  # before the fix, kubectl was killed here, mid-batch

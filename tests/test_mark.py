@@ -58,9 +58,10 @@ def mark_annotations(server: ApiServer) -> dict[str, str]:
 def down_in_process(kubeconfig: Path, kubectl_bin: Path, lease_s: int) -> RunResult:
     """`down` through the run flow itself, with a short-lived mark (renewed every lease_s/3)."""
     kubectl = Kubectl(KubectlConfig(str(kubectl_bin), kubeconfig=str(kubeconfig), timeout_s=10))
-    ahead = Lookahead(kubectl, NS, RetryPolicy(0), writes=True, audited=False)
+    ahead = Lookahead(kubectl, [NS], RetryPolicy(0), writes=True, audited=False)
     options = RunOptions(batch_size=1, parallel=1, retries=0, run_id="live", lease_s=lease_s)
-    return run_operation(kubectl, NS, Operation.DOWN, options, ahead, Interrupts())
+    [result] = run_operation(kubectl, Operation.DOWN, options, ahead, Interrupts())
+    return result
 
 
 # ------------------------------------------------------------------------ renewed on a timer

@@ -39,9 +39,9 @@ def down(
 ) -> RunResult:
     kubectl = Kubectl(KubectlConfig(KUBECTL, timeout_s=5))
     cluster = KubectlCluster(kubectl)
-    plan = make_plan(NS, Operation.DOWN, cluster.list_workloads(NS))
-    writer = Writer(cluster, NS, retry=retry or RetryPolicy())
-    outcome = Transaction(writer, NS, rollback=rollback, batch_size=batch_size).run(plan.changes)
+    plan = make_plan(NS, Operation.DOWN, cluster.list_workloads([NS]))
+    writer = Writer(cluster, (NS,), retry=retry or RetryPolicy())
+    outcome = Transaction(writer, rollback=rollback, batch_size=batch_size).run(plan.changes)
     return RunResult(plan, outcome, rollback_enabled=rollback)
 
 

@@ -3,7 +3,9 @@
 Starts :class:`ApiServer` with the sample namespace ``shop`` (Deployments web 3, api 2,
 worker 1, nightly-report 0; StatefulSets db 1, cache 2), writes a kubeconfig into a temporary
 directory, and runs ``nsscale down shop --dry-run``, ``nsscale down shop``,
-``nsscale status shop``, ``nsscale up shop``, ``nsscale status shop``, ``nsscale history shop``
+``nsscale status shop``, ``nsscale up shop``, ``nsscale status shop``, ``nsscale history shop``,
+then over three namespaces ``preview-1..3`` labelled ``env=preview`` (web 2, db 1 each):
+``nsscale down --namespace-selector env=preview`` and ``nsscale up preview-1 preview-2 preview-3``,
 as subprocesses
 (``python -m nsscale``, with ``KUBECONFIG`` and ``NSSCALE_KUBECTL`` set), each preceded by a
 ``$ nsscale ...`` line. Exits 1 if any of them fails, 2 if the pinned kubectl is missing.
@@ -27,7 +29,18 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("up", SAMPLE_NAMESPACE),
     ("status", SAMPLE_NAMESPACE),
     ("history", SAMPLE_NAMESPACE),
+    ("down", "--namespace-selector", "env=preview"),
+    ("up", "preview-1", "preview-2", "preview-3"),
 )
+PREVIEWS = ("preview-1", "preview-2", "preview-3")
+
+
+def add_previews(server: ApiServer) -> None:
+    """Three small namespaces of one team, to show a run over several."""
+    for namespace in PREVIEWS:
+        server.add_namespace(namespace, labels={"env": "preview"})
+        server.add_deployment(namespace, "web", replicas=2)
+        server.add_statefulset(namespace, "db", replicas=1)
 
 
 def pinned_kubectl() -> Path:
@@ -45,6 +58,7 @@ def main() -> int:
         return 2
     with ApiServer() as server, tempfile.TemporaryDirectory(prefix="nsscale-demo-") as tmp:
         add_sample_namespace(server)
+        add_previews(server)
         kubeconfig = server.write_kubeconfig(Path(tmp) / "kubeconfig")
         env = {
             **os.environ,
