@@ -558,10 +558,14 @@ def test_replace_of_a_recreated_object_is_a_uid_conflict(shop: ApiServer, kubect
     del web["metadata"]["resourceVersion"]
     web["spec"]["replicas"] = 0
     proc = kubectl("replace", "-f", "-", "-n", NS, input=as_list(web))
-    assert failed(proc)[0].startswith(
+    # storage checks the uid (etcd3's Preconditions.Check), before any resourceVersion
+    assert failed(proc) == [
         'Error from server (Conflict): error when replacing "STDIN": Operation cannot be '
-        'fulfilled on deployments.apps "web": Precondition failed: UID in precondition: '
-    )
+        'fulfilled on deployments.apps "web": StorageError: invalid object, Code: 4, Key: '
+        f"/registry/deployments/{NS}/web, ResourceVersion: 0, AdditionalErrorMsg: "
+        f"Precondition failed: UID in precondition: {web['metadata']['uid']}, UID in object "
+        f"meta: {shop.workload(NS, 'deployment', 'web')['metadata']['uid']}"
+    ]
     assert replicas(shop, "deployment", "web") == 3
 
 

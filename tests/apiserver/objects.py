@@ -8,6 +8,18 @@ differs; without one an update is unconditional); an update that changes nothing
 and consumes no resourceVersion; a dry run is answered and consumes none. What differs by kind
 (spec, status, generation, the controller) is the kind's :class:`~tests.apiserver.kinds.base.Kind`.
 
+Preconditions fail with the real messages: a ``uid`` in a PUT body that is not the stored
+object's is checked by storage, before the resourceVersion (``Operation cannot be fulfilled on
+deployments.apps "a": StorageError: invalid object, Code: 4, Key: /registry/deployments/ns/a,
+ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: <uid>, UID in
+object meta: <uid>``); the preconditions of a DELETE are checked against the object first
+(``Operation cannot be fulfilled on Lease.coordination.k8s.io "x": the ResourceVersion in the
+precondition (1) does not match the ResourceVersion in record (2). The object might have been
+modified`` -- named by Kind, as rest.BeforeDelete does). A kind whose strategy allows it
+(``Kind.create_on_update``: Leases) is created by a PUT to a missing object; one that does not
+allow unconditional updates (``Kind.unconditional_update``: Leases) refuses a PUT without a
+resourceVersion (422).
+
 ownerReferences are validated as the real server does: ``apiVersion``, ``kind``, ``name`` and
 ``uid`` must not be empty, and at most one may have ``controller: true`` (422 Invalid).
 
@@ -23,6 +35,7 @@ import uuid
 from typing import Any
 
 from tests.apiserver.errors import (
+    ApiError,
     FieldError,
     already_exists,
     bad_request,
@@ -40,6 +53,7 @@ __all__ = [
     "check_name",
     "check_resource_version",
     "create",
+    "create_on_update",
     "delete",
     "new_object",
     "owner_reference",
@@ -210,17 +224,85 @@ def create(
     name = obj["metadata"]["name"]
     if name in store.bucket(rt, namespace):
         raise already_exists(rt, name)
+    return _store_new(store, kind, namespace, obj, dry_run=dry_run, controller=controller)
+
+
+def create_on_update(
+    store: Store,
+    kind: Kind,
+    namespace: str | None,
+    name: str,
+    body: Any,
+    *,
+    may_create: bool,
+    dry_run: bool,
+    controller: bool,
+) -> JSON:
+    """PUT to an object that does not exist, of a kind whose strategy allows creating on
+    update (Store.Update's create path): the body's resourceVersion is not checked, a ``uid``
+    in it is a precondition that fails (the stored "object" has none), the namespace must
+    exist, and the caller must be allowed to ``create`` (``may_create``: else 403 with the
+    authorizer's reason, which RBAC leaves empty). Returns what is answered (201)."""
+    rt = kind.resource
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    _check_type(rt, body)
+    meta_in = body.get("metadata") or {}
+    if not isinstance(meta_in, dict):
+        raise bad_request("metadata must be an object")
+    check_name(meta_in, name)
+    _check_namespace(rt, meta_in, namespace)
+    uid = meta_in.get("uid")
+    if uid not in (None, ""):
+        raise uid_precondition_failed(rt, namespace, name, str(uid), "")
+    if (
+        rt.namespaced
+        and namespace is not None
+        and store.find(NAMESPACES.plural, None, namespace) is None
+    ):
+        raise not_found(NAMESPACES, namespace)
+    obj = new_object(kind, namespace, {**body, "metadata": {**meta_in, "name": name}})
+    if not may_create:
+        raise ApiError(
+            403, "Forbidden", f'{rt.qualified} "{name}" is forbidden: ', details(rt, name)
+        )
+    return _store_new(store, kind, namespace, obj, dry_run=dry_run, controller=controller)
+
+
+def _store_new(
+    store: Store, kind: Kind, namespace: str | None, obj: JSON, *, dry_run: bool, controller: bool
+) -> JSON:
+    """Store a new object (not for a dry run); returns what is answered."""
     if not controller:
         kind.reconcile(obj)
     if dry_run:
         return obj
     obj["metadata"]["resourceVersion"] = store.next_rv()
-    store.put(rt, namespace, obj)
+    store.put(kind.resource, namespace, obj)
     answer = copy.deepcopy(obj)
     if controller and kind.controlled:
         kind.reconcile(obj)
         obj["metadata"]["resourceVersion"] = store.next_rv()
     return answer
+
+
+def uid_precondition_failed(
+    rt: ResourceType, namespace: str | None, name: str, want: str, have: str
+) -> ApiError:
+    """The 409 of a write whose ``uid`` precondition storage found failed (etcd3's
+    Preconditions.Check, then InterpretUpdateError)."""
+    key = (
+        f"/registry/{rt.plural}/{namespace}/{name}"
+        if namespace
+        else f"/registry/{rt.plural}/{name}"
+    )
+    return conflict(
+        rt,
+        name,
+        f"StorageError: invalid object, Code: 4, Key: {key}, ResourceVersion: 0, "
+        f"AdditionalErrorMsg: Precondition failed: UID in precondition: {want}, UID in "
+        f"object meta: {have}",
+    )
 
 
 def update(
@@ -245,15 +327,14 @@ def update(
         raise bad_request("metadata must be an object")
     check_name(meta_in, name)
     _check_namespace(rt, meta_in, namespace)
-    check_resource_version(rt, name, meta_in, current)
     uid = meta_in.get("uid")
     if uid not in (None, "") and uid != current["metadata"]["uid"]:
-        raise conflict(
-            rt,
-            name,
-            f"Precondition failed: UID in precondition: {uid}, UID in "
-            f"object meta: {current['metadata']['uid']}",
-        )
+        raise uid_precondition_failed(rt, namespace, name, str(uid), current["metadata"]["uid"])
+    if meta_in.get("resourceVersion") in (None, "") and not kind.unconditional_update:
+        why = "must be specified for an update"
+        # NewInvalid of the GroupKind {group, plural}: "leases.coordination.k8s.io"
+        raise invalid(rt.plural, rt.group, name, [FieldError("metadata.resourceVersion", 0, why)])
+    check_resource_version(rt, name, meta_in, current)
     old_meta = current["metadata"]
     meta: JSON = {k: old_meta[k] for k in _SERVER_META if k in old_meta}
     new: JSON = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}
@@ -293,22 +374,21 @@ def delete(
     current = store.get(rt, namespace, name)
     if isinstance(options, dict):
         pre = options.get("preconditions") or {}
-        want_rv, have_rv = pre.get("resourceVersion"), current["metadata"]["resourceVersion"]
-        if want_rv and want_rv != have_rv:
-            raise conflict(
-                rt,
-                name,
-                f"Precondition failed: ResourceVersion in "
-                f"precondition: {want_rv}, ResourceVersion in object meta: "
-                f"{have_rv}",
-            )
         want_uid, have_uid = pre.get("uid"), current["metadata"]["uid"]
-        if want_uid and want_uid != have_uid:
-            raise conflict(
+        if want_uid is not None and want_uid != have_uid:
+            raise _delete_conflict(
                 rt,
                 name,
-                f"Precondition failed: UID in precondition: "
-                f"{want_uid}, UID in object meta: {have_uid}",
+                f"the UID in the precondition ({want_uid}) does not match the UID in record "
+                f"({have_uid}). The object might have been deleted and then recreated",
+            )
+        want_rv, have_rv = pre.get("resourceVersion"), current["metadata"]["resourceVersion"]
+        if want_rv is not None and want_rv != have_rv:
+            raise _delete_conflict(
+                rt,
+                name,
+                f"the ResourceVersion in the precondition ({want_rv}) does not match the "
+                f"ResourceVersion in record ({have_rv}). The object might have been modified",
             )
         dry_run = dry_run or "All" in (options.get("dryRun") or [])
     if not dry_run:
@@ -320,3 +400,16 @@ def delete(
         "status": "Success",
         "details": details(rt, name, uid=current["metadata"]["uid"]),
     }
+
+
+def _delete_conflict(rt: ResourceType, name: str, why: str) -> ApiError:
+    """The 409 of rest.BeforeDelete: it names the GroupResource {group, Kind}
+    (``Lease.coordination.k8s.io``, ``Deployment.apps``, ``Namespace``)."""
+    resource = f"{rt.kind}.{rt.group}" if rt.group else rt.kind
+    out: JSON = {"name": name}
+    if rt.group:
+        out["group"] = rt.group
+    out["kind"] = rt.kind
+    return ApiError(
+        409, "Conflict", f'Operation cannot be fulfilled on {resource} "{name}": {why}', out
+    )

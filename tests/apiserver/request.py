@@ -33,6 +33,8 @@ class Request:
     extra: bool = False  # path has segments past what the server understands
     received: float = 0.0  # time.monotonic() when the server took it up, after ``latency``
     late: Fault | None = None  # a ``late`` fault: do the write after the connection is closed
+    # RBAC lets the caller ``create`` this object: asked of a PUT that may create (routing.py)
+    may_create: bool = True
 
     @property
     def resource(self) -> str | None:

@@ -4,7 +4,8 @@ A list (namespaced, or across all namespaces at ``/apis/apps/v1/deployments``) i
 ``labelSelector`` and ``fieldSelector`` (selectors.py), in etcd's key order (storage.py), and
 paginated with ``limit``/``continue``; its items have no ``kind``/``apiVersion``, as a real
 server sends them. ``Accept: ...;as=Table`` gets a Table (tables.py). ``dryRun=All`` is
-validated and answered, nothing stored.
+validated and answered, nothing stored. A PUT to a missing object of a kind that allows it
+(``Kind.create_on_update``: Leases) creates it: 201 Created.
 """
 
 from __future__ import annotations
@@ -46,6 +47,22 @@ def serve(store: Store, req: Request, kind: Kind, *, controller: bool) -> Reply:
     if verb == "delete":
         options = json_body(req) if req.body else None
         return reply(200, objects.delete(store, kind, ns, name, options, dry_run=req.dry_run))
+    if (
+        verb == "update"
+        and kind.create_on_update
+        and store.find(kind.resource.plural, ns, name) is None
+    ):
+        created = objects.create_on_update(
+            store,
+            kind,
+            ns,
+            name,
+            json_body(req),
+            may_create=req.may_create,
+            dry_run=req.dry_run,
+            controller=controller,
+        )
+        return reply(201, created)
     current = store.get(kind.resource, ns, name)
     if verb == "update":
         body = json_body(req)
@@ -67,7 +84,7 @@ def list_objects(store: Store, req: Request, kind: Kind) -> JSON:
         match_labels = label_matcher(req.query["labelSelector"])
         items = [o for o in items if match_labels(o["metadata"].get("labels") or {})]
     if "fieldSelector" in req.query:
-        match_fields = field_matcher(req.query["fieldSelector"])
+        match_fields = field_matcher(req.query["fieldSelector"], kind)
         items = [o for o in items if match_fields(o)]
     meta, items = page(items, req.query, store.resource_version)
     return {

@@ -6,7 +6,8 @@ group, a group version), OpenAPI, or a resource of a kind in the registry -- its
 namespaces such as ``/apis/apps/v1/deployments``), name and subresource.
 
 :func:`route` serves it, in the real server's order: authentication (401 for a wrong bearer
-token), the path (404 unknown, 405 a verb the kind does not serve), RBAC (403), then the kind:
+token), the path (404 unknown, 405 a verb the kind does not serve), RBAC (403; a PUT that would
+create its object, ``Kind.create_on_update``, also needs ``create``), then the kind:
 a review is answered; a write goes through admission (admission.py); the store is locked for
 the read-modify-write.
 """
@@ -117,6 +118,9 @@ def route(cluster: Cluster, req: Request, admit: Callable[[], None] | None = Non
     resource = req.resource or rt.plural
     if not cluster.allowed(verb, resource, req.namespace, req.name):
         raise forbidden(cluster.user, verb, resource, rt, req.namespace, req.name)
+    if verb == "update" and kind.create_on_update and req.subresource is None:
+        # a PUT that finds no object creates it, if RBAC also allows ``create``
+        req.may_create = cluster.allowed("create", resource, req.namespace, req.name)
     if isinstance(kind, Review):
         return reply(201, kind.answer(cluster, req))
     if rt.namespaced and req.namespace is None and verb != "list":

@@ -12,8 +12,15 @@ requirement: <nil>: Invalid value: "-a": name part must consist of alphanumeric 
 ...``; kubectl prints it as ``Error from server (BadRequest): Unable to find "apps/v1,
 Resource=deployments" that match label selector "...", field selector "": <message>``.
 
-Field selectors: ``metadata.name`` and ``metadata.namespace`` with ``=``, ``==`` and ``!=``;
-another field is a 400 (recorded in ``unhandled``).
+Field selectors (a port of k8s.io/apimachinery/pkg/fields): ``=``, ``==`` and ``!=`` terms joined
+by commas, values with backslash escapes; each kind names the fields it may select on
+(``Kind.selectable_fields``: ``metadata.name`` and ``metadata.namespace`` by default; for
+Namespaces ``metadata.name`` and ``status.phase``). Another field is the real 400: ``"spec.x" is
+not a known field selector: only "metadata.name", "metadata.namespace"`` (Namespaces: ``field
+label not supported: spec.x``); kubectl prints it as ``Error from server (BadRequest): Unable to
+find "coordination.k8s.io/v1, Resource=leases" that match label selector "", field selector
+"spec.x=y": <message>``. Like a bad label selector, it is answered as the real server does and
+not recorded in ``unhandled``.
 """
 
 from __future__ import annotations
@@ -21,9 +28,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from tests.apiserver.errors import ApiError, FieldError, aggregate, bad_request
+from tests.apiserver.errors import FieldError, aggregate, bad_request
 from tests.apiserver.wire import JSON
+
+if TYPE_CHECKING:
+    from tests.apiserver.kinds.base import Kind
 
 __all__ = ["Requirement", "field_matcher", "format_selector", "label_matcher", "parse"]
 
@@ -327,25 +338,79 @@ def label_matcher(selector: str) -> Callable[[Mapping[str, str]], bool]:
     return lambda labels: all(r.matches(labels) for r in requirements)
 
 
-def field_matcher(selector: str) -> Callable[[JSON], bool]:
-    """Whether an object matches a field selector (``metadata.name``, ``metadata.namespace``
-    with ``=``, ``==``, ``!=``, comma-separated: AND)."""
+def _field_terms(selector: str) -> list[str]:
+    """fields.splitTerms: split at commas a backslash does not escape."""
+    terms: list[str] = []
+    start, escaped = 0, False
+    for i, ch in enumerate(selector):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == ",":
+            terms.append(selector[start:i])
+            start = i + 1
+    terms.append(selector[start:])
+    return terms
+
+
+def _field_term(term: str) -> tuple[str, str, str] | None:
+    """fields.splitTerm: the first operator (``!=``, ``==``, ``=``) from the left."""
+    for i in range(len(term)):
+        for op in ("!=", "==", "="):
+            if term.startswith(op, i):
+                return term[:i], op, term[i + len(op) :]
+    return None
+
+
+def _field_value(value: str) -> str:
+    """fields.UnescapeValue: a backslash escapes a backslash, a comma or an equals sign; a bare
+    comma or equals sign is refused."""
+    out: list[str] = []
+    escaped = False
+    for ch in value:
+        if escaped:
+            if ch not in "\\,=":
+                raise bad_request(f"invalid field selector: invalid escape sequence: \\{ch}")
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch in ",=":
+            raise bad_request(f"invalid field selector: unescaped character in value: {ord(ch)}")
+        else:
+            out.append(ch)
+    if escaped:
+        raise bad_request("invalid field selector: invalid escape sequence: \\")
+    return "".join(out)
+
+
+def _field(obj: JSON, path: str) -> str:
+    """The value of a selectable field (``metadata.name``, ``status.phase``); "" if unset."""
+    value: object = obj
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def field_matcher(selector: str, kind: Kind) -> Callable[[JSON], bool]:
+    """Whether an object matches a field selector, as the real server reads one: terms
+    ``field=value``, ``field==value``, ``field!=value`` joined by commas (AND), values with
+    backslash escapes. A term without an operator is a 400 ``invalid selector: ...``; a field the
+    kind cannot select on is a 400 with the kind's message (``kind.unsupported_field``)."""
     terms: list[tuple[str, bool, str]] = []  # (field, equal, value)
-    for term in filter(None, selector.split(",")):
-        equal = "!=" not in term
-        key, _, value = term.replace("==", "=").replace("!=", "=").partition("=")
-        if key not in ("metadata.name", "metadata.namespace"):
-            raise ApiError(
-                400,
-                "BadRequest",
-                f'"{key}" is not a known field selector: only "metadata.name", '
-                '"metadata.namespace"',
-                unhandled=True,
-            )
-        terms.append((key.removeprefix("metadata."), equal, value))
-    return lambda obj: all(
-        (obj["metadata"].get(key) == value) == equal for key, equal, value in terms
-    )
+    for part in sorted(_field_terms(selector)):
+        if not part:
+            continue
+        split = _field_term(part)
+        if split is None:
+            raise bad_request(f"invalid selector: '{selector}'; can't understand '{part}'")
+        label, op, value = split
+        terms.append((label, op != "!=", _field_value(value)))
+    for label, _, _ in terms:
+        if label not in kind.selectable_fields:
+            raise bad_request(kind.unsupported_field(label))
+    return lambda obj: all((_field(obj, label) == value) == equal for label, equal, value in terms)
 
 
 def format_selector(selector: object) -> str:

@@ -16,7 +16,8 @@ Each concern is one module of this package; its docstring tells the details.
 
 - kinds/: one module per kind and its rules -- namespaces (get, list, create, update, patch),
   deployments and statefulsets (get, list, create, update, patch, delete; the ``scale``
-  subresource, kinds/scale.py), leases (get, list, create, update, patch, delete), and the
+  subresource, kinds/scale.py), leases (get, list, create, update, patch, delete; a PUT to a
+  missing Lease creates it, one to an existing Lease needs its resourceVersion), and the
   reviews ``kubectl auth whoami`` and ``kubectl auth can-i`` create. registry.py lists them;
   kinds/base.py tells how to add one.
 - objects.py: what every object shares -- metadata, ownerReferences, preconditions, no-op
@@ -25,7 +26,8 @@ Each concern is one module of this package; its docstring tells the details.
 - resources.py: list/get/create/update/patch/delete; lists across all namespaces
   (``/apis/apps/v1/deployments``), ``limit``/``continue`` pagination, Tables (tables.py).
 - selectors.py: ``labelSelector`` (the full grammar, and the real 400 for a bad one) and
-  ``fieldSelector``; patches.py: merge, strategic merge and JSON patches.
+  ``fieldSelector`` (the fields each kind can select on, and the real 400 for another);
+  patches.py: merge, strategic merge and JSON patches.
 - routing.py: paths, authentication, RBAC and the order of checks; discovery.py: discovery
   and OpenAPI; rbac.py: ``forbid``; protobuf.py: the protobuf kubectl sends for ``can-i``.
 - faults.py: ``fail``, ``hang``, ``drop``, ``late``, ``garble``; admission.py: ``latency``,
@@ -45,7 +47,8 @@ counter; ``generation`` is bumped on spec changes; a no-op update does not consu
 resourceVersion; ``annotations``/``labels`` are absent when empty; workload ``status`` follows
 ``spec.replicas`` with the keys the real controllers omit at 0 (a Deployment at 0 has no
 ``status.replicas``; a StatefulSet keeps ``replicas`` and ``availableReplicas``). A PUT without
-``metadata.resourceVersion`` is an unconditional update.
+``metadata.resourceVersion`` is an unconditional update, except of a Lease (422, as its real
+strategy refuses unconditional updates).
 
 ``server.controller = True`` simulates the workload controllers: a write that changes a
 workload's spec is stored with the old status and answered, and the "controller" then
@@ -80,8 +83,9 @@ gets 401 (``error: You must be logged in to the server (Unauthorized)``, also re
 Errors are ``Status`` objects with the real reasons and messages (NotFound, Forbidden,
 Conflict, AlreadyExists, Invalid, BadRequest, Unauthorized, InternalError, TooManyRequests...).
 A request the server does not understand (unknown path: 404, unknown method: 405, unsupported
-media type: 415, unknown field selector: 400) is also recorded in ``unhandled``; a bug in the
-server is answered 500 (recorded there too) and the server keeps serving.
+media type: 415) is also recorded in ``unhandled``; a bad label or field selector is not (its
+400 is the real server's answer); a bug in the server is answered 500 (recorded there too) and
+the server keeps serving.
 """
 
 from __future__ import annotations

@@ -131,6 +131,14 @@ class Kind:
     columns: ClassVar[tuple[Column, ...]] = ()
     # subresource name -> handler; discovery may list more (``status``), those are 404
     handlers: ClassVar[Mapping[str, SubresourceHandler]] = MappingProxyType({})
+    # the strategy's AllowCreateOnUpdate: a PUT to a missing object creates it (201)
+    create_on_update: ClassVar[bool] = False
+    # the strategy's AllowUnconditionalUpdate: a PUT without metadata.resourceVersion
+    # replaces whatever is stored; else it is 422 Invalid ("must be specified for an update")
+    unconditional_update: ClassVar[bool] = True
+    # the fields a list's ``fieldSelector`` may name (the scheme's field label conversion);
+    # the default is apimachinery's DefaultMetaV1FieldSelectorConversion
+    selectable_fields: ClassVar[tuple[str, ...]] = ("metadata.name", "metadata.namespace")
 
     def serves(self, verb: str) -> bool:
         """Whether a request with this RBAC verb is served (else 405). Watches and
@@ -139,6 +147,12 @@ class Kind:
             verb in self.resource.verbs
             and verb not in ("watch", "deletecollection")
             and verb not in self.refused
+        )
+
+    def unsupported_field(self, label: str) -> str:
+        """The 400's message for a field selector on a field not in ``selectable_fields``."""
+        return (
+            f'"{label}" is not a known field selector: only "metadata.name", "metadata.namespace"'
         )
 
     def fill(self, obj: JSON, body: JSON, current: JSON | None) -> None:

@@ -30,6 +30,10 @@ class Namespaces(Kind):
     resource = NAMESPACES
     refused = frozenset({"delete"})
     columns = (Column("Status", lambda obj: obj.get("status", {}).get("phase", "")),)
+    selectable_fields = ("metadata.name", "status.phase")
+
+    def unsupported_field(self, label: str) -> str:
+        return f"field label not supported: {label}"
 
     def fill(self, obj: JSON, body: JSON, current: JSON | None) -> None:
         obj["spec"] = copy.deepcopy(current["spec"]) if current else {"finalizers": ["kubernetes"]}
