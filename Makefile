@@ -25,6 +25,7 @@ sandbox: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.many
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -24,8 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer
@@ -40,19 +42,41 @@ class Timed:
     requests: int
     processes: int = 0
     code: int = 0
+    stderr_tail: str = ""  # the last lines of its stderr: why it failed
 
 
-def populate(server: ApiServer, n: int) -> list[str]:
-    server.add_namespace(NS)
+T = TypeVar("T", bound=Timed)
+
+
+def populate(
+    server: ApiServer, n: int, namespace: str = NS, labels: Mapping[str, str] | None = None
+) -> list[str]:
+    """A namespace of n workloads, half Deployments, half StatefulSets (the namespace and each
+    workload carrying `labels`); their names."""
+    server.add_namespace(namespace, labels)
     names = []
     for i in range(n):
         name = f"w{i:04d}"
         if i % 2:
-            server.add_statefulset(NS, name, replicas=1 + i % 3)
+            server.add_statefulset(namespace, name, replicas=1 + i % 3, labels=labels)
         else:
-            server.add_deployment(NS, name, replicas=1 + i % 3)
+            server.add_deployment(namespace, name, replicas=1 + i % 3, labels=labels)
         names.append(name)
     return names
+
+
+def bench_env(server: ApiServer, tmp: Path, namespace: str = NS) -> dict[str, str]:
+    """The environment of kubectl and nsscale against the server (its kubeconfig written in
+    tmp), kubectl's discovery cache warmed so that every measured call starts alike."""
+    kubeconfig = server.write_kubeconfig(Path(tmp) / "kubeconfig")
+    env = {**kubectl_env(kubeconfig), "NSSCALE_KUBECTL": str(KUBECTL)}
+    subprocess.run(
+        [str(KUBECTL), "-n", namespace, "get", "deployments,statefulsets"],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    return env
 
 
 def timed(server: ApiServer, argv: list[str], env: dict[str, str]) -> Timed:
@@ -61,26 +85,30 @@ def timed(server: ApiServer, argv: list[str], env: dict[str, str]) -> Timed:
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
     processes = proc.stderr.count("[DEBUG] kubectl: ")
-    return Timed(seconds, server.request_count - before, processes, proc.returncode)
+    tail = "\n".join(proc.stderr.splitlines()[-20:])
+    return Timed(seconds, server.request_count - before, processes, proc.returncode, tail)
 
 
-def median(runs: list[Timed]) -> Timed:
+def median(runs: list[T]) -> T:
     """The run of median wall time (its requests and processes with it)."""
     return sorted(runs, key=lambda t: t.seconds)[len(runs) // 2]
+
+
+def machine() -> str:
+    """The machine, Python and kubectl the figures were measured with."""
+    version = subprocess.run(
+        [str(KUBECTL), "version", "--client"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()[0]
+    return f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, kubectl {version}"
 
 
 def measure(n: int, latency_ms: int, repeat: int, scale_baseline: bool) -> dict[str, Timed]:
     runs: dict[str, list[Timed]] = {}
     with ApiServer() as server, tempfile.TemporaryDirectory() as tmp:
         names = populate(server, n)
-        kubeconfig = server.write_kubeconfig(Path(tmp) / "kubeconfig")
-        env = {**kubectl_env(kubeconfig), "NSSCALE_KUBECTL": str(KUBECTL)}
+        env = bench_env(server, Path(tmp))
         kubectl = [str(KUBECTL), "-n", NS]
         nsscale = [sys.executable, "-m", "nsscale"]
-        # warm kubectl's discovery cache so every measured call starts alike
-        subprocess.run(
-            [*kubectl, "get", "deployments,statefulsets"], env=env, capture_output=True, check=True
-        )
         server.latency = latency_ms / 1000
         last = names[-1]
         for turn in range(repeat):
@@ -118,10 +146,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     latencies = [int(s) for s in args.latencies.split(",")]
-    version = subprocess.run(
-        [str(KUBECTL), "version", "--client"], capture_output=True, text=True, check=False
-    ).stdout.splitlines()[0]
-    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, kubectl {version}")
+    print(machine())
     header = (
         "| N | latency | floor (annotate --all) | nsscale down | up | rollback | "
         "down / floor | up / floor | rollback / floor | scale --all | scale --all / down "
