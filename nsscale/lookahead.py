@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from nsscale.caller import Review, cluster_name, question, review
 from nsscale.cluster import KubectlCluster, read_namespaces, read_workloads
+from nsscale.errors import ErrorKind, KubectlError
 from nsscale.kubectl import Kubectl
 from nsscale.namespaces import Namespace, Targets, choose
 from nsscale.retry import RetryPolicy
@@ -68,10 +69,13 @@ class Lookahead:
         self._namespaces = _start(
             lambda: read_namespaces(cluster, named, namespace_selector, retry)
         )
-        # One namespace named: read it alone; else every namespace's in one call, kept to
-        # the namespaces chosen once they are known.
-        scope = list(named) if len(named) == 1 and namespace_selector is None else None
-        self._workloads = _start(lambda: read_workloads(cluster, scope, retry, selector))
+        # The namespaces named: read in one call (across all namespaces when there are
+        # several); with a selector, every namespace's, kept to those chosen once known.
+        self._read: Callable[[Sequence[str] | None], list[Workload]] = (
+            lambda scope: read_workloads(cluster, scope, retry, selector)
+        )
+        self._scope = None if namespace_selector is not None else list(named)
+        self._workloads = _start(lambda: self._read(self._scope))
         self._review: Future[Review] | None = None
         if writes:
             questions = [(VERB, resource_of(kind)) for kind in Kind]
@@ -111,7 +115,16 @@ class Lookahead:
     def workloads(self) -> dict[str, list[Workload]]:
         """The workloads of each namespace chosen."""
         by_namespace: dict[str, list[Workload]] = {ns: [] for ns in self.namespaces()}
-        for w in self._workloads.result():
+        if not by_namespace:
+            return by_namespace
+        try:
+            found = self._workloads.result()
+        except KubectlError as err:
+            if err.kind is not ErrorKind.FORBIDDEN or self._scope is not None:
+                raise
+            # not allowed across all namespaces: read those chosen (each alone if need be)
+            found = self._read(list(by_namespace))
+        for w in found:
             if w.namespace in by_namespace:
                 by_namespace[w.namespace].append(w)
         return by_namespace

@@ -17,6 +17,7 @@ import pytest
 
 from nsscale.lock import Mark
 from tests.apiserver.fixtures import Kubectl as KubectlFixture
+from tests.apiserver.rbac import CLUSTER_SCOPE
 from tests.apiserver.server import ApiServer
 from tests.faultkit import (
     Finished,
@@ -330,3 +331,28 @@ def test_marks_earlier_runs_left_are_taken_over_in_one_read(
     assert states(three) == dict.fromkeys(NAMESPACES, scaled_down(SPEC))
     assert all(lease(three, ns) is None for ns in NAMESPACES)
     assert "get leases -A --field-selector metadata.name=nsscale" in done.stderr
+
+
+def test_a_caller_allowed_in_each_namespace_but_not_across_them_still_runs(
+    three: ApiServer, env: dict[str, str], kubectl: KubectlFixture
+) -> None:
+    # RoleBindings in each namespace, no ClusterRole: nothing may be listed across namespaces,
+    # not even the Namespaces; earlier runs' marks in two namespaces must be read too.
+    now = datetime.now(UTC)
+    for ns in ("alpha", "bravo"):
+        ended = Mark("gone@host pid 1", "earlier", "up", now, now, 120, {}, ended=now, outcome="")
+        created = kubectl("create", "-f", "-", input=json.dumps(ended.to_lease(ns)))
+        assert created.returncode == 0, created.stderr
+    for resource in ("deployments", "statefulsets", "leases"):
+        three.forbid("list", resource, namespace=CLUSTER_SCOPE)
+    three.forbid("list", "namespaces")
+    three.forbid("get", "namespaces")
+
+    down = run(env, "down", *NAMESPACES, "-v")
+
+    assert down.code == 0, str(down)
+    assert "one read per namespace" in down.stderr
+    assert states(three) == dict.fromkeys(NAMESPACES, scaled_down(SPEC))
+    assert all(lease(three, ns) is None for ns in NAMESPACES)
+    refused = run(env, "down", "alpha", "kube-system")  # its name alone says it is protected
+    assert refused.code == 2, str(refused)

@@ -4,7 +4,9 @@
 answer 403 with the real message, e.g. ``deployments.apps "a" is forbidden: User "tester"
 cannot patch resource "deployments/scale" in API group "apps" in the namespace "shop"``. As in
 RBAC, a rule for ``deployments`` does not cover ``deployments/scale``; ``"*"`` matches any verb
-or resource; a rule without ``namespace``/``name`` matches every namespace/name.
+or resource; a rule without ``namespace``/``name`` matches every namespace/name, and
+``namespace=CLUSTER_SCOPE`` only requests across all namespaces (a user whose RoleBindings
+allow each namespace, and no ClusterRole the whole cluster).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from dataclasses import dataclass
 from tests.apiserver.errors import ApiError, details
 from tests.apiserver.kinds.base import ResourceType
 
-__all__ = ["Authorization", "ForbidRule", "forbidden", "forbidden_message"]
+__all__ = ["CLUSTER_SCOPE", "Authorization", "ForbidRule", "forbidden", "forbidden_message"]
+
+CLUSTER_SCOPE = ""  # a rule's namespace that matches only requests at the cluster scope
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class ForbidRule:
         return (
             self.verb in ("*", verb)
             and self.resource in ("*", resource)
-            and (self.namespace is None or self.namespace == namespace)
+            and (self.namespace is None or self.namespace == (namespace or CLUSTER_SCOPE))
             and (self.name is None or self.name == name)
         )
 
