@@ -73,9 +73,10 @@ def run_operation(
             mark = bool(plan.changes)
         plans[namespace] = plan
         marked += [namespace] if mark else []
+        where = f"{namespace}/" if len(workloads) > 1 else ""
         for skip in plan.skips:
             if skip.warn:
-                log.warning("%s: %s", skip.workload.ref, skip.reason)
+                log.warning("%s%s: %s", where, skip.workload.ref, skip.reason)
     one_unit = options.all_or_nothing or len(plans) == 1
     refused: dict[str, NsscaleError] = {}
     if not options.dry_run and any(plan.changes for plan in plans.values()):

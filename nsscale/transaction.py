@@ -203,6 +203,12 @@ class Transaction:
                     self._verify(outcome, [ns for ns in namespaces if ns in looked])
         return outcome
 
+    def _named(self, workload: Workload) -> str:
+        """How the log names a workload: `kind/name`, as the original design's lines do, and
+        `namespace/kind/name` when the run spans namespaces."""
+        several = len(self.writer.namespaces) > 1
+        return f"{workload.namespace}/{workload.ref}" if several else workload.ref
+
     def _notice_stop(self, outcome: Outcome) -> None:
         reason = self.interrupts.stop_reason
         if reason and reason not in outcome.errors:
@@ -233,7 +239,11 @@ class Transaction:
                     assert result.workload is not None
                     outcome.scaled.append(Scaled(change, result.workload, step))
                 else:
-                    log.error("Failed to scale %s: %s", change.workload.ref, result.failure.message)
+                    log.error(
+                        "Failed to scale %s: %s",
+                        self._named(change.workload),
+                        result.failure.message,
+                    )
                     outcome.failed.append(Failed(change, result.failure, step))
 
     def _abort(self, step: Step, outcome: Outcome, message: str) -> None:
@@ -274,15 +284,19 @@ class Transaction:
                 for batch in batches:
                     for change, workload in batch:
                         log.info(
-                            "Rolling back %s to %d replicas", workload.ref, change.from_replicas
+                            "Rolling back %s to %d replicas",
+                            self._named(workload),
+                            change.from_replicas,
                         )
                 results = pool.map(self._try_undo, batches)
                 for batch, failures in zip(batches, results, strict=True):
                     for (change, workload), failure in zip(batch, failures, strict=True):
                         if failure is None:
-                            log.info("Successfully rolled back %s", workload.ref)
+                            log.info("Successfully rolled back %s", self._named(workload))
                         else:
-                            log.error("Failed to rollback %s: %s", workload.ref, failure.message)
+                            log.error(
+                                "Failed to rollback %s: %s", self._named(workload), failure.message
+                            )
                         restored.append(Restored(change, failure))
             log.info("Rollback completed: %d operations performed", len(restored))
             outcome.rollback = restored
@@ -311,10 +325,10 @@ class Transaction:
             held = now is not None and now.state == r.change.before
             if r.ok and not held:
                 seen = "gone" if now is None else f"replicas now {now.replicas}"
-                log.error("Rollback of %s did not hold: %s", r.change.workload.ref, seen)
+                log.error("Rollback of %s did not hold: %s", self._named(r.change.workload), seen)
                 r = Restored(r.change, Failure(f"verify after rollback: {seen}", ErrorKind.OTHER))
             elif not r.ok and held:
-                log.warning("Rollback of %s landed after all", r.change.workload.ref)
+                log.warning("Rollback of %s landed after all", self._named(r.change.workload))
                 r = Restored(r.change)
             checked.append(r)
         outcome.rollback = checked

@@ -31,6 +31,7 @@ import pytest
 
 from tests.apiserver.fixtures import Kubectl
 from tests.apiserver.server import ApiServer
+from tests.kubectl_io import as_list, failed, json_documents, ok
 
 pytest_plugins = ["tests.apiserver.fixtures"]
 pytestmark = pytest.mark.e2e
@@ -42,34 +43,6 @@ STALE = (
     'Operation cannot be fulfilled on {} "{}": the object has been modified; please apply your '
     "changes to the latest version and try again"
 )
-
-
-def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert proc.returncode == 0, f"kubectl exited {proc.returncode}: {proc.stderr}"
-    return proc
-
-
-def failed(proc: subprocess.CompletedProcess[str]) -> list[str]:
-    """kubectl failed: return its stderr lines."""
-    assert proc.returncode == 1, f"kubectl exited {proc.returncode}: {proc.stdout} {proc.stderr}"
-    return proc.stderr.splitlines()
-
-
-def json_documents(text: str) -> list[Any]:
-    """Concatenated JSON documents, as ``kubectl create|replace -o json`` prints objects."""
-    decoder, i = json.JSONDecoder(), 0
-    docs: list[Any] = []
-    while True:
-        while i < len(text) and text[i].isspace():
-            i += 1
-        if i == len(text):
-            return docs
-        doc, i = decoder.raw_decode(text, i)
-        docs.append(doc)
-
-
-def as_list(*items: dict[str, Any]) -> str:
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": list(items)})
 
 
 def lease(namespace: str, holder: str = "me", name: str = "nsscale") -> dict[str, Any]:

@@ -227,6 +227,19 @@ def create(
     return _store_new(store, kind, namespace, obj, dry_run=dry_run, controller=controller)
 
 
+def _put_metadata(rt: ResourceType, body: Any, namespace: str | None, name: str) -> JSON:
+    """The metadata of a PUT's body, once the body is checked to be this object."""
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    _check_type(rt, body)
+    meta_in = body.get("metadata") or {}
+    if not isinstance(meta_in, dict):
+        raise bad_request("metadata must be an object")
+    check_name(meta_in, name)
+    _check_namespace(rt, meta_in, namespace)
+    return meta_in
+
+
 def create_on_update(
     store: Store,
     kind: Kind,
@@ -244,14 +257,7 @@ def create_on_update(
     exist, and the caller must be allowed to ``create`` (``may_create``: else 403 with the
     authorizer's reason, which RBAC leaves empty). Returns what is answered (201)."""
     rt = kind.resource
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
-    _check_type(rt, body)
-    meta_in = body.get("metadata") or {}
-    if not isinstance(meta_in, dict):
-        raise bad_request("metadata must be an object")
-    check_name(meta_in, name)
-    _check_namespace(rt, meta_in, namespace)
+    meta_in = _put_metadata(rt, body, namespace, name)
     uid = meta_in.get("uid")
     if uid not in (None, ""):
         raise uid_precondition_failed(rt, namespace, name, str(uid), "")
@@ -319,14 +325,7 @@ def update(
     """PUT semantics: ``body`` replaces ``current`` (what the server owns excepted). Returns
     the new stored object (what is answered), or ``current`` itself for a no-op update."""
     rt = kind.resource
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
-    _check_type(rt, body)
-    meta_in = body.get("metadata") or {}
-    if not isinstance(meta_in, dict):
-        raise bad_request("metadata must be an object")
-    check_name(meta_in, name)
-    _check_namespace(rt, meta_in, namespace)
+    meta_in = _put_metadata(rt, body, namespace, name)
     uid = meta_in.get("uid")
     if uid not in (None, "") and uid != current["metadata"]["uid"]:
         raise uid_precondition_failed(rt, namespace, name, str(uid), current["metadata"]["uid"])
