@@ -356,3 +356,34 @@ def test_a_caller_allowed_in_each_namespace_but_not_across_them_still_runs(
     assert all(lease(three, ns) is None for ns in NAMESPACES)
     refused = run(env, "down", "alpha", "kube-system")  # its name alone says it is protected
     assert refused.code == 2, str(refused)
+
+
+def test_a_dry_run_over_several_namespaces_changes_nothing_and_marks_nothing(
+    three: ApiServer, env: dict[str, str]
+) -> None:
+    before = states(three)
+    done = run(env, "down", *NAMESPACES, "--dry-run", "-o", "json")
+    assert done.code == 0, str(done)
+    report = json.loads(done.stdout)
+    assert report["dry_run"] is True
+    assert all(doc["total_scaled"] == 3 for doc in report["namespaces"])
+    assert states(three) == before
+    assert not [
+        r
+        for r in three.requests
+        if r.method in ("POST", "PUT", "DELETE")
+        and r.resource in ("leases", "deployments", "statefulsets")
+    ]
+
+
+def test_scale_sets_every_namespace_to_n_and_up_puts_them_back(
+    three: ApiServer, env: dict[str, str]
+) -> None:
+    scaled = run(env, "scale", "alpha", "bravo", "--replicas", "1")
+    assert scaled.code == 0, str(scaled)
+    assert "2 namespaces: 2 done." in scaled.stdout
+    assert {w[0] for w in observe(three, "bravo").values()} == {1}
+    assert states(three)["charlie"] == untouched(SPEC)
+    up = run(env, "up", "alpha", "bravo")
+    assert up.code == 0, str(up)
+    assert states(three) == dict.fromkeys(NAMESPACES, untouched(SPEC))
