@@ -19,7 +19,6 @@ import enum
 import json
 import logging
 import os
-import re
 import socket
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from nsscale import __version__
 from nsscale.caller import Review, os_user
+from nsscale.durations import parse_duration
 from nsscale.errors import AuditError, ExitCode
 from nsscale.plan import Operation
 from nsscale.result import RunResult
@@ -89,19 +89,9 @@ def iso_ms(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-_AGE = re.compile(r"(?P<count>\d+)(?P<unit>[dhm])")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
-
-
 def parse_age(text: str) -> timedelta:
     """`90d`, `12h`, `30m` as a timedelta; ValueError for anything else."""
-    match = _AGE.fullmatch(text.strip())
-    if not match:
-        raise ValueError(f"{text!r} is not an age: use a number and d, h or m (90d, 12h, 30m)")
-    try:
-        return timedelta(**{_UNITS[match["unit"]]: int(match["count"])})
-    except OverflowError:
-        raise ValueError(f"{text!r} is too long ago") from None
+    return parse_duration(text, "dhm", "an age", "90d, 12h, 30m", too_long="too long ago")
 
 
 def since(age: timedelta | None, now: datetime) -> datetime | None:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -53,6 +53,8 @@ from nsscale.cli_options import (
     SINCE,
     TIMEOUT,
     VERBOSE,
+    WAIT,
+    WAIT_TIMEOUT,
     OutputFormat,
     Param,
     Parsed,
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from nsscale.audit import Sink
+    from nsscale.interrupts import Interrupts
     from nsscale.lookahead import Lookahead
     from nsscale.result import MultiResult, RunResult
 
@@ -208,7 +211,18 @@ def _run_options(operation: Operation, parsed: Parsed) -> RunOptions:
         replicas=parsed[REPLICAS] if operation is Operation.SCALE else None,
         selection=Selection(parsed[SELECTOR], tuple(parsed[EXCLUDE] or ())),
         all_or_nothing=parsed[ALL_OR_NOTHING],
+        wait=parsed[WAIT],
+        wait_timeout_s=_seconds(parsed[WAIT_TIMEOUT]),
     )
+
+
+def _seconds(value: timedelta | str) -> float:
+    """An option's duration (its default comes as the text the command line would give)."""
+    if isinstance(value, str):
+        from nsscale.durations import parse_duration
+
+        value = parse_duration(value, "smh", "a duration", "90s")
+    return value.total_seconds()
 
 
 def _version(value: bool) -> None:
@@ -455,6 +469,8 @@ def _scale(
             _say("interrupted before any change: nothing was changed")
             name = signal_name(exc)
             results = refused(f"interrupted by {name}", interrupted=name)
+        if options.wait and ahead is not None:
+            results = _wait(kubectl, results, options, interrupts)
         # The run is over: a signal now must not cut its record or its report short.
         with interrupts.refusing("the result is being reported"):
             if not dry_run and ahead is not None:
@@ -462,6 +478,17 @@ def _scale(
             report = _report(scope, operation, results, run_id, dry_run)
             _emit(report, common)
     raise typer.Exit(report.exit_code)
+
+
+def _wait(
+    kubectl: Kubectl, results: list[RunResult], options: RunOptions, interrupts: Interrupts
+) -> list[RunResult]:
+    """--wait, shown on stderr while it lasts."""
+    from nsscale.progress import WaitDisplay
+    from nsscale.run import wait_for
+
+    with WaitDisplay(_console(stderr=True)) as display:
+        return wait_for(kubectl, results, options, interrupts, display.update)
 
 
 def _report(

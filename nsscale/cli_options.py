@@ -18,6 +18,7 @@ from nsscale.defaults import (
     DEFAULT_PARALLEL,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
+    DEFAULT_WAIT_TIMEOUT,
     KUBECTL_ENV,
     TABLE_ENV,
 )
@@ -88,6 +89,15 @@ def _finite(value: float) -> float:
     if not math.isfinite(value):
         raise typer.BadParameter(f"{value} is not a number of seconds.")
     return value
+
+
+def _wait_timeout(text: str) -> timedelta:
+    from nsscale.durations import parse_duration
+
+    try:
+        return parse_duration(text, "smh", "a duration", "90s, 10m, 1h")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _age(text: str) -> timedelta:
@@ -217,6 +227,31 @@ REQUIRE_LOCK = Param(
         ),
     ],
     False,
+)
+WAIT = Param(
+    "wait",
+    Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="After the writes, wait until every changed workload is ready at its target "
+            "(exit 4 if not within --wait-timeout; nothing is undone).",
+        ),
+    ],
+    False,
+)
+WAIT_TIMEOUT = Param(
+    "wait_timeout",
+    Annotated[
+        timedelta,
+        typer.Option(
+            "--wait-timeout",
+            parser=_wait_timeout,
+            metavar="DURATION",
+            help="How long --wait waits: 90s, 10m, 1h.",
+        ),
+    ],
+    DEFAULT_WAIT_TIMEOUT,
 )
 REPLICAS = Param(  # scale's, required
     "replicas",
@@ -394,7 +429,18 @@ LIMIT = Param(
 
 # ---------------------------------------------------------------------------------- groups
 
-RUN = (DRY_RUN, SERVER_DRY_RUN, NO_ROLLBACK, FORCE, BATCH_SIZE, PARALLEL, RETRIES, REQUIRE_LOCK)
+RUN = (
+    DRY_RUN,
+    SERVER_DRY_RUN,
+    NO_ROLLBACK,
+    FORCE,
+    WAIT,
+    WAIT_TIMEOUT,
+    BATCH_SIZE,
+    PARALLEL,
+    RETRIES,
+    REQUIRE_LOCK,
+)
 CHOICE = (NAMESPACE_SELECTOR, ALL_OR_NOTHING, SELECTOR, EXCLUDE)  # which namespaces and workloads
 CONNECTION = (TIMEOUT, CONTEXT, KUBECONFIG, KUBECTL)
 REPORTING = (OUTPUT, VERBOSE, LOG_FILE)

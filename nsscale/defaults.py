@@ -3,6 +3,8 @@
 DEFAULT_TIMEOUT_S = 30.0  # per kubectl call
 DEFAULT_PARALLEL = 4  # kubectl write calls in flight at once
 DEFAULT_RETRIES = 3  # of a transiently failed kubectl call
+DEFAULT_WAIT_TIMEOUT = "5m"  # --wait: how long every changed workload has to become ready
+DEFAULT_WAIT_TIMEOUT_S = 300.0
 DEFAULT_LEASE_S = 120  # the in-cluster mark of a run is stale this long after its last renewal
 KUBECTL_ENV = "NSSCALE_KUBECTL"
 TABLE_ENV = "NSSCALE_AUDIT_TABLE"

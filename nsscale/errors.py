@@ -28,6 +28,7 @@ class ExitCode(IntEnum):
     FAILED = 1  # failed, and the namespace is as it was
     USAGE = 2
     PARTIAL = 3  # the namespace is left partly changed: a person must look
+    NOT_READY = 4  # the change was made, but not every workload was ready in time (--wait)
     INTERRUPTED = 130  # SIGINT: 128 + 2, as shells report it
     TERMINATED = 143  # SIGTERM: 128 + 15
     HUNG_UP = 129  # SIGHUP (a dropped SSH session): 128 + 1

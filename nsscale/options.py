@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nsscale.defaults import DEFAULT_LEASE_S, DEFAULT_PARALLEL, DEFAULT_RETRIES
+from nsscale.defaults import (
+    DEFAULT_LEASE_S,
+    DEFAULT_PARALLEL,
+    DEFAULT_RETRIES,
+    DEFAULT_WAIT_TIMEOUT_S,
+)
 from nsscale.plan import Selection
 
 
@@ -24,3 +29,5 @@ class RunOptions:
     lease_s: int = DEFAULT_LEASE_S  # the in-cluster mark's duration; renewed every third of it
     selection: Selection = field(default_factory=Selection)  # which workloads take part
     all_or_nothing: bool = False  # several namespaces: a failure in one undoes them all
+    wait: bool = False  # after the writes, until every changed workload is ready
+    wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S

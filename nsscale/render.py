@@ -18,6 +18,7 @@ from rich.text import Text
 from nsscale.errors import ExitCode
 from nsscale.plan import Operation
 from nsscale.result import MultiResult, RunResult
+from nsscale.rivals.gitops import GitOpsOwner, gitops_owner
 from nsscale.workload import ORIGINAL, SCALED_TO, Workload
 
 ARROW = "→"
@@ -131,6 +132,8 @@ def render_report(report: RunResult | MultiResult) -> Iterator[RenderableType]:
         yield run_table(result)
         if (table := rollback_table(result)) is not None:
             yield table
+        if (table := not_ready_table(result)) is not None:
+            yield table
         yield summary(result)
     if isinstance(report, MultiResult):
         yield namespaces_table(report)
@@ -158,7 +161,9 @@ def _outcome(result: RunResult) -> Text:
     if result.left_changed:
         return Text("PARTLY CHANGED", "bold red")
     if result.success:
-        return Text("dry run", "cyan") if result.dry_run else Text("done", "green")
+        if result.dry_run:
+            return Text("dry run", "cyan")
+        return Text("not ready", "yellow") if result.not_ready else Text("done", "green")
     if result.outcome.rollback is not None:
         return Text("rolled back", "yellow")
     return Text("failed", "yellow")
@@ -170,8 +175,11 @@ def multi_summary(report: MultiResult) -> Text:
         return Text("No namespace to act on: nothing changed.", "yellow")
     left = [r.namespace for r in results if r.left_changed]
     failed = [r.namespace for r in results if not r.success and not r.left_changed]
-    done = len(results) - len(left) - len(failed)
+    late = [r.namespace for r in results if r.success and r.not_ready]
+    done = len(results) - len(left) - len(failed) - len(late)
     text = f"{len(results)} namespaces: {done} {'dry run' if report.dry_run else 'done'}"
+    if late:
+        text += f", {len(late)} not ready in time ({', '.join(late)})"
     if failed:
         text += f", {len(failed)} failed and left as they were ({', '.join(failed)})"
     if left:
@@ -179,7 +187,7 @@ def multi_summary(report: MultiResult) -> Text:
             f"{text}, {len(left)} PARTLY CHANGED ({', '.join(left)}): a person must look.",
             "bold red",
         )
-    return Text(text + ".", "yellow" if failed else "green")
+    return Text(text + ".", "yellow" if failed or late else "green")
 
 
 def run_table(result: RunResult) -> Grid:
@@ -228,6 +236,15 @@ def rollback_table(result: RunResult) -> Grid | None:
     return table
 
 
+def not_ready_table(result: RunResult) -> Grid | None:
+    if not result.not_ready:
+        return None
+    table = Grid("not ready", ("kind", "name", "ready", "wanted"))
+    for n in result.not_ready:
+        table.add_row(n.workload.kind, n.workload.name, str(n.ready), str(n.wanted))
+    return table
+
+
 def summary(result: RunResult) -> Text:
     o = result.outcome
     ns = result.namespace
@@ -240,7 +257,17 @@ def summary(result: RunResult) -> Text:
         if not o.scaled:
             return Text(f"Nothing to do in {ns}{skipped}.", "green")
         verb = "restored" if result.operation == "up" else "scaled"
-        return Text(f"{ns}: {len(o.scaled)} {verb}{skipped}.", "green")
+        done = f"{ns}: {len(o.scaled)} {verb}{skipped}"
+        if result.wait_stopped:
+            waiting = f"{len(result.not_ready)} not ready yet" if result.not_ready else "all ready"
+            return Text(f"{done}; the wait was stopped by {result.wait_stopped} ({waiting}).")
+        if result.not_ready:
+            return Text(
+                f"{done}; {len(result.not_ready)} not ready within --wait-timeout (the change "
+                "stays).",
+                "yellow",
+            )
+        return Text(f"{done}.", "green")
     left = result.left_changed
     if left:
         names = ", ".join(f"{w.ref} (at {n})" for w, n in left)
@@ -274,17 +301,21 @@ def _nothing_restored(namespace: str, skipped: int) -> Text:
 
 
 def status_table(namespace: str, workloads: Sequence[Workload]) -> Grid:
+    """A row per workload; the "managed by" column only when something manages one."""
+    owners = [gitops_owner(w) for w in workloads]
+    managed = any(owners)
     columns = ("kind", "name", "replicas", "ready", "original", "set by nsscale")
-    table = Grid(f"nsscale status {namespace}", columns)
-    for w in workloads:
-        table.add_row(
+    table = Grid(f"nsscale status {namespace}", columns + (("managed by",) if managed else ()))
+    for w, owner in zip(workloads, owners, strict=True):
+        cells = [
             w.kind,
             w.name,
             str(w.replicas),
             str(w.ready),
             w.annotations.get(ORIGINAL, "-"),
             w.annotations.get(SCALED_TO, "-"),
-        )
+        ]
+        table.add_row(*cells, *([owner.describe() if owner else "-"] if managed else []))
     return table
 
 
@@ -299,9 +330,21 @@ def status_document(namespace: str, workloads: Sequence[Workload]) -> dict[str, 
                 "ready_replicas": w.ready,
                 "original_replicas": w.annotations.get(ORIGINAL),
                 "scaled_replicas": w.annotations.get(SCALED_TO),
+                "gitops_owner": _owner_document(gitops_owner(w)),
             }
             for w in workloads
         ],
+    }
+
+
+def _owner_document(owner: GitOpsOwner | None) -> dict[str, str] | None:
+    if owner is None:
+        return None
+    return {
+        "tool": owner.tool,
+        "kind": owner.kind,
+        "name": owner.name,
+        "namespace": owner.namespace,
     }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from nsscale.errors import ExitCode
 from nsscale.plan import Operation, Plan
 from nsscale.transaction import Outcome
+from nsscale.waiting import NotReady
 from nsscale.workload import Workload
 
 SIGNAL_EXIT = {
@@ -39,6 +40,10 @@ class RunResult:
     # Workloads an earlier run (whose mark this one took over) left changed and that are still
     # so after this run, with the count they are at.
     inherited: tuple[tuple[Workload, int], ...] = ()
+    # --wait: the changed workloads not ready at their target in time (the change stays), and
+    # the signal that cut the wait short, if one did.
+    not_ready: tuple[NotReady, ...] = ()
+    wait_stopped: str | None = None
 
     @property
     def namespace(self) -> str:
@@ -89,7 +94,11 @@ class RunResult:
         if self.left_changed:  # a person must look
             return ExitCode.PARTIAL
         if o.success:
-            return ExitCode.FAILED if self.audit_missing else ExitCode.SUCCESS
+            if self.audit_missing:
+                return ExitCode.FAILED
+            if self.wait_stopped is not None:
+                return SIGNAL_EXIT[self.wait_stopped]
+            return ExitCode.NOT_READY if self.not_ready else ExitCode.SUCCESS
         if o.interrupted:
             return SIGNAL_EXIT[o.interrupted]
         return ExitCode.FAILED
@@ -155,7 +164,17 @@ class RunResult:
                 {"type": w.kind.value, "name": w.name, "replicas": replicas}
                 for w, replicas in self.left_changed
             ],
-            "interrupted": o.interrupted,
+            "not_ready": [
+                {
+                    "type": n.workload.kind.value,
+                    "name": n.workload.name,
+                    "namespace": n.workload.namespace,
+                    "ready": n.ready,
+                    "wanted": n.wanted,
+                }
+                for n in self.not_ready
+            ],
+            "interrupted": o.interrupted or self.wait_stopped,
             "exit_code": self.exit_code,
             "run_id": self.run_id,
             "duration_s": round(self.duration_s, 3),

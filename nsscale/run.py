@@ -10,13 +10,13 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from nsscale.caller import Review, os_user
-from nsscale.cluster import KubectlCluster
+from nsscale.cluster import KubectlCluster, read_workloads
 from nsscale.errors import ErrorKind, NsscaleError
 from nsscale.interrupts import Interrupts
 from nsscale.kubectl import Kubectl
@@ -26,7 +26,9 @@ from nsscale.options import RunOptions
 from nsscale.plan import Entry, Operation, Plan, Snapshot, make_plan, plan_recovery
 from nsscale.result import RunResult, failed_before_start
 from nsscale.retry import RetryPolicy
+from nsscale.rivals.gitops import warn_of_gitops
 from nsscale.transaction import Transaction
+from nsscale.waiting import Progress, wait_ready
 from nsscale.workload import Kind, State, Workload
 from nsscale.writer import Writer
 
@@ -77,6 +79,8 @@ def run_operation(
         for skip in plan.skips:
             if skip.warn:
                 log.warning("%s%s: %s", where, skip.workload.ref, skip.reason)
+    if operation in (Operation.DOWN, Operation.SCALE):
+        warn_of_gitops(c.workload for plan in plans.values() for c in plan.changes)
     one_unit = options.all_or_nothing or len(plans) == 1
     refused: dict[str, NsscaleError] = {}
     if not options.dry_run and any(plan.changes for plan in plans.values()):
@@ -135,6 +139,47 @@ def run_operation(
             if lock.held:
                 results = _unmark(lock, workloads, results)
     return results
+
+
+def wait_for(
+    kubectl: Kubectl,
+    results: list[RunResult],
+    options: RunOptions,
+    interrupts: Interrupts,
+    on_poll: Callable[[Progress], None],
+) -> list[RunResult]:
+    """--wait: after the run, until every workload it changed is ready at its target, or
+    --wait-timeout has passed (those not ready are listed, exit 4), or a signal stops the
+    wait (its exit code). Nothing is undone either way: the change was made."""
+    wanted = [
+        (s.workload, s.change.to_replicas)
+        for r in results
+        if r.success and not r.dry_run
+        for s in r.outcome.scaled
+    ]
+    if not wanted:
+        return results
+    log.info(
+        "waiting up to %gs for %d workload(s) to be ready", options.wait_timeout_s, len(wanted)
+    )
+    cluster, retry = KubectlCluster(kubectl), RetryPolicy(options.retries)
+    waited = wait_ready(
+        lambda namespaces: read_workloads(cluster, namespaces, retry),
+        wanted,
+        options.wait_timeout_s,
+        on_poll,
+        lambda: interrupts.stop_reason,
+    )
+    stopped = interrupts.received if waited.stopped else None
+    waited_in = {w.namespace for w, _ in wanted}
+    return [
+        replace(
+            r,
+            not_ready=tuple(n for n in waited.not_ready if n.workload.namespace == r.namespace),
+            wait_stopped=stopped if r.namespace in waited_in else None,
+        )
+        for r in results
+    ]
 
 
 def _refuse(refused: Mapping[str, NsscaleError], one_unit: bool) -> None:

@@ -44,6 +44,7 @@ class Workload:
     manifest: Mapping[str, Any] = field(repr=False, compare=False)
     owner: tuple[str, str] | None = None  # (kind, name) of its controller, if it has one
     namespace: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> WorkloadKey:
@@ -77,6 +78,7 @@ class Workload:
                 manifest=obj,
                 owner=_controller(meta.get("ownerReferences") or []),
                 namespace=str(meta.get("namespace") or namespace),
+                labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a Deployment or StatefulSet ({exc!r})") from exc

@@ -292,6 +292,7 @@ def test_status_shows_recorded_originals(fp: Any, runner: CliRunner) -> None:
         "ready_replicas": 0,
         "original_replicas": "3",
         "scaled_replicas": "0",
+        "gitops_owner": None,
     }
 
 

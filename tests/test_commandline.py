@@ -34,6 +34,8 @@ RUN = [
     "--server-dry-run",
     "--no-rollback",
     "--force",
+    "--wait",
+    "--wait-timeout",
     "--batch-size",
     "--parallel",
     "--retries",
