@@ -9,8 +9,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from functools import cached_property
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -64,7 +63,7 @@ from nsscale.cli_options import (
 from nsscale.defaults import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
 from nsscale.errors import NsscaleError, UsageError
 from nsscale.kubectl import Kubectl, KubectlConfig
-from nsscale.options import RunOptions
+from nsscale.options import AuditOptions, RunOptions
 from nsscale.plan import Operation, Selection, check_namespace
 
 # Imported where used, so that `nsscale --version` and `--help` start fast: rich, the run flow,
@@ -72,10 +71,8 @@ from nsscale.plan import Operation, Selection, check_namespace
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from nsscale.audit import Sink
-    from nsscale.interrupts import Interrupts
-    from nsscale.lookahead import Lookahead
     from nsscale.result import MultiResult, RunResult
+    from nsscale.waiting import Progress
 
 log = logging.getLogger("nsscale")
 
@@ -116,45 +113,15 @@ class Common:
         )
 
     def make_kubectl(self) -> Kubectl:
-        from nsscale.errors import KUBECONFIG_HINT, KubeconfigError
-
-        # kubectl would say only "error: stat ...": a missing file is bad input, said plainly.
-        if self.kubeconfig and not Path(self.kubeconfig).is_file():
-            what = "is not a file" if Path(self.kubeconfig).exists() else "does not exist"
-            raise KubeconfigError(
-                f"kubeconfig {self.kubeconfig} {what}", KUBECONFIG_HINT, kubeconfig=self.kubeconfig
-            )
         # --kubectl, else $NSSCALE_KUBECTL (both through the option's envvar), else PATH's
         config = KubectlConfig.resolve(self.kubectl, self.context, self.kubeconfig, self.timeout)
         return Kubectl(config)
 
 
-@dataclass(frozen=True)
-class AuditOptions:
-    table: str | None = None
-    file: Path | None = None
-    required: bool = False
-
-    @classmethod
-    def of(cls, parsed: Parsed) -> AuditOptions:
-        return cls(
-            table=parsed[AUDIT_TABLE], file=parsed[AUDIT_FILE], required=parsed[AUDIT_REQUIRED]
-        )
-
-    @cached_property
-    def sinks(self) -> tuple[Sink, ...]:
-        """Every sink a run is recorded in: the local file, and DynamoDB when a table is named.
-        Made once (one AWS client) for the check before the run and the record after it."""
-        from nsscale.audit import make_sinks
-
-        file_sink, table_sink = make_sinks(self.table, self.file)
-        return (file_sink, table_sink) if table_sink else (file_sink,)
-
-    @property
-    def main(self) -> Sink:
-        """The sink `history` reads and --audit-required requires: DynamoDB when a table is
-        named, else the file."""
-        return self.sinks[-1]
+def _audit_options(parsed: Parsed) -> AuditOptions:
+    return AuditOptions(
+        table=parsed[AUDIT_TABLE], file=parsed[AUDIT_FILE], required=parsed[AUDIT_REQUIRED]
+    )
 
 
 @dataclass(frozen=True)
@@ -258,7 +225,7 @@ def _operation(operation: Operation) -> Callable[[Parsed], None]:
             options = _run_options(operation, parsed)
         except UsageError as err:  # a bad --exclude: nothing was attempted
             _fail(err, common, scope.document())
-        _scale(operation, scope, common, AuditOptions.of(parsed), options)
+        _scale(operation, scope, common, _audit_options(parsed), options)
 
     return run
 
@@ -311,19 +278,20 @@ def _status(parsed: Parsed) -> None:
             audited=False,
             selector=parsed[SELECTOR],
             namespace_selector=scope.selector,
+            autoscalers=True,
         )
-        workloads = ahead.workloads()
+        workloads, autoscalers = ahead.workloads(), ahead.autoscalers()
     except NsscaleError as err:
         _fail(err, common, scope.document())
     except KeyboardInterrupt as exc:
         _exit_interrupted(exc, common, scope)
     if common.output is OutputFormat.JSON:
-        documents = [status_document(ns, found) for ns, found in workloads.items()]
+        documents = [status_document(ns, found, autoscalers) for ns, found in workloads.items()]
         _print_json(documents[0] if scope.single else {"namespaces": documents})
         return
     with _stdout_may_be_gone():
         for namespace, found in workloads.items():
-            out.print(status_table(namespace, found))
+            out.print(status_table(namespace, found, autoscalers))
 
 
 _command("status", [NAMESPACES, NAMESPACE_SELECTOR, SELECTOR, *CONNECTION, *REPORTING], _status)
@@ -335,6 +303,7 @@ def _history(parsed: Parsed) -> None:
     from rich.text import Text
 
     from nsscale.audit import since, utcnow
+    from nsscale.auditor import Auditor
     from nsscale.caller import cluster_name
     from nsscale.render import history_table
 
@@ -343,7 +312,7 @@ def _history(parsed: Parsed) -> None:
         _setup_logging(common)
         check_namespace(namespace)
         cluster = cluster_name(common.make_kubectl())
-        source = AuditOptions.of(parsed).main
+        source = Auditor(_audit_options(parsed)).main
         events = source.history(cluster, namespace, since(parsed[SINCE], utcnow()), parsed[LIMIT])
     except NsscaleError as err:
         _fail(err, common, {"namespace": namespace})
@@ -411,29 +380,12 @@ def _scale(
     audit: AuditOptions,
     options: RunOptions,
 ) -> NoReturn:
-    from nsscale.audit import utcnow
     from nsscale.interrupts import Interrupts, signal_name
-    from nsscale.lookahead import Lookahead
-    from nsscale.result import new_run_id
-    from nsscale.retry import RetryPolicy
+    from nsscale.result import failed_before_start, new_run_id
 
-    run_id, started_at = new_run_id(), utcnow()
+    run_id = new_run_id()
     options = replace(options, run_id=run_id)
     dry_run = options.dry_run or options.server_dry_run
-    ahead: Lookahead | None = None
-
-    def refused(message: str, interrupted: str | None = None) -> list[RunResult]:
-        """A result per namespace, for a run that changed nothing."""
-        from nsscale.result import failed_before_start
-
-        names: Sequence[str] = scope.named
-        with suppress(NsscaleError):
-            names = ahead.namespaces() if ahead is not None else names
-        return [
-            failed_before_start(ns, operation, message, dry_run, run_id, interrupted)
-            for ns in names
-        ]
-
     # One guard from the start to the report: a signal ends the command at once while nothing
     # can have changed, and is only noted from just before the first change on (run.py).
     interrupts = Interrupts(raising=True)
@@ -442,53 +394,54 @@ def _scale(
             _setup_logging(common, run_id)
             scope.check()
             kubectl = common.make_kubectl()
-            ahead = Lookahead(
-                kubectl,
-                scope.named,
-                RetryPolicy(options.retries),
-                writes=not options.dry_run,
-                audited=not dry_run,
-                selector=options.selection.selector,
-                namespace_selector=scope.selector,
-                audit_check=None if dry_run else lambda: _check_audit(audit),
-            )
+            from nsscale.auditor import Auditor
+            from nsscale.lookahead import Lookahead
+
+            auditor = Auditor(audit)
+            ahead = Lookahead.for_run(kubectl, scope.named, scope.selector, options, auditor)
             # Imported while kubectl reads: the run flow and rich cost about 0.1 s to import.
             import nsscale.render  # noqa: F401  (for _emit)
-            from nsscale.run import run_operation
+            from nsscale.run import execute
 
-            results = run_operation(kubectl, operation, options, ahead, interrupts)
+            with _wait_display(options) as display:
+                executed = execute(
+                    kubectl, operation, options, ahead, auditor, interrupts, on_wait=display
+                )
         except UsageError as err:  # nothing was attempted: not a run to record
-            report = _report(scope, operation, refused(str(err)), run_id, dry_run)
-            _fail(err, common, report.to_dict())
-        except NsscaleError as err:  # refused before any change: still a run, recorded
-            interrupts.changes_ahead()
-            _say_error(err)
-            results = refused(str(err))
-        except KeyboardInterrupt as exc:
-            interrupts.changes_ahead()
-            _say("interrupted before any change: nothing was changed")
+            failed = [
+                failed_before_start(ns, operation, str(err), dry_run, run_id) for ns in scope.named
+            ]
+            _fail(err, common, _report(scope, operation, failed, run_id, dry_run).to_dict())
+        except KeyboardInterrupt as exc:  # before kubectl was started: nothing to record
             name = signal_name(exc)
-            results = refused(f"interrupted by {name}", interrupted=name)
-        if options.wait and ahead is not None:
-            results = _wait(kubectl, results, options, interrupts)
-        # The run is over: a signal now must not cut its record or its report short.
+            _say("interrupted before any change: nothing was changed")
+            failed = [
+                failed_before_start(ns, operation, f"interrupted by {name}", dry_run, run_id, name)
+                for ns in scope.named
+            ]
+            executed_report = _report(scope, operation, failed, run_id, dry_run)
+            _emit(executed_report, common)
+            raise typer.Exit(executed_report.exit_code) from None
+        if executed.refusal is not None:
+            _say_error(executed.refusal)
+        if executed.interrupted is not None:
+            _say("interrupted before any change: nothing was changed")
         with interrupts.refusing("the result is being reported"):
-            if not dry_run and ahead is not None:
-                results = _audit(results, ahead, audit, started_at)
-            report = _report(scope, operation, results, run_id, dry_run)
+            report = _report(scope, operation, executed.results, run_id, dry_run)
             _emit(report, common)
     raise typer.Exit(report.exit_code)
 
 
-def _wait(
-    kubectl: Kubectl, results: list[RunResult], options: RunOptions, interrupts: Interrupts
-) -> list[RunResult]:
-    """--wait, shown on stderr while it lasts."""
+@contextmanager
+def _wait_display(options: RunOptions) -> Iterator[Callable[[Progress], None]]:
+    """--wait shown on stderr while it lasts (nothing without --wait)."""
+    if not options.wait:
+        yield lambda progress: None
+        return
     from nsscale.progress import WaitDisplay
-    from nsscale.run import wait_for
 
     with WaitDisplay(_console(stderr=True)) as display:
-        return wait_for(kubectl, results, options, interrupts, display.update)
+        yield display.update
 
 
 def _report(
@@ -504,53 +457,6 @@ def _report(
     if scope.single:
         return results[0]
     return MultiResult(tuple(results), operation, run_id, dry_run)
-
-
-def _check_audit(options: AuditOptions) -> None:
-    """Before the first change: can the run's record be written? A sink that cannot is a
-    warning; with --audit-required, the required one fails the run (nothing changed)."""
-    from nsscale.audit import check_sinks
-
-    required = options.main
-    failures = check_sinks(options.sinks)
-    for name, err in failures.items():
-        if not (options.required and name == required.name):
-            # the record is tried all the same at the end, and warns then if it still fails
-            log.debug("audit check: %s", err)
-    if options.required and required.name in failures:
-        err = failures[required.name]
-        raise type(err)(
-            f"{err.message}: the run's record could not be written, so nothing was changed "
-            "(--audit-required)",
-            err.hint,
-            sink=err.sink,
-            code=err.code,
-        )
-
-
-def _audit(
-    results: Sequence[RunResult], ahead: Lookahead, options: AuditOptions, started_at: datetime
-) -> list[RunResult]:
-    """Record each namespace's run in the audit file, and in DynamoDB when a table is set. A
-    failed write is a warning and an entry of `audit_errors`; it fails the run only with
-    --audit-required."""
-    from nsscale.audit import AuditEvent, record, who
-
-    caller, cluster = who(ahead.review()), ahead.cluster()
-    recorded = []
-    for result in results:
-        event = AuditEvent.from_result(result, caller, cluster, started_at)
-        failures = record(event, options.sinks)
-        for err in failures.values():
-            log.warning("audit: %s%s", err, f" ({err.hint})" if err.hint else "")
-        recorded.append(
-            replace(
-                result,
-                audit_errors=tuple(map(str, failures.values())),
-                audit_missing=options.required and options.main.name in failures,
-            )
-        )
-    return recorded
 
 
 def _emit(report: RunResult | MultiResult, common: Common) -> None:

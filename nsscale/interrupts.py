@@ -53,16 +53,18 @@ class Interrupts:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-    def __init__(self, *, raising: bool = False) -> None:
+    def __init__(self, *, raising: bool = False, handlers: bool = True) -> None:
         self.received: str | None = None  # "SIGINT", "SIGTERM" or "SIGHUP"
         self.halted: str | None = None  # why the run must stop, when not a signal
         self.raising = raising
+        self.handlers = handlers  # False: never touch the process's signal handlers (a library)
         self._busy: str | None = None
         self._depth = 0
         self._previous: dict[signal.Signals, _Handler] = {}
 
     def __enter__(self) -> Interrupts:
-        if self._depth == 0 and threading.current_thread() is threading.main_thread():
+        main = threading.current_thread() is threading.main_thread()
+        if self._depth == 0 and self.handlers and main:
             self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         self._depth += 1
         return self

@@ -10,11 +10,14 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nsscale.defaults import DEFAULT_TIMEOUT_S, KUBECTL_ENV
 from nsscale.errors import (
+    KUBECONFIG_HINT,
     ErrorKind,
+    KubeconfigError,
     KubectlError,
     KubectlNotFound,
     KubectlOutputError,
@@ -42,7 +45,14 @@ class KubectlConfig:
         kubeconfig: str | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> KubectlConfig:
-        """--kubectl wins over $NSSCALE_KUBECTL, which wins over `kubectl` on PATH."""
+        """--kubectl wins over $NSSCALE_KUBECTL, which wins over `kubectl` on PATH.
+        KubeconfigError when the kubeconfig named is not a file: kubectl would say only
+        "error: stat ...", and a missing file is bad input, said plainly."""
+        if kubeconfig and not Path(kubeconfig).is_file():
+            what = "is not a file" if Path(kubeconfig).exists() else "does not exist"
+            raise KubeconfigError(
+                f"kubeconfig {kubeconfig} {what}", KUBECONFIG_HINT, kubeconfig=kubeconfig
+            )
         chosen = binary or os.environ.get(KUBECTL_ENV) or "kubectl"
         return cls(chosen, context, kubeconfig, timeout_s)
 

@@ -19,13 +19,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import TypeVar
 
+from nsscale.auditor import Auditor
 from nsscale.caller import Review, cluster_name, question, review
 from nsscale.cluster import KubectlCluster, read_namespaces, read_workloads
 from nsscale.errors import ErrorKind, KubectlError
 from nsscale.kubectl import Kubectl
 from nsscale.namespaces import Namespace, Targets, choose
+from nsscale.options import RunOptions
 from nsscale.retry import RetryPolicy
-from nsscale.workload import Kind, Workload
+from nsscale.rivals.hpa import Autoscaler, read_autoscalers
+from nsscale.workload import Kind, Workload, WorkloadKey
 
 T = TypeVar("T")
 
@@ -55,12 +58,14 @@ class Lookahead:
         audit_check: Callable[[], None] | None = None,
         selector: str | None = None,
         namespace_selector: str | None = None,
+        autoscalers: bool = False,
     ) -> None:
         """`named`: the namespaces named; `namespace_selector` picks more by their labels.
         `writes`: the run may write (not a client-side dry run), so ask the review.
         `audited`: the run will be recorded (never a client-side dry run), so learn who and
         which cluster. `audit_check`: can its record be written (raises if that must stop the
-        run before its first change). `selector`: only the workloads it matches are read."""
+        run before its first change). `selector`: only the workloads it matches are read.
+        `autoscalers`: also read the HorizontalPodAutoscalers targeting them."""
         self.started = time.monotonic()  # the run's clock starts with its first read
         self._named, self._namespace_selector = tuple(named), namespace_selector
         self._targets: Targets | None = None
@@ -71,8 +76,8 @@ class Lookahead:
         )
         # The namespaces named: read in one call (across all namespaces when there are
         # several); with a selector, every namespace's, kept to those chosen once known.
-        self._read: Callable[[Sequence[str] | None], list[Workload]] = (
-            lambda scope: read_workloads(cluster, scope, retry, selector)
+        self._read: Callable[[Sequence[str] | None], list[Workload]] = lambda scope: read_workloads(
+            cluster, scope, retry, selector
         )
         self._scope = None if namespace_selector is not None else list(named)
         self._workloads = _start(lambda: self._read(self._scope))
@@ -88,6 +93,36 @@ class Lookahead:
         if audited:
             self._cluster = _start(lambda: cluster_name(kubectl))
         self._audit: Future[None] | None = _start(audit_check) if audit_check else None
+        self._autoscalers: Future[dict[WorkloadKey, Autoscaler]] | None = None
+        if autoscalers:
+            self._autoscalers = _start(lambda: read_autoscalers(kubectl, self._scope))
+
+    @classmethod
+    def for_run(
+        cls,
+        kubectl: Kubectl,
+        named: Sequence[str],
+        namespace_selector: str | None,
+        options: RunOptions,
+        auditor: Auditor,
+    ) -> Lookahead:
+        """The reads a run of `options` begins with."""
+        dry_run = options.dry_run or options.server_dry_run
+        return cls(
+            kubectl,
+            named,
+            RetryPolicy(options.retries),
+            writes=not options.dry_run,
+            audited=not dry_run,
+            selector=options.selection.selector,
+            namespace_selector=namespace_selector,
+            audit_check=None if dry_run else auditor.check,
+            autoscalers=bool(options.replicas),  # scale to N > 0: an HPA overrides it
+        )
+
+    @property
+    def named(self) -> tuple[str, ...]:
+        return self._named
 
     def targets(self) -> Targets:
         """The namespaces the run acts on; UsageError for a name that is missing or
@@ -128,6 +163,10 @@ class Lookahead:
             if w.namespace in by_namespace:
                 by_namespace[w.namespace].append(w)
         return by_namespace
+
+    def autoscalers(self) -> dict[WorkloadKey, Autoscaler]:
+        """The HPA targeting each workload (none when not asked for)."""
+        return self._autoscalers.result() if self._autoscalers else {}
 
     def review(self) -> Review:
         return self._review.result() if self._review else Review(problem="not asked")

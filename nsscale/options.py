@@ -4,6 +4,7 @@ before the rest of nsscale is loaded)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from nsscale.defaults import (
     DEFAULT_LEASE_S,
@@ -31,3 +32,13 @@ class RunOptions:
     all_or_nothing: bool = False  # several namespaces: a failure in one undoes them all
     wait: bool = False  # after the writes, until every changed workload is ready
     wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """Where a run is recorded: the local file (default: under $XDG_STATE_HOME), DynamoDB when
+    a table is named; `required`: a run whose record cannot be written fails."""
+
+    table: str | None = None
+    file: Path | None = None
+    required: bool = False

@@ -31,9 +31,6 @@ class WaitDisplay:
         self._said_at: float | None = None
 
     def __enter__(self) -> WaitDisplay:
-        if self.console.is_terminal:
-            self._live = Live(console=self.console, auto_refresh=False, transient=False)
-            self._live.start()
         return self
 
     def __exit__(
@@ -46,7 +43,10 @@ class WaitDisplay:
             self._live.stop()
 
     def update(self, progress: Progress) -> None:
-        if self._live is not None:
+        if self.console.is_terminal:
+            if self._live is None:  # from the first poll on: the run's own lines come before
+                self._live = Live(console=self.console, auto_refresh=False, transient=False)
+                self._live.start()
             self._live.update(self._table(progress), refresh=True)
             return
         now = self.clock()

@@ -19,7 +19,8 @@ from nsscale.errors import ExitCode
 from nsscale.plan import Operation
 from nsscale.result import MultiResult, RunResult
 from nsscale.rivals.gitops import GitOpsOwner, gitops_owner
-from nsscale.workload import ORIGINAL, SCALED_TO, Workload
+from nsscale.rivals.hpa import Autoscaler
+from nsscale.workload import ORIGINAL, SCALED_TO, Workload, WorkloadKey
 
 ARROW = "→"
 _PLAIN = Style.null()
@@ -300,13 +301,18 @@ def _nothing_restored(namespace: str, skipped: int) -> Text:
     )
 
 
-def status_table(namespace: str, workloads: Sequence[Workload]) -> Grid:
-    """A row per workload; the "managed by" column only when something manages one."""
-    owners = [gitops_owner(w) for w in workloads]
-    managed = any(owners)
+def status_table(
+    namespace: str,
+    workloads: Sequence[Workload],
+    autoscalers: Mapping[WorkloadKey, Autoscaler] | None = None,
+) -> Grid:
+    """A row per workload; the "managed by" column only when something manages one (its HPA,
+    its GitOps owner)."""
+    managers = [_managers(w, autoscalers or {}) for w in workloads]
+    managed = any(managers)
     columns = ("kind", "name", "replicas", "ready", "original", "set by nsscale")
     table = Grid(f"nsscale status {namespace}", columns + (("managed by",) if managed else ()))
-    for w, owner in zip(workloads, owners, strict=True):
+    for w, manager in zip(workloads, managers, strict=True):
         cells = [
             w.kind,
             w.name,
@@ -315,11 +321,20 @@ def status_table(namespace: str, workloads: Sequence[Workload]) -> Grid:
             w.annotations.get(ORIGINAL, "-"),
             w.annotations.get(SCALED_TO, "-"),
         ]
-        table.add_row(*cells, *([owner.describe() if owner else "-"] if managed else []))
+        table.add_row(*cells, *([manager or "-"] if managed else []))
     return table
 
 
-def status_document(namespace: str, workloads: Sequence[Workload]) -> dict[str, Any]:
+def _managers(workload: Workload, autoscalers: Mapping[WorkloadKey, Autoscaler]) -> str:
+    hpa, owner = autoscalers.get(workload.key), gitops_owner(workload)
+    return ", ".join(m.describe() for m in (hpa, owner) if m is not None)
+
+
+def status_document(
+    namespace: str,
+    workloads: Sequence[Workload],
+    autoscalers: Mapping[WorkloadKey, Autoscaler] | None = None,
+) -> dict[str, Any]:
     return {
         "namespace": namespace,
         "workloads": [
@@ -330,11 +345,18 @@ def status_document(namespace: str, workloads: Sequence[Workload]) -> dict[str, 
                 "ready_replicas": w.ready,
                 "original_replicas": w.annotations.get(ORIGINAL),
                 "scaled_replicas": w.annotations.get(SCALED_TO),
+                "hpa": _hpa_document((autoscalers or {}).get(w.key)),
                 "gitops_owner": _owner_document(gitops_owner(w)),
             }
             for w in workloads
         ],
     }
+
+
+def _hpa_document(hpa: Autoscaler | None) -> dict[str, Any] | None:
+    if hpa is None:
+        return None
+    return {"name": hpa.name, "min": hpa.min_replicas, "max": hpa.max_replicas}
 
 
 def _owner_document(owner: GitOpsOwner | None) -> dict[str, str] | None:

@@ -10,15 +10,17 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext, suppress
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from nsscale import audit
+from nsscale.auditor import Auditor
 from nsscale.caller import Review, os_user
 from nsscale.cluster import KubectlCluster, read_workloads
-from nsscale.errors import ErrorKind, NsscaleError
-from nsscale.interrupts import Interrupts
+from nsscale.errors import ErrorKind, NsscaleError, UsageError
+from nsscale.interrupts import Interrupts, signal_name
 from nsscale.kubectl import Kubectl
 from nsscale.lock import LockForbidden, LockHeld, Mark, RunLock, merged, snapshot_of
 from nsscale.lookahead import Lookahead, resource_of, write_question
@@ -27,6 +29,7 @@ from nsscale.plan import Entry, Operation, Plan, Snapshot, make_plan, plan_recov
 from nsscale.result import RunResult, failed_before_start
 from nsscale.retry import RetryPolicy
 from nsscale.rivals.gitops import warn_of_gitops
+from nsscale.rivals.hpa import warn_of_autoscalers
 from nsscale.transaction import Transaction
 from nsscale.waiting import Progress, wait_ready
 from nsscale.workload import Kind, State, Workload
@@ -37,6 +40,65 @@ log = logging.getLogger("nsscale")
 
 class PreflightFailed(NsscaleError):
     """The caller may not make a write the plan needs: nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Executed:
+    """What a command did: a result per namespace, and, when the run changed nothing because
+    it was refused or interrupted before its first change, why (for the caller to say)."""
+
+    results: list[RunResult]
+    refusal: NsscaleError | None = None
+    interrupted: str | None = None  # the signal that came before the first change
+
+
+def execute(
+    kubectl: Kubectl,
+    operation: Operation,
+    options: RunOptions,
+    ahead: Lookahead,
+    auditor: Auditor,
+    interrupts: Interrupts,
+    *,
+    on_wait: Callable[[Progress], None] = lambda progress: None,
+) -> Executed:
+    """A whole run of `down`, `up`, `scale` or `recover`, as every interface runs it (the
+    command line, the Python API), from the reads `ahead` started (`Lookahead.for_run`): the
+    run, --wait, the audit record. Raises UsageError for bad input found before anything was
+    attempted (not a run to record); any other refusal, and a signal before the first change,
+    is a run that changed nothing, and is recorded."""
+    started_at, dry_run = audit.utcnow(), options.dry_run or options.server_dry_run
+    named = ahead.named
+
+    def refused(message: str, interrupted: str | None = None) -> list[RunResult]:
+        names: Sequence[str] = named
+        with suppress(NsscaleError):
+            names = ahead.namespaces()
+        return [
+            failed_before_start(ns, operation, message, dry_run, options.run_id, interrupted)
+            for ns in names
+        ]
+
+    executed: Executed
+    try:
+        executed = Executed(run_operation(kubectl, operation, options, ahead, interrupts))
+    except UsageError:
+        raise
+    except NsscaleError as err:  # refused before any change: still a run, recorded
+        interrupts.changes_ahead()
+        executed = Executed(refused(str(err)), refusal=err)
+    except KeyboardInterrupt as exc:
+        interrupts.changes_ahead()
+        name = signal_name(exc)
+        executed = Executed(refused(f"interrupted by {name}", name), interrupted=name)
+    results = executed.results
+    if options.wait:
+        results = wait_for(kubectl, results, options, interrupts, on_wait)
+    # The run is over: a signal now must not cut its record short.
+    with interrupts.refusing("the result is being reported"):
+        if not dry_run:
+            results = auditor.record(results, ahead.review(), ahead.cluster(), started_at)
+    return replace(executed, results=results)
 
 
 def run_operation(
@@ -79,8 +141,11 @@ def run_operation(
         for skip in plan.skips:
             if skip.warn:
                 log.warning("%s%s: %s", where, skip.workload.ref, skip.reason)
+    changing = [c.workload for plan in plans.values() for c in plan.changes]
     if operation in (Operation.DOWN, Operation.SCALE):
-        warn_of_gitops(c.workload for plan in plans.values() for c in plan.changes)
+        warn_of_gitops(changing)
+    if operation is Operation.SCALE and options.replicas:
+        warn_of_autoscalers(changing, ahead.autoscalers(), options.replicas)
     one_unit = options.all_or_nothing or len(plans) == 1
     refused: dict[str, NsscaleError] = {}
     if not options.dry_run and any(plan.changes for plan in plans.values()):

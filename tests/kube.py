@@ -85,6 +85,12 @@ def register_namespace(fp: Any, binary: str = KUBECTL) -> None:
     fp.register(argv, stdout=namespace_object())
 
 
+def register_autoscalers(fp: Any, binary: str = KUBECTL) -> None:
+    """The read of the HorizontalPodAutoscalers `status` starts with: none."""
+    argv = [binary, "get", "horizontalpodautoscalers.autoscaling", "-n", NS, "-o", "json"]
+    fp.register([*argv, fp.any()], stdout=listing())
+
+
 class Script:
     """Registers, in order, the kubectl calls a test expects; records what each replace wrote."""
 

@@ -23,6 +23,7 @@ from tests.kube import (
     Script,
     moved,
     namespace_object,
+    register_autoscalers,
     workload,
 )
 
@@ -247,6 +248,7 @@ def test_kubectl_path_from_the_environment(
     fp.register(argv, stdout=json.dumps({"kind": "List", "items": [A]}))
     read_namespace = ["/opt/k/kubectl", "get", "namespace", NS, "-o", "json", *argv[-3:]]
     fp.register(read_namespace, stdout=namespace_object())
+    register_autoscalers(fp, "/opt/k/kubectl")
 
     result = runner.invoke(
         app,
@@ -262,17 +264,21 @@ def test_forbidden_discovery_exits_1_naming_the_permission(fp: Any, runner: CliR
         'Error from server (Forbidden): deployments.apps is forbidden: User "viewer" '
         'cannot list resource "deployments" in API group "apps" in the namespace "shop"\n'
     )
-    Script(fp).get(returncode=1, stderr=forbidden)
+    script = Script(fp)
+    script.get(returncode=1, stderr=forbidden)
+    script.review()  # asked as the run starts, for the audit record's kubectl identity
 
     result = nsscale(runner, "down", NS)
 
-    assert result.exit_code == 1
+    assert result.exit_code == 1, result.output
     assert 'cannot list resource "deployments"' in result.stderr
     assert "ask for that permission" in result.stderr
 
 
 def test_unparseable_discovery_exits_1_with_a_clear_error(fp: Any, runner: CliRunner) -> None:
-    Script(fp).get(stdout="<html>proxy error</html>")
+    script = Script(fp)
+    script.get(stdout="<html>proxy error</html>")
+    script.review()
     result = nsscale(runner, "down", NS)
     assert result.exit_code == 1
     assert "error: could not read the output of `kubectl get deployments,statefulsets" in (
@@ -282,6 +288,7 @@ def test_unparseable_discovery_exits_1_with_a_clear_error(fp: Any, runner: CliRu
 
 def test_status_shows_recorded_originals(fp: Any, runner: CliRunner) -> None:
     Script(fp).get(moved(A, 0, 20, 3, 0), B)
+    register_autoscalers(fp)
     result = nsscale(runner, "status", NS, "-o", "json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
@@ -292,6 +299,7 @@ def test_status_shows_recorded_originals(fp: Any, runner: CliRunner) -> None:
         "ready_replicas": 0,
         "original_replicas": "3",
         "scaled_replicas": "0",
+        "hpa": None,
         "gitops_owner": None,
     }
 
@@ -351,7 +359,8 @@ def test_usage_errors_exit_2(fp: Any, runner: CliRunner, args: list[str], error:
 
 
 def test_replicas_up_to_the_api_maximum_are_accepted(fp: Any, runner: CliRunner) -> None:
-    Script(fp).get(A)  # a dry run: only the read is registered
+    Script(fp).get(A)  # a dry run: only the reads are registered
+    register_autoscalers(fp)  # scale to N > 0: an HPA would override it
     result = nsscale(runner, "scale", NS, "--replicas", "2147483647", "--dry-run")
     assert result.exit_code == 0, result.output
     assert rows(result.stdout) == [["deployment", "a", "3 → 2147483647", "would scale", ""]]

@@ -23,7 +23,14 @@ from nsscale.cli import app
 from nsscale.cli_options import CONTEXT, NAMESPACE, TIMEOUT, Param, Parsed, command
 from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer
-from tests.kube import KUBECTL, NS, listing, register_namespace, workload
+from tests.kube import (
+    KUBECTL,
+    NS,
+    listing,
+    register_autoscalers,
+    register_namespace,
+    workload,
+)
 
 BIN = Path(sys.executable).parent  # the virtualenv's bin: the installed console scripts
 REINSTALL = "reinstall the package: .venv/bin/pip install -e . --no-deps"
@@ -138,21 +145,23 @@ def status_argv(binary: str) -> list[str]:
 def test_kubectl_from_the_environment(fp: Any, runner: CliRunner) -> None:
     fp.register([*status_argv("/opt/k/kubectl"), fp.any()], stdout=listing(workload("a", 3)))
     register_namespace(fp, "/opt/k/kubectl")
+    register_autoscalers(fp, "/opt/k/kubectl")
     result = runner.invoke(app, ["status", NS], env={"NSSCALE_KUBECTL": "/opt/k/kubectl"})
     assert result.exit_code == 0, result.output
-    assert [call[0] for call in fp.calls] == ["/opt/k/kubectl"] * 2
+    assert [call[0] for call in fp.calls] == ["/opt/k/kubectl"] * 3
 
 
 def test_the_kubectl_option_wins_over_the_environment(fp: Any, runner: CliRunner) -> None:
     fp.register([*status_argv("/opt/flag/kubectl"), fp.any()], stdout=listing(workload("a", 3)))
     register_namespace(fp, "/opt/flag/kubectl")
+    register_autoscalers(fp, "/opt/flag/kubectl")
     result = runner.invoke(
         app,
         ["status", NS, "--kubectl", "/opt/flag/kubectl"],
         env={"NSSCALE_KUBECTL": "/opt/env/kubectl"},
     )
     assert result.exit_code == 0, result.output
-    assert [call[0] for call in fp.calls] == ["/opt/flag/kubectl"] * 2
+    assert [call[0] for call in fp.calls] == ["/opt/flag/kubectl"] * 3
 
 
 @pytest.mark.parametrize("value", [None, ""])
@@ -161,9 +170,10 @@ def test_without_the_option_or_the_variable_kubectl_is_the_one_on_path(
 ) -> None:
     fp.register([*status_argv(KUBECTL), fp.any()], stdout=listing(workload("a", 3)))
     register_namespace(fp)
+    register_autoscalers(fp)
     result = runner.invoke(app, ["status", NS], env={"NSSCALE_KUBECTL": value})
     assert result.exit_code == 0, result.output
-    assert [call[0] for call in fp.calls] == [KUBECTL] * 2
+    assert [call[0] for call in fp.calls] == [KUBECTL] * 3
 
 
 def test_a_command_takes_each_parameter_once_and_reads_those_it_lacks_as_their_default() -> None:

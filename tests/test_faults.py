@@ -789,6 +789,8 @@ with open(os.environ["FAKE_KUBECTL_LOG"], "a") as log:
 if args[:2] == ["get", "deployments,statefulsets"]:
     with open(os.environ["FAKE_KUBECTL_GET"], "rb") as canned:
         sys.stdout.buffer.write(canned.read())
+elif args[:2] == ["get", "horizontalpodautoscalers.autoscaling"]:
+    print(json.dumps({{"apiVersion": "v1", "kind": "List", "items": []}}))
 elif args[:2] == ["get", "namespace"]:
     print(json.dumps({{"apiVersion": "v1", "kind": "Namespace", "metadata": {{"name": args[2]}}}}))
 elif args[0] in ("create", "replace"):

@@ -1,0 +1,86 @@
+"""The audit of runs as the options ask: made before a run, light to import (the audit trail
+itself, and boto3 with it, is loaded when the check or the record first needs it)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from nsscale.options import AuditOptions
+
+if TYPE_CHECKING:
+    from nsscale.audit import Sink
+    from nsscale.caller import Review
+    from nsscale.result import RunResult
+
+log = logging.getLogger("nsscale")
+
+
+class Auditor:
+    """The audit of runs as the options ask: the sinks (made once: one AWS client for the check
+    before a run and the record after it), the check and the record."""
+
+    def __init__(self, options: AuditOptions) -> None:
+        self.options = options
+
+    @cached_property
+    def sinks(self) -> tuple[Sink, ...]:
+        """The local file, and DynamoDB when a table is named."""
+        from nsscale.audit import make_sinks
+
+        file_sink, table_sink = make_sinks(self.options.table, self.options.file)
+        return (file_sink, table_sink) if table_sink else (file_sink,)
+
+    @property
+    def main(self) -> Sink:
+        """The sink `history` reads and --audit-required requires: DynamoDB when a table is
+        named, else the file."""
+        return self.sinks[-1]
+
+    def check(self) -> None:
+        """Before the first change: can the run's record be written? A sink that cannot is a
+        warning later (its record is tried all the same); the required one, with
+        --audit-required, fails the run here (nothing changed)."""
+        from nsscale.audit import check_sinks
+
+        required = self.main
+        failures = check_sinks(self.sinks)
+        for name, err in failures.items():
+            if not (self.options.required and name == required.name):
+                log.debug("audit check: %s", err)
+        if self.options.required and required.name in failures:
+            err = failures[required.name]
+            raise type(err)(
+                f"{err.message}: the run's record could not be written, so nothing was changed "
+                "(--audit-required)",
+                err.hint,
+                sink=err.sink,
+                code=err.code,
+            )
+
+    def record(
+        self, results: Sequence[RunResult], review: Review, cluster: str, started_at: datetime
+    ) -> list[RunResult]:
+        """Record each namespace's run. A failed write is a warning and an entry of
+        `audit_errors`; it fails the run only with --audit-required."""
+        from nsscale.audit import AuditEvent, record, who
+
+        caller = who(review)
+        recorded = []
+        for result in results:
+            event = AuditEvent.from_result(result, caller, cluster, started_at)
+            failures = record(event, self.sinks)
+            for err in failures.values():
+                log.warning("audit: %s%s", err, f" ({err.hint})" if err.hint else "")
+            recorded.append(
+                replace(
+                    result,
+                    audit_errors=tuple(map(str, failures.values())),
+                    audit_missing=self.options.required and self.main.name in failures,
+                )
+            )
+        return recorded

@@ -1,0 +1,77 @@
+"""HorizontalPodAutoscalers: an HPA sets its target's replica count between its min and max, so
+a count nsscale sets above 0 lasts only until the HPA's next sync. (At 0 an HPA stops acting
+on its target, and resumes when the target is scaled up.)"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError
+from nsscale.kubectl import Kubectl
+from nsscale.workload import Kind, Workload, WorkloadKey
+
+log = logging.getLogger("nsscale")
+
+RESOURCE = "horizontalpodautoscalers.autoscaling"
+
+
+@dataclass(frozen=True)
+class Autoscaler:
+    name: str
+    min_replicas: int
+    max_replicas: int
+
+    def describe(self) -> str:
+        return f"HPA {self.name} ({self.min_replicas}-{self.max_replicas})"
+
+
+def read_autoscalers(
+    kubectl: Kubectl, namespaces: Sequence[str] | None
+) -> dict[WorkloadKey, Autoscaler]:
+    """The HPA targeting each workload of the namespaces (None: of every namespace), in one
+    kubectl call. One that cannot be read is a warning and no HPA: it only informs."""
+    one = namespaces is not None and len(namespaces) == 1
+    scope = ["-n", namespaces[0]] if namespaces is not None and one else ["-A"]
+    try:
+        document = kubectl.json(["get", RESOURCE, *scope])
+    except (KubectlError, KubectlOutputError) as err:
+        kind = err.kind if isinstance(err, KubectlError) else ErrorKind.OTHER
+        log.warning("could not read the HorizontalPodAutoscalers (%s): %s", kind, err)
+        return {}
+    found: dict[WorkloadKey, Autoscaler] = {}
+    for item in document.get("items") or []:
+        try:
+            key, autoscaler = _read(item, scope[-1] if one else "")
+        except (KeyError, TypeError, ValueError) as exc:
+            log.debug("an HPA nsscale cannot read: %r", exc)
+            continue
+        if namespaces is None or key[0] in namespaces:
+            found[key] = autoscaler
+    return found
+
+
+def _read(item: Mapping[str, Any], namespace: str) -> tuple[WorkloadKey, Autoscaler]:
+    meta, spec = item["metadata"], item["spec"]
+    target = spec["scaleTargetRef"]
+    kind = Kind.from_api(str(target["kind"]))
+    key = (str(meta.get("namespace") or namespace), kind, str(target["name"]))
+    return key, Autoscaler(
+        str(meta["name"]), int(spec.get("minReplicas", 1)), int(spec["maxReplicas"])
+    )
+
+
+def warn_of_autoscalers(
+    workloads: Iterable[Workload], autoscalers: Mapping[WorkloadKey, Autoscaler], replicas: int
+) -> None:
+    """`scale --replicas N` (N > 0): the HPA of a workload will set its own count."""
+    for workload in workloads:
+        if (hpa := autoscalers.get(workload.key)) is not None:
+            log.warning(
+                "%s: %s will override --replicas %d with a count of its own",
+                workload.ref,
+                hpa.describe(),
+                replicas,
+            )
