@@ -17,6 +17,7 @@ import typer
 
 from nsscale import __version__
 from nsscale.cli_options import (
+    ALERTING,
     ALL_OR_NOTHING,
     AUDIT,
     AUDIT_FILE,
@@ -38,6 +39,7 @@ from nsscale.cli_options import (
     NAMESPACE_SELECTOR,
     NAMESPACES,
     NO_ROLLBACK,
+    ON_FAILURE,
     OUTPUT,
     PARALLEL,
     PLUGIN,
@@ -220,18 +222,21 @@ def _operation(operation: Operation) -> Callable[[Parsed], None]:
     """The body of down, up, scale and recover: one run of the operation."""
 
     def run(parsed: Parsed) -> None:
+        from nsscale.alert import parse_command
+
         common, scope = Common.of(parsed), Scope.of(parsed)
         try:
             options = _run_options(operation, parsed)
-        except UsageError as err:  # a bad --exclude: nothing was attempted
+            hook = parse_command(parsed[ON_FAILURE]) if parsed[ON_FAILURE] is not None else ()
+        except UsageError as err:  # a bad --exclude or --on-failure: nothing was attempted
             _fail(err, common, scope.document())
-        _scale(operation, scope, common, _audit_options(parsed), options)
+        _scale(operation, scope, common, _audit_options(parsed), options, hook)
 
     return run
 
 
 # The options of down, up and scale, in the order --help lists them.
-OPERATION_OPTIONS = (*CHOICE, *RUN, *CONNECTION, *REPORTING, *AUDIT)
+OPERATION_OPTIONS = (*CHOICE, *RUN, *CONNECTION, *REPORTING, *ALERTING, *AUDIT)
 
 _command(
     "down",
@@ -379,7 +384,9 @@ def _scale(
     common: Common,
     audit: AuditOptions,
     options: RunOptions,
+    hook: Sequence[str] = (),
 ) -> NoReturn:
+    """One run, reported; `hook`: the --on-failure command, run when it ended badly."""
     from nsscale.interrupts import Interrupts, signal_name
     from nsscale.result import failed_before_start, new_run_id
 
@@ -429,6 +436,11 @@ def _scale(
         with interrupts.refusing("the result is being reported"):
             report = _report(scope, operation, executed.results, run_id, dry_run)
             _emit(report, common)
+            if hook:
+                from nsscale.alert import alert
+
+                namespaces = [r.namespace for r in executed.results]
+                alert(hook, report.to_dict(), report.exit_code, namespaces)
     raise typer.Exit(report.exit_code)
 
 

@@ -366,6 +366,20 @@ LOG_FILE = Param(
     None,
 )
 
+ON_FAILURE = Param(
+    "on_failure",
+    Annotated[
+        str | None,
+        typer.Option(
+            "--on-failure",
+            metavar="CMD",
+            help="Run CMD (no shell) when the run fails or is interrupted (exit 1, 3, 4, "
+            "129, 130, 143), the JSON report on its stdin; waited for 30 s at most.",
+        ),
+    ],
+    None,
+)
+
 # ------------------------------------------------------------------------------------- audit
 
 AUDIT_TABLE = Param(
@@ -444,4 +458,5 @@ RUN = (
 CHOICE = (NAMESPACE_SELECTOR, ALL_OR_NOTHING, SELECTOR, EXCLUDE)  # which namespaces and workloads
 CONNECTION = (TIMEOUT, CONTEXT, KUBECONFIG, KUBECTL)
 REPORTING = (OUTPUT, VERBOSE, LOG_FILE)
+ALERTING = (ON_FAILURE,)
 AUDIT = (AUDIT_TABLE, AUDIT_FILE, AUDIT_REQUIRED)
