@@ -1035,7 +1035,7 @@ def test_connection_refused(kubectl_bin: Path, tmp_path: Path) -> None:
 
 
 def test_unknown_requests_are_404_or_405_and_recorded(shop: ApiServer, kubectl: Kubectl) -> None:
-    proc = kubectl("get", "--raw", "/apis/apps/v1/namespaces/shop/replicasets")
+    proc = kubectl("get", "--raw", "/apis/apps/v1/namespaces/shop/daemonsets")
     assert failed(proc) == [
         "Error from server (NotFound): the server could not find the requested resource"
     ]
@@ -1049,7 +1049,7 @@ def test_unknown_requests_are_404_or_405_and_recorded(shop: ApiServer, kubectl: 
     proc = kubectl("get", "deployments", "-n", NS, "--watch", "--request-timeout=5s")
     assert proc.returncode == 1
     assert [(r.path, r.status) for r in shop.unhandled] == [
-        ("/apis/apps/v1/namespaces/shop/replicasets", 404),
+        ("/apis/apps/v1/namespaces/shop/daemonsets", 404),
         ("/apis/example.com/v1", 404),
         ("/api/v1/namespaces/shop", 405),
         ("/apis/apps/v1/namespaces/shop/deployments", 405),

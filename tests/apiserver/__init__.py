@@ -4,9 +4,23 @@ The sample namespace used by ``python -m tests.apiserver.demo`` and
 ``python -m tests.apiserver.sandbox`` is defined here, once.
 """
 
+from tests.apiserver.kinds.custom import (
+    ARGO_APPLICATION,
+    CRD,
+    FLUX_HELM_RELEASE,
+    FLUX_KUSTOMIZATION,
+    KEDA_SCALED_OBJECT,
+    READY_MADE,
+)
 from tests.apiserver.server import ApiServer, Fault, ForbidRule, RequestRecord
 
 __all__ = [
+    "ARGO_APPLICATION",
+    "CRD",
+    "FLUX_HELM_RELEASE",
+    "FLUX_KUSTOMIZATION",
+    "KEDA_SCALED_OBJECT",
+    "READY_MADE",
     "SAMPLE_DEPLOYMENTS",
     "SAMPLE_NAMESPACE",
     "SAMPLE_STATEFULSETS",

@@ -3,7 +3,11 @@
 - ``/version``, ``/api``, ``/apis`` (aggregated discovery ``apidiscovery.k8s.io/v2`` when the
   Accept header asks for it, as kubectl >= 1.30 does; the legacy ``APIVersions`` /
   ``APIGroupList`` otherwise), ``/api/v1``, ``/apis/<group>`` and ``/apis/<group>/<version>``
-  for every group and version in the registry (registry.py).
+  for every group and version the server's registry serves (registry.py) -- the custom
+  resources installed at runtime included, as soon as their definition is stored. kubectl
+  caches discovery (under ``KUBECACHEDIR``); when it meets a type its cache does not know it
+  drops the cache and asks again once, so a type installed after an earlier kubectl call is
+  found by the next one.
 - OpenAPI, for the default client-side validation of ``kubectl create/replace -f``
   (``--validate=strict``): kubectl asks ``/openapi/v3`` (whether the server supports
   server-side field validation; answered 404 like a server without OpenAPI v3 -- an answer of
@@ -20,12 +24,16 @@ from __future__ import annotations
 import base64
 
 from tests.apiserver.errors import ApiError, unknown_path
+from tests.apiserver.kinds.base import Kind
 from tests.apiserver.protobuf import encode_field
-from tests.apiserver.registry import GROUPS
+from tests.apiserver.registry import Registry
 from tests.apiserver.request import Request
 from tests.apiserver.wire import AGGREGATED_CT, JSON, OPENAPI_V2_CT, Reply, reply
 
 __all__ = ["KUBE_VERSION", "discovery", "openapi"]
+
+# group -> version -> kinds (Registry.groups)
+Groups = dict[str, dict[str, tuple[Kind, ...]]]
 
 KUBE_VERSION = "v1.36.2"
 
@@ -54,15 +62,16 @@ def _openapi_v2_document() -> bytes:
     )
 
 
-def discovery(req: Request, port: int) -> Reply:
+def discovery(req: Request, port: int, registry: Registry) -> Reply:
     """A discovery document (a GET; the path was found to be one by routing)."""
+    groups = registry.groups  # one snapshot: a CRD installed meanwhile is in the next answer
     path = req.path.rstrip("/")
     accept = req.headers.get("Accept", "")
     aggregated = "as=APIGroupDiscoveryList" in accept and "v=v2;" in accept + ";"
     if path == "/version":
         return reply(200, _version())
     if path in ("/api", "/apis"):
-        groups = [g for g in GROUPS if (g == "") == (path == "/api")]
+        names = [g for g in groups if (g == "") == (path == "/api")]
         if aggregated:
             return reply(
                 200,
@@ -70,7 +79,7 @@ def discovery(req: Request, port: int) -> Reply:
                     "kind": "APIGroupDiscoveryList",
                     "apiVersion": "apidiscovery.k8s.io/v2",
                     "metadata": {},
-                    "items": [_group_discovery(g) for g in groups],
+                    "items": [_group_discovery(groups, g) for g in names],
                 },
                 AGGREGATED_CT,
             )
@@ -87,13 +96,17 @@ def discovery(req: Request, port: int) -> Reply:
             )
         return reply(
             200,
-            {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_api_group(g) for g in groups]},
+            {
+                "kind": "APIGroupList",
+                "apiVersion": "v1",
+                "groups": [_api_group(groups, g) for g in names],
+            },
         )
     parts = path.strip("/").split("/")
     if parts[0] == "apis" and len(parts) == 2:
-        return reply(200, {"kind": "APIGroup", "apiVersion": "v1", **_api_group(parts[1])})
+        return reply(200, {"kind": "APIGroup", "apiVersion": "v1", **_api_group(groups, parts[1])})
     group = "" if parts[0] == "api" else parts[1]
-    return reply(200, _resource_list(group, parts[-1]))
+    return reply(200, _resource_list(groups, group, parts[-1]))
 
 
 def _version() -> JSON:
@@ -115,9 +128,9 @@ def _version() -> JSON:
     }
 
 
-def _resource_list(group: str, version: str) -> JSON:
+def _resource_list(groups: Groups, group: str, version: str) -> JSON:
     resources: list[JSON] = []
-    for kind in GROUPS[group][version]:
+    for kind in groups[group][version]:
         rt = kind.resource
         resources.append(
             {
@@ -151,14 +164,14 @@ def _resource_list(group: str, version: str) -> JSON:
     }
 
 
-def _api_group(group: str) -> JSON:
-    versions = [{"groupVersion": f"{group}/{v}", "version": v} for v in GROUPS[group]]
+def _api_group(groups: Groups, group: str) -> JSON:
+    versions = [{"groupVersion": f"{group}/{v}", "version": v} for v in groups[group]]
     return {"name": group, "versions": versions, "preferredVersion": versions[0]}
 
 
-def _group_discovery(group: str) -> JSON:
+def _group_discovery(groups: Groups, group: str) -> JSON:
     versions = []
-    for version, kinds in GROUPS[group].items():
+    for version, kinds in groups[group].items():
         resources = []
         for kind in kinds:
             rt = kind.resource

@@ -28,6 +28,7 @@ __all__ = [
     "conflict",
     "details",
     "go_quote",
+    "go_type",
     "invalid",
     "method_not_allowed",
     "not_found",
@@ -99,10 +100,24 @@ def go_quote(text: str) -> str:
     return "".join(out)
 
 
+def go_type(value: Any) -> str:
+    """The JSON type encoding/json names in ``cannot unmarshal <type> into Go struct field``."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else "value"
+
+
 @dataclass(frozen=True)
 class FieldError:
     """One ``field.Error``: ``<field>: Invalid value: <value>: <detail>``; with ``reason``
-    FieldValueRequired, ``<field>: Required value: <detail>``."""
+    FieldValueRequired, ``<field>: Required value: <detail>``; FieldValueNotSupported,
+    ``<field>: Unsupported value: "<value>": <detail>``."""
 
     field: str
     value: Any
@@ -113,6 +128,8 @@ class FieldError:
         """The message without the field, as ``field.Error.ErrorBody``."""
         if self.reason == "FieldValueRequired":
             return f"Required value: {self.detail}" if self.detail else "Required value"
+        if self.reason == "FieldValueNotSupported":
+            return f"Unsupported value: {go_quote(str(self.value))}: {self.detail}"
         value = self.value
         if isinstance(value, str):
             shown = go_quote(value)

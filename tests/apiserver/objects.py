@@ -6,7 +6,8 @@ and ``resourceVersion`` are the server's; ``labels``, ``annotations``, ``ownerRe
 cluster); a ``resourceVersion`` or ``uid`` in the body is a precondition (409 Conflict when it
 differs; without one an update is unconditional); an update that changes nothing is answered
 and consumes no resourceVersion; a dry run is answered and consumes none. What differs by kind
-(spec, status, generation, the controller) is the kind's :class:`~tests.apiserver.kinds.base.Kind`.
+(spec, status, generation, the controller) is the kind's :class:`~tests.apiserver.kinds.base.Kind`;
+how far the controller has got (readiness.py) is the store's ``pace``.
 
 Preconditions fail with the real messages: a ``uid`` in a PUT body that is not the stored
 object's is checked by storage, before the resourceVersion (``Operation cannot be fulfilled on
@@ -280,15 +281,17 @@ def _store_new(
 ) -> JSON:
     """Store a new object (not for a dry run); returns what is answered."""
     if not controller:
-        kind.reconcile(obj)
+        store.reconcile(kind, obj)
     if dry_run:
         return obj
     obj["metadata"]["resourceVersion"] = store.next_rv()
     store.put(kind.resource, namespace, obj)
     answer = copy.deepcopy(obj)
     if controller and kind.controlled:
-        kind.reconcile(obj)
-        obj["metadata"]["resourceVersion"] = store.next_rv()
+        store.reconcile(kind, obj)
+        if obj != answer:  # a stalled controller (readiness.py) writes nothing
+            obj["metadata"]["resourceVersion"] = store.next_rv()
+    kind.stored(store, obj)
     return answer
 
 
@@ -339,11 +342,11 @@ def update(
     new: JSON = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}
     _copy_meta(rt, meta, meta_in, name)
     kind.fill(new, body, current)
-    spec_changed = kind.generation and new.get("spec") != current.get("spec")
+    spec_changed = kind.generation and kind.bumps_generation(new, current)
     if spec_changed:
         meta["generation"] = int(old_meta.get("generation", 1)) + 1
         if not controller:
-            kind.reconcile(new)
+            store.reconcile(kind, new)
     if new == current:
         return current
     if dry_run:
@@ -352,8 +355,9 @@ def update(
     store.put(rt, namespace, new)
     if spec_changed and controller and kind.controlled:
         answer = copy.deepcopy(new)
-        kind.reconcile(new)
-        meta["resourceVersion"] = store.next_rv()
+        store.reconcile(kind, new)
+        if new != answer:  # a stalled controller (readiness.py) writes nothing
+            meta["resourceVersion"] = store.next_rv()
         return answer
     return new
 

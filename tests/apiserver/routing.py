@@ -24,7 +24,7 @@ from tests.apiserver.discovery import discovery, openapi
 from tests.apiserver.errors import ApiError, method_not_allowed, unknown_path
 from tests.apiserver.kinds.base import Identity, Review, SubresourceHandler
 from tests.apiserver.rbac import forbidden
-from tests.apiserver.registry import GROUPS, find
+from tests.apiserver.registry import Registry
 from tests.apiserver.request import Request
 from tests.apiserver.storage import Store
 from tests.apiserver.wire import Reply, reply
@@ -44,8 +44,9 @@ class Cluster(Identity, Protocol):
     def port(self) -> int: ...
 
 
-def parse_path(req: Request) -> None:
-    """Set ``req.area`` and, for a resource, its kind, namespace, name and subresource."""
+def parse_path(req: Request, registry: Registry) -> None:
+    """Set ``req.area`` and, for a resource, its kind (one ``registry`` serves), namespace,
+    name and subresource."""
     parts = [p for p in req.path.split("/") if p]
     if not parts:
         return
@@ -62,18 +63,20 @@ def parse_path(req: Request) -> None:
             return
     elif parts[0] == "apis":
         if len(parts) <= 2:
-            req.area = "discovery" if len(parts) == 1 or parts[1] in GROUPS else "unknown"
+            served = len(parts) == 1 or parts[1] in registry.groups
+            req.area = "discovery" if served else "unknown"
             return
         group, rest = parts[1], parts[2:]
     else:
         return
-    versions = GROUPS.get(group)
+    versions = registry.groups.get(group)
     if versions is None or rest[0] not in versions:
         return
     version, rest = rest[0], rest[1:]
     if not rest:
         req.area = "discovery"
         return
+    find = registry.find
     kind = find(group, version, rest[2]) if rest[0] == "namespaces" and len(rest) >= 3 else None
     if kind is not None:
         if not kind.resource.namespaced:
@@ -100,7 +103,7 @@ def route(cluster: Cluster, req: Request, admit: Callable[[], None] | None = Non
     if req.area == "discovery":
         if req.method != "GET":
             raise method_not_allowed()
-        return discovery(req, cluster.port)
+        return discovery(req, cluster.port, cluster.store.registry)
     if req.area == "openapi":
         return openapi(req)
     kind = req.kind

@@ -15,12 +15,13 @@ Resource=deployments" that match label selector "...", field selector "": <messa
 Field selectors (a port of k8s.io/apimachinery/pkg/fields): ``=``, ``==`` and ``!=`` terms joined
 by commas, values with backslash escapes; each kind names the fields it may select on
 (``Kind.selectable_fields``: ``metadata.name`` and ``metadata.namespace`` by default; for
-Namespaces ``metadata.name`` and ``status.phase``). Another field is the real 400: ``"spec.x" is
-not a known field selector: only "metadata.name", "metadata.namespace"`` (Namespaces: ``field
-label not supported: spec.x``); kubectl prints it as ``Error from server (BadRequest): Unable to
-find "coordination.k8s.io/v1, Resource=leases" that match label selector "", field selector
-"spec.x=y": <message>``. Like a bad label selector, it is answered as the real server does and
-not recorded in ``unhandled``.
+Namespaces ``metadata.name`` and ``status.phase``; for Events ``involvedObject.*``, ``reason``,
+``type``, ``source``... -- ``regarding.*`` through ``events.k8s.io``). Another field is the real
+400: ``"spec.x" is not a known field selector: only "metadata.name", "metadata.namespace"``
+(Namespaces and Events: ``field label not supported: spec.x``); kubectl prints it as ``Error
+from server (BadRequest): Unable to find "coordination.k8s.io/v1, Resource=leases" that match
+label selector "", field selector "spec.x=y": <message>``. Like a bad label selector, it is
+answered as the real server does and not recorded in ``unhandled``.
 """
 
 from __future__ import annotations
@@ -385,14 +386,6 @@ def _field_value(value: str) -> str:
     return "".join(out)
 
 
-def _field(obj: JSON, path: str) -> str:
-    """The value of a selectable field (``metadata.name``, ``status.phase``); "" if unset."""
-    value: object = obj
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value if isinstance(value, str) else ""
-
-
 def field_matcher(selector: str, kind: Kind) -> Callable[[JSON], bool]:
     """Whether an object matches a field selector, as the real server reads one: terms
     ``field=value``, ``field==value``, ``field!=value`` joined by commas (AND), values with
@@ -410,7 +403,9 @@ def field_matcher(selector: str, kind: Kind) -> Callable[[JSON], bool]:
     for label, _, _ in terms:
         if label not in kind.selectable_fields:
             raise bad_request(kind.unsupported_field(label))
-    return lambda obj: all((_field(obj, label) == value) == equal for label, equal, value in terms)
+    return lambda obj: all(
+        (kind.field_value(obj, label) == value) == equal for label, equal, value in terms
+    )
 
 
 def format_selector(selector: object) -> str:

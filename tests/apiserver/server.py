@@ -15,11 +15,17 @@ What is served, and where it is written
 Each concern is one module of this package; its docstring tells the details.
 
 - kinds/: one module per kind and its rules -- namespaces (get, list, create, update, patch),
-  deployments and statefulsets (get, list, create, update, patch, delete; the ``scale``
-  subresource, kinds/scale.py), leases (get, list, create, update, patch, delete; a PUT to a
-  missing Lease creates it, one to an existing Lease needs its resourceVersion), and the
-  reviews ``kubectl auth whoami`` and ``kubectl auth can-i`` create. registry.py lists them;
+  deployments, statefulsets and replicasets (get, list, create, update, patch, delete; the
+  ``scale`` subresource, kinds/scale.py), cronjobs (``batch/v1``), horizontalpodautoscalers
+  (``autoscaling/v2``), events (``v1`` and ``events.k8s.io/v1``, one storage), leases (get,
+  list, create, update, patch, delete; a PUT to a missing Lease creates it, one to an existing
+  Lease needs its resourceVersion), customresourcedefinitions and the custom resources they
+  define, served from when they are installed (kinds/custom.py: ready-made definitions for
+  KEDA, Flux and Argo CD), and the reviews ``kubectl auth whoami`` and ``kubectl auth can-i``
+  create. registry.py lists them (each server has its own registry: the CRDs it installed);
   kinds/base.py tells how to add one.
+- readiness.py: how fast the simulated controllers bring workloads to ready --
+  ``hold_ready``, ``rollout(ready_after=...)``, ``stall``, ``release``.
 - objects.py: what every object shares -- metadata, ownerReferences, preconditions, no-op
   updates, dry runs, generation and the simulated controller (``controller`` below).
 - storage.py: the objects and the one resourceVersion counter; lists in etcd's key order.
@@ -32,15 +38,19 @@ Each concern is one module of this package; its docstring tells the details.
   and OpenAPI; rbac.py: ``forbid``; protobuf.py: the protobuf kubectl sends for ``can-i``.
 - faults.py: ``fail``, ``hang``, ``drop``, ``late``, ``garble``; admission.py: ``latency``,
   ``admission_latency``, request timeouts, late writes.
-- requestlog.py: ``requests`` and ``unhandled``; seeding.py: ``add_*``, ``workload`` and the
-  other methods a test calls directly; httpd.py: the HTTP plumbing.
+- requestlog.py: ``requests`` and ``unhandled``; seeding.py: ``add_*`` (namespaces,
+  workloads, CronJobs, HPAs, Events, custom resources), ``install_crd``, ``workload``,
+  ``objects``, ``edit_object`` and the other methods a test calls directly; httpd.py: the HTTP
+  plumbing.
 
 Query parameters: ``limit``/``continue``, ``labelSelector``, ``fieldSelector``, ``dryRun=All``
 (validated and answered, nothing stored, no resourceVersion consumed) and ``timeout``
 (kubectl's ``--request-timeout``: the request's deadline; ``0s`` means none, as in the real
 server). ``fieldManager``, ``fieldValidation``, ``pretty``, ``propagationPolicy`` and
 ``resourceVersion``/``resourceVersionMatch`` are accepted and ignored. ``watch=true`` is not
-served (405, recorded in ``unhandled``); nor is server-side apply (415).
+served (405, recorded in ``unhandled``); nor is server-side apply (415). So ``kubectl rollout
+status`` prints its verdict from the list it starts with (with ``--watch=false``, once; it
+logs the refused watch on stderr), but cannot wait for a change.
 
 Objects look like a real cluster's: ``metadata.resourceVersion`` comes from one global
 counter; ``generation`` is bumped on spec changes; a no-op update does not consume a
@@ -56,7 +66,9 @@ immediately (synchronously, before the response is sent) writes the new status, 
 second resourceVersion -- so a client that reuses the resourceVersion of its own write gets a
 409 Conflict. With ``controller = False`` (the default) the status changes in the same write.
 Neither mode adds the deployment controller's ``deployment.kubernetes.io/revision``
-annotation, so workloads keep no annotations unless a test or a client gives them some.
+annotation, so workloads keep no annotations unless a test or a client gives them some. In
+both, the controller's status is a finished rollout unless a test slows it (readiness.py:
+pods held not ready, ready after a delay, a controller that has not seen the spec).
 
 What kubectl prints (measured with kubectl v1.37.1 against this server)
 ----------------------------------------------------------------------
@@ -98,7 +110,6 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
-from tests.apiserver import registry
 from tests.apiserver.admission import admit, land_late
 from tests.apiserver.discovery import KUBE_VERSION
 from tests.apiserver.errors import ApiError, NoAnswer
@@ -106,6 +117,8 @@ from tests.apiserver.faults import Fault, FaultInjection
 from tests.apiserver.httpd import Handler, HTTPServer
 from tests.apiserver.kinds.base import ResourceType
 from tests.apiserver.rbac import Authorization, ForbidRule
+from tests.apiserver.readiness import ReadinessControl
+from tests.apiserver.registry import Registry
 from tests.apiserver.request import Request
 from tests.apiserver.requestlog import RequestLog, RequestRecord
 from tests.apiserver.routing import parse_path, route
@@ -129,11 +142,12 @@ DEFAULT_USER = "tester"
 DEFAULT_TOKEN = "nsscale-test-token"
 
 
-class ApiServer(Seeding, FaultInjection, Authorization, RequestLog):
+class ApiServer(Seeding, ReadinessControl, FaultInjection, Authorization, RequestLog):
     """An in-memory, threaded Kubernetes API server; see the module docstring.
 
     Its methods come from the modules of each concern: seeding and inspection (seeding.py),
-    faults (faults.py), ``forbid`` (rbac.py), the request log (requestlog.py)."""
+    the pace of the workload controllers (readiness.py), faults (faults.py), ``forbid``
+    (rbac.py), the request log (requestlog.py)."""
 
     def __init__(
         self,
@@ -159,8 +173,10 @@ class ApiServer(Seeding, FaultInjection, Authorization, RequestLog):
         self._stopping = threading.Event()
         self._http: HTTPServer | None = None
         self._thread: threading.Thread | None = None
-        # the stored objects (storage.py); tests read them through the seeding methods
-        self.store = Store((kind.resource for kind in registry.STORED), self._lock)
+        # the stored objects and the kinds served (storage.py, registry.py); tests read them
+        # through the seeding methods
+        self.store = Store(Registry(), self._lock)
+        self._init_readiness()
         self._faults: list[Fault] = []
         self._forbid: list[ForbidRule] = []
         self._requests: list[RequestRecord] = []
@@ -188,6 +204,7 @@ class ApiServer(Seeding, FaultInjection, Authorization, RequestLog):
         if http is None:
             return
         self._stopping.set()
+        self._stop_readiness()
         http.shutdown()
         http.server_close()
         http.close_all()
@@ -291,7 +308,7 @@ class ApiServer(Seeding, FaultInjection, Authorization, RequestLog):
         """What to send back, or None to drop the connection."""
         try:
             req.body = handler.read_body()
-            parse_path(req)
+            parse_path(req, self.store.registry)
             if self.latency > 0:
                 time.sleep(self.latency)
             req.received = time.monotonic()

@@ -7,6 +7,11 @@ key ``<namespace>/<name>``, byte by byte -- so namespace ``a-b`` comes before ``
 before '/'), as on a real server.
 
 ``Store.lock`` guards both; a request's read-modify-write holds it throughout.
+
+The store also knows what is served: its :class:`~tests.apiserver.registry.Registry` (a
+CustomResourceDefinition, once stored, adds its kind there), and how far the simulated
+controllers have got with each object (``pace``, set by the server: readiness.py). Kinds that
+share one storage (Events, served as ``v1`` and ``events.k8s.io/v1``) share one plural.
 """
 
 from __future__ import annotations
@@ -14,11 +19,15 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from tests.apiserver.errors import ApiError, not_found
-from tests.apiserver.kinds.base import ResourceType
+from tests.apiserver.kinds.base import SETTLED, Kind, Pace, ResourceType
 from tests.apiserver.wire import JSON
+
+if TYPE_CHECKING:
+    from tests.apiserver.registry import Registry
 
 __all__ = ["Store", "page"]
 
@@ -26,11 +35,26 @@ __all__ = ["Store", "page"]
 class Store:
     """Every stored object and the resourceVersion counter."""
 
-    def __init__(self, types: Iterable[ResourceType], lock: threading.RLock) -> None:
+    def __init__(self, registry: Registry, lock: threading.RLock) -> None:
         self.lock = lock
+        self.registry = registry
         self._rv = 0
         # plural -> namespace ("" for cluster-scoped) -> name -> object
-        self._objects: dict[str, dict[str, dict[str, JSON]]] = {rt.plural: {} for rt in types}
+        self._objects: dict[str, dict[str, dict[str, JSON]]] = {}
+        for kind in registry.stored:
+            self.add_type(kind.resource)
+        # how far the controllers have got with an object's spec (set by the server)
+        self.pace: Callable[[Kind, JSON], Pace] = lambda kind, obj: SETTLED
+        # told of every object stored (the server's readiness timers)
+        self.on_put: Callable[[ResourceType, JSON], None] = lambda rt, obj: None
+
+    def add_type(self, rt: ResourceType) -> None:
+        """Store objects of ``rt`` (kept if some are stored already: a shared storage)."""
+        self._objects.setdefault(rt.plural, {})
+
+    def reconcile(self, kind: Kind, obj: JSON) -> None:
+        """Let ``kind``'s controller write ``obj``'s status, as far as it has got."""
+        kind.reconcile(obj, self.pace(kind, obj))
 
     def next_rv(self) -> str:
         """Consume and return the next resourceVersion."""
@@ -59,6 +83,7 @@ class Store:
 
     def put(self, rt: ResourceType, namespace: str | None, obj: JSON) -> None:
         self.bucket(rt, namespace)[obj["metadata"]["name"]] = obj
+        self.on_put(rt, obj)
 
     def remove(self, rt: ResourceType, namespace: str | None, name: str) -> None:
         """Delete a stored object (KeyError if there is none); consumes a resourceVersion."""

@@ -1,6 +1,7 @@
 """The ``meta.k8s.io/v1`` Table that kubectl's human-readable ``get`` asks for
 (``Accept: ...;as=Table``): NAME, the kind's columns, AGE, then the kind's ``-o wide``
-columns; each row carries the object's metadata."""
+columns (or the kind's own ``table_columns``: Events); each row carries the object's
+metadata."""
 
 from __future__ import annotations
 
@@ -42,14 +43,14 @@ def _definition(column: Column) -> JSON:
     return {
         "name": column.name,
         "type": column.type,
-        "format": "name" if column is _NAME else "",
+        "format": "name" if column.name == "Name" else "",
         "description": column.name,
         "priority": column.priority,
     }
 
 
 def table(kind: Kind, objs: list[JSON], list_meta: JSON) -> JSON:
-    columns = [
+    columns = list(kind.table_columns or ()) or [
         _NAME,
         *(c for c in kind.columns if c.priority == 0),
         _AGE,

@@ -3,8 +3,10 @@
 A kind is a :class:`ResourceType` (how discovery describes it: group, version, plural, verbs,
 short names, subresources) and a :class:`Kind` (the rules its objects follow): how a written
 body is validated and defaulted (``fill``), what the server keeps of the stored object
-(status), whether ``metadata.generation`` is tracked, what a controller writes into status
-(``reconcile``), the columns of ``kubectl get``'s table, and the subresources it serves.
+(status), whether ``metadata.generation`` is tracked and what bumps it, what a controller
+writes into status (``reconcile``, paced by a :class:`Pace`), how a stored object is served
+(``present``: one storage, several API versions), the fields a field selector reads, the
+columns of ``kubectl get``'s table, and the subresources it serves.
 Everything else -- resourceVersions, uids, labels, annotations, ownerReferences, preconditions,
 patches, selectors, pagination, dry runs, RBAC, faults and admission -- is common to all kinds
 and lives outside this package.
@@ -39,9 +41,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RW",
+    "SETTLED",
     "Column",
     "Identity",
     "Kind",
+    "Pace",
     "ResourceType",
     "Review",
     "Subresource",
@@ -100,6 +104,20 @@ class Column:
     priority: int = 0
 
 
+@dataclass(frozen=True)
+class Pace:
+    """How far a controller has got with an object's latest spec (readiness.py decides it):
+    ``observed`` False -- it has not seen the spec yet, the status stays as it was (its
+    ``observedGeneration`` behind); ``ready`` -- at most that many pods are ready (None: all
+    of them, the settled state)."""
+
+    ready: int | None = None
+    observed: bool = True
+
+
+SETTLED = Pace()
+
+
 class SubresourceHandler(Protocol):
     """Serves a request to one subresource of a stored object (the store is locked)."""
 
@@ -139,6 +157,11 @@ class Kind:
     # the fields a list's ``fieldSelector`` may name (the scheme's field label conversion);
     # the default is apimachinery's DefaultMetaV1FieldSelectorConversion
     selectable_fields: ClassVar[tuple[str, ...]] = ("metadata.name", "metadata.namespace")
+    # a PATCH may be a strategic merge patch (custom resources: 415, as the real server)
+    strategic_merge: ClassVar[bool] = True
+    # the whole column list of ``kubectl get``'s table, when it is not NAME, ``columns``, AGE
+    # (Events: no NAME, no AGE)
+    table_columns: ClassVar[tuple[Column, ...] | None] = None
 
     def serves(self, verb: str) -> bool:
         """Whether a request with this RBAC verb is served (else 405). Watches and
@@ -161,8 +184,31 @@ class Kind:
         client does not write. Raise :class:`~tests.apiserver.errors.ApiError` to refuse."""
         obj["spec"] = self.spec(body)
 
-    def reconcile(self, obj: JSON) -> None:
-        """What this kind's controller writes into ``obj["status"]`` for its spec."""
+    def reconcile(self, obj: JSON, pace: Pace = SETTLED) -> None:
+        """What this kind's controller writes into ``obj["status"]`` for its spec, as far as
+        ``pace`` says it has got. ``obj["status"]`` is the status before, when there was one."""
+
+    def bumps_generation(self, new: JSON, current: JSON) -> bool:
+        """Whether an update from ``current`` to ``new`` bumps ``metadata.generation`` (only
+        asked of a kind that tracks it): a change of the spec."""
+        return new.get("spec") != current.get("spec")
+
+    def present(self, obj: JSON) -> JSON:
+        """The stored object as this kind's API version serves it (a copy when it differs;
+        Events are stored once and served as ``v1`` and ``events.k8s.io/v1``)."""
+        return obj
+
+    def field_value(self, obj: JSON, label: str) -> str:
+        """The value of the selectable field ``label`` (one of ``selectable_fields``) of a
+        stored object; "" when unset."""
+        value: object = obj
+        for part in label.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return value if isinstance(value, str) else ""
+
+    def stored(self, store: Store, obj: JSON) -> None:
+        """Called once a created object is stored (not on a dry run): a
+        CustomResourceDefinition starts serving its kind."""
 
     def spec(self, body: JSON) -> JSON:
         """A copy of ``body``'s spec, which must be an object (absent or null: ``{}``)."""

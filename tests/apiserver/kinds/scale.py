@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import copy
 
-from tests.apiserver.errors import FieldError, bad_request, invalid, method_not_allowed
+from tests.apiserver.errors import FieldError, bad_request, invalid
 from tests.apiserver.kinds.base import Kind, Subresource
-from tests.apiserver.objects import check_name, check_resource_version, update
-from tests.apiserver.patches import apply_patch
-from tests.apiserver.request import Request, json_body
+from tests.apiserver.kinds.status import written
+from tests.apiserver.objects import update
+from tests.apiserver.request import Request
 from tests.apiserver.selectors import format_selector
 from tests.apiserver.storage import Store
 from tests.apiserver.wire import JSON, Reply, reply
@@ -53,17 +53,7 @@ def serve(store: Store, req: Request, kind: Kind, *, controller: bool) -> Reply:
     scale = scale_of(current)
     if req.method == "GET":
         return reply(200, scale)
-    if req.method == "PUT":
-        body = json_body(req)
-    elif req.method == "PATCH":
-        body = apply_patch(req, copy.deepcopy(scale))
-    else:
-        raise method_not_allowed()
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
-    meta_in = body.get("metadata") or {}
-    check_name(meta_in, req.name)
-    check_resource_version(rt, req.name, meta_in, current)
+    body = written(req, rt, scale, current)
     replicas = (body.get("spec") or {}).get("replicas", 0)
     if not isinstance(replicas, int) or isinstance(replicas, bool):
         raise bad_request(

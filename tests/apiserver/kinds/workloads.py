@@ -1,20 +1,31 @@
-"""What Deployments and StatefulSets share: ``spec.replicas`` (default 1, an int32, never
-negative), a status only the controller writes (kept through every client write),
+"""What Deployments, StatefulSets and ReplicaSets share: ``spec.replicas`` (default 1, an
+int32, never negative), a status only the controller writes (kept through every client write),
 ``metadata.generation``, the ``scale`` subresource, and the READY, CONTAINERS and IMAGES
-columns."""
+columns; how many pods are ready as the controller's :class:`~tests.apiserver.kinds.base.Pace`
+allows; conditions that keep their timestamps while they hold."""
 
 from __future__ import annotations
 
 import copy
+import json
 from types import MappingProxyType
 from typing import Any
 
 from tests.apiserver.errors import FieldError, bad_request, invalid
 from tests.apiserver.kinds import scale
-from tests.apiserver.kinds.base import Column, Kind
-from tests.apiserver.wire import JSON
+from tests.apiserver.kinds.base import Column, Kind, Pace
+from tests.apiserver.wire import JSON, now
 
-__all__ = ["CONTAINERS", "IMAGES", "READY", "Workload", "pod_template"]
+__all__ = [
+    "CONTAINERS",
+    "IMAGES",
+    "READY",
+    "Workload",
+    "condition",
+    "pod_template",
+    "ready_count",
+    "template_hash",
+]
 
 
 def _containers(obj: JSON) -> list[Any]:
@@ -81,3 +92,41 @@ def pod_template(name: str, image: str) -> JSON:
             "schedulerName": "default-scheduler",
         },
     }
+
+
+def ready_count(replicas: int, pace: Pace) -> int:
+    """How many of ``replicas`` pods are ready, as far as the controller has got."""
+    return replicas if pace.ready is None else max(0, min(pace.ready, replicas))
+
+
+def condition(previous: JSON, kind: str, status: str, reason: str, message: str) -> JSON:
+    """A status condition as the controllers write it: ``lastTransitionTime`` kept while its
+    status holds, ``lastUpdateTime`` while its reason and message do too (from ``previous``,
+    the status before)."""
+    stamp = now()
+    transition = update = stamp
+    for old in previous.get("conditions") or ():
+        if isinstance(old, dict) and old.get("type") == kind and old.get("status") == status:
+            transition = old.get("lastTransitionTime", stamp)
+            if (old.get("reason"), old.get("message")) == (reason, message):
+                update = old.get("lastUpdateTime", stamp)
+    return {
+        "type": kind,
+        "status": status,
+        "lastUpdateTime": update,
+        "lastTransitionTime": transition,
+        "reason": reason,
+        "message": message,
+    }
+
+
+_SAFE = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery/pkg/util/rand.SafeEncodeString
+
+
+def template_hash(template: object) -> str:
+    """A ``pod-template-hash`` shaped like the controller's (an FNV-32a of the template,
+    safe-encoded): the suffix of the ReplicaSet a Deployment's pods belong to."""
+    digest = 0x811C9DC5
+    for byte in json.dumps(template, sort_keys=True).encode():
+        digest = ((digest ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return "".join(_SAFE[ord(c) % len(_SAFE)] for c in str(digest))
