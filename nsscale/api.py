@@ -64,6 +64,8 @@ def scale_namespace_resources(
         rollback=enable_rollback,
         replicas=target_replicas if operation is Operation.SCALE else None,
         run_id=new_run_id(),
+        cronjobs=operation is Operation.UP,  # up resumes what a down suspended
+        keda=operation is not Operation.SCALE,
     )
     auditor = Auditor(AuditOptions(table=os.environ.get(TABLE_ENV) or None))
     try:

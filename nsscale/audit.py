@@ -162,6 +162,7 @@ class AuditEvent:
             "nsscale_version": __version__,
             "steps": [
                 *({"action": "scale", **s} for s in doc["scaled_resources"]),
+                *({"action": s["change"], **s} for s in doc["suspended_resources"]),
                 *({"action": "scale", **f} for f in doc["failed_resources"]),
                 *({"action": "skip", "status": "skipped", **s} for s in doc["skipped_resources"]),
                 *({"action": "rollback", **r} for r in doc["rollback_results"]),

@@ -52,6 +52,7 @@ from nsscale.cli_options import (
     SELECTOR,
     SERVER_DRY_RUN,
     SINCE,
+    SUSPEND_CRONJOBS,
     TIMEOUT,
     VERBOSE,
     WAIT,
@@ -162,6 +163,8 @@ def _run_options(operation: Operation, parsed: Parsed) -> RunOptions:
     if operation is Operation.RECOVER:
         # best effort: rolling back a recovery would redo the interrupted change
         return RunOptions(
+            cronjobs=True,  # what the interrupted run suspended or paused is put back
+            keda=True,
             dry_run=parsed[DRY_RUN],
             rollback=False,
             retries=parsed[RETRIES],
@@ -180,6 +183,9 @@ def _run_options(operation: Operation, parsed: Parsed) -> RunOptions:
         replicas=parsed[REPLICAS] if operation is Operation.SCALE else None,
         selection=Selection(parsed[SELECTOR], tuple(parsed[EXCLUDE] or ())),
         all_or_nothing=parsed[ALL_OR_NOTHING],
+        # down suspends CronJobs when asked; up always resumes those nsscale suspended
+        cronjobs=operation is Operation.UP or parsed[SUSPEND_CRONJOBS],
+        keda=operation in (Operation.DOWN, Operation.UP),
         wait=parsed[WAIT],
         wait_timeout_s=_seconds(parsed[WAIT_TIMEOUT]),
     )
@@ -240,7 +246,7 @@ OPERATION_OPTIONS = (*CHOICE, *RUN, *CONNECTION, *REPORTING, *ALERTING, *AUDIT)
 
 _command(
     "down",
-    [NAMESPACES, *OPERATION_OPTIONS],
+    [NAMESPACES, SUSPEND_CRONJOBS, *OPERATION_OPTIONS],
     _operation(Operation.DOWN),
     "Scale every Deployment and StatefulSet to 0, recording each original count.",
 )

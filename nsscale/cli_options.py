@@ -228,6 +228,18 @@ REQUIRE_LOCK = Param(
     ],
     False,
 )
+SUSPEND_CRONJOBS = Param(  # down's
+    "suspend_cronjobs",
+    Annotated[
+        bool,
+        typer.Option(
+            "--suspend-cronjobs",
+            help="Also suspend every selected CronJob (spec.suspend: true), in the same "
+            "transaction; `up` resumes those nsscale suspended.",
+        ),
+    ],
+    False,
+)
 WAIT = Param(
     "wait",
     Annotated[

@@ -19,19 +19,20 @@ from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, UsageErr
 from nsscale.kubectl import Kubectl, parse_documents
 from nsscale.namespaces import Namespace
 from nsscale.retry import RetryPolicy
-from nsscale.workload import Workload
+from nsscale.workload import WORKLOAD_KINDS, Kind, Workload
 
 log = logging.getLogger("nsscale")
-
-KINDS = "deployments,statefulsets"
 
 
 class Cluster(Protocol):
     def list_workloads(
-        self, namespaces: Sequence[str] | None, selector: str | None = None
+        self,
+        namespaces: Sequence[str] | None,
+        selector: str | None = None,
+        kinds: Sequence[Kind] = WORKLOAD_KINDS,
     ) -> list[Workload]:
-        """The workloads of the namespaces (None: of every namespace), only those matching the
-        label selector if given, namespace by namespace in the order given."""
+        """The workloads of these kinds in the namespaces (None: in every namespace), only those
+        matching the label selector if given, namespace by namespace in the order given."""
         ...
 
     def replace(self, objects: Sequence[Mapping[str, Any]]) -> list[Workload]:
@@ -46,22 +47,28 @@ class KubectlCluster:
     server_dry_run: bool = False
 
     def list_workloads(
-        self, namespaces: Sequence[str] | None, selector: str | None = None
+        self,
+        namespaces: Sequence[str] | None,
+        selector: str | None = None,
+        kinds: Sequence[Kind] = WORKLOAD_KINDS,
     ) -> list[Workload]:
-        # One call for both kinds: kubectl groups them by kind, each sorted by name. It sends
+        # One call for every kind: kubectl groups them by kind, each sorted by name. It sends
         # one LIST per kind, one after the other: --timeout bounds each.
         one = namespaces is not None and len(namespaces) == 1
         scope = ["-n", namespaces[0]] if namespaces is not None and one else ["-A"]
-        args = ["get", KINDS, *scope, *(["-l", selector] if selector else [])]
+        listed = ",".join(kind.listed for kind in kinds)
+        args = ["get", listed, *scope, *(["-l", selector] if selector else [])]
         try:
-            document = self.kubectl.json(args, requests=len(KINDS.split(",")))
+            document = self.kubectl.json(args, requests=len(kinds))
         except KubectlError as err:
             if one or namespaces is None or err.kind is not ErrorKind.FORBIDDEN:
                 raise
             # Allowed in each namespace, not across all (RoleBindings, no ClusterRole): one
             # read per namespace, side by side.
             log.info("cannot list workloads across namespaces (%s): one read per namespace", err)
-            found = each_namespace(lambda ns: self.list_workloads([ns], selector), namespaces)
+            found = each_namespace(
+                lambda ns: self.list_workloads([ns], selector, kinds), namespaces
+            )
             return [w for ns in namespaces for w in found[ns]]
         workloads = _workloads(self.kubectl.argv(args), document, scope[-1] if one else "")
         if namespaces is None or one:
@@ -124,12 +131,13 @@ def read_workloads(
     namespaces: Sequence[str] | None,
     retry: RetryPolicy,
     selector: str | None = None,
+    kinds: Sequence[Kind] = WORKLOAD_KINDS,
 ) -> list[Workload]:
     """The namespaces' workloads (None: every namespace's), those matching `selector`, retrying
     transient failures; UsageError when the server cannot read the selector."""
     with selector_checked("--selector", selector):
         return retry.call(
-            lambda: cluster.list_workloads(namespaces, selector), "reading the namespace"
+            lambda: cluster.list_workloads(namespaces, selector, kinds), "reading the namespace"
         )
 
 

@@ -28,7 +28,8 @@ from nsscale.namespaces import Namespace, Targets, choose
 from nsscale.options import RunOptions
 from nsscale.retry import RetryPolicy
 from nsscale.rivals.hpa import Autoscaler, read_autoscalers
-from nsscale.workload import Kind, Workload, WorkloadKey
+from nsscale.rivals.keda import read_scaledobjects
+from nsscale.workload import WORKLOAD_KINDS, Kind, Workload, WorkloadKey
 
 T = TypeVar("T")
 
@@ -39,11 +40,7 @@ VERB = "update"  # every write nsscale makes is a PUT of the whole object (`kube
 
 def write_question(kind: Kind, namespace: str) -> str:
     """The review question a write of this kind in the namespace needs answered yes."""
-    return question(VERB, resource_of(kind), namespace)
-
-
-def resource_of(kind: Kind) -> str:
-    return f"{kind}s.apps"
+    return question(VERB, kind.resource, namespace)
 
 
 class Lookahead:
@@ -59,31 +56,39 @@ class Lookahead:
         selector: str | None = None,
         namespace_selector: str | None = None,
         autoscalers: bool = False,
+        kinds: Sequence[Kind] = WORKLOAD_KINDS,
+        scaledobjects: bool = False,
     ) -> None:
         """`named`: the namespaces named; `namespace_selector` picks more by their labels.
         `writes`: the run may write (not a client-side dry run), so ask the review.
         `audited`: the run will be recorded (never a client-side dry run), so learn who and
         which cluster. `audit_check`: can its record be written (raises if that must stop the
         run before its first change). `selector`: only the workloads it matches are read.
-        `autoscalers`: also read the HorizontalPodAutoscalers targeting them."""
+        `autoscalers`: also read the HorizontalPodAutoscalers targeting them. `kinds`: those
+        read (and asked about), CronJobs among them when the run may move them.
+        `scaledobjects`: also read KEDA's ScaledObjects (a call of their own)."""
         self.started = time.monotonic()  # the run's clock starts with its first read
         self._named, self._namespace_selector = tuple(named), namespace_selector
+        self.kinds = tuple(kinds)
         self._targets: Targets | None = None
         self._choosing = threading.Lock()
         cluster = KubectlCluster(kubectl)
         self._namespaces = _start(
             lambda: read_namespaces(cluster, named, namespace_selector, retry)
         )
+
         # The namespaces named: read in one call (across all namespaces when there are
         # several); with a selector, every namespace's, kept to those chosen once known.
-        self._read: Callable[[Sequence[str] | None], list[Workload]] = lambda scope: read_workloads(
-            cluster, scope, retry, selector
-        )
+        def read(scope: Sequence[str] | None) -> list[Workload]:
+            return read_workloads(cluster, scope, retry, selector, self.kinds)
+
+        self._read = read
         self._scope = None if namespace_selector is not None else list(named)
         self._workloads = _start(lambda: self._read(self._scope))
         self._review: Future[Review] | None = None
         if writes:
-            questions = [(VERB, resource_of(kind)) for kind in Kind]
+            asked = (*self.kinds, *([Kind.SCALEDOBJECT] if scaledobjects else []))
+            questions = [(VERB, kind.resource) for kind in asked]
             self._review = _start(
                 lambda: review(
                     kubectl, named if namespace_selector is None else self.namespaces(), questions
@@ -93,6 +98,9 @@ class Lookahead:
         if audited:
             self._cluster = _start(lambda: cluster_name(kubectl))
         self._audit: Future[None] | None = _start(audit_check) if audit_check else None
+        self._scaledobjects: Future[list[Workload]] | None = None
+        if scaledobjects:
+            self._scaledobjects = _start(lambda: read_scaledobjects(kubectl, self._scope))
         self._autoscalers: Future[dict[WorkloadKey, Autoscaler]] | None = None
         if autoscalers:
             self._autoscalers = _start(lambda: read_autoscalers(kubectl, self._scope))
@@ -118,6 +126,8 @@ class Lookahead:
             namespace_selector=namespace_selector,
             audit_check=None if dry_run else auditor.check,
             autoscalers=bool(options.replicas),  # scale to N > 0: an HPA overrides it
+            kinds=(*WORKLOAD_KINDS, Kind.CRONJOB) if options.cronjobs else WORKLOAD_KINDS,
+            scaledobjects=options.keda,
         )
 
     @property
@@ -162,6 +172,15 @@ class Lookahead:
         for w in found:
             if w.namespace in by_namespace:
                 by_namespace[w.namespace].append(w)
+        return by_namespace
+
+    def scaledobjects(self) -> dict[str, list[Workload]]:
+        """KEDA's ScaledObjects of each namespace chosen (none when not asked for)."""
+        found = self._scaledobjects.result() if self._scaledobjects else []
+        by_namespace: dict[str, list[Workload]] = {ns: [] for ns in self.namespaces()}
+        for so in found:
+            if so.namespace in by_namespace:
+                by_namespace[so.namespace].append(so)
         return by_namespace
 
     def autoscalers(self) -> dict[WorkloadKey, Autoscaler]:

@@ -30,6 +30,8 @@ class RunOptions:
     lease_s: int = DEFAULT_LEASE_S  # the in-cluster mark's duration; renewed every third of it
     selection: Selection = field(default_factory=Selection)  # which workloads take part
     all_or_nothing: bool = False  # several namespaces: a failure in one undoes them all
+    cronjobs: bool = False  # CronJobs take part: suspended by down, resumed by up
+    keda: bool = False  # ScaledObjects of the workloads taken to 0 are paused (resumed by up)
     wait: bool = False  # after the writes, until every changed workload is ready
     wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S
 

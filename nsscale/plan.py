@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from nsscale.errors import InvalidNamespace, UsageError
-from nsscale.workload import EXCLUDE, ORIGINAL, State, Workload, parse_count
+from nsscale.workload import EXCLUDE, ORIGINAL, Kind, State, Workload, parse_count
 
 _RFC1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
@@ -148,6 +148,8 @@ def make_plan(
     if operation is Operation.SCALE and target is None:
         raise ValueError("scale needs a replica count")
     for workload in workloads:
+        if workload.kind is Kind.CRONJOB and target is None and workload.state.original is None:
+            continue  # `up` resumes only the CronJobs nsscale suspended; the others are not its
         decision = selection.excluded(workload) or (
             _restore(workload, force) if target is None else _move(workload, target)
         )
@@ -163,6 +165,8 @@ def _move(workload: Workload, target: int) -> Change | Skip:
     if state.original is not None and parse_count(state.original) is None:
         return Skip(workload, _unreadable(state.original))
     if state.replicas == target:
+        if workload.kind is Kind.CRONJOB:
+            return Skip(workload, "already suspended")
         return Skip(workload, f"already at {target}")
     # The first recorded original is kept: a second `down` must not record 0.
     original = state.original if state.original is not None else str(state.replicas)

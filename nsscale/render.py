@@ -20,7 +20,8 @@ from nsscale.plan import Operation
 from nsscale.result import MultiResult, RunResult
 from nsscale.rivals.gitops import GitOpsOwner, gitops_owner
 from nsscale.rivals.hpa import Autoscaler
-from nsscale.workload import ORIGINAL, SCALED_TO, Workload, WorkloadKey
+from nsscale.transaction import Scaled
+from nsscale.workload import ORIGINAL, SCALED_TO, Kind, Workload, WorkloadKey
 
 ARROW = "→"
 _PLAIN = Style.null()
@@ -198,7 +199,10 @@ def run_table(result: RunResult) -> Grid:
     table = Grid(f"nsscale {result.operation} {result.namespace}", columns)
     for s in o.scaled:
         w, change = s.change.workload, s.change
-        status, style = ("would scale", "cyan") if result.dry_run else ("scaled", "green")
+        done = "scaled" if w.kind.scales else _SWITCHED[w.kind][change.to_replicas]
+        status, style = (f"would be {done}", "cyan") if result.dry_run else (done, "green")
+        if result.dry_run and w.kind.scales:
+            status = "would scale"
         detail = ""
         if (r := restored.get(w.key)) is not None:
             status, style = ("rolled back", "yellow") if r.ok else ("LEFT CHANGED", "bold red")
@@ -206,7 +210,7 @@ def run_table(result: RunResult) -> Grid:
         table.add_row(
             w.kind,
             w.name,
-            _move(change.from_replicas, change.to_replicas),
+            _move(change.from_replicas, change.to_replicas, w.kind),
             Text(status, style),
             detail,
         )
@@ -215,13 +219,15 @@ def run_table(result: RunResult) -> Grid:
         table.add_row(
             w.kind,
             w.name,
-            _move(change.from_replicas, change.to_replicas),
+            _move(change.from_replicas, change.to_replicas, w.kind),
             Text("failed", "red"),
             f.failure.message,
         )
     for skip in result.plan.skips:
         w = skip.workload
-        table.add_row(w.kind, w.name, str(w.replicas), Text("skipped", "dim"), skip.reason)
+        table.add_row(
+            w.kind, w.name, _count(w.replicas, w.kind), Text("skipped", "dim"), skip.reason
+        )
     return table
 
 
@@ -233,7 +239,7 @@ def rollback_table(result: RunResult) -> Grid | None:
         w = r.change.workload
         status = Text("restored", "green") if r.ok else Text("FAILED", "bold red")
         detail = r.failure.message if r.failure else ""
-        table.add_row(w.kind, w.name, str(r.change.from_replicas), status, detail)
+        table.add_row(w.kind, w.name, _count(r.change.from_replicas, w.kind), status, detail)
     return table
 
 
@@ -258,7 +264,8 @@ def summary(result: RunResult) -> Text:
         if not o.scaled:
             return Text(f"Nothing to do in {ns}{skipped}.", "green")
         verb = "restored" if result.operation == "up" else "scaled"
-        done = f"{ns}: {len(o.scaled)} {verb}{skipped}"
+        moved = sum(s.change.workload.kind.scales for s in o.scaled)
+        done = f"{ns}: {moved} {verb}{_switched(o.scaled)}{skipped}"
         if result.wait_stopped:
             waiting = f"{len(result.not_ready)} not ready yet" if result.not_ready else "all ready"
             return Text(f"{done}; the wait was stopped by {result.wait_stopped} ({waiting}).")
@@ -286,6 +293,20 @@ def summary(result: RunResult) -> Text:
     if result.exit_code == ExitCode.PARTIAL:
         return Text(f"{ns}: failed; state of some workloads unknown: check them.", "bold red")
     return Text(f"{ns}: failed; nothing was changed.", "yellow")
+
+
+def _switched(scaled: Sequence[Scaled]) -> str:
+    """ ", 2 CronJobs suspended, 1 ScaledObject paused": what a run switched besides scaling."""
+    counts: dict[tuple[Kind, int], int] = {}
+    for s in scaled:
+        kind = s.change.workload.kind
+        if not kind.scales:
+            key = (kind, s.change.to_replicas)
+            counts[key] = counts.get(key, 0) + 1
+    return "".join(
+        f", {n} {_NAMES[kind]}{'s' if n > 1 else ''} {_SWITCHED[kind][to]}"
+        for (kind, to), n in counts.items()
+    )
 
 
 def _nothing_restored(namespace: str, skipped: int) -> Text:
@@ -382,5 +403,15 @@ def history_table(title: str, events: Sequence[Mapping[str, Any]]) -> Grid:
     return table
 
 
-def _move(before: int, after: int) -> str:
-    return f"{before} {ARROW} {after}"
+def _move(before: int, after: int, kind: Kind = Kind.DEPLOYMENT) -> str:
+    return f"{_count(before, kind)} {ARROW} {_count(after, kind)}"
+
+
+# A CronJob or a ScaledObject is moved between 1 and 0: what each means, and the change to it.
+_STATES = {Kind.CRONJOB: ("suspended", "running"), Kind.SCALEDOBJECT: ("paused", "active")}
+_SWITCHED = {Kind.CRONJOB: ("suspended", "resumed"), Kind.SCALEDOBJECT: ("paused", "resumed")}
+_NAMES = {Kind.CRONJOB: "CronJob", Kind.SCALEDOBJECT: "ScaledObject"}
+
+
+def _count(replicas: int, kind: Kind) -> str:
+    return str(replicas) if kind.scales else _STATES[kind][replicas]

@@ -118,6 +118,18 @@ class RunResult:
                     "status": "dry_run" if self.dry_run else "success",
                 }
                 for s in o.scaled
+                if s.change.workload.kind.scales
+            ],
+            "suspended_resources": [
+                {
+                    "type": s.change.workload.kind.value,
+                    "namespace": s.change.workload.namespace,
+                    "name": s.change.workload.name,
+                    "change": "suspend" if s.change.to_replicas == 0 else "resume",
+                    "status": "dry_run" if self.dry_run else "success",
+                }
+                for s in o.scaled
+                if not s.change.workload.kind.scales
             ],
             "failed_resources": [
                 {
@@ -126,19 +138,19 @@ class RunResult:
                     "status": "failed",
                     "error": f.failure.message,
                     "error_kind": f.failure.kind.value,
-                    "from_replicas": f.change.from_replicas,
-                    "to_replicas": f.change.to_replicas,
+                    "from_replicas": _count(f.change.workload, f.change.from_replicas),
+                    "to_replicas": _count(f.change.workload, f.change.to_replicas),
                 }
                 for f in failed
             ],
-            "total_scaled": len(o.scaled),
+            "total_scaled": sum(s.change.workload.kind.scales for s in o.scaled),
             "total_failed": len(failed),
             "rollback_performed": o.rollback is not None,
             "rollback_results": [
                 {
                     "type": r.change.workload.kind.value,
                     "name": r.change.workload.name,
-                    "restored_replicas": r.change.from_replicas,
+                    "restored_replicas": _count(r.change.workload, r.change.from_replicas),
                     "status": "success" if r.ok else "failed",
                     **({"error": r.failure.message} if r.failure else {}),
                 }
@@ -180,6 +192,11 @@ class RunResult:
             "duration_s": round(self.duration_s, 3),
             "audit_errors": list(self.audit_errors),
         }
+
+
+def _count(workload: Workload, replicas: int) -> int | None:
+    """A replica count in the report: none for a CronJob (suspended or not)."""
+    return replicas if workload.kind.scales else None
 
 
 # The worst first: what a person must look at, a signal, a failure, then success.

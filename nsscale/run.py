@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -23,13 +23,14 @@ from nsscale.errors import ErrorKind, NsscaleError, UsageError
 from nsscale.interrupts import Interrupts, signal_name
 from nsscale.kubectl import Kubectl
 from nsscale.lock import LockForbidden, LockHeld, Mark, RunLock, merged, snapshot_of
-from nsscale.lookahead import Lookahead, resource_of, write_question
+from nsscale.lookahead import Lookahead, write_question
 from nsscale.options import RunOptions
 from nsscale.plan import Entry, Operation, Plan, Snapshot, make_plan, plan_recovery
 from nsscale.result import RunResult, failed_before_start
 from nsscale.retry import RetryPolicy
 from nsscale.rivals.gitops import warn_of_gitops
 from nsscale.rivals.hpa import warn_of_autoscalers
+from nsscale.rivals.keda import with_scaledobjects
 from nsscale.transaction import Transaction
 from nsscale.waiting import Progress, wait_ready
 from nsscale.workload import Kind, State, Workload
@@ -122,9 +123,11 @@ def run_operation(
     lock = RunLock(kubectl, retry)
     plans: dict[str, Plan] = {}
     marked: list[str] = []
+    scaledobjects = ahead.scaledobjects()
     for namespace, found in workloads.items():
         if operation is Operation.RECOVER:
-            plan, mark = _recovery_plan(lock, namespace, found, options)
+            everything = [*found, *scaledobjects[namespace]]
+            plan, mark = _recovery_plan(lock, namespace, everything, options)
         else:
             plan = make_plan(
                 namespace,
@@ -134,6 +137,7 @@ def run_operation(
                 force=options.force,
                 selection=options.selection,
             )
+            plan = with_scaledobjects(plan, scaledobjects[namespace])
             mark = bool(plan.changes)
         plans[namespace] = plan
         marked += [namespace] if mark else []
@@ -175,6 +179,7 @@ def run_operation(
         server_dry_run=options.server_dry_run,
         retry=retry,
         settle_s=kubectl.config.timeout_s,
+        kinds=_kinds_moved(ahead.kinds, plans.values()),
     )
     transaction = Transaction(
         writer,
@@ -221,6 +226,7 @@ def wait_for(
         for r in results
         if r.success and not r.dry_run
         for s in r.outcome.scaled
+        if s.workload.kind.scales  # a CronJob has no pods to wait for
     ]
     if not wanted:
         return results
@@ -247,6 +253,13 @@ def wait_for(
     ]
 
 
+def _kinds_moved(read: Sequence[Kind], plans: Iterable[Plan]) -> tuple[Kind, ...]:
+    """The kinds a run's writes are judged and verified by reading: those it read, and KEDA's
+    ScaledObjects when it moves some (read apart: the type exists only where KEDA does)."""
+    moved = {c.workload.kind for plan in plans for c in plan.changes}
+    return (*read, *([Kind.SCALEDOBJECT] if Kind.SCALEDOBJECT in moved else []))
+
+
 def _refuse(refused: Mapping[str, NsscaleError], one_unit: bool) -> None:
     """Namespaces that cannot start: the whole run stops when it is one unit (nothing has
     changed); else each fails alone, said here."""
@@ -266,7 +279,7 @@ def _release_quietly(lock: RunLock) -> None:
 
 def preflight(review: Review, namespace: str, kinds: set[Kind]) -> None:
     """Every kind the plan writes must be allowed by the review, before any change."""
-    needed = {resource_of(kind): write_question(kind, namespace) for kind in sorted(kinds)}
+    needed = {kind.resource: write_question(kind, namespace) for kind in sorted(kinds)}
     unanswered = [r for r, q in needed.items() if q not in review.allowed]
     if unanswered:
         # The question itself failed: the writes are guarded anyway, so go on.

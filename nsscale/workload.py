@@ -1,4 +1,13 @@
-"""The objects nsscale scales, as read from the cluster, and the slice of them it changes."""
+"""The objects nsscale scales, as read from the cluster, and the slice of them it changes.
+
+Deployments and StatefulSets are moved by their replica count. A CronJob (`down
+--suspend-cronjobs`, and `up` after it) is moved the same way, as a workload of at most one
+replica: 1 while it runs on its schedule, 0 while suspended (`spec.suspend: true`); its count
+before nsscale suspended it is recorded as `nsscale/original-suspend` (`false` or `true`).
+A KEDA ScaledObject whose target a run scales to 0 is moved alike: 1 while KEDA scales its
+target, 0 while paused at 0 (`autoscaling.keda.sh/paused-replicas: "0"`); what the annotation
+was before is recorded in `nsscale/original-paused-replicas` (`none` when it was absent).
+"""
 
 from __future__ import annotations
 
@@ -10,15 +19,43 @@ from typing import Any
 ORIGINAL = "nsscale/original-replicas"  # the count before nsscale first moved the workload
 SCALED_TO = "nsscale/scaled-replicas"  # the count nsscale left it at, to spot later changes
 EXCLUDE = "nsscale/exclude"  # "true": nsscale leaves the workload alone
+ORIGINAL_SUSPEND = "nsscale/original-suspend"  # a CronJob's spec.suspend before nsscale's
+PAUSED = "autoscaling.keda.sh/paused-replicas"  # KEDA leaves the target at this count
+ORIGINAL_PAUSED = "nsscale/original-paused-replicas"  # PAUSED before nsscale's, or "none"
 
 
 class Kind(enum.StrEnum):
     DEPLOYMENT = "deployment"
     STATEFULSET = "statefulset"
+    CRONJOB = "cronjob"
+    SCALEDOBJECT = "scaledobject"
 
     @classmethod
     def from_api(cls, api_kind: str) -> Kind:
         return cls(api_kind.lower())
+
+    @property
+    def plural(self) -> str:
+        return f"{self}s"
+
+    @property
+    def resource(self) -> str:
+        """The plural and group RBAC names it by."""
+        return f"{self.plural}.{_GROUPS.get(self, 'apps')}"
+
+    @property
+    def listed(self) -> str:
+        """How `kubectl get` names it (a custom resource with its group, never ambiguous)."""
+        return self.resource if self is Kind.SCALEDOBJECT else self.plural
+
+    @property
+    def scales(self) -> bool:
+        """Moved by a replica count of pods (not a CronJob's or a ScaledObject's on/off)."""
+        return self in WORKLOAD_KINDS
+
+
+WORKLOAD_KINDS = (Kind.DEPLOYMENT, Kind.STATEFULSET)
+_GROUPS = {Kind.CRONJOB: "batch", Kind.SCALEDOBJECT: "keda.sh"}
 
 
 WorkloadKey = tuple[str, Kind, str]  # (namespace, kind, name): unique across namespaces
@@ -45,6 +82,7 @@ class Workload:
     owner: tuple[str, str] | None = None  # (kind, name) of its controller, if it has one
     namespace: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
+    target: tuple[Kind, str] | None = None  # a ScaledObject's: the workload KEDA scales
 
     @property
     def key(self) -> WorkloadKey:
@@ -56,6 +94,13 @@ class Workload:
 
     @property
     def state(self) -> State:
+        if self.kind is Kind.CRONJOB:
+            original = _SUSPENDED_COUNT.get(
+                self.annotations.get(ORIGINAL_SUSPEND, ""), self.annotations.get(ORIGINAL_SUSPEND)
+            )
+            return State(self.replicas, original, self.annotations.get(SCALED_TO))
+        if self.kind is Kind.SCALEDOBJECT:
+            return State(self.replicas, self.annotations.get(ORIGINAL_PAUSED))
         return State(self.replicas, self.annotations.get(ORIGINAL), self.annotations.get(SCALED_TO))
 
     @classmethod
@@ -65,9 +110,18 @@ class Workload:
         try:
             kind = Kind.from_api(obj["kind"])
             meta = obj["metadata"]
-            spec_replicas = obj.get("spec", {}).get("replicas", 1)  # the API's default is 1
-            status = obj.get("status") or {}
+            spec = obj.get("spec") or {}
             annotations = meta.get("annotations") or {}
+            target = None
+            if kind is Kind.CRONJOB:  # 1 while it runs, 0 while suspended (the default: runs)
+                spec_replicas = 0 if spec.get("suspend") is True else 1
+            elif kind is Kind.SCALEDOBJECT:  # 1 while KEDA scales its target, 0 paused at 0
+                spec_replicas = 0 if annotations.get(PAUSED) == "0" else 1
+                ref = spec["scaleTargetRef"]
+                target = (Kind.from_api(str(ref.get("kind") or "Deployment")), str(ref["name"]))
+            else:
+                spec_replicas = spec.get("replicas", 1)  # the API's default is 1
+            status = obj.get("status") or {}
             workload = cls(
                 kind=kind,
                 name=str(meta["name"]),
@@ -79,9 +133,10 @@ class Workload:
                 owner=_controller(meta.get("ownerReferences") or []),
                 namespace=str(meta.get("namespace") or namespace),
                 labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
+                target=target,
             )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"not a Deployment or StatefulSet ({exc!r})") from exc
+            raise ValueError(f"not an object nsscale moves ({exc!r})") from exc
         return workload
 
     def render(self, state: State) -> dict[str, Any]:
@@ -96,7 +151,14 @@ class Workload:
         if self.namespace:  # a batch is written without -n: each object names its namespace
             meta["namespace"] = self.namespace
         annotations = dict(meta.get("annotations") or {})
-        for key, value in ((ORIGINAL, state.original), (SCALED_TO, state.scaled_to)):
+        original_key, original = ORIGINAL, state.original
+        if self.kind is Kind.CRONJOB:
+            original_key = ORIGINAL_SUSPEND
+            original = _SUSPEND_OF.get(original, original) if original is not None else None
+        elif self.kind is Kind.SCALEDOBJECT:
+            original_key = ORIGINAL_PAUSED
+            _pause(annotations, state, self.annotations.get(ORIGINAL_PAUSED))
+        for key, value in ((original_key, original), (SCALED_TO, state.scaled_to)):
             if value is None:
                 annotations.pop(key, None)
             else:
@@ -105,8 +167,27 @@ class Workload:
             meta["annotations"] = annotations
         else:
             meta.pop("annotations", None)
-        obj["spec"]["replicas"] = state.replicas
+        if self.kind is Kind.CRONJOB:
+            obj["spec"]["suspend"] = state.replicas == 0
+        elif self.kind.scales:
+            obj["spec"]["replicas"] = state.replicas
         return obj
+
+
+_SUSPENDED_COUNT = {"false": "1", "true": "0"}  # nsscale/original-suspend as a count
+_SUSPEND_OF = {count: suspend for suspend, count in _SUSPENDED_COUNT.items()}
+
+
+def _pause(annotations: dict[str, str], state: State, recorded: str | None) -> None:
+    """A ScaledObject's pause: "0" to pause; to resume, what was there before nsscale's
+    (`recorded`: none, or a count somebody else paused it at)."""
+    if state.replicas == 0:
+        annotations[PAUSED] = "0"
+    elif recorded is not None:
+        if recorded == "none":
+            annotations.pop(PAUSED, None)
+        else:
+            annotations[PAUSED] = recorded
 
 
 def _controller(references: list[Mapping[str, Any]]) -> tuple[str, str] | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from nsscale.cluster import Cluster, printed_workloads
 from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, classify, error_lines
 from nsscale.retry import RetryPolicy
-from nsscale.workload import State, Workload
+from nsscale.workload import WORKLOAD_KINDS, Kind, State, Workload
 
 log = logging.getLogger("nsscale")
 
@@ -58,6 +58,7 @@ class MoveResult:
 class Writer:
     cluster: Cluster
     namespaces: tuple[str, ...]  # those the moves may be in: one batch may span them all
+    kinds: Sequence[Kind] = WORKLOAD_KINDS  # those the moves may be of
     attempts: int = DEFAULT_ATTEMPTS  # writes of one object that conflicts with bumps
     dry_run: bool = False  # client-side: predict, call nothing
     server_dry_run: bool = False  # the cluster's writes change nothing: trust what kubectl says
@@ -73,7 +74,9 @@ class Writer:
         """The workloads of the namespaces (by default all the writer's) now, retrying
         transient failures."""
         scope = list(namespaces or self.namespaces)
-        return self.retry.call(lambda: self.cluster.list_workloads(scope), "reading the namespace")
+        return self.retry.call(
+            lambda: self.cluster.list_workloads(scope, kinds=self.kinds), "reading the namespace"
+        )
 
     def write(self, moves: Sequence[Move]) -> list[MoveResult]:
         """Results in the order of `moves`. Raises only when the truth cannot be learnt."""

@@ -91,13 +91,22 @@ def register_autoscalers(fp: Any, binary: str = KUBECTL) -> None:
     fp.register([*argv, fp.any()], stdout=listing())
 
 
+def register_no_keda(fp: Any, binary: str = KUBECTL) -> None:
+    """The read of KEDA's ScaledObjects a down or an up starts with: KEDA is not installed."""
+    argv = [binary, "get", "scaledobjects.keda.sh", "-n", NS, "-o", "json", fp.any()]
+    missing = 'error: the server doesn\'t have a resource type "scaledobjects" in group "keda.sh"\n'
+    fp.register(argv, returncode=1, stderr=missing)
+
+
 class Script:
     """Registers, in order, the kubectl calls a test expects; records what each replace wrote."""
 
     def __init__(self, fp: Any, namespace_exists: bool = True) -> None:
         self.fp = fp
         self.writes: list[list[dict[str, Any]]] = []
-        self.namespace(namespace_exists)  # read beside the workloads as a run starts
+        # read beside the workloads as a run starts: the Namespace, KEDA's ScaledObjects
+        self.namespace(namespace_exists)
+        register_no_keda(fp)
 
     def get(
         self,

@@ -13,7 +13,7 @@ from nsscale.errors import KubectlError
 from nsscale.plan import Operation, make_plan
 from nsscale.result import RunResult
 from nsscale.transaction import Transaction
-from nsscale.workload import SCALED_TO, Workload
+from nsscale.workload import SCALED_TO, WORKLOAD_KINDS, Kind, Workload
 from nsscale.writer import Writer
 from tests.kube import NS, workload
 
@@ -31,7 +31,10 @@ class MemoryCluster:
         self.refuse_undos = refuse_undos
 
     def list_workloads(
-        self, namespaces: Sequence[str] | None, selector: str | None = None
+        self,
+        namespaces: Sequence[str] | None,
+        selector: str | None = None,
+        kinds: Sequence[Kind] = WORKLOAD_KINDS,
     ) -> list[Workload]:
         return [
             Workload.from_manifest(copy.deepcopy(o))

@@ -157,3 +157,30 @@ def test_a_bad_wait_timeout_is_bad_input_and_changes_nothing(
     assert done.code == 2, str(done)
     assert "is not a duration: use a number and s, m or h (90s, 10m, 1h)" in done.stderr
     assert observe(shop, NS) == untouched(SPEC)
+
+
+@pytest.mark.e2e
+def test_a_workload_not_ready_in_time_is_exit_4_and_the_change_stays(
+    shop: ApiServer, env: dict[str, str]
+) -> None:
+    run(env, "down", NS)
+    shop.hold_ready(NS, "web", ready=1)  # two of web's three pods never pass their probe
+    up = run(env, "up", NS, "--wait", "--wait-timeout", "3s", "-o", "json")
+    assert up.code == 4, str(up)
+    report = json.loads(up.stdout)
+    assert report["not_ready"] == [
+        {"type": "deployment", "name": "web", "namespace": NS, "ready": 1, "wanted": 3}
+    ]
+    assert report["rollback_performed"] is False
+    assert observe(shop, NS) == untouched(SPEC)  # nothing undone
+
+
+@pytest.mark.e2e
+def test_a_slow_rollout_is_waited_for(shop: ApiServer, env: dict[str, str]) -> None:
+    run(env, "down", NS)
+    shop.rollout(NS, ready_after=2.5)
+    up = run(env, "up", NS, "--wait", "--wait-timeout", "60s")
+    assert up.code == 0, str(up)
+    assert up.seconds >= 2.5
+    assert "waiting: 0/2 workloads ready" in up.stderr
+    assert "waiting: 2/2 workloads ready" in up.stderr
