@@ -185,6 +185,7 @@ def _run_options(operation: Operation, parsed: Parsed) -> RunOptions:
         all_or_nothing=parsed[ALL_OR_NOTHING],
         # down suspends CronJobs when asked; up always resumes those nsscale suspended
         cronjobs=operation is Operation.UP or parsed[SUSPEND_CRONJOBS],
+        suspend_cronjobs=parsed[SUSPEND_CRONJOBS],
         keda=operation in (Operation.DOWN, Operation.UP),
         wait=parsed[WAIT],
         wait_timeout_s=_seconds(parsed[WAIT_TIMEOUT]),

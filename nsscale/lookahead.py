@@ -58,6 +58,7 @@ class Lookahead:
         autoscalers: bool = False,
         kinds: Sequence[Kind] = WORKLOAD_KINDS,
         scaledobjects: bool = False,
+        optional_cronjobs: bool = False,
     ) -> None:
         """`named`: the namespaces named; `namespace_selector` picks more by their labels.
         `writes`: the run may write (not a client-side dry run), so ask the review.
@@ -66,7 +67,8 @@ class Lookahead:
         run before its first change). `selector`: only the workloads it matches are read.
         `autoscalers`: also read the HorizontalPodAutoscalers targeting them. `kinds`: those
         read (and asked about), CronJobs among them when the run may move them.
-        `scaledobjects`: also read KEDA's ScaledObjects (a call of their own)."""
+        `scaledobjects`: also read KEDA's ScaledObjects (a call of their own).
+        `optional_cronjobs`: CronJobs the caller may not read are a warning, not a failure."""
         self.started = time.monotonic()  # the run's clock starts with its first read
         self._named, self._namespace_selector = tuple(named), namespace_selector
         self.kinds = tuple(kinds)
@@ -80,7 +82,18 @@ class Lookahead:
         # The namespaces named: read in one call (across all namespaces when there are
         # several); with a selector, every namespace's, kept to those chosen once known.
         def read(scope: Sequence[str] | None) -> list[Workload]:
-            return read_workloads(cluster, scope, retry, selector, self.kinds)
+            try:
+                return read_workloads(cluster, scope, retry, selector, self.kinds)
+            except KubectlError as err:
+                # `up` and `recover` read CronJobs unasked, to resume what nsscale suspended:
+                # a caller who may not read them still gets the workloads back up
+                if not (optional_cronjobs and err.kind is ErrorKind.FORBIDDEN):
+                    raise
+                if "cronjobs" not in err.message:
+                    raise
+                log.warning("could not read the CronJobs, so none is resumed: %s", err)
+                self.kinds = tuple(k for k in self.kinds if k is not Kind.CRONJOB)
+                return read_workloads(cluster, scope, retry, selector, self.kinds)
 
         self._read = read
         self._scope = None if namespace_selector is not None else list(named)
@@ -128,6 +141,7 @@ class Lookahead:
             autoscalers=bool(options.replicas),  # scale to N > 0: an HPA overrides it
             kinds=(*WORKLOAD_KINDS, Kind.CRONJOB) if options.cronjobs else WORKLOAD_KINDS,
             scaledobjects=options.keda,
+            optional_cronjobs=options.cronjobs and not options.suspend_cronjobs,
         )
 
     @property

@@ -31,6 +31,7 @@ class RunOptions:
     selection: Selection = field(default_factory=Selection)  # which workloads take part
     all_or_nothing: bool = False  # several namespaces: a failure in one undoes them all
     cronjobs: bool = False  # CronJobs take part: suspended by down, resumed by up
+    suspend_cronjobs: bool = False  # asked for (down): CronJobs that cannot be read fail the run
     keda: bool = False  # ScaledObjects of the workloads taken to 0 are paused (resumed by up)
     wait: bool = False  # after the writes, until every changed workload is ready
     wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S

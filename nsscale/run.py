@@ -33,7 +33,7 @@ from nsscale.rivals.hpa import warn_of_autoscalers
 from nsscale.rivals.keda import with_scaledobjects
 from nsscale.transaction import Transaction
 from nsscale.waiting import Progress, wait_ready
-from nsscale.workload import Kind, State, Workload
+from nsscale.workload import WORKLOAD_KINDS, Kind, State, Workload
 from nsscale.writer import Writer
 
 log = logging.getLogger("nsscale")
@@ -179,7 +179,7 @@ def run_operation(
         server_dry_run=options.server_dry_run,
         retry=retry,
         settle_s=kubectl.config.timeout_s,
-        kinds=_kinds_moved(ahead.kinds, plans.values()),
+        kinds=_kinds_moved(plans.values()),
     )
     transaction = Transaction(
         writer,
@@ -253,11 +253,11 @@ def wait_for(
     ]
 
 
-def _kinds_moved(read: Sequence[Kind], plans: Iterable[Plan]) -> tuple[Kind, ...]:
-    """The kinds a run's writes are judged and verified by reading: those it read, and KEDA's
-    ScaledObjects when it moves some (read apart: the type exists only where KEDA does)."""
+def _kinds_moved(plans: Iterable[Plan]) -> tuple[Kind, ...]:
+    """The kinds a run's writes are judged and verified by reading: the workloads', and
+    CronJobs' or KEDA's ScaledObjects' when it moves some (the others may not be readable)."""
     moved = {c.workload.kind for plan in plans for c in plan.changes}
-    return (*read, *([Kind.SCALEDOBJECT] if Kind.SCALEDOBJECT in moved else []))
+    return (*WORKLOAD_KINDS, *(k for k in (Kind.CRONJOB, Kind.SCALEDOBJECT) if k in moved))
 
 
 def _refuse(refused: Mapping[str, NsscaleError], one_unit: bool) -> None:

@@ -284,3 +284,20 @@ def test_without_keda_nothing_is_paused_and_nothing_is_said(
     assert down.code == 0, str(down)
     assert json.loads(down.stdout)["suspended_resources"] == []
     assert "ScaledObject" not in down.stderr
+
+
+def test_up_without_the_right_to_read_cronjobs_still_brings_the_workloads_back(
+    scheduled: ApiServer, env: dict[str, str]
+) -> None:
+    down = run(env, "down", NS)
+    assert down.code == 0, str(down)
+    scheduled.forbid("list", "cronjobs")
+    up = run(env, "up", NS)
+    assert up.code == 0, str(up)
+    assert "could not read the CronJobs, so none is resumed" in up.stderr
+    web = scheduled.get_object("deployments", NS, "web")
+    assert web is not None
+    assert web["spec"]["replicas"] == 2
+    asked = run(env, "down", NS, "--suspend-cronjobs")  # asked for: not reading them fails
+    assert asked.code == 1, str(asked)
+    assert 'cannot list resource "cronjobs"' in asked.stderr
