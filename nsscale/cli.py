@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -19,6 +19,7 @@ from nsscale import __version__
 from nsscale.cli_options import (
     ALERTING,
     ALL_OR_NOTHING,
+    AT,
     AUDIT,
     AUDIT_FILE,
     AUDIT_REQUIRED,
@@ -28,6 +29,7 @@ from nsscale.cli_options import (
     COMPLETE_VAR,
     CONNECTION,
     CONTEXT,
+    DOWNTIME,
     DRY_RUN,
     EXCLUDE,
     FORCE,
@@ -54,6 +56,8 @@ from nsscale.cli_options import (
     SINCE,
     SUSPEND_CRONJOBS,
     TIMEOUT,
+    TIMEZONE,
+    UPTIME,
     VERBOSE,
     WAIT,
     WAIT_TIMEOUT,
@@ -75,6 +79,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from nsscale.result import MultiResult, RunResult
+    from nsscale.schedule.decide import Policy
+    from nsscale.schedule.reconcile import Reconciled
     from nsscale.waiting import Progress
 
 log = logging.getLogger("nsscale")
@@ -307,6 +313,141 @@ def _status(parsed: Parsed) -> None:
 
 
 _command("status", [NAMESPACES, NAMESPACE_SELECTOR, SELECTOR, *CONNECTION, *REPORTING], _status)
+
+
+def _reconcile(parsed: Parsed) -> None:
+    """Bring each namespace to what its schedule wants now (up or down), acting only where it is
+    not so already: safe to run from cron every few minutes. A namespace's schedule is its
+    annotation nsscale/uptime or nsscale/downtime, else --uptime or --downtime; one annotated
+    nsscale/pause-until (RFC 3339) is left alone until then."""
+    from nsscale.alert import alert, parse_command
+    from nsscale.interrupts import Interrupts
+
+    common, scope = Common.of(parsed), Scope.of(parsed)
+    try:
+        options = _run_options(Operation.DOWN, parsed)
+        policy, at = _schedule_policy(parsed), _instant(parsed[AT])
+        hook = parse_command(parsed[ON_FAILURE]) if parsed[ON_FAILURE] is not None else ()
+    except UsageError as err:  # nothing was attempted
+        _fail(err, common, {"namespaces": []})
+    interrupts = Interrupts(raising=True)
+    with interrupts:
+        try:
+            _setup_logging(common)
+            scope.check()
+            kubectl = common.make_kubectl()
+            from nsscale.auditor import Auditor
+            from nsscale.schedule.reconcile import reconcile
+
+            with _wait_display(options) as display:
+                done = reconcile(
+                    kubectl,
+                    scope.named,
+                    scope.selector,
+                    policy,
+                    at,
+                    options,
+                    Auditor(_audit_options(parsed)),
+                    interrupts,
+                    on_wait=display,
+                )
+        except UsageError as err:
+            _fail(err, common, {"namespaces": []})
+        except NsscaleError as err:  # the deciding read failed: nothing was changed
+            _fail(err, common, {"namespaces": []})
+        except KeyboardInterrupt as exc:
+            _exit_interrupted(exc, common, scope)
+        for refusal in done.refusals:
+            _say_error(refusal)
+        if done.interrupted is not None:
+            _say("interrupted before any change: nothing was changed")
+        with interrupts.refusing("the result is being reported"):
+            _emit_reconciled(done, common)
+            if hook:
+                namespaces = list(done.results)
+                alert(hook, done.to_dict(), done.exit_code, namespaces)
+    raise typer.Exit(done.exit_code)
+
+
+def _schedule_policy(parsed: Parsed) -> Policy:
+    from nsscale.schedule import ScheduleError, parse_schedule, time_zone
+    from nsscale.schedule.decide import Policy
+
+    uptime, downtime, zone = parsed[UPTIME], parsed[DOWNTIME], parsed[TIMEZONE]
+    if uptime is not None and downtime is not None:
+        raise UsageError(
+            "--uptime and --downtime together: give one",
+            "a namespace is down outside its uptime, or up outside its downtime",
+        )
+    try:
+        time_zone(zone)
+        return Policy(
+            uptime=parse_schedule(uptime, zone) if uptime is not None else None,
+            downtime=parse_schedule(downtime, zone) if downtime is not None else None,
+            timezone=zone,
+        )
+    except ScheduleError as err:
+        option = "--uptime" if uptime is not None else "--downtime"
+        what = "--timezone" if "time zone" in str(err) and zone in str(err) else option
+        raise UsageError(f"invalid {what}: {err}", "see `nsscale reconcile --help`") from err
+
+
+def _instant(text: str | None) -> datetime:
+    """--at as an aware datetime (now without it); UsageError without an offset."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise UsageError(
+            f"invalid --at {text!r}: an RFC 3339 time with an offset is needed",
+            "for example 2026-12-24T22:00:00+01:00 or 2026-12-24T21:00:00Z",
+        )
+    return at
+
+
+def _emit_reconciled(done: Reconciled, common: Common) -> None:
+    from nsscale.render import decisions_table, result_parts
+
+    if common.output is OutputFormat.JSON:
+        _print_json(done.to_dict())
+        return
+    with _stdout_may_be_gone():
+        out = _stdout()
+        out.print(decisions_table(done))  # the runs' summary: a row per namespace
+        for result in done.runs.results:
+            for renderable in result_parts(result):
+                out.print(renderable)
+
+
+_command(
+    "reconcile",
+    [
+        NAMESPACES,
+        NAMESPACE_SELECTOR,
+        UPTIME,
+        DOWNTIME,
+        TIMEZONE,
+        AT,
+        SUSPEND_CRONJOBS,
+        SELECTOR,
+        EXCLUDE,
+        DRY_RUN,
+        WAIT,
+        WAIT_TIMEOUT,
+        BATCH_SIZE,
+        PARALLEL,
+        RETRIES,
+        REQUIRE_LOCK,
+        *CONNECTION,
+        *REPORTING,
+        *ALERTING,
+        *AUDIT,
+    ],
+    _reconcile,
+)
 
 
 def _history(parsed: Parsed) -> None:

@@ -311,6 +311,58 @@ RECOVER_FORCE = Param(  # recover's --force says what it does there
     False,
 )
 
+# ------------------------------------------------------------------------------- reconcile
+
+UPTIME = Param(
+    "uptime",
+    Annotated[
+        str | None,
+        typer.Option(
+            "--uptime",
+            metavar="SPEC",
+            help="When the namespaces should be up (else down), unless a Namespace has its own "
+            "nsscale/uptime or nsscale/downtime: always, never, or windows such as "
+            "'Mon-Fri 08:00-20:00 Europe/Madrid'.",
+        ),
+    ],
+    None,
+)
+DOWNTIME = Param(
+    "downtime",
+    Annotated[
+        str | None,
+        typer.Option(
+            "--downtime",
+            metavar="SPEC",
+            help="When the namespaces should be down (else up); the same grammar as --uptime.",
+        ),
+    ],
+    None,
+)
+TIMEZONE = Param(
+    "timezone",
+    Annotated[
+        str,
+        typer.Option(
+            "--timezone", help="The time zone of a window that names none (an IANA name)."
+        ),
+    ],
+    "UTC",
+)
+AT = Param(
+    "at",
+    Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            metavar="TIME",
+            help="Decide as if it were TIME (RFC 3339 with an offset: 2026-12-24T22:00:00+01:00);"
+            " with --dry-run, a preview.",
+        ),
+    ],
+    None,
+)
+
 # ----------------------------------------------------------------------- kubectl's connection
 
 TIMEOUT = Param(

@@ -171,6 +171,10 @@ class Lookahead:
     def namespaces(self) -> tuple[str, ...]:
         return self.targets().namespaces
 
+    def namespace(self, name: str) -> Namespace:
+        """A chosen namespace as read (its labels and annotations)."""
+        return self._namespaces.result().get(name) or Namespace(name)
+
     def workloads(self) -> dict[str, list[Workload]]:
         """The workloads of each namespace chosen."""
         by_namespace: dict[str, list[Workload]] = {ns: [] for ns in self.namespaces()}

@@ -20,6 +20,7 @@ from nsscale.plan import Operation
 from nsscale.result import MultiResult, RunResult
 from nsscale.rivals.gitops import GitOpsOwner, gitops_owner
 from nsscale.rivals.hpa import Autoscaler
+from nsscale.schedule.reconcile import Reconciled
 from nsscale.transaction import Scaled
 from nsscale.workload import ORIGINAL, SCALED_TO, Kind, Workload, WorkloadKey
 
@@ -131,20 +132,35 @@ def render_report(report: RunResult | MultiResult) -> Iterator[RenderableType]:
     each namespace; for several, then one row per namespace and the run's line."""
     results = report.results if isinstance(report, MultiResult) else (report,)
     for result in results:
-        yield run_table(result)
-        if (table := rollback_table(result)) is not None:
-            yield table
-        if (table := not_ready_table(result)) is not None:
-            yield table
-        yield summary(result)
+        yield from result_parts(result)
     if isinstance(report, MultiResult):
         yield namespaces_table(report)
         yield multi_summary(report)
 
 
+def result_parts(result: RunResult) -> Iterator[RenderableType]:
+    """One namespace's run: its table, its rollback's, what is not ready, its line."""
+    yield run_table(result)
+    if (table := rollback_table(result)) is not None:
+        yield table
+    if (table := not_ready_table(result)) is not None:
+        yield table
+    yield summary(result)
+
+
+def decisions_table(done: Reconciled) -> Grid:
+    """What reconcile decided for each namespace, and why."""
+    title = f"nsscale reconcile at {done.at.isoformat(timespec='minutes')}"
+    table = Grid(title, ("namespace", "wants", "action", "reason"))
+    for d in done.decisions:
+        style = {"down": "yellow", "up": "green", "paused": "cyan"}.get(d.action.value, "dim")
+        table.add_row(d.namespace, d.desired or "-", Text(d.action.value, style), d.reason)
+    return table
+
+
 def namespaces_table(report: MultiResult) -> Grid:
     columns = ("namespace", "outcome", "scaled", "failed", "skipped", "rolled back", "exit")
-    table = Grid(f"nsscale {report.operation}: {len(report.results)} namespaces", columns)
+    table = Grid(f"nsscale {report.operation}: {_namespaces(len(report.results))}", columns)
     for r in report.results:
         o = r.outcome
         table.add_row(
@@ -157,6 +173,10 @@ def namespaces_table(report: MultiResult) -> Grid:
             str(r.exit_code),
         )
     return table
+
+
+def _namespaces(count: int) -> str:
+    return f"{count} namespace{'' if count == 1 else 's'}"
 
 
 def _outcome(result: RunResult) -> Text:
@@ -179,7 +199,7 @@ def multi_summary(report: MultiResult) -> Text:
     failed = [r.namespace for r in results if not r.success and not r.left_changed]
     late = [r.namespace for r in results if r.success and r.not_ready]
     done = len(results) - len(left) - len(failed) - len(late)
-    text = f"{len(results)} namespaces: {done} {'dry run' if report.dry_run else 'done'}"
+    text = f"{_namespaces(len(results))}: {done} {'dry run' if report.dry_run else 'done'}"
     if late:
         text += f", {len(late)} not ready in time ({', '.join(late)})"
     if failed:

@@ -58,6 +58,28 @@ OPTIONS = {
     "scale": ["--replicas", *CHOICE, *RUN, *CONNECTION, *REPORTING, "--on-failure", *AUDIT],
     "recover": ["--force", "--dry-run", "--retries", *CONNECTION, *REPORTING, *AUDIT],
     "status": ["--namespace-selector", "-l", "--selector", *CONNECTION, *REPORTING],
+    "reconcile": [
+        "--namespace-selector",
+        "--uptime",
+        "--downtime",
+        "--timezone",
+        "--at",
+        "--suspend-cronjobs",
+        "-l",
+        "--selector",
+        "--exclude",
+        "--dry-run",
+        "--wait",
+        "--wait-timeout",
+        "--batch-size",
+        "--parallel",
+        "--retries",
+        "--require-lock",
+        *CONNECTION,
+        *REPORTING,
+        "--on-failure",
+        *AUDIT,
+    ],
     "history": [
         "--since",
         "--limit",
@@ -87,7 +109,7 @@ def help_options(runner: CliRunner, name: str) -> list[str]:
     """The options `nsscale NAME --help` lists, in order, each checked to carry a help text."""
     result = runner.invoke(app, [name, "--help"])
     assert result.exit_code == 0, result.output
-    many = name in ("down", "up", "scale", "status")
+    many = name in ("down", "up", "scale", "status", "reconcile")
     argument = "[NAMESPACE...]" if many else "{NAMESPACE}"
     assert result.stdout.startswith(f"Usage: nsscale {name} [OPTIONS] {argument}")
     listed = []
@@ -246,10 +268,10 @@ def test_the_installed_nsscale_answers_each_shells_completion_request() -> None:
     assert "status" in "".join(complete(zsh))
     fish = {
         "_NSSCALE_COMPLETE": "complete_fish",
-        "_TYPER_COMPLETE_ARGS": "nsscale re",
+        "_TYPER_COMPLETE_ARGS": "nsscale rec",
         "_TYPER_COMPLETE_FISH_ACTION": "get-args",
     }
-    assert [line.split("\t")[0] for line in complete(fish)] == ["recover"]
+    assert [line.split("\t")[0] for line in complete(fish)] == ["recover", "reconcile"]
 
 
 @pytest.mark.parametrize(

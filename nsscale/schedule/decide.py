@@ -1,0 +1,140 @@
+"""What `nsscale reconcile` does to one namespace at one instant: from its schedule (its own
+annotation, else the command's), its `nsscale/pause-until`, and its workloads as read.
+
+Pure: the decision to act is the planner's own (a run is made only where `make_plan` finds a
+change), so a namespace already as its schedule wants gets no write, no mark and no record.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from nsscale.namespaces import Namespace
+from nsscale.plan import Operation, Selection, make_plan
+from nsscale.schedule.grammar import ScheduleError, parse_schedule
+from nsscale.schedule.windows import Schedule
+from nsscale.workload import Workload
+
+log = logging.getLogger("nsscale")
+
+UPTIME = "nsscale/uptime"  # on a Namespace: when it should be up (else down)
+DOWNTIME = "nsscale/downtime"  # on a Namespace: when it should be down (else up)
+PAUSE_UNTIL = "nsscale/pause-until"  # on a Namespace: leave it alone until then (RFC 3339)
+
+
+class Action(enum.StrEnum):
+    DOWN = "down"
+    UP = "up"
+    NONE = "none"  # already as wanted
+    PAUSED = "paused"  # nsscale/pause-until is still ahead
+    SKIPPED = "skipped"  # no schedule, or one that cannot be read
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The command's own schedule (at most one of the two) and its default time zone."""
+
+    uptime: Schedule | None = None
+    downtime: Schedule | None = None
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Decision:
+    namespace: str
+    action: Action
+    reason: str
+    schedule: str | None = None  # as described, when there is one
+    source: str | None = None  # "annotation" or "option"
+    desired: str | None = None  # "up" or "down", when a schedule said
+
+    @property
+    def operation(self) -> Operation | None:
+        return {Action.DOWN: Operation.DOWN, Action.UP: Operation.UP}.get(self.action)
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "namespace": self.namespace,
+            "schedule": self.schedule,
+            "schedule_source": self.source,
+            "desired": self.desired,
+            "action": self.action.value,
+            "reason": self.reason,
+        }
+
+
+def decide(
+    namespace: Namespace,
+    workloads: Iterable[Workload],
+    policy: Policy,
+    at: datetime,
+    selection: Selection,
+) -> Decision:
+    name = namespace.name
+    paused = pause_until(namespace)
+    if paused is not None and at < paused:
+        return Decision(name, Action.PAUSED, f"paused until {paused.isoformat()}")
+    found = _schedule(namespace, policy)
+    if isinstance(found, Decision):
+        return found
+    schedule, source, is_uptime = found
+    inside = schedule.contains(at)
+    desired = Operation.UP if inside == is_uptime else Operation.DOWN
+    window = "inside" if inside else "outside"
+    kind = "uptime" if is_uptime else "downtime"
+    plan = make_plan(name, desired, workloads, selection=selection)
+    described = schedule.describe()
+    if not plan.changes:
+        action, why = Action.NONE, f"already {desired.value} ({window} its {kind} {described})"
+    else:
+        action = Action.DOWN if desired is Operation.DOWN else Action.UP
+        why = f"{window} its {kind} {described}: {len(plan.changes)} to bring {desired.value}"
+    return Decision(name, action, why, described, source, desired.value)
+
+
+def pause_until(namespace: Namespace) -> datetime | None:
+    """Its `nsscale/pause-until`, when set and readable (an unreadable one is a warning and
+    ignored)."""
+    value = namespace.annotations.get(PAUSE_UNTIL)
+    if value is None:
+        return None
+    try:
+        until = datetime.fromisoformat(value.strip())
+    except ValueError:
+        until = None
+    if until is None or until.tzinfo is None:
+        log.warning(
+            "namespace %s: %s is %r, not an RFC 3339 time with an offset: ignored",
+            namespace.name,
+            PAUSE_UNTIL,
+            value,
+        )
+        return None
+    return until
+
+
+def _schedule(namespace: Namespace, policy: Policy) -> tuple[Schedule, str, bool] | Decision:
+    """The schedule that rules the namespace: (it, where from, is it an uptime), or the
+    decision to skip it."""
+    name, annotations = namespace.name, namespace.annotations
+    if UPTIME in annotations and DOWNTIME in annotations:
+        why = f"both {UPTIME} and {DOWNTIME} are set: keep one"
+        log.warning("namespace %s skipped: %s", name, why)
+        return Decision(name, Action.SKIPPED, why, source="annotation")
+    for key, is_uptime in ((UPTIME, True), (DOWNTIME, False)):
+        if key in annotations:
+            try:
+                return parse_schedule(annotations[key], policy.timezone), "annotation", is_uptime
+            except ScheduleError as err:
+                why = f"its {key} cannot be read: {err}"
+                log.warning("namespace %s skipped: %s", name, why)
+                return Decision(name, Action.SKIPPED, why, source="annotation")
+    if policy.uptime is not None:
+        return policy.uptime, "option", True
+    if policy.downtime is not None:
+        return policy.downtime, "option", False
+    return Decision(name, Action.SKIPPED, "no schedule")

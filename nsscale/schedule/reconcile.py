@@ -1,0 +1,114 @@
+"""`nsscale reconcile`: bring each namespace to what its schedule wants at an instant, acting
+only where it is not so already.
+
+One read decides for every namespace (their Namespaces and workloads: two kubectl calls, however
+many namespaces); then at most two runs of the ordinary engine, one `down` over the namespaces
+to bring down and one `up` over those to bring up, each with its marks, transaction, rollback
+and audit record. A namespace already as wanted, paused, or without a schedule is only reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from nsscale.auditor import Auditor
+from nsscale.errors import NsscaleError
+from nsscale.interrupts import Interrupts
+from nsscale.kubectl import Kubectl
+from nsscale.lookahead import Lookahead
+from nsscale.options import RunOptions
+from nsscale.plan import Operation
+from nsscale.result import MultiResult, RunResult, new_run_id
+from nsscale.retry import RetryPolicy
+from nsscale.run import execute
+from nsscale.schedule.decide import Decision, Policy, decide
+from nsscale.waiting import Progress
+
+
+@dataclass
+class Reconciled:
+    at: datetime
+    decisions: list[Decision]
+    results: dict[str, RunResult] = field(default_factory=dict)  # of the namespaces acted on
+    refusals: list[NsscaleError] = field(default_factory=list)  # runs that could not start
+    interrupted: str | None = None
+
+    @property
+    def runs(self) -> MultiResult:
+        """The runs made, as one report (exit 0 when none was needed)."""
+        ordered = tuple(
+            self.results[d.namespace] for d in self.decisions if d.namespace in self.results
+        )
+        operation = ordered[0].operation if ordered else Operation.DOWN
+        run_id = ordered[0].run_id if ordered else ""
+        return MultiResult(ordered, operation, run_id, any(r.dry_run for r in ordered))
+
+    @property
+    def exit_code(self) -> int:
+        return self.runs.exit_code
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "success": self.runs.success,
+            "exit_code": self.exit_code,
+            "at": self.at.isoformat(),
+            "namespaces": [
+                d.to_dict()
+                | {"result": r.to_dict() if (r := self.results.get(d.namespace)) else None}
+                for d in self.decisions
+            ],
+        }
+
+
+def reconcile(
+    kubectl: Kubectl,
+    named: Sequence[str],
+    namespace_selector: str | None,
+    policy: Policy,
+    at: datetime,
+    options: RunOptions,
+    auditor: Auditor,
+    interrupts: Interrupts,
+    *,
+    on_wait: Callable[[Progress], None] = lambda progress: None,
+) -> Reconciled:
+    """Decide for every namespace, then run `down` and `up` where needed. UsageError (a named
+    namespace missing or protected...) before anything was attempted."""
+    ahead = Lookahead(
+        kubectl,
+        named,
+        RetryPolicy(options.retries),
+        writes=False,
+        audited=False,
+        selector=options.selection.selector,
+        namespace_selector=namespace_selector,
+    )
+    workloads = ahead.workloads()
+    decisions = [
+        decide(ahead.namespace(ns), found, policy, at, options.selection)
+        for ns, found in workloads.items()
+    ]
+    done = Reconciled(at, decisions)
+    for operation in (Operation.DOWN, Operation.UP):
+        group = [d.namespace for d in decisions if d.operation is operation]
+        if not group or interrupts.stop_reason:
+            continue
+        run_options = replace(
+            options,
+            run_id=new_run_id(),  # each run its own, as audited
+            replicas=None,
+            cronjobs=operation is Operation.UP or options.suspend_cronjobs,
+            keda=True,
+        )
+        run_ahead = Lookahead.for_run(kubectl, group, None, run_options, auditor)
+        executed = execute(
+            kubectl, operation, run_options, run_ahead, auditor, interrupts, on_wait=on_wait
+        )
+        done.results.update((r.namespace, r) for r in executed.results)
+        if executed.refusal is not None:
+            done.refusals.append(executed.refusal)
+        done.interrupted = done.interrupted or executed.interrupted
+    return done
