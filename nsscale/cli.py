@@ -33,6 +33,7 @@ from nsscale.cli_options import (
     DRY_RUN,
     EXCLUDE,
     FORCE,
+    HOLD,
     KUBECONFIG,
     KUBECTL,
     LIMIT,
@@ -195,6 +196,7 @@ def _run_options(operation: Operation, parsed: Parsed) -> RunOptions:
         keda=operation in (Operation.DOWN, Operation.UP),
         wait=parsed[WAIT],
         wait_timeout_s=_seconds(parsed[WAIT_TIMEOUT]),
+        hold_s=_seconds(parsed[HOLD]) if parsed[HOLD] is not None else None,
     )
 
 
@@ -253,13 +255,13 @@ OPERATION_OPTIONS = (*CHOICE, *RUN, *CONNECTION, *REPORTING, *ALERTING, *AUDIT)
 
 _command(
     "down",
-    [NAMESPACES, SUSPEND_CRONJOBS, *OPERATION_OPTIONS],
+    [NAMESPACES, SUSPEND_CRONJOBS, HOLD, *OPERATION_OPTIONS],
     _operation(Operation.DOWN),
     "Scale every Deployment and StatefulSet to 0, recording each original count.",
 )
 _command(
     "up",
-    [NAMESPACES, *OPERATION_OPTIONS],
+    [NAMESPACES, HOLD, *OPERATION_OPTIONS],
     _operation(Operation.UP),
     "Restore every workload to its recorded original count.",
 )

@@ -240,6 +240,21 @@ SUSPEND_CRONJOBS = Param(  # down's
     ],
     False,
 )
+HOLD = Param(
+    "hold",
+    Annotated[
+        timedelta | None,
+        typer.Option(
+            "--hold",
+            parser=_wait_timeout,
+            metavar="DURATION",
+            help="After a successful run, keep `nsscale reconcile` off these namespaces this "
+            "long (the Namespace annotation nsscale/pause-until): 90m, 4h.",
+            show_default=False,
+        ),
+    ],
+    None,
+)
 WAIT = Param(
     "wait",
     Annotated[

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from nsscale import audit
 from nsscale.auditor import Auditor
@@ -31,6 +31,7 @@ from nsscale.retry import RetryPolicy
 from nsscale.rivals.gitops import warn_of_gitops
 from nsscale.rivals.hpa import warn_of_autoscalers
 from nsscale.rivals.keda import with_scaledobjects
+from nsscale.schedule.decide import PAUSE_UNTIL
 from nsscale.transaction import Transaction
 from nsscale.waiting import Progress, wait_ready
 from nsscale.workload import WORKLOAD_KINDS, Kind, State, Workload
@@ -95,6 +96,8 @@ def execute(
     results = executed.results
     if options.wait:
         results = wait_for(kubectl, results, options, interrupts, on_wait)
+    if options.hold_s is not None and not dry_run:
+        hold(kubectl, [r.namespace for r in results if r.success], options.hold_s)
     # The run is over: a signal now must not cut its record short.
     with interrupts.refusing("the result is being reported"):
         if not dry_run:
@@ -251,6 +254,22 @@ def wait_for(
         )
         for r in results
     ]
+
+
+def hold(kubectl: Kubectl, namespaces: Sequence[str], seconds: float) -> None:
+    """`--hold`: annotate the namespaces `nsscale/pause-until` (now + seconds), so that
+    `reconcile` leaves them as this run left them until then; one kubectl call. Its failure is
+    a warning: the run itself is done."""
+    if not namespaces:
+        return
+    until = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    args = ["annotate", "namespace", *namespaces, f"{PAUSE_UNTIL}={until}", "--overwrite"]
+    try:
+        kubectl.run(args, requests=2 * len(namespaces))  # a GET and a PATCH each
+    except NsscaleError as err:
+        log.warning("could not hold %s until %s: %s", ", ".join(namespaces), until, err)
+        return
+    log.info("reconcile leaves %s alone until %s", ", ".join(namespaces), until)
 
 
 def _kinds_moved(plans: Iterable[Plan]) -> tuple[Kind, ...]:

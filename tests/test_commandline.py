@@ -53,8 +53,17 @@ REPORTING = ["-o", "--output", "-v", "--verbose", "--log-file"]
 AUDIT = ["--audit-table", "--audit-file", "--audit-required"]
 # Every command's options, in the order --help lists them: the README's contract.
 OPTIONS = {
-    "down": ["--suspend-cronjobs", *CHOICE, *RUN, *CONNECTION, *REPORTING, "--on-failure", *AUDIT],
-    "up": [*CHOICE, *RUN, *CONNECTION, *REPORTING, "--on-failure", *AUDIT],
+    "down": [
+        "--suspend-cronjobs",
+        "--hold",
+        *CHOICE,
+        *RUN,
+        *CONNECTION,
+        *REPORTING,
+        "--on-failure",
+        *AUDIT,
+    ],
+    "up": ["--hold", *CHOICE, *RUN, *CONNECTION, *REPORTING, "--on-failure", *AUDIT],
     "scale": ["--replicas", *CHOICE, *RUN, *CONNECTION, *REPORTING, "--on-failure", *AUDIT],
     "recover": ["--force", "--dry-run", "--retries", *CONNECTION, *REPORTING, *AUDIT],
     "status": ["--namespace-selector", "-l", "--selector", *CONNECTION, *REPORTING],

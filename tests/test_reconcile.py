@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -111,4 +112,24 @@ def test_bad_input_is_exit_2_and_changes_nothing(
     done = reconcile(env, *args)
     assert done.code == 2, str(done)
     assert says in done.stderr
+    assert observe(teams, "dev") == untouched(SPEC)
+
+
+def test_up_with_hold_keeps_reconcile_off_the_namespace_until_then(
+    teams: ApiServer, env: dict[str, str]
+) -> None:
+    night = reconcile(env, "--uptime", WORKDAYS, "--at", NIGHT)
+    assert night.code == 0, str(night)
+    woken = run(env, "up", "dev", "--hold", "4h")  # a developer wakes dev for the evening
+    assert woken.code == 0, str(woken)
+    [namespace] = [n for n in teams.objects("namespaces") if n["metadata"]["name"] == "dev"]
+    until = namespace["metadata"]["annotations"]["nsscale/pause-until"]
+    held = datetime.fromisoformat(until) - datetime.now(UTC)
+    assert timedelta(hours=3, minutes=59) < held <= timedelta(hours=4)
+    # reconcile an hour later leaves it up; at the hold's end it would act again
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    done = reconcile(env, "--uptime", "never", "--at", later, "-o", "json")
+    assert {d["namespace"]: d["action"] for d in json.loads(done.stdout)["namespaces"]}["dev"] == (
+        "paused"
+    )
     assert observe(teams, "dev") == untouched(SPEC)
