@@ -26,6 +26,7 @@ sandbox: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.many
+	$(BIN)/python -m benchmarks.reconcile
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,73 @@
+"""`nsscale reconcile` when nothing needs doing, the run cron makes every few minutes.
+
+    python -m benchmarks.reconcile [--namespaces 50] [--workloads 20] [--latencies 0,20]
+                                   [--repeat 5]
+
+On the local API server, --namespaces namespaces of --workloads workloads each (labelled
+bench=many), every one annotated `nsscale/uptime: always` and up, so reconcile finds nothing to
+do. It times, in turns, `nsscale reconcile --namespace-selector bench=many` and the start-up of
+the same program (`nsscale --version`), and prints the medians, their difference (reconcile's own
+work) and the kubectl processes reconcile started (the goal: one or two, and well under a second
+beyond start-up). Figures, not pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.many import CALLS_ENV, LABEL, PEAK_ENV, PROBE, Bench, positive
+from benchmarks.run import Timed, machine, median, timed
+from tests.apiserver.server import ApiServer
+
+PROCESS_GOAL = 2
+
+
+def measure(namespaces: int, workloads: int, latency_ms: int, repeat: int) -> str:
+    with ApiServer() as server, tempfile.TemporaryDirectory() as tmp:
+        bench = Bench(server, Path(tmp), namespaces, workloads)
+        for namespace in bench.namespaces:
+            server.add_namespace(namespace, annotations={"nsscale/uptime": "always"})
+        server.latency = latency_ms / 1000
+        calls = Path(tmp) / "calls"
+        env = {**bench.env, CALLS_ENV: str(calls), PEAK_ENV: str(Path(tmp) / "peak")}
+        reconciles: list[Timed] = []
+        startups: list[Timed] = []
+        processes = []
+        for _ in range(repeat):
+            calls.write_text("")
+            argv = ["reconcile", "--namespace-selector", LABEL]
+            reconciles.append(timed(server, [sys.executable, "-c", PROBE, *argv], env))
+            processes.append(len(calls.read_text().splitlines()))
+            startups.append(timed(server, [sys.executable, "-c", PROBE, "--version"], env))
+    run, start = median(reconciles), median(startups)
+    code = f" (exit {run.code})" if run.code else ""
+    return (
+        f"| {namespaces} × {workloads} | {latency_ms} ms | {run.seconds:.2f} s{code} "
+        f"| {start.seconds:.2f} s | {run.seconds - start.seconds:.2f} s "
+        f"| {max(processes)} (goal ≤ {PROCESS_GOAL}) | {run.requests} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--namespaces", type=positive, default=50)
+    parser.add_argument("--workloads", type=positive, default=20, help="per namespace")
+    parser.add_argument("--latencies", default="0,20", help="ms added to every request")
+    parser.add_argument("--repeat", type=positive, default=5, help="runs per figure (the median)")
+    args = parser.parse_args()
+    print(machine())
+    print("nsscale reconcile with nothing to do, against the start-up of nsscale --version")
+    print(
+        "| namespaces × workloads | latency | reconcile | start-up | reconcile − start-up "
+        "| kubectl processes | API requests |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for latency in (int(s) for s in args.latencies.split(",")):
+        print(measure(args.namespaces, args.workloads, latency, args.repeat), flush=True)
+
+
+if __name__ == "__main__":
+    main()
