@@ -31,6 +31,7 @@ from nsscale.cli_options import (
     CONTEXT,
     DOWNTIME,
     DRY_RUN,
+    EVENTS,
     EXCLUDE,
     FORCE,
     HOLD,
@@ -197,6 +198,7 @@ def _run_options(operation: Operation, parsed: Parsed) -> RunOptions:
         wait=parsed[WAIT],
         wait_timeout_s=_seconds(parsed[WAIT_TIMEOUT]),
         hold_s=_seconds(parsed[HOLD]) if parsed[HOLD] is not None else None,
+        events=parsed[EVENTS],
     )
 
 

@@ -240,6 +240,18 @@ SUSPEND_CRONJOBS = Param(  # down's
     ],
     False,
 )
+EVENTS = Param(
+    "events",
+    Annotated[
+        bool,
+        typer.Option(
+            "--events",
+            help="Record a Kubernetes Event on each workload changed (ScaledDown, ScaledUp, "
+            "RolledBack; the run id in its message), shown by kubectl describe.",
+        ),
+    ],
+    False,
+)
 HOLD = Param(
     "hold",
     Annotated[
@@ -537,5 +549,5 @@ RUN = (
 CHOICE = (NAMESPACE_SELECTOR, ALL_OR_NOTHING, SELECTOR, EXCLUDE)  # which namespaces and workloads
 CONNECTION = (TIMEOUT, CONTEXT, KUBECONFIG, KUBECTL)
 REPORTING = (OUTPUT, VERBOSE, LOG_FILE)
-ALERTING = (ON_FAILURE,)
+ALERTING = (ON_FAILURE, EVENTS)
 AUDIT = (AUDIT_TABLE, AUDIT_FILE, AUDIT_REQUIRED)

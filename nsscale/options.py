@@ -33,6 +33,7 @@ class RunOptions:
     cronjobs: bool = False  # CronJobs take part: suspended by down, resumed by up
     suspend_cronjobs: bool = False  # asked for (down): CronJobs that cannot be read fail the run
     keda: bool = False  # ScaledObjects of the workloads taken to 0 are paused (resumed by up)
+    events: bool = False  # a Kubernetes Event on each workload changed
     hold_s: float | None = None  # after success: reconcile leaves the namespaces alone this long
     wait: bool = False  # after the writes, until every changed workload is ready
     wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S

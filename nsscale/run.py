@@ -20,6 +20,7 @@ from nsscale.auditor import Auditor
 from nsscale.caller import Review, os_user
 from nsscale.cluster import KubectlCluster, read_workloads
 from nsscale.errors import ErrorKind, NsscaleError, UsageError
+from nsscale.events import record_events
 from nsscale.interrupts import Interrupts, signal_name
 from nsscale.kubectl import Kubectl
 from nsscale.lock import LockForbidden, LockHeld, Mark, RunLock, merged, snapshot_of
@@ -96,6 +97,8 @@ def execute(
     results = executed.results
     if options.wait:
         results = wait_for(kubectl, results, options, interrupts, on_wait)
+    if options.events and not dry_run:
+        record_events(kubectl, results)
     if options.hold_s is not None and not dry_run:
         hold(kubectl, [r.namespace for r in results if r.success], options.hold_s)
     # The run is over: a signal now must not cut its record short.

@@ -1,0 +1,94 @@
+"""`--events`: a Kubernetes Event on each workload a run changed, so that `kubectl describe
+deployment web` tells the next person what happened and by which run.
+
+Reasons: `ScaledDown` (to 0), `ScaledUp` (any other count), `RolledBack` (an undo); reporting
+component `nsscale`; `involvedObject` carries the workload's uid (describe lists only those).
+Every Event of a run is created in one kubectl call, whatever the namespaces; its failure is a
+warning (the run is done, and is audited all the same).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from nsscale.errors import NsscaleError
+from nsscale.kubectl import Kubectl
+from nsscale.result import RunResult
+from nsscale.workload import Workload
+
+log = logging.getLogger("nsscale")
+
+COMPONENT = "nsscale"
+
+
+def record_events(kubectl: Kubectl, results: Sequence[RunResult]) -> None:
+    events = [event for result in results for event in _events(result)]
+    if not events:
+        return
+    document = {"apiVersion": "v1", "kind": "List", "items": events}
+    try:
+        kubectl.run(
+            ["create", "-f", "-", "--validate=false", "-o", "name"],
+            json.dumps(document),
+            requests=len(events),
+        )
+    except NsscaleError as err:
+        log.warning("could not record the Events of the run: %s", err)
+
+
+def _events(result: RunResult) -> list[dict[str, Any]]:
+    if result.dry_run:
+        return []
+    o, run = result.outcome, f"nsscale run {result.run_id}"
+    undone = {r.change.workload.key for r in o.rollback or [] if r.ok}
+    events = [
+        _event(
+            s.workload,
+            "ScaledDown" if s.change.to_replicas == 0 else "ScaledUp",
+            f"{run}: {result.operation} set {s.change.from_replicas} → {s.change.to_replicas}",
+        )
+        for s in o.scaled
+        if s.workload.kind.scales
+    ]
+    events += [
+        _event(
+            r.change.workload,
+            "RolledBack",
+            f"{run}: rolled back to {r.change.from_replicas} after a failure",
+            warning=True,
+        )
+        for r in o.rollback or []
+        if r.change.workload.key in undone and r.change.workload.kind.scales
+    ]
+    return events
+
+
+def _event(workload: Workload, reason: str, message: str, warning: bool = False) -> dict[str, Any]:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    meta = workload.manifest.get("metadata") or {}
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{workload.name}.", "namespace": workload.namespace},
+        "involvedObject": {
+            "apiVersion": str(workload.manifest.get("apiVersion", "apps/v1")),
+            "kind": str(workload.manifest.get("kind", "")),
+            "name": workload.name,
+            "namespace": workload.namespace,
+            "uid": str(meta.get("uid", "")),
+        },
+        "reason": reason,
+        "message": message,
+        "type": "Warning" if warning else "Normal",
+        "source": {"component": COMPONENT, "host": socket.gethostname()},
+        "reportingComponent": COMPONENT,
+        "reportingInstance": socket.gethostname(),
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
