@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -81,7 +81,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from nsscale.result import MultiResult, RunResult
-    from nsscale.schedule.decide import Policy
     from nsscale.schedule.reconcile import Reconciled
     from nsscale.waiting import Progress
 
@@ -329,8 +328,11 @@ def _reconcile(parsed: Parsed) -> None:
 
     common, scope = Common.of(parsed), Scope.of(parsed)
     try:
+        from nsscale.schedule.decide import instant, policy_of
+
         options = _run_options(Operation.DOWN, parsed)
-        policy, at = _schedule_policy(parsed), _instant(parsed[AT])
+        policy = policy_of(parsed[UPTIME], parsed[DOWNTIME], parsed[TIMEZONE])
+        at = instant(parsed[AT])
         hook = parse_command(parsed[ON_FAILURE]) if parsed[ON_FAILURE] is not None else ()
     except UsageError as err:  # nothing was attempted
         _fail(err, common, {"namespaces": []})
@@ -371,45 +373,6 @@ def _reconcile(parsed: Parsed) -> None:
                 namespaces = list(done.results)
                 alert(hook, done.to_dict(), done.exit_code, namespaces)
     raise typer.Exit(done.exit_code)
-
-
-def _schedule_policy(parsed: Parsed) -> Policy:
-    from nsscale.schedule import ScheduleError, parse_schedule, time_zone
-    from nsscale.schedule.decide import Policy
-
-    uptime, downtime, zone = parsed[UPTIME], parsed[DOWNTIME], parsed[TIMEZONE]
-    if uptime is not None and downtime is not None:
-        raise UsageError(
-            "--uptime and --downtime together: give one",
-            "a namespace is down outside its uptime, or up outside its downtime",
-        )
-    try:
-        time_zone(zone)
-        return Policy(
-            uptime=parse_schedule(uptime, zone) if uptime is not None else None,
-            downtime=parse_schedule(downtime, zone) if downtime is not None else None,
-            timezone=zone,
-        )
-    except ScheduleError as err:
-        option = "--uptime" if uptime is not None else "--downtime"
-        what = "--timezone" if "time zone" in str(err) and zone in str(err) else option
-        raise UsageError(f"invalid {what}: {err}", "see `nsscale reconcile --help`") from err
-
-
-def _instant(text: str | None) -> datetime:
-    """--at as an aware datetime (now without it); UsageError without an offset."""
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        at = datetime.fromisoformat(text.strip())
-    except ValueError:
-        at = None
-    if at is None or at.tzinfo is None:
-        raise UsageError(
-            f"invalid --at {text!r}: an RFC 3339 time with an offset is needed",
-            "for example 2026-12-24T22:00:00+01:00 or 2026-12-24T21:00:00Z",
-        )
-    return at
 
 
 def _emit_reconciled(done: Reconciled, common: Common) -> None:

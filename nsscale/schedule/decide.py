@@ -11,11 +11,12 @@ import enum
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
+from nsscale.errors import UsageError
 from nsscale.namespaces import Namespace
 from nsscale.plan import Operation, Selection, make_plan
-from nsscale.schedule.grammar import ScheduleError, parse_schedule
+from nsscale.schedule.grammar import ScheduleError, parse_schedule, time_zone
 from nsscale.schedule.windows import Schedule
 from nsscale.workload import Workload
 
@@ -65,6 +66,43 @@ class Decision:
             "action": self.action.value,
             "reason": self.reason,
         }
+
+
+def policy_of(uptime: str | None, downtime: str | None, timezone: str) -> Policy:
+    """The command line's schedule; UsageError naming the option and the bad part."""
+    if uptime is not None and downtime is not None:
+        raise UsageError(
+            "--uptime and --downtime together: give one",
+            "a namespace is down outside its uptime, or up outside its downtime",
+        )
+    try:
+        time_zone(timezone)
+    except ScheduleError as err:
+        raise UsageError(f"invalid --timezone: {err}", "use an IANA name: Europe/Madrid") from err
+    option, text = ("--uptime", uptime) if uptime is not None else ("--downtime", downtime)
+    try:
+        schedule = parse_schedule(text, timezone) if text is not None else None
+    except ScheduleError as err:
+        raise UsageError(f"invalid {option}: {err}", "see `nsscale reconcile --help`") from err
+    if uptime is not None:
+        return Policy(uptime=schedule, timezone=timezone)
+    return Policy(downtime=schedule, timezone=timezone)
+
+
+def instant(text: str | None) -> datetime:
+    """--at as an aware datetime (now without it); UsageError without an offset."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise UsageError(
+            f"invalid --at {text!r}: an RFC 3339 time with an offset is needed",
+            "for example 2026-12-24T22:00:00+01:00 or 2026-12-24T21:00:00Z",
+        )
+    return at
 
 
 def decide(
