@@ -167,7 +167,7 @@ def namespaces_table(report: MultiResult) -> Grid:
             r.namespace,
             _outcome(r),
             str(len(o.scaled)),
-            str(len(o.failed) + len(o.uncertain)),
+            str(len(o.failed_all)),
             str(len(r.plan.skips)),
             str(sum(x.ok for x in o.rollback or [])),
             str(r.exit_code),
@@ -234,7 +234,7 @@ def run_table(result: RunResult) -> Grid:
             Text(status, style),
             detail,
         )
-    for f in o.failed + o.uncertain:
+    for f in o.failed_all:
         w, change = f.change.workload, f.change
         table.add_row(
             w.kind,

@@ -106,7 +106,7 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         o = self.outcome
         rollback = o.rollback or []
-        failed = o.failed + o.uncertain
+        failed = o.failed_all
         return {
             "success": self.success,
             "scaled_resources": [

@@ -118,6 +118,7 @@ class Outcome:
 
     @property
     def failed_all(self) -> list[Failed]:
+        """Every change that failed or may have: the report's `failed_resources`."""
         return self.failed + self.uncertain
 
     def of(self, namespace: str) -> Outcome:
