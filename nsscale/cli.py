@@ -19,6 +19,7 @@ from nsscale import __version__
 from nsscale.cli_options import (
     ALERTING,
     ALL_OR_NOTHING,
+    ARGOCD_NAMESPACE,
     AT,
     AUDIT,
     AUDIT_FILE,
@@ -57,6 +58,7 @@ from nsscale.cli_options import (
     SERVER_DRY_RUN,
     SINCE,
     SUSPEND_CRONJOBS,
+    SUSPEND_GITOPS,
     TIMEOUT,
     TIMEZONE,
     UPTIME,
@@ -193,6 +195,8 @@ def _run_options(operation: Operation, parsed: Parsed) -> RunOptions:
         # down suspends CronJobs when asked; up always resumes those nsscale suspended
         cronjobs=operation is Operation.UP or parsed[SUSPEND_CRONJOBS],
         suspend_cronjobs=parsed[SUSPEND_CRONJOBS],
+        suspend_gitops=parsed[SUSPEND_GITOPS],
+        argocd_namespace=check_namespace(parsed[ARGOCD_NAMESPACE]),
         keda=operation in (Operation.DOWN, Operation.UP),
         wait=parsed[WAIT],
         wait_timeout_s=_seconds(parsed[WAIT_TIMEOUT]),
@@ -256,19 +260,19 @@ OPERATION_OPTIONS = (*CHOICE, *RUN, *CONNECTION, *REPORTING, *ALERTING, *AUDIT)
 
 _command(
     "down",
-    [NAMESPACES, SUSPEND_CRONJOBS, HOLD, *OPERATION_OPTIONS],
+    [NAMESPACES, SUSPEND_CRONJOBS, SUSPEND_GITOPS, ARGOCD_NAMESPACE, HOLD, *OPERATION_OPTIONS],
     _operation(Operation.DOWN),
     "Scale every Deployment and StatefulSet to 0, recording each original count.",
 )
 _command(
     "up",
-    [NAMESPACES, HOLD, *OPERATION_OPTIONS],
+    [NAMESPACES, ARGOCD_NAMESPACE, HOLD, *OPERATION_OPTIONS],
     _operation(Operation.UP),
     "Restore every workload to its recorded original count.",
 )
 _command(
     "scale",
-    [NAMESPACES, REPLICAS, *OPERATION_OPTIONS],
+    [NAMESPACES, REPLICAS, SUSPEND_GITOPS, ARGOCD_NAMESPACE, *OPERATION_OPTIONS],
     _operation(Operation.SCALE),
     "Scale every Deployment and StatefulSet to N, recording each original count.",
 )
@@ -399,6 +403,8 @@ _command(
         TIMEZONE,
         AT,
         SUSPEND_CRONJOBS,
+        SUSPEND_GITOPS,
+        ARGOCD_NAMESPACE,
         SELECTOR,
         EXCLUDE,
         DRY_RUN,

@@ -15,6 +15,7 @@ from typing import Annotated, Any, NamedTuple
 import typer
 
 from nsscale.defaults import (
+    DEFAULT_ARGOCD_NAMESPACE,
     DEFAULT_PARALLEL,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
@@ -239,6 +240,31 @@ SUSPEND_CRONJOBS = Param(  # down's
         ),
     ],
     False,
+)
+SUSPEND_GITOPS = Param(  # down's and scale's
+    "suspend_gitops",
+    Annotated[
+        bool,
+        typer.Option(
+            "--suspend-gitops",
+            help="Also suspend the Argo CD Application or Flux Kustomization/HelmRelease that "
+            "manages a workload being changed, in the same transaction; `up` resumes it once "
+            "no namespace it was suspended for is still down.",
+        ),
+    ],
+    False,
+)
+ARGOCD_NAMESPACE = Param(
+    "argocd_namespace",
+    Annotated[
+        str,
+        typer.Option(
+            "--argocd-namespace",
+            metavar="NAMESPACE",
+            help="Where Argo CD keeps its Applications (for --suspend-gitops, and up).",
+        ),
+    ],
+    DEFAULT_ARGOCD_NAMESPACE,
 )
 EVENTS = Param(
     "events",

@@ -8,3 +8,4 @@ DEFAULT_WAIT_TIMEOUT_S = 300.0
 DEFAULT_LEASE_S = 120  # the in-cluster mark of a run is stale this long after its last renewal
 KUBECTL_ENV = "NSSCALE_KUBECTL"
 TABLE_ENV = "NSSCALE_AUDIT_TABLE"
+DEFAULT_ARGOCD_NAMESPACE = "argocd"  # where Argo CD keeps its Applications

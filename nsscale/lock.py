@@ -524,12 +524,13 @@ def _per_object(err: KubectlError, namespaces: Sequence[str]) -> dict[str, Kubec
 
 
 def _encode(state: State) -> list[Any]:
-    return [state.replicas, state.original, state.scaled_to]
+    encoded = [state.replicas, state.original, state.scaled_to]
+    return encoded if state.holders is None else [*encoded, state.holders]
 
 
 def _decode(raw: Sequence[Any]) -> State:
-    replicas, original, scaled_to = raw
-    return State(int(replicas), original, scaled_to)
+    replicas, original, scaled_to, *holders = raw
+    return State(int(replicas), original, scaled_to, *holders[:1])
 
 
 def _entry(states: Sequence[Sequence[Any]]) -> Entry:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nsscale.defaults import (
+    DEFAULT_ARGOCD_NAMESPACE,
     DEFAULT_LEASE_S,
     DEFAULT_PARALLEL,
     DEFAULT_RETRIES,
@@ -33,6 +34,8 @@ class RunOptions:
     cronjobs: bool = False  # CronJobs take part: suspended by down, resumed by up
     suspend_cronjobs: bool = False  # asked for (down): CronJobs that cannot be read fail the run
     keda: bool = False  # ScaledObjects of the workloads taken to 0 are paused (resumed by up)
+    suspend_gitops: bool = False  # down, scale: suspend the GitOps owners of what changes
+    argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE  # where Argo CD's Applications live
     events: bool = False  # a Kubernetes Event on each workload changed
     hold_s: float | None = None  # after success: reconcile leaves the namespaces alone this long
     wait: bool = False  # after the writes, until every changed workload is ready

@@ -46,6 +46,13 @@ class Change:
 
     workload: Workload
     after: State
+    # The namespace of the run the change belongs to, when it is not the object's own: a
+    # GitOps owner lives apart from the namespaces it applies.
+    scope: str = ""
+
+    @property
+    def namespace(self) -> str:
+        return self.scope or self.workload.namespace
 
     @property
     def before(self) -> State:

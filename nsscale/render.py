@@ -16,13 +16,13 @@ from rich.table import Table
 from rich.text import Text
 
 from nsscale.errors import ExitCode
-from nsscale.plan import Operation
+from nsscale.plan import Change, Operation
 from nsscale.result import MultiResult, RunResult
 from nsscale.rivals.gitops import GitOpsOwner, gitops_owner
 from nsscale.rivals.hpa import Autoscaler
 from nsscale.schedule.reconcile import Reconciled
 from nsscale.transaction import Scaled
-from nsscale.workload import ORIGINAL, SCALED_TO, Kind, Workload, WorkloadKey
+from nsscale.workload import GITOPS_KINDS, ORIGINAL, SCALED_TO, Kind, Workload, WorkloadKey
 
 ARROW = "→"
 _PLAIN = Style.null()
@@ -166,7 +166,7 @@ def namespaces_table(report: MultiResult) -> Grid:
         table.add_row(
             r.namespace,
             _outcome(r),
-            str(len(o.scaled)),
+            str(sum(s.change.workload.kind.scales for s in o.scaled)),
             str(len(o.failed_all)),
             str(len(r.plan.skips)),
             str(sum(x.ok for x in o.rollback or [])),
@@ -219,17 +219,17 @@ def run_table(result: RunResult) -> Grid:
     table = Grid(f"nsscale {result.operation} {result.namespace}", columns)
     for s in o.scaled:
         w, change = s.change.workload, s.change
-        done = "scaled" if w.kind.scales else _SWITCHED[w.kind][change.to_replicas]
+        done = "scaled" if w.kind.scales else _switch(change)
         status, style = (f"would be {done}", "cyan") if result.dry_run else (done, "green")
         if result.dry_run and w.kind.scales:
             status = "would scale"
-        detail = ""
+        detail = f"for {change.after.holders}" if change.after.holders else ""
         if (r := restored.get(w.key)) is not None:
             status, style = ("rolled back", "yellow") if r.ok else ("LEFT CHANGED", "bold red")
             detail = "" if r.ok else r.failure.message if r.failure else ""
         table.add_row(
             w.kind,
-            w.name,
+            _name(w),
             _move(change.from_replicas, change.to_replicas, w.kind),
             Text(status, style),
             detail,
@@ -238,7 +238,7 @@ def run_table(result: RunResult) -> Grid:
         w, change = f.change.workload, f.change
         table.add_row(
             w.kind,
-            w.name,
+            _name(w),
             _move(change.from_replicas, change.to_replicas, w.kind),
             Text("failed", "red"),
             f.failure.message,
@@ -246,7 +246,7 @@ def run_table(result: RunResult) -> Grid:
     for skip in result.plan.skips:
         w = skip.workload
         table.add_row(
-            w.kind, w.name, _count(w.replicas, w.kind), Text("skipped", "dim"), skip.reason
+            w.kind, _name(w), _count(w.replicas, w.kind), Text("skipped", "dim"), skip.reason
         )
     return table
 
@@ -259,7 +259,7 @@ def rollback_table(result: RunResult) -> Grid | None:
         w = r.change.workload
         status = Text("restored", "green") if r.ok else Text("FAILED", "bold red")
         detail = r.failure.message if r.failure else ""
-        table.add_row(w.kind, w.name, _count(r.change.from_replicas, w.kind), status, detail)
+        table.add_row(w.kind, _name(w), _count(r.change.from_replicas, w.kind), status, detail)
     return table
 
 
@@ -317,16 +317,28 @@ def summary(result: RunResult) -> Text:
 
 def _switched(scaled: Sequence[Scaled]) -> str:
     """ ", 2 CronJobs suspended, 1 ScaledObject paused": what a run switched besides scaling."""
-    counts: dict[tuple[Kind, int], int] = {}
+    counts: dict[tuple[Kind, str], int] = {}
     for s in scaled:
         kind = s.change.workload.kind
         if not kind.scales:
-            key = (kind, s.change.to_replicas)
+            key = (kind, _switch(s.change))
             counts[key] = counts.get(key, 0) + 1
     return "".join(
-        f", {n} {_NAMES[kind]}{'s' if n > 1 else ''} {_SWITCHED[kind][to]}"
-        for (kind, to), n in counts.items()
+        f", {n} {_NAMES[kind]}{'s' if n > 1 else ''} {done}" for (kind, done), n in counts.items()
     )
+
+
+def _switch(change: Change) -> str:
+    """What a change did to what is not scaled: "suspended", "resumed", "paused"; a GitOps
+    owner that stays suspended for other namespaces, "kept suspended"."""
+    if change.from_replicas == change.to_replicas == 0:
+        return "kept suspended"
+    return _SWITCHED[change.workload.kind][change.to_replicas]
+
+
+def _name(workload: Workload) -> str:
+    """A GitOps owner lives apart from the namespace of the table: with its own."""
+    return f"{workload.namespace}/{workload.name}" if workload.kind.gitops else workload.name
 
 
 def _nothing_restored(namespace: str, skipped: int) -> Text:
@@ -428,9 +440,23 @@ def _move(before: int, after: int, kind: Kind = Kind.DEPLOYMENT) -> str:
 
 
 # A CronJob or a ScaledObject is moved between 1 and 0: what each means, and the change to it.
-_STATES = {Kind.CRONJOB: ("suspended", "running"), Kind.SCALEDOBJECT: ("paused", "active")}
-_SWITCHED = {Kind.CRONJOB: ("suspended", "resumed"), Kind.SCALEDOBJECT: ("paused", "resumed")}
-_NAMES = {Kind.CRONJOB: "CronJob", Kind.SCALEDOBJECT: "ScaledObject"}
+_STATES = {
+    Kind.CRONJOB: ("suspended", "running"),
+    Kind.SCALEDOBJECT: ("paused", "active"),
+    **dict.fromkeys(GITOPS_KINDS, ("suspended", "syncing")),
+}
+_SWITCHED = {
+    Kind.CRONJOB: ("suspended", "resumed"),
+    Kind.SCALEDOBJECT: ("paused", "resumed"),
+    **dict.fromkeys(GITOPS_KINDS, ("suspended", "resumed")),
+}
+_NAMES = {
+    Kind.CRONJOB: "CronJob",
+    Kind.SCALEDOBJECT: "ScaledObject",
+    Kind.KUSTOMIZATION: "Kustomization",
+    Kind.HELMRELEASE: "HelmRelease",
+    Kind.APPLICATION: "Application",
+}
 
 
 def _count(replicas: int, kind: Kind) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nsscale.errors import ExitCode
-from nsscale.plan import Operation, Plan
+from nsscale.plan import Change, Operation, Plan
 from nsscale.transaction import Outcome
 from nsscale.waiting import NotReady
 from nsscale.workload import Workload
@@ -127,6 +127,7 @@ class RunResult:
                     "name": s.change.workload.name,
                     "change": "suspend" if s.change.to_replicas == 0 else "resume",
                     "status": "dry_run" if self.dry_run else "success",
+                    **_holders(s.change),
                 }
                 for s in o.scaled
                 if not s.change.workload.kind.scales
@@ -246,3 +247,10 @@ def failed_before_start(
     plan = Plan(namespace, operation, (), ())
     outcome = Outcome(errors=[message], interrupted=interrupted)
     return RunResult(plan, outcome, dry_run=dry_run, run_id=run_id or new_run_id())
+
+
+def _holders(change: Change) -> dict[str, list[str]]:
+    """A GitOps owner's: the namespaces it is left suspended for (none once resumed)."""
+    if not change.workload.kind.gitops:
+        return {}
+    return {"suspended_for": [ns for ns in (change.after.holders or "").split(",") if ns]}

@@ -29,7 +29,7 @@ from nsscale.options import RunOptions
 from nsscale.plan import Entry, Operation, Plan, Snapshot, make_plan, plan_recovery
 from nsscale.result import RunResult, failed_before_start
 from nsscale.retry import RetryPolicy
-from nsscale.rivals.gitops import warn_of_gitops
+from nsscale.rivals.gitops import owned, owner_keys, read_owners, warn_of_gitops, with_owners
 from nsscale.rivals.hpa import warn_of_autoscalers
 from nsscale.rivals.keda import with_scaledobjects
 from nsscale.schedule.decide import PAUSE_UNTIL
@@ -133,7 +133,7 @@ def run_operation(
     for namespace, found in workloads.items():
         if operation is Operation.RECOVER:
             everything = [*found, *scaledobjects[namespace]]
-            plan, mark = _recovery_plan(lock, namespace, everything, options)
+            plan, mark = _recovery_plan(kubectl, lock, namespace, everything, options)
         else:
             plan = make_plan(
                 namespace,
@@ -147,12 +147,15 @@ def run_operation(
             mark = bool(plan.changes)
         plans[namespace] = plan
         marked += [namespace] if mark else []
-        where = f"{namespace}/" if len(workloads) > 1 else ""
+    plans, bonds = _with_gitops(kubectl, plans, options)
+    marked += [ns for ns, plan in plans.items() if plan.changes and ns not in marked]
+    for namespace, plan in plans.items():
+        where = f"{namespace}/" if len(plans) > 1 else ""
         for skip in plan.skips:
             if skip.warn:
                 log.warning("%s%s: %s", where, skip.workload.ref, skip.reason)
     changing = [c.workload for plan in plans.values() for c in plan.changes]
-    if operation in (Operation.DOWN, Operation.SCALE):
+    if operation in (Operation.DOWN, Operation.SCALE) and not options.suspend_gitops:
         warn_of_gitops(changing)
     if operation is Operation.SCALE and options.replicas:
         warn_of_autoscalers(changing, ahead.autoscalers(), options.replicas)
@@ -162,7 +165,9 @@ def run_operation(
         review = ahead.review()
         for namespace, plan in plans.items():
             try:
-                preflight(review, namespace, {c.workload.kind for c in plan.changes})
+                # a GitOps owner lives elsewhere, and its write is guarded all the same
+                kinds = {c.workload.kind for c in plan.changes if not c.workload.kind.gitops}
+                preflight(review, namespace, kinds)
             except PreflightFailed as err:
                 refused[namespace] = err
         _refuse(refused, one_unit)
@@ -194,6 +199,7 @@ def run_operation(
         options.parallel,
         interrupts=interrupts,
         isolated=not options.all_or_nothing,
+        bonds=bonds,
     )
     dry_run = options.dry_run or options.server_dry_run
     with lock.kept(on_lost=interrupts.halt) if lock.held else nullcontext():
@@ -277,9 +283,35 @@ def hold(kubectl: Kubectl, namespaces: Sequence[str], seconds: float) -> None:
 
 def _kinds_moved(plans: Iterable[Plan]) -> tuple[Kind, ...]:
     """The kinds a run's writes are judged and verified by reading: the workloads', and
-    CronJobs' or KEDA's ScaledObjects' when it moves some (the others may not be readable)."""
+    CronJobs', KEDA's ScaledObjects' or GitOps owners' when it moves some (the others may not
+    be readable, or even installed)."""
     moved = {c.workload.kind for plan in plans for c in plan.changes}
-    return (*WORKLOAD_KINDS, *(k for k in (Kind.CRONJOB, Kind.SCALEDOBJECT) if k in moved))
+    return (*WORKLOAD_KINDS, *(k for k in Kind if k in moved and k not in WORKLOAD_KINDS))
+
+
+def _with_gitops(
+    kubectl: Kubectl, plans: dict[str, Plan], options: RunOptions
+) -> tuple[dict[str, Plan], list[frozenset[str]]]:
+    """`--suspend-gitops` (down, scale): the plans with each GitOps owner of the workloads they
+    change suspended first; `up`: with each owner nsscale suspended for their namespaces resumed
+    last (or kept suspended for the others). The owners are read only when a workload names
+    one. Also the groups of namespaces one owner's change covers."""
+    operation = next(iter(plans.values())).operation if plans else Operation.RECOVER
+    resuming = operation is Operation.UP
+    if not (resuming or (options.suspend_gitops and operation is not Operation.RECOVER)):
+        return plans, []
+    workloads = [
+        w
+        for plan in plans.values()
+        for w in [c.workload for c in plan.changes]
+        + ([s.workload for s in plan.skips] if resuming else [])
+    ]
+    owners = owned(workloads)
+    if not owners:
+        return plans, []
+    keys = [owner.key(options.argocd_namespace) for owner in owners]
+    found = read_owners(kubectl, keys, required=not resuming)
+    return with_owners(plans, found, options.argocd_namespace)
 
 
 def _refuse(refused: Mapping[str, NsscaleError], one_unit: bool) -> None:
@@ -320,7 +352,11 @@ def preflight(review: Review, namespace: str, kinds: set[Kind]) -> None:
 
 
 def _recovery_plan(
-    lock: RunLock, namespace: str, workloads: list[Workload], options: RunOptions
+    kubectl: Kubectl,
+    lock: RunLock,
+    namespace: str,
+    workloads: list[Workload],
+    options: RunOptions,
 ) -> tuple[Plan, bool]:
     """The plan that undoes the marked run, and whether there is a mark to take over."""
     mark = lock.read([namespace])[namespace]
@@ -333,7 +369,8 @@ def _recovery_plan(
             "wait for it to finish, or use --force if you know it is gone",
         )
     log.warning("recovering from an interrupted run: %s", mark.describe())
-    return plan_recovery(namespace, mark.snapshot, workloads), True
+    owners = read_owners(kubectl, owner_keys(mark.snapshot), required=True)  # GitOps's, elsewhere
+    return plan_recovery(namespace, mark.snapshot, [*workloads, *owners.values()]), True
 
 
 def _mark(lock: RunLock, plans: Mapping[str, Plan], options: RunOptions) -> dict[str, NsscaleError]:

@@ -114,7 +114,11 @@ class Outcome:
         if self.interrupted or len(self.error_scope) < len(self.errors):
             return namespaces
         scoped = set().union(*self.error_scope.values())
-        return namespaces & (scoped | {f.change.workload.namespace for f in self.failed_all})
+        return namespaces & (scoped | {f.change.namespace for f in self.failed_all})
+
+    def changes(self) -> list[Change]:
+        """Every change the run made, tried, or may have made."""
+        return [s.change for s in self.scaled] + [f.change for f in self.failed_all]
 
     @property
     def failed_all(self) -> list[Failed]:
@@ -125,11 +129,12 @@ class Outcome:
         """The part of the outcome that concerns one namespace."""
 
         def mine(change: Change) -> bool:
-            return change.workload.namespace == namespace
+            return change.namespace == namespace
 
         final = None
         if self.final is not None and namespace in self.read_back:
-            final = {key: w for key, w in self.final.items() if key[0] == namespace}
+            owned = {c.workload.key for c in self.changes() if mine(c)}
+            final = {k: w for k, w in self.final.items() if k[0] == namespace or k in owned}
         rollback = None
         if self.rollback is not None and namespace in self.rolled_back:
             rollback = [r for r in self.rollback if mine(r.change)]
@@ -160,6 +165,9 @@ class Transaction:
     parallel: int = 1  # steps in flight at once
     interrupts: Interrupts = field(default_factory=Interrupts)
     isolated: bool = True  # a failure undoes its own namespace only (else: every namespace)
+    # Namespaces that stand or fall together even when isolated: one change covers them all
+    # (a GitOps owner suspended for each).
+    bonds: Sequence[frozenset[str]] = ()
 
     def run(self, changes: Sequence[Change]) -> Outcome:
         with self.interrupts:
@@ -174,7 +182,7 @@ class Transaction:
         # Steps run in worker threads; a Ctrl-C reaches only the main thread, where it is noted
         # (see Interrupts): no new wave starts, and the steps in flight (each kubectl in its own
         # session) finish and are known.
-        namespaces = list(dict.fromkeys(c.workload.namespace for c in changes))
+        namespaces = list(dict.fromkeys(c.namespace for c in changes))
         with ThreadPoolExecutor(width, thread_name_prefix="nsscale-step") as pool:
             for wave in _chunks(steps, width):
                 self._notice_stop(outcome)
@@ -184,30 +192,46 @@ class Transaction:
                     if not self.isolated:
                         break
                     # the namespaces that failed make no more changes; the others go on
-                    stopped = outcome.failed_in(namespaces)
+                    stopped = self._failed(outcome, namespaces)
                     wave = [s for step in wave if (s := _without(step, stopped)).changes]
                 self._run_wave(pool, wave, outcome)
             with self.interrupts.refusing("the run is finishing"):
                 self._notice_stop(outcome)  # one that came during the last wave
-                failed = outcome.failed_in(namespaces)
-                if failed and not self.isolated:
-                    others = [ns for ns in namespaces if ns not in failed]
-                    if others:
-                        culprits = ", ".join(sorted(failed))
-                        why = f"undone with the whole run (--all-or-nothing): {culprits} failed"
-                        outcome.add_error(why, others)
-                    failed = set(namespaces)
+                failed = self._failed(outcome, namespaces, explain=True)
                 if self.rollback and failed:
                     self._undo(pool, outcome, failed)
                 if failed or outcome.judged_in:
                     looked = failed | outcome.judged_in
-                    self._verify(outcome, [ns for ns in namespaces if ns in looked])
+                    self._verify(outcome, [ns for ns in namespaces if ns in looked], changes)
         return outcome
+
+    def _failed(
+        self, outcome: Outcome, namespaces: Sequence[str], *, explain: bool = False
+    ) -> set[str]:
+        """The namespaces that failed, with those that stand or fall with them (every one
+        under --all-or-nothing); `explain`: tell each of the latter why it is undone."""
+        failed = outcome.failed_in(namespaces)
+        units = [frozenset(namespaces)] if not self.isolated else self.bonds
+        for unit in units:
+            culprits, others = failed & unit, unit - failed
+            if not (culprits and others):
+                continue
+            if explain:
+                names = ", ".join(sorted(culprits))
+                why = (
+                    f"undone with the whole run (--all-or-nothing): {names} failed"
+                    if not self.isolated
+                    else f"undone with {names}, which failed: one GitOps owner is suspended "
+                    "for both (--suspend-gitops)"
+                )
+                outcome.add_error(why, sorted(others))
+            failed |= others
+        return failed
 
     def _named(self, workload: Workload) -> str:
         """How the log names a workload: `kind/name`, as the original design's lines do, and
         `namespace/kind/name` when the run spans namespaces."""
-        several = len(self.writer.namespaces) > 1
+        several = len(self.writer.namespaces) > 1 and not workload.kind.gitops
         return f"{workload.namespace}/{workload.ref}" if several else workload.ref
 
     def _notice_stop(self, outcome: Outcome) -> None:
@@ -235,7 +259,7 @@ class Transaction:
         else:
             for change, result in zip(step.changes, results, strict=True):
                 if result.judged:
-                    outcome.judged_in.add(change.workload.namespace)
+                    outcome.judged_in.add(change.namespace)
                 if result.failure is None:
                     assert result.workload is not None
                     outcome.scaled.append(Scaled(change, result.workload, step))
@@ -249,7 +273,7 @@ class Transaction:
 
     def _abort(self, step: Step, outcome: Outcome, message: str) -> None:
         log.error("%s", message)
-        outcome.add_error(message, {c.workload.namespace for c in step.changes})
+        outcome.add_error(message, {c.namespace for c in step.changes})
         unknown = Failure(f"state unknown: {message}", ErrorKind.OTHER)
         outcome.uncertain.extend(Failed(change, unknown, step) for change in step.changes)
 
@@ -260,7 +284,7 @@ class Transaction:
         for change, workload, step in [(s.change, s.workload, s.step) for s in outcome.scaled] + [
             (f.change, f.change.workload, f.step) for f in outcome.uncertain
         ]:
-            if change.workload.namespace in namespaces:
+            if change.namespace in namespaces:
                 steps[step.index] = step
                 done.setdefault(step.index, []).append((change, workload))
         if not done:
@@ -269,8 +293,8 @@ class Transaction:
             "Failure detected, initiating rollback of %d successfully scaled resources",
             sum(len(entries) for entries in done.values()),
         )
-        for namespace in sorted({c.workload.namespace for e in done.values() for c, _ in e}):
-            count = sum(c.workload.namespace == namespace for e in done.values() for c, _ in e)
+        for namespace in sorted({c.namespace for e in done.values() for c, _ in e}):
+            count = sum(c.namespace == namespace for e in done.values() for c, _ in e)
             log.info("Starting rollback of %d resources in namespace %s", count, namespace)
             outcome.rolled_back.add(namespace)
         restored: list[Restored] = []
@@ -302,12 +326,16 @@ class Transaction:
             log.info("Rollback completed: %d operations performed", len(restored))
             outcome.rollback = restored
 
-    def _verify(self, outcome: Outcome, namespaces: Sequence[str]) -> None:
+    def _verify(
+        self, outcome: Outcome, namespaces: Sequence[str], changes: Sequence[Change]
+    ) -> None:
         """Read the namespaces once more after a failure there, or after any outcome there was
         judged, so that the report says what the cluster shows: an undo reported done must show
-        the original state, and one reported failed that landed after all is done."""
+        the original state, and one reported failed that landed after all is done. The objects
+        their changes moved elsewhere (GitOps owners) are read with them."""
+        apart = [c.workload.namespace for c in changes if c.namespace in namespaces]
         try:
-            final = {w.key: w for w in self.writer.read(namespaces)}
+            final = {w.key: w for w in self.writer.read(list(dict.fromkeys([*namespaces, *apart])))}
         except NsscaleError as err:
             log.error("could not verify the outcome: %s", err)
             if outcome.rollback is not None:
@@ -355,7 +383,7 @@ def _without(step: Step, namespaces: set[str]) -> Step:
     """The step without the changes of the namespaces."""
     if not namespaces:
         return step
-    kept = tuple(c for c in step.changes if c.workload.namespace not in namespaces)
+    kept = tuple(c for c in step.changes if c.namespace not in namespaces)
     return replace(step, changes=kept)
 
 

@@ -7,11 +7,17 @@ before nsscale suspended it is recorded as `nsscale/original-suspend` (`false` o
 A KEDA ScaledObject whose target a run scales to 0 is moved alike: 1 while KEDA scales its
 target, 0 while paused at 0 (`autoscaling.keda.sh/paused-replicas: "0"`); what the annotation
 was before is recorded in `nsscale/original-paused-replicas` (`none` when it was absent).
+A GitOps owner (`--suspend-gitops`: a Flux Kustomization or HelmRelease, an Argo CD Application)
+is 1 while it syncs and 0 while suspended (Flux: `spec.suspend: true`; Argo CD: no
+`spec.syncPolicy.automated`); what was there is recorded in `nsscale/original-suspend` (Flux:
+`true`, `false` or `none`) or `nsscale/original-automated` (Argo CD, as JSON), and the namespaces
+it is suspended for in `nsscale/suspended-for` (the State's `holders`).
 """
 
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +28,8 @@ EXCLUDE = "nsscale/exclude"  # "true": nsscale leaves the workload alone
 ORIGINAL_SUSPEND = "nsscale/original-suspend"  # a CronJob's spec.suspend before nsscale's
 PAUSED = "autoscaling.keda.sh/paused-replicas"  # KEDA leaves the target at this count
 ORIGINAL_PAUSED = "nsscale/original-paused-replicas"  # PAUSED before nsscale's, or "none"
+ORIGINAL_AUTOMATED = "nsscale/original-automated"  # an Application's automated sync, as JSON
+SUSPENDED_FOR = "nsscale/suspended-for"  # the namespaces a GitOps owner is suspended for
 
 
 class Kind(enum.StrEnum):
@@ -29,6 +37,9 @@ class Kind(enum.StrEnum):
     STATEFULSET = "statefulset"
     CRONJOB = "cronjob"
     SCALEDOBJECT = "scaledobject"
+    KUSTOMIZATION = "kustomization"
+    HELMRELEASE = "helmrelease"
+    APPLICATION = "application"
 
     @classmethod
     def from_api(cls, api_kind: str) -> Kind:
@@ -46,16 +57,29 @@ class Kind(enum.StrEnum):
     @property
     def listed(self) -> str:
         """How `kubectl get` names it (a custom resource with its group, never ambiguous)."""
-        return self.resource if self is Kind.SCALEDOBJECT else self.plural
+        return self.resource if self in CUSTOM_KINDS else self.plural
 
     @property
     def scales(self) -> bool:
         """Moved by a replica count of pods (not a CronJob's or a ScaledObject's on/off)."""
         return self in WORKLOAD_KINDS
 
+    @property
+    def gitops(self) -> bool:
+        """A GitOps owner: it lives apart from the namespaces it applies."""
+        return self in GITOPS_KINDS
+
 
 WORKLOAD_KINDS = (Kind.DEPLOYMENT, Kind.STATEFULSET)
-_GROUPS = {Kind.CRONJOB: "batch", Kind.SCALEDOBJECT: "keda.sh"}
+GITOPS_KINDS = (Kind.KUSTOMIZATION, Kind.HELMRELEASE, Kind.APPLICATION)
+CUSTOM_KINDS = (Kind.SCALEDOBJECT, *GITOPS_KINDS)
+_GROUPS = {
+    Kind.CRONJOB: "batch",
+    Kind.SCALEDOBJECT: "keda.sh",
+    Kind.KUSTOMIZATION: "kustomize.toolkit.fluxcd.io",
+    Kind.HELMRELEASE: "helm.toolkit.fluxcd.io",
+    Kind.APPLICATION: "argoproj.io",
+}
 
 
 WorkloadKey = tuple[str, Kind, str]  # (namespace, kind, name): unique across namespaces
@@ -68,6 +92,7 @@ class State:
     replicas: int
     original: str | None = None
     scaled_to: str | None = None
+    holders: str | None = None  # a GitOps owner's: the namespaces it is suspended for
 
 
 @dataclass(frozen=True)
@@ -90,6 +115,9 @@ class Workload:
 
     @property
     def ref(self) -> str:
+        """`kind/name`; a GitOps owner, which lives apart, `kind/namespace/name`."""
+        if self.kind.gitops:
+            return f"{self.kind}/{self.namespace}/{self.name}"
         return f"{self.kind}/{self.name}"
 
     @property
@@ -101,6 +129,13 @@ class Workload:
             return State(self.replicas, original, self.annotations.get(SCALED_TO))
         if self.kind is Kind.SCALEDOBJECT:
             return State(self.replicas, self.annotations.get(ORIGINAL_PAUSED))
+        if self.kind.gitops:
+            recorded = ORIGINAL_AUTOMATED if self.kind is Kind.APPLICATION else ORIGINAL_SUSPEND
+            return State(
+                self.replicas,
+                self.annotations.get(recorded),
+                holders=self.annotations.get(SUSPENDED_FOR),
+            )
         return State(self.replicas, self.annotations.get(ORIGINAL), self.annotations.get(SCALED_TO))
 
     @classmethod
@@ -119,6 +154,10 @@ class Workload:
                 spec_replicas = 0 if annotations.get(PAUSED) == "0" else 1
                 ref = spec["scaleTargetRef"]
                 target = (Kind.from_api(str(ref.get("kind") or "Deployment")), str(ref["name"]))
+            elif kind is Kind.APPLICATION:  # 1 while it syncs by itself, 0 without automated sync
+                spec_replicas = 0 if (spec.get("syncPolicy") or {}).get("automated") is None else 1
+            elif kind.gitops:  # Flux: 1 while it reconciles, 0 suspended
+                spec_replicas = 0 if spec.get("suspend") is True else 1
             else:
                 spec_replicas = spec.get("replicas", 1)  # the API's default is 1
             status = obj.get("status") or {}
@@ -158,6 +197,12 @@ class Workload:
         elif self.kind is Kind.SCALEDOBJECT:
             original_key = ORIGINAL_PAUSED
             _pause(annotations, state, self.annotations.get(ORIGINAL_PAUSED))
+        elif self.kind.gitops:
+            original_key = ORIGINAL_AUTOMATED if self.kind is Kind.APPLICATION else ORIGINAL_SUSPEND
+            _suspend_owner(self.kind, obj["spec"], state, self.state.original)
+            annotations.pop(SUSPENDED_FOR, None)
+            if state.holders is not None:
+                annotations[SUSPENDED_FOR] = state.holders
         for key, value in ((original_key, original), (SCALED_TO, state.scaled_to)):
             if value is None:
                 annotations.pop(key, None)
@@ -188,6 +233,24 @@ def _pause(annotations: dict[str, str], state: State, recorded: str | None) -> N
             annotations.pop(PAUSED, None)
         else:
             annotations[PAUSED] = recorded
+
+
+def _suspend_owner(kind: Kind, spec: dict[str, Any], state: State, recorded: str | None) -> None:
+    """A GitOps owner's suspension: to suspend, Flux's `suspend: true` or Argo CD's automated
+    sync removed; to resume, what was there before nsscale's (`recorded`)."""
+    if kind is Kind.APPLICATION:
+        policy = spec["syncPolicy"] = dict(spec.get("syncPolicy") or {})
+        if state.replicas == 0:
+            policy.pop("automated", None)
+        elif recorded is not None:
+            policy["automated"] = json.loads(recorded)
+        return
+    if state.replicas == 0:
+        spec["suspend"] = True
+    elif recorded == "none":
+        spec.pop("suspend", None)
+    elif recorded is not None:
+        spec["suspend"] = recorded == "true"
 
 
 def _controller(references: list[Mapping[str, Any]]) -> tuple[str, str] | None:
