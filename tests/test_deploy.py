@@ -16,7 +16,12 @@ import yaml
 
 from nsscale.lock import Mark
 from tests.apiserver.fixtures import Kubectl as KubectlFixture
-from tests.apiserver.kinds.custom import KEDA_SCALED_OBJECT
+from tests.apiserver.kinds.custom import (
+    ARGO_APPLICATION,
+    FLUX_HELM_RELEASE,
+    FLUX_KUSTOMIZATION,
+    KEDA_SCALED_OBJECT,
+)
 from tests.apiserver.server import ApiServer
 from tests.faultkit import run, seed
 
@@ -27,6 +32,24 @@ Grant = tuple[str, str, str]  # (API group, resource, verb)
 # What every authenticated user may do already (the built-in system:basic-user and
 # system:discovery roles): not the ClusterRole's to grant.
 EVERYONE = {"selfsubjectaccessreviews", "selfsubjectreviews"}
+GITOPS = (ARGO_APPLICATION, FLUX_KUSTOMIZATION, FLUX_HELM_RELEASE)
+OWNED: list[dict[str, Any]] = [  # a workload's owner: its metadata, and where the owner lives
+    {"annotations": {"argocd.argoproj.io/tracking-id": "site:apps/Deployment:x/site"}},
+    {
+        "labels": {
+            "kustomize.toolkit.fluxcd.io/name": "site",
+            "kustomize.toolkit.fluxcd.io/namespace": "flux",
+        },
+        "namespace": "flux",
+    },
+    {
+        "labels": {
+            "helm.toolkit.fluxcd.io/name": "site",
+            "helm.toolkit.fluxcd.io/namespace": "flux",
+        },
+        "namespace": "flux",
+    },
+]
 
 
 def rendered(kubectl_bin: Path) -> list[dict[str, Any]]:
@@ -84,10 +107,18 @@ def test_the_cluster_role_grants_exactly_what_nsscale_sends(
 ) -> None:
     # Every feature that reaches the API: several namespaces, CronJobs, KEDA, HPAs, the marks,
     # a rollback, reconcile, --hold, --events, status and recover.
-    apiserver.install_crds(KEDA_SCALED_OBJECT)
+    apiserver.install_crds(KEDA_SCALED_OBJECT, *GITOPS)
+    for crd, kind, where in zip(
+        GITOPS, ("Application", "Kustomization", "HelmRelease"), OWNED, strict=True
+    ):
+        spec = {"syncPolicy": {"automated": {}}} if kind == "Application" else {}
+        apiserver.add_custom(crd.api_version, kind, where.get("namespace", "argocd"), "site", spec)
     for ns in ("alpha", "bravo"):
         seed(apiserver, ns, {("deployment", "web"): 2, ("statefulset", "db"): 1})
         apiserver.add_namespace(ns, labels={"nsscale/scheduled": "true"})
+        for i, owner in enumerate(OWNED):  # applied by Argo CD, by Flux twice
+            labels = {k: v for k, v in owner.items() if k != "namespace"}
+            apiserver.add_deployment(ns, f"site-{i}", replicas=1, **labels)
         apiserver.add_cronjob(ns, "report")
         apiserver.add_hpa(ns, "web", "Deployment", "web", 1, 4)
         apiserver.add_custom(
@@ -99,7 +130,7 @@ def test_the_cluster_role_grants_exactly_what_nsscale_sends(
         created = kubectl("create", "-f", "-", input=json.dumps(ended.to_lease(ns)))
         assert created.returncode == 0, created.stderr
     commands = [
-        ["down", "alpha", "bravo", "--suspend-cronjobs", "--events"],
+        ["down", "alpha", "bravo", "--suspend-cronjobs", "--suspend-gitops", "--events"],
         ["up", "alpha", "bravo", "--hold", "1h", "--events"],
         ["scale", "alpha", "--replicas", "2"],
         ["status", "alpha", "bravo"],
