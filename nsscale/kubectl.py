@@ -143,10 +143,13 @@ class Kubectl:
 
     def json(self, args: Sequence[str], stdin: str | None = None, *, requests: int = 1) -> Any:
         """Run with `-o json` and parse stdout; KubectlOutputError if it is not one JSON object."""
-        documents = self.json_documents(args, stdin, requests=requests)
-        if len(documents) != 1:
-            raise KubectlOutputError(self.argv(args), f"{len(documents)} documents", "")
-        return documents[0]
+        return _one(self.argv(args), self.json_documents(args, stdin, requests=requests))
+
+    def get_raw(self, path: str) -> Any:
+        """`kubectl get --raw PATH`, parsed: the server's JSON, which kubectl passes through
+        without decoding and printing it again."""
+        result = self.run(["get", "--raw", path])
+        return _one(result.argv, _documents(result))
 
     def json_documents(
         self, args: Sequence[str], stdin: str | None = None, *, requests: int = 1
@@ -155,14 +158,23 @@ class Kubectl:
 
         `kubectl replace -f - -o json` with several objects prints one document per object.
         """
-        result = self.run([*args, "-o", "json"], stdin, requests=requests)
-        try:
-            documents = parse_documents(result.stdout)
-        except ValueError as exc:
-            raise KubectlOutputError(result.argv, str(exc), result.stdout) from exc
-        if not documents:
-            raise KubectlOutputError(result.argv, "no output", result.stdout)
-        return documents
+        return _documents(self.run([*args, "-o", "json"], stdin, requests=requests))
+
+
+def _documents(result: KubectlResult) -> list[Any]:
+    try:
+        documents = parse_documents(result.stdout)
+    except ValueError as exc:
+        raise KubectlOutputError(result.argv, str(exc), result.stdout) from exc
+    if not documents:
+        raise KubectlOutputError(result.argv, "no output", result.stdout)
+    return documents
+
+
+def _one(argv: Sequence[str], documents: list[Any]) -> Any:
+    if len(documents) != 1:
+        raise KubectlOutputError(argv, f"{len(documents)} documents", "")
+    return documents[0]
 
 
 def parse_documents(text: str) -> list[dict[str, Any]]:

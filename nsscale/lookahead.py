@@ -59,6 +59,7 @@ class Lookahead:
         kinds: Sequence[Kind] = WORKLOAD_KINDS,
         scaledobjects: bool = False,
         optional_cronjobs: bool = False,
+        raw_reads: bool = False,
     ) -> None:
         """`named`: the namespaces named; `namespace_selector` picks more by their labels.
         `writes`: the run may write (not a client-side dry run), so ask the review.
@@ -68,13 +69,14 @@ class Lookahead:
         `autoscalers`: also read the HorizontalPodAutoscalers targeting them. `kinds`: those
         read (and asked about), CronJobs among them when the run may move them.
         `scaledobjects`: also read KEDA's ScaledObjects (a call of their own).
-        `optional_cronjobs`: CronJobs the caller may not read are a warning, not a failure."""
+        `optional_cronjobs`: CronJobs the caller may not read are a warning, not a failure.
+        `raw_reads`: the workloads are read a kind per process, faster (see KubectlCluster)."""
         self.started = time.monotonic()  # the run's clock starts with its first read
         self._named, self._namespace_selector = tuple(named), namespace_selector
         self.kinds = tuple(kinds)
         self._targets: Targets | None = None
         self._choosing = threading.Lock()
-        cluster = KubectlCluster(kubectl)
+        cluster = KubectlCluster(kubectl, raw_reads=raw_reads)
         self._namespaces = _start(
             lambda: read_namespaces(cluster, named, namespace_selector, retry)
         )

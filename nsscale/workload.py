@@ -55,6 +55,11 @@ class Kind(enum.StrEnum):
         return f"{self.plural}.{_GROUPS.get(self, 'apps')}"
 
     @property
+    def api_version(self) -> str:
+        """The group/version nsscale reads and writes it in."""
+        return _VERSIONS[self]
+
+    @property
     def listed(self) -> str:
         """How `kubectl get` names it (a custom resource with its group, never ambiguous)."""
         return self.resource if self in CUSTOM_KINDS else self.plural
@@ -73,6 +78,15 @@ class Kind(enum.StrEnum):
 WORKLOAD_KINDS = (Kind.DEPLOYMENT, Kind.STATEFULSET)
 GITOPS_KINDS = (Kind.KUSTOMIZATION, Kind.HELMRELEASE, Kind.APPLICATION)
 CUSTOM_KINDS = (Kind.SCALEDOBJECT, *GITOPS_KINDS)
+_VERSIONS = {
+    Kind.DEPLOYMENT: "apps/v1",
+    Kind.STATEFULSET: "apps/v1",
+    Kind.CRONJOB: "batch/v1",
+    Kind.SCALEDOBJECT: "keda.sh/v1alpha1",
+    Kind.KUSTOMIZATION: "kustomize.toolkit.fluxcd.io/v1",
+    Kind.HELMRELEASE: "helm.toolkit.fluxcd.io/v2",
+    Kind.APPLICATION: "argoproj.io/v1alpha1",
+}
 _GROUPS = {
     Kind.CRONJOB: "batch",
     Kind.SCALEDOBJECT: "keda.sh",

@@ -59,8 +59,14 @@ def test_at_night_it_brings_down_what_its_schedule_wants_down(
 
     again = reconcile(env, "--uptime", WORKDAYS, "--at", NIGHT, "-vv")  # cron, 5 minutes later
     assert again.code == 0, str(again)
-    starts = re.findall(r"\[DEBUG\] kubectl: ", again.stderr)
-    assert len(starts) <= 2, again.stderr  # the Namespaces and the workloads: no write, no mark
+    # the Namespaces, and each kind of workload passed through as the server sent it: no
+    # write, no mark
+    starts = re.findall(r"\[DEBUG\] kubectl: .*", again.stderr)
+    assert [s.split()[3:6] for s in starts] == [
+        ["get", "namespaces", "-l"],
+        ["get", "--raw", "/apis/apps/v1/deployments"],
+        ["get", "--raw", "/apis/apps/v1/statefulsets"],
+    ], again.stderr
     assert "already down" in again.stdout
     audit = tmp_path / "state" / "nsscale" / "audit.jsonl"
     assert len(audit.read_text().splitlines()) == 2  # dev and demo, once

@@ -1,8 +1,9 @@
 """`nsscale reconcile`: bring each namespace to what its schedule wants at an instant, acting
 only where it is not so already.
 
-One read decides for every namespace (their Namespaces and workloads: two kubectl calls, however
-many namespaces); then at most two runs of the ordinary engine, one `down` over the namespaces
+One read decides for every namespace (their Namespaces, and each kind of workload passed through
+as the server sends it: three kubectl calls side by side, however many namespaces); then at
+most two runs of the ordinary engine, one `down` over the namespaces
 to bring down and one `up` over those to bring up, each with its marks, transaction, rollback
 and audit record. A namespace already as wanted, paused, or without a schedule is only reported.
 """
@@ -23,7 +24,6 @@ from nsscale.options import RunOptions
 from nsscale.plan import Operation
 from nsscale.result import MultiResult, RunResult, new_run_id
 from nsscale.retry import RetryPolicy
-from nsscale.run import execute
 from nsscale.schedule.decide import Decision, Policy, decide
 from nsscale.waiting import Progress
 
@@ -85,6 +85,7 @@ def reconcile(
         audited=False,
         selector=options.selection.selector,
         namespace_selector=namespace_selector,
+        raw_reads=True,  # cron runs it every few minutes: the decision read is its whole cost
     )
     workloads = ahead.workloads()
     decisions = [
@@ -103,6 +104,8 @@ def reconcile(
             cronjobs=operation is Operation.UP or options.suspend_cronjobs,
             keda=True,
         )
+        from nsscale.run import execute  # the engine: loaded only when a namespace needs it
+
         run_ahead = Lookahead.for_run(kubectl, group, None, run_options, auditor)
         executed = execute(
             kubectl, operation, run_options, run_ahead, auditor, interrupts, on_wait=on_wait
