@@ -64,8 +64,8 @@ def test_at_night_it_brings_down_what_its_schedule_wants_down(
     starts = re.findall(r"\[DEBUG\] kubectl: .*", again.stderr)
     assert [s.split()[3:6] for s in starts] == [
         ["get", "namespaces", "-l"],
-        ["get", "--raw", "/apis/apps/v1/deployments"],
-        ["get", "--raw", "/apis/apps/v1/statefulsets"],
+        ["get", "--raw", "'/apis/apps/v1/deployments?limit=500'"],
+        ["get", "--raw", "'/apis/apps/v1/statefulsets?limit=500'"],
     ], again.stderr
     assert "already down" in again.stdout
     audit = tmp_path / "state" / "nsscale" / "audit.jsonl"
