@@ -23,6 +23,7 @@ from nsscale.errors import (
     KubectlOutputError,
     kubeconfig_error,
 )
+from nsscale.incluster import in_cluster_kubeconfig
 
 log = logging.getLogger("nsscale")
 
@@ -54,7 +55,7 @@ class KubectlConfig:
                 f"kubeconfig {kubeconfig} {what}", KUBECONFIG_HINT, kubeconfig=kubeconfig
             )
         chosen = binary or os.environ.get(KUBECTL_ENV) or "kubectl"
-        return cls(chosen, context, kubeconfig, timeout_s)
+        return cls(chosen, context, kubeconfig or in_cluster_kubeconfig(), timeout_s)
 
 
 @dataclass(frozen=True)
