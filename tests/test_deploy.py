@@ -111,7 +111,7 @@ def test_the_cluster_role_grants_exactly_what_nsscale_sends(
     for crd, kind, where in zip(
         GITOPS, ("Application", "Kustomization", "HelmRelease"), OWNED, strict=True
     ):
-        spec = {"syncPolicy": {"automated": {}}} if kind == "Application" else {}
+        spec: dict[str, Any] = {"syncPolicy": {"automated": {}}} if kind == "Application" else {}
         apiserver.add_custom(crd.api_version, kind, where.get("namespace", "argocd"), "site", spec)
     for ns in ("alpha", "bravo"):
         seed(apiserver, ns, {("deployment", "web"): 2, ("statefulset", "db"): 1})
