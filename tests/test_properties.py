@@ -152,13 +152,15 @@ def in_namespace(namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
     st.lists(st.booleans(), max_size=30),
     st.integers(min_value=1, max_value=4),
     st.booleans(),
+    st.booleans(),
 )
 def test_every_namespace_ends_at_its_target_or_at_its_originals(
-    spread: list[list[int]], failures: list[bool], batch: int, all_or_nothing: bool
+    spread: list[list[int]], failures: list[bool], batch: int, all_or_nothing: bool, bonded: bool
 ) -> None:
     # Any namespaces, any failure positions, batches spanning namespaces: a namespace whose run
     # succeeded is down, any other is as it began (with --all-or-nothing: all as they began
-    # when anything failed), and each namespace's report says which.
+    # when anything failed; `bonded`: the first two, as one GitOps owner's would be, as they
+    # began when either failed), and each namespace's report says which.
     namespaces = [f"ns{i}" for i in range(len(spread))]
     objs = [
         in_namespace(ns, workload(f"w{i}", n))
@@ -168,12 +170,17 @@ def test_every_namespace_ends_at_its_target_or_at_its_originals(
     cluster = MemoryCluster(objs, failures, refuse_undos=False)
     before = {ns: _state(cluster, ns) for ns in namespaces}
     plans = {ns: make_plan(ns, Operation.DOWN, cluster.list_workloads([ns])) for ns in namespaces}
+    bond = frozenset(ns for ns in namespaces[:2] if plans[ns].changes) if bonded else frozenset()
     transaction = Transaction(
-        Writer(cluster, tuple(namespaces)), batch_size=batch, isolated=not all_or_nothing
+        Writer(cluster, tuple(namespaces)),
+        batch_size=batch,
+        isolated=not all_or_nothing,
+        bonds=[bond] if len(bond) > 1 else [],
     )
     outcome = transaction.run([c for ns in namespaces for c in plans[ns].changes])
     results = {ns: RunResult(plans[ns], outcome.of(ns)) for ns in namespaces}
     anything_failed = not all(r.success for r in results.values())
+    bond_failed = len(bond) > 1 and not all(results[ns].success for ns in bond)
     for ns, result in results.items():
         doc = result.to_dict()
         if not plans[ns].changes:  # nothing to do there: whatever else failed
@@ -181,6 +188,7 @@ def test_every_namespace_ends_at_its_target_or_at_its_originals(
             assert _state(cluster, ns) == before[ns]
         elif result.success:
             assert not (all_or_nothing and anything_failed)
+            assert not (ns in bond and bond_failed)
             assert all(w.replicas == 0 for w in cluster.list_workloads([ns]))
             assert {s["name"] for s in doc["scaled_resources"]} == {
                 c.workload.name for c in plans[ns].changes
