@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.many
 	$(BIN)/python -m benchmarks.reconcile
+	$(BIN)/python -m benchmarks.serve
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

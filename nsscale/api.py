@@ -6,6 +6,10 @@ ValueError, for bad arguments. It installs no signal handler and configures no l
 `nsscale` logger is the caller's to route), so it is safe to call from any thread of a service:
 two calls on one namespace at once are kept apart by the in-cluster mark, one runs and the other
 returns a failure naming the run that holds the namespace.
+
+`run_namespace` and `namespace_status` are the same two paths for a caller that has its own
+kubectl and audit (`nsscale serve`): the run's whole outcome (why it was refused, too), and the
+document `nsscale status NAMESPACE -o json` prints.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from nsscale.lookahead import Lookahead
 from nsscale.options import AuditOptions, RunOptions
 from nsscale.plan import Operation, check_namespace
 from nsscale.result import new_run_id
-from nsscale.run import execute
+from nsscale.run import Executed, execute
 
 MAX_REPLICAS = 2**31 - 1  # the API's int32
 
@@ -52,30 +56,69 @@ def scale_namespace_resources(
     no kubectl. The run is audited as the command line's are ($NSSCALE_AUDIT_TABLE names the
     DynamoDB table); kubectl is $NSSCALE_KUBECTL, else the one on PATH."""
     _check_arguments(namespace, target_replicas, timeout)
-    operation = (
-        Operation.UP
-        if target_replicas is None
-        else Operation.DOWN
-        if target_replicas == 0
-        else Operation.SCALE
-    )
-    options = RunOptions(
-        dry_run=dry_run,
-        rollback=enable_rollback,
-        replicas=target_replicas if operation is Operation.SCALE else None,
-        run_id=new_run_id(),
-        cronjobs=operation is Operation.UP,  # up resumes what a down suspended
-        keda=operation is not Operation.SCALE,
-    )
     auditor = Auditor(AuditOptions(table=os.environ.get(TABLE_ENV) or None))
     try:
         kubectl = Kubectl(KubectlConfig.resolve(None, context, kubeconfig, float(timeout)))
-        ahead = Lookahead.for_run(kubectl, [namespace], None, options, auditor)
-        with Interrupts(handlers=False) as interrupts:
-            executed = execute(kubectl, operation, options, ahead, auditor, interrupts)
+        executed = run_namespace(
+            kubectl,
+            namespace,
+            operation_of(target_replicas),
+            auditor,
+            replicas=target_replicas,
+            rollback=enable_rollback,
+            dry_run=dry_run,
+        )
     except UsageError as err:
         raise ValueError(f"{err.message}{f' ({err.hint})' if err.hint else ''}") from err
     return executed.results[0].to_dict()
+
+
+def operation_of(target_replicas: int | None) -> Operation:
+    """The original design's `target_replicas`: None is up, 0 is down, N is scale."""
+    if target_replicas is None:
+        return Operation.UP
+    return Operation.DOWN if target_replicas == 0 else Operation.SCALE
+
+
+def run_namespace(
+    kubectl: Kubectl,
+    namespace: str,
+    operation: Operation,
+    auditor: Auditor,
+    *,
+    replicas: int | None = None,
+    rollback: bool = True,
+    dry_run: bool = False,
+    run_id: str | None = None,
+) -> Executed:
+    """One run of `operation` on one namespace, with the engine the command line runs, for a
+    caller that keeps its own process: no signal handler is installed (a signal never reaches
+    the run, which finishes and rolls back as usual) and no logging is set up. Its one result
+    and, when it changed nothing because it was refused, why (`Executed.refusal`: LockHeld
+    when another run holds the namespace). UsageError for bad input found before anything was
+    attempted (no such namespace, a protected one, no kubectl): not a run, not recorded."""
+    options = RunOptions(
+        dry_run=dry_run,
+        rollback=rollback,
+        replicas=replicas if operation is Operation.SCALE else None,
+        run_id=run_id or new_run_id(),
+        cronjobs=operation is Operation.UP,  # up resumes what a down suspended
+        keda=operation is not Operation.SCALE,
+    )
+    ahead = Lookahead.for_run(kubectl, [namespace], None, options, auditor)
+    with Interrupts(handlers=False) as interrupts:
+        return execute(kubectl, operation, options, ahead, auditor, interrupts)
+
+
+def namespace_status(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
+    """The document `nsscale status NAMESPACE -o json` prints, read as that command reads it
+    (the Namespace, its workloads and the HPAs targeting them, side by side). UsageError for
+    a namespace that does not exist or is protected; KubectlError when a read fails."""
+    from nsscale.render import status_document  # rich: loaded only when a status is asked
+
+    ahead = Lookahead.for_status(kubectl, [namespace])
+    workloads, autoscalers = ahead.workloads(), ahead.autoscalers()
+    return status_document(namespace, workloads[namespace], autoscalers)
 
 
 def _check_arguments(namespace: object, target_replicas: object, timeout: object) -> None:

@@ -74,10 +74,11 @@ class Who:
     host: str
     kubectl_user: str = ""  # what `kubectl auth whoami` says; empty where the server would not
     kubectl_groups: tuple[str, ...] = ()
+    caller: str = ""  # who asked for the run, when not the OS user: an `nsscale serve` request
 
 
-def who(review: Review) -> Who:
-    return Who(os_user(), socket.gethostname(), review.user, review.groups)
+def who(review: Review, caller: str = "") -> Who:
+    return Who(os_user(), socket.gethostname(), review.user, review.groups, caller)
 
 
 def utcnow() -> datetime:
@@ -152,6 +153,7 @@ class AuditEvent:
             "host": self.who.host,
             "kubectl_user": self.who.kubectl_user,
             "kubectl_groups": list(self.who.kubectl_groups),
+            **({"caller": self.who.caller} if self.who.caller else {}),
             "total_scaled": doc["total_scaled"],
             "total_failed": doc["total_failed"],
             "total_skipped": len(doc["skipped_resources"]),

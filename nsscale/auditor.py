@@ -7,7 +7,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 from nsscale.options import AuditOptions
@@ -24,16 +23,29 @@ class Auditor:
     """The audit of runs as the options ask: the sinks (made once: one AWS client for the check
     before a run and the record after it), the check and the record."""
 
-    def __init__(self, options: AuditOptions) -> None:
+    def __init__(
+        self, options: AuditOptions, caller: str = "", sinks: tuple[Sink, ...] | None = None
+    ) -> None:
+        """`caller`: who asked for the run, when that is not the process's own user (the
+        identity of an `nsscale serve` request); recorded beside the user and host."""
         self.options = options
+        self.caller = caller
+        self._sinks = sinks
 
-    @cached_property
+    @property
     def sinks(self) -> tuple[Sink, ...]:
         """The local file, and DynamoDB when a table is named."""
-        from nsscale.audit import make_sinks
+        if self._sinks is None:
+            from nsscale.audit import make_sinks
 
-        file_sink, table_sink = make_sinks(self.options.table, self.options.file)
-        return (file_sink, table_sink) if table_sink else (file_sink,)
+            file_sink, table_sink = make_sinks(self.options.table, self.options.file)
+            self._sinks = (file_sink, table_sink) if table_sink else (file_sink,)
+        return self._sinks
+
+    def for_caller(self, caller: str) -> Auditor:
+        """The same audit, recording `caller` as who asked for the run: a server audits each
+        request's run with one set of sinks (one AWS client for every run)."""
+        return Auditor(self.options, caller, self.sinks)
 
     @property
     def main(self) -> Sink:
@@ -69,10 +81,10 @@ class Auditor:
         `audit_errors`; it fails the run only with --audit-required."""
         from nsscale.audit import AuditEvent, record, who
 
-        caller = who(review)
+        by = who(review, self.caller)
         recorded = []
         for result in results:
-            event = AuditEvent.from_result(result, caller, cluster, started_at)
+            event = AuditEvent.from_result(result, by, cluster, started_at)
             failures = record(event, self.sinks)
             for err in failures.values():
                 log.warning("audit: %s%s", err, f" ({err.hint})" if err.hint else "")

@@ -71,7 +71,7 @@ from nsscale.cli_options import (
     Shell,
     command,
 )
-from nsscale.defaults import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
+from nsscale.defaults import DEFAULT_TIMEOUT_S
 from nsscale.errors import NsscaleError, UsageError
 from nsscale.kubectl import Kubectl, KubectlConfig
 from nsscale.options import AuditOptions, RunOptions
@@ -288,23 +288,14 @@ def _status(parsed: Parsed) -> None:
     """Show current, ready and recorded-original replicas per workload (read only)."""
     from nsscale.lookahead import Lookahead
     from nsscale.render import status_document, status_table
-    from nsscale.retry import RetryPolicy
 
     scope, common = Scope.of(parsed), Common.of(parsed)
     out = _stdout()
     try:
         _setup_logging(common)
         scope.check()
-        ahead = Lookahead(
-            common.make_kubectl(),
-            scope.named,
-            RetryPolicy(DEFAULT_RETRIES),
-            writes=False,
-            audited=False,
-            selector=parsed[SELECTOR],
-            namespace_selector=scope.selector,
-            autoscalers=True,
-        )
+        kubectl = common.make_kubectl()
+        ahead = Lookahead.for_status(kubectl, scope.named, scope.selector, parsed[SELECTOR])
         workloads, autoscalers = ahead.workloads(), ahead.autoscalers()
     except NsscaleError as err:
         _fail(err, common, scope.document())
@@ -497,6 +488,91 @@ def completion(
     from nsscale.cli_completion import completion_script
 
     print(completion_script(shell))
+
+
+# `nsscale serve`'s own options; the server itself is nsscale/serve (Flask and waitress, an extra).
+LISTEN = Param(
+    "listen",
+    Annotated[
+        str,
+        typer.Option(
+            "--listen",
+            metavar="HOST:PORT",
+            help="Where to listen: 0.0.0.0:8080 is every interface, port 0 any free one.",
+        ),
+    ],
+    "127.0.0.1:8080",
+)
+TOKEN_FILE = Param(
+    "token_file",
+    Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            metavar="FILE",
+            help="Static bearer tokens: one per line, then the namespace globs it may act on "
+            "(none: every one); re-read when it changes.",
+        ),
+    ],
+    None,
+)
+KUBERNETES_AUTH = Param(
+    "kubernetes_auth",
+    Annotated[
+        bool,
+        typer.Option(
+            "--kubernetes-auth",
+            help="Check each bearer token with a TokenReview and its right with a "
+            "SubjectAccessReview (the server needs system:auth-delegator).",
+        ),
+    ],
+    False,
+)
+MAX_RUNS = Param(
+    "max_runs",
+    Annotated[
+        int,
+        typer.Option("--max-runs", min=1, help="Runs at once; past it a request gets 503."),
+    ],
+    4,
+)
+
+
+def _serve(parsed: Parsed) -> None:
+    """Serve the HTTP endpoints of the original design: POST /api/namespaces/NS/deactivate
+    (down) and /activate (up), GET /api/namespaces/NS (status), GET /healthz. Needs an auth
+    mode; SIGTERM lets the runs in flight finish, then exits 0."""
+    common = Common.of(parsed)
+    try:
+        _setup_logging(common)
+        from nsscale.serve import require_extra
+
+        require_extra()
+        from nsscale.serve.command import serve
+        from nsscale.serve.options import ServeOptions
+
+        config = KubectlConfig.resolve(
+            common.kubectl, common.context, common.kubeconfig, common.timeout
+        )
+        options = ServeOptions(
+            listen=parsed[LISTEN],
+            token_file=parsed[TOKEN_FILE],
+            kubernetes_auth=parsed[KUBERNETES_AUTH],
+            max_runs=parsed[MAX_RUNS],
+            kubectl=config,
+            audit=_audit_options(parsed),
+        )
+        code = serve(options)
+    except NsscaleError as err:
+        _fail(err, common, {})
+    raise typer.Exit(code)
+
+
+_command(
+    "serve",
+    [LISTEN, TOKEN_FILE, KUBERNETES_AUTH, MAX_RUNS, *CONNECTION, VERBOSE, LOG_FILE, *AUDIT],
+    _serve,
+)
 
 
 def _scale(

@@ -22,6 +22,7 @@ from typing import TypeVar
 from nsscale.auditor import Auditor
 from nsscale.caller import Review, cluster_name, question, review
 from nsscale.cluster import KubectlCluster, read_namespaces, read_workloads
+from nsscale.defaults import DEFAULT_RETRIES
 from nsscale.errors import ErrorKind, KubectlError
 from nsscale.kubectl import Kubectl
 from nsscale.namespaces import Namespace, Targets, choose
@@ -144,6 +145,27 @@ class Lookahead:
             kinds=(*WORKLOAD_KINDS, Kind.CRONJOB) if options.cronjobs else WORKLOAD_KINDS,
             scaledobjects=options.keda,
             optional_cronjobs=options.cronjobs and not options.suspend_cronjobs,
+        )
+
+    @classmethod
+    def for_status(
+        cls,
+        kubectl: Kubectl,
+        named: Sequence[str],
+        namespace_selector: str | None = None,
+        selector: str | None = None,
+    ) -> Lookahead:
+        """The reads `status` shows: the namespaces, their workloads and the HPAs targeting
+        them, side by side; nothing written, nothing audited."""
+        return cls(
+            kubectl,
+            named,
+            RetryPolicy(DEFAULT_RETRIES),
+            writes=False,
+            audited=False,
+            selector=selector,
+            namespace_selector=namespace_selector,
+            autoscalers=True,
         )
 
     @property

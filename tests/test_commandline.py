@@ -314,7 +314,7 @@ def test_the_installed_nsscale_answers_each_shells_completion_request() -> None:
     ("words", "offered"),
     [
         ("nsscale do", ["down"]),
-        ("nsscale s", ["scale", "status"]),
+        ("nsscale s", ["scale", "serve", "status"]),
         ("nsscale down shop --audit-r", ["--audit-required"]),
         ("nsscale completion z", ["zsh"]),
     ],

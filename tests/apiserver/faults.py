@@ -5,6 +5,9 @@
   and is answered. Cut at its ``?timeout=`` deadline with a 504, never done then. The hold does
   not watch the connection: a held write whose client hung up (kubectl killed) still lands when
   its time is up, like a request past the point where the real server would notice.
+  ``Fault.release()`` ends the hold at once (a test that waits for something to happen while
+  the request is held, then lets it go): the held requests, and those it matches later, are
+  served.
 - ``drop``: close the connection without answering (kubectl: ``EOF``); nothing is done.
 - ``late(seconds=...)``: the connection drops after the request was sent: closed at once
   without an answer (kubectl: ``EOF``, as ``drop``), but the write is done ``seconds`` later
@@ -33,6 +36,7 @@ admission (admission.py), the two waits sharing its one deadline.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -66,6 +70,11 @@ class Fault:
     fired: int = 0
     # late: the status each held-back write got when its time came (0: the server stopped)
     outcomes: list[int] = field(default_factory=list)
+    released: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def release(self) -> None:
+        """A ``hang``: serve the requests it holds now, and those it matches later at once."""
+        self.released.set()
 
     def matches(
         self, method: str, resource: str | None, namespace: str | None, name: str | None
@@ -212,7 +221,10 @@ class FaultInjection:
         return self._add_fault(Fault("garble", method, resource, name, namespace, nth, times))
 
     def clear_faults(self) -> None:
+        """Drop every fault; the requests a ``hang`` still holds are let go (served)."""
         with self._lock:
+            for fault in self._faults:
+                fault.release()
             self._faults.clear()
 
     def _match_fault(self, req: Request) -> Fault | None:
@@ -239,12 +251,12 @@ class FaultInjection:
             # As the real apiserver, a request carrying ?timeout= (kubectl's
             # --request-timeout) is cut at that deadline with a 504, its write not done.
             timeout = req.timeout
-            if timeout is not None and (fault.seconds is None or timeout < fault.seconds):
-                if self._stopping.wait(timeout):
-                    raise NoAnswer
-                raise timeout_error()
-            if self._stopping.wait(fault.seconds):
+            cut = timeout is not None and (fault.seconds is None or timeout < fault.seconds)
+            held = self._hold(fault, timeout if cut else fault.seconds)
+            if held == "stopped":
                 raise NoAnswer
+            if held == "elapsed" and cut:
+                raise timeout_error()
             return None
         if fault.action == "drop":
             raise NoAnswer
@@ -254,6 +266,19 @@ class FaultInjection:
         if fault.action == "garble":
             return Answer(200, b"<html><body><h1>502 Bad Gateway</h1></body></html>\n")
         raise self._fault_error(fault, req)
+
+    def _hold(
+        self, fault: Fault, seconds: float | None
+    ) -> Literal["elapsed", "released", "stopped"]:
+        """Hold a request ``seconds`` (None: until released or stopped): how it ended."""
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while not fault.released.is_set():
+            left = 0.01 if deadline is None else min(0.01, deadline - time.monotonic())
+            if left <= 0:
+                return "elapsed"
+            if self._stopping.wait(left):
+                return "stopped"
+        return "released"
 
     def _fault_error(self, fault: Fault, req: Request) -> ApiError:
         reason, message = REASONS.get(fault.status, ("", "injected failure"))

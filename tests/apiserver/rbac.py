@@ -6,7 +6,9 @@ cannot patch resource "deployments/scale" in API group "apps" in the namespace "
 RBAC, a rule for ``deployments`` does not cover ``deployments/scale``; ``"*"`` matches any verb
 or resource; a rule without ``namespace``/``name`` matches every namespace/name, and
 ``namespace=CLUSTER_SCOPE`` only requests across all namespaces (a user whose RoleBindings
-allow each namespace, and no ClusterRole the whole cluster).
+allow each namespace, and no ClusterRole the whole cluster). A rule with ``user`` denies that user
+only: what a SubjectAccessReview asks about another user (kinds/reviews.py) is answered from the
+same rules; kubectl's own requests are the server's ``user``'s.
 """
 
 from __future__ import annotations
@@ -30,13 +32,17 @@ class ForbidRule:
     resource: str = "*"
     namespace: str | None = None
     name: str | None = None
+    user: str | None = None  # None: every user
 
-    def matches(self, verb: str, resource: str, namespace: str | None, name: str | None) -> bool:
+    def matches(
+        self, verb: str, resource: str, namespace: str | None, name: str | None, user: str
+    ) -> bool:
         return (
             self.verb in ("*", verb)
             and self.resource in ("*", resource)
             and (self.namespace is None or self.namespace == (namespace or CLUSTER_SCOPE))
             and (self.name is None or self.name == name)
+            and (self.user is None or self.user == user)
         )
 
 
@@ -72,10 +78,11 @@ class Authorization:
         *,
         namespace: str | None = None,
         name: str | None = None,
+        user: str | None = None,
     ) -> ForbidRule:
         """Deny ``verb`` (get, list, watch, create, update, patch, delete...) on ``resource``
-        (a plural, ``deployments/scale`` for a subresource) to the user."""
-        rule = ForbidRule(verb, resource, namespace, name)
+        (a plural, ``deployments/scale`` for a subresource) to ``user`` (None: everyone)."""
+        rule = ForbidRule(verb, resource, namespace, name, user)
         with self._lock:
             self._forbid.append(rule)
         return rule
@@ -85,7 +92,16 @@ class Authorization:
         with self._lock:
             self._forbid.clear()
 
-    def allowed(self, verb: str, resource: str, namespace: str | None, name: str | None) -> bool:
-        """Whether no ``forbid`` rule denies ``verb`` on ``resource``."""
+    def allowed(
+        self,
+        verb: str,
+        resource: str,
+        namespace: str | None,
+        name: str | None,
+        user: str | None = None,
+    ) -> bool:
+        """Whether no ``forbid`` rule denies ``verb`` on ``resource`` to ``user`` (None: the
+        server's own user, kubectl's)."""
+        who = self.user if user is None else user
         with self._lock:
-            return not any(r.matches(verb, resource, namespace, name) for r in self._forbid)
+            return not any(r.matches(verb, resource, namespace, name, who) for r in self._forbid)

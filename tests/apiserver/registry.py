@@ -26,7 +26,12 @@ from tests.apiserver.kinds.hpas import HorizontalPodAutoscalers
 from tests.apiserver.kinds.leases import Leases
 from tests.apiserver.kinds.namespaces import Namespaces
 from tests.apiserver.kinds.replicasets import ReplicaSets
-from tests.apiserver.kinds.reviews import SelfSubjectAccessReviews, SelfSubjectReviews
+from tests.apiserver.kinds.reviews import (
+    SelfSubjectAccessReviews,
+    SelfSubjectReviews,
+    SubjectAccessReviews,
+    TokenReviews,
+)
 from tests.apiserver.kinds.statefulsets import StatefulSets
 
 __all__ = ["KINDS", "Registry", "version_priority"]
@@ -44,6 +49,8 @@ KINDS: tuple[Kind, ...] = (
     CustomResourceDefinitions(),
     SelfSubjectReviews(),
     SelfSubjectAccessReviews(),
+    TokenReviews(),
+    SubjectAccessReviews(),
 )
 
 _VERSION = re.compile(r"v(\d+)(?:(alpha|beta)(\d+))?")

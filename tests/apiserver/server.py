@@ -21,9 +21,10 @@ Each concern is one module of this package; its docstring tells the details.
   list, create, update, patch, delete; a PUT to a missing Lease creates it, one to an existing
   Lease needs its resourceVersion), customresourcedefinitions and the custom resources they
   define, served from when they are installed (kinds/custom.py: ready-made definitions for
-  KEDA, Flux and Argo CD), and the reviews ``kubectl auth whoami`` and ``kubectl auth can-i``
-  create. registry.py lists them (each server has its own registry: the CRDs it installed);
-  kinds/base.py tells how to add one.
+  KEDA, Flux and Argo CD), the reviews ``kubectl auth whoami`` and ``kubectl auth can-i``
+  create, and the TokenReviews and SubjectAccessReviews a server of other clients creates
+  (kinds/reviews.py; the tokens they know: tokens.py, ``add_token``). registry.py lists them
+  (each server has its own registry: the CRDs it installed); kinds/base.py tells how to add one.
 - readiness.py: how fast the simulated controllers bring workloads to ready --
   ``hold_ready``, ``rollout(ready_after=...)``, ``stall``, ``release``.
 - objects.py: what every object shares -- metadata, ownerReferences, preconditions, no-op
@@ -124,6 +125,7 @@ from tests.apiserver.requestlog import RequestLog, RequestRecord
 from tests.apiserver.routing import parse_path, route
 from tests.apiserver.seeding import Seeding
 from tests.apiserver.storage import Store
+from tests.apiserver.tokens import Tokens, TokenUser
 from tests.apiserver.wire import JSON_CT, Answer, Reply
 
 __all__ = [
@@ -142,12 +144,12 @@ DEFAULT_USER = "tester"
 DEFAULT_TOKEN = "nsscale-test-token"
 
 
-class ApiServer(Seeding, ReadinessControl, FaultInjection, Authorization, RequestLog):
+class ApiServer(Seeding, ReadinessControl, FaultInjection, Authorization, Tokens, RequestLog):
     """An in-memory, threaded Kubernetes API server; see the module docstring.
 
     Its methods come from the modules of each concern: seeding and inspection (seeding.py),
     the pace of the workload controllers (readiness.py), faults (faults.py), ``forbid``
-    (rbac.py), the request log (requestlog.py)."""
+    (rbac.py), other clients' tokens (tokens.py), the request log (requestlog.py)."""
 
     def __init__(
         self,
@@ -179,6 +181,7 @@ class ApiServer(Seeding, ReadinessControl, FaultInjection, Authorization, Reques
         self._init_readiness()
         self._faults: list[Fault] = []
         self._forbid: list[ForbidRule] = []
+        self._tokens: dict[str, TokenUser] = {}
         self._requests: list[RequestRecord] = []
         self._unhandled: list[RequestRecord] = []
         self.add_namespace("default")

@@ -38,6 +38,7 @@ from tests.apiserver.wire import JSON, Reply
 if TYPE_CHECKING:
     from tests.apiserver.request import Request
     from tests.apiserver.storage import Store
+    from tests.apiserver.tokens import TokenUser
 
 __all__ = [
     "RW",
@@ -130,8 +131,20 @@ class Identity(Protocol):
     user: str
     groups: tuple[str, ...]
 
-    def allowed(self, verb: str, resource: str, namespace: str | None, name: str | None) -> bool:
-        """Whether RBAC allows ``verb`` on ``resource`` (``deployments/scale``...)."""
+    def allowed(
+        self,
+        verb: str,
+        resource: str,
+        namespace: str | None,
+        name: str | None,
+        user: str | None = None,
+    ) -> bool:
+        """Whether RBAC allows ``verb`` on ``resource`` (``deployments/scale``...) to ``user``
+        (None: the one asking)."""
+        ...
+
+    def authenticate(self, token: str) -> TokenUser | None:
+        """Who a bearer token of another client authenticates as (tokens.py), or None."""
         ...
 
 

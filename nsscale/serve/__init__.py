@@ -1,0 +1,43 @@
+"""`nsscale serve`: the original design's HTTP endpoints, over the engine every interface runs.
+
+    command.py    start-up: check the options, listen (waitress), drain on SIGTERM, exit
+    app.py        the Flask app: routes, request bodies, every answer as JSON
+    service.py    what a request does: who may, how many runs at once, the run or the read, and
+                  the answer the result makes
+    auth.py       who is asking and what they may do: the caller, the bearer token, the token
+                  file's authority
+    tokens.py     the token file, re-read when it changes
+    kubeauth.py   the cluster's authority: TokenReview and SubjectAccessReview, answers cached
+    answers.py    an HTTP answer, and the refusals (400, 401, 403, 404, 409, 503)
+    accesslog.py  one line per request on stderr, and the requests in flight
+    protocol.py   what waitress refuses itself (a malformed request, a body past 1 MiB), as JSON
+    options.py    what the command line asked for
+
+Flask and waitress are an optional extra (`pip install 'nsscale[serve]'`): nothing outside this
+package imports them, and this module does not, so that `require_extra` can say what is missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from nsscale.errors import UsageError
+
+EXTRA = "pip install 'nsscale[serve]'"
+
+
+def require_extra() -> None:
+    """UsageError, in one line naming the extra, when Flask or waitress cannot be imported."""
+    missing = [name for name in ("flask", "waitress") if not _importable(name)]
+    if missing:
+        what = " and ".join(missing)
+        verb = "is" if len(missing) == 1 else "are"
+        raise UsageError(f"nsscale serve needs {what}, which {verb} not installed: {EXTRA}")
+
+
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True

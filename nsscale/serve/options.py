@@ -1,0 +1,68 @@
+"""What `nsscale serve` was asked for on the command line, checked (light to import: no Flask)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nsscale.errors import UsageError
+from nsscale.kubectl import KubectlConfig
+from nsscale.options import AuditOptions
+
+DEFAULT_LISTEN = "127.0.0.1:8080"  # loopback: another interface is a choice said out loud
+DEFAULT_MAX_RUNS = 4
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    listen: str = DEFAULT_LISTEN
+    token_file: Path | None = None
+    kubernetes_auth: bool = False
+    max_runs: int = DEFAULT_MAX_RUNS
+    kubectl: KubectlConfig = field(default_factory=KubectlConfig)
+    audit: AuditOptions = field(default_factory=AuditOptions)
+
+    def check_auth_mode(self) -> None:
+        """Exactly one way to tell who may do what: never a server anybody may use."""
+        if self.token_file is None and not self.kubernetes_auth:
+            raise UsageError(
+                "nsscale serve needs an auth mode: --token-file FILE or --kubernetes-auth",
+                "it never serves without one",
+            )
+        if self.token_file is not None and self.kubernetes_auth:
+            raise UsageError(
+                "--token-file and --kubernetes-auth are two auth modes: choose one",
+                "--token-file for static tokens, --kubernetes-auth for the cluster's RBAC",
+            )
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    @property
+    def loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:  # a host name: not known to be loopback
+            return False
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def parse_listen(text: str) -> Address:
+    """HOST:PORT (an IPv6 host in brackets: [::1]:8080); port 0 is any free one."""
+    host, colon, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not colon or not host or not port.isdigit() or int(port) > 65535:
+        raise UsageError(
+            f"--listen {text!r} is not HOST:PORT",
+            "for example 127.0.0.1:8080, 0.0.0.0:8080 (every interface) or [::1]:8080",
+        )
+    return Address(host, int(port))
