@@ -32,9 +32,7 @@ MOUNT_AND_RUN = 'mount --bind "$0" /run && exec "$@"'
 @pytest.fixture
 def front(apiserver: ApiServer, tmp_path: Path) -> Iterator[TlsFront]:
     ca, cert, key = write_certificates(tmp_path)
-    port = int(apiserver.url.rsplit(":", 1)[1])
-    with TlsFront(port, cert, key) as tls:
-        tls.ca = ca  # type: ignore[attr-defined]  # the test writes it into the account
+    with TlsFront(apiserver.port, cert, key, ca) as tls:
         yield tls
 
 
@@ -45,7 +43,7 @@ def in_pod(front: TlsFront, tmp_path: Path, kubectl_bin: Path, token: str, *args
     account = run / ACCOUNT
     account.mkdir(parents=True)
     (account / "token").write_text(token)
-    (account / "ca.crt").write_bytes(front.ca.read_bytes())  # type: ignore[attr-defined]
+    (account / "ca.crt").write_bytes(front.ca.read_bytes())
     (account / "namespace").write_text("nsscale")
     home = tmp_path / "home"
     home.mkdir()

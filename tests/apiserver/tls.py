@@ -72,10 +72,12 @@ def write_certificates(folder: Path) -> tuple[Path, Path, Path]:
 
 
 class TlsFront:
-    """A TLS listener on 127.0.0.1 (any free port) in front of ``backend_port``."""
+    """A TLS listener on 127.0.0.1 (any free port) in front of ``backend_port``, with the
+    certificate ``cert`` that the CA ``ca`` signed."""
 
-    def __init__(self, backend_port: int, cert: Path, key: Path) -> None:
+    def __init__(self, backend_port: int, cert: Path, key: Path, ca: Path) -> None:
         self.backend_port = backend_port
+        self.ca = ca
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(cert, key)
         self.context.set_alpn_protocols(["http/1.1"])  # the server behind speaks HTTP/1.1
