@@ -182,6 +182,7 @@ def run_operation(
             _release_quietly(lock)
         _refuse(held_elsewhere, one_unit)
         refused |= held_elsewhere
+    refused |= _refused_with(refused, bonds)
     active = tuple(ns for ns in plans if ns not in refused)
     writer = Writer(
         cluster,
@@ -312,6 +313,23 @@ def _with_gitops(
     keys = [owner.key(options.argocd_namespace) for owner in owners]
     found = read_owners(kubectl, keys, required=not resuming)
     return with_owners(plans, found, options.argocd_namespace)
+
+
+def _refused_with(
+    refused: Mapping[str, NsscaleError], bonds: Sequence[frozenset[str]]
+) -> dict[str, NsscaleError]:
+    """The namespaces that cannot start because a namespace they stand or fall with cannot:
+    one GitOps owner's suspension covers them all, and is written with the first of them."""
+    more: dict[str, NsscaleError] = {}
+    for bond in bonds:
+        culprits = sorted(bond & refused.keys())
+        for namespace in sorted(bond - refused.keys()) if culprits else ():
+            more[namespace] = NsscaleError(
+                f"not started: {', '.join(culprits)} could not start, and one GitOps owner is "
+                "suspended for both (--suspend-gitops); nothing changed"
+            )
+            log.error("%s: %s", namespace, more[namespace])
+    return more
 
 
 def _refuse(refused: Mapping[str, NsscaleError], one_unit: bool) -> None:

@@ -23,10 +23,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from nsscale.lock import Mark
 from nsscale.workload import ORIGINAL, SCALED_TO
+from tests.apiserver.fixtures import Kubectl as KubectlFixture
 from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer
 
@@ -318,3 +321,11 @@ class MatrixLog:
             f"originals lost: {lost}; unreported changes: {unreported}"
         )
         return lines
+
+
+def live_mark(kubectl: KubectlFixture, namespace: str) -> None:
+    """Another run's live mark on the namespace."""
+    now = datetime.now(UTC)
+    mark = Mark("bob@elsewhere pid 7", "other-run", "up", now, now, 120, {})
+    created = kubectl("create", "-f", "-", input=json.dumps(mark.to_lease(namespace)))
+    assert created.returncode == 0, created.stderr

@@ -18,9 +18,10 @@ from nsscale.workload import (
     State,
     Workload,
 )
+from tests.apiserver.fixtures import Kubectl as KubectlFixture
 from tests.apiserver.kinds.custom import ARGO_APPLICATION, FLUX_KUSTOMIZATION
 from tests.apiserver.server import ApiServer
-from tests.faultkit import run
+from tests.faultkit import live_mark, run
 from tests.kube import workload
 
 pytestmark = pytest.mark.e2e
@@ -284,3 +285,19 @@ def test_reconcile_suspends_the_owner_at_night_and_resumes_it_in_the_morning(
     assert morning.code == 0, str(morning)
     assert kustomization(gitops) == (None, {})
     assert replicas(gitops, "a") == 2
+
+
+def test_namespaces_one_owner_covers_do_not_start_without_each_other(
+    gitops: ApiServer, env: dict[str, str], kubectl: KubectlFixture
+) -> None:
+    """a holds the owner's one suspension for a and b: with b held by another run, a must not
+    go down either (Flux, unsuspended, would put it back up)."""
+    live_mark(kubectl, "b")
+    down = run(env, "down", "a", "b", "shop", "--suspend-gitops", "-o", "json")
+    assert down.code == 1, str(down)
+    report = {ns["namespace"]: ns for ns in json.loads(down.stdout)["namespaces"]}
+    assert "one GitOps owner is suspended for both" in report["a"]["errors"][0]
+    assert report["shop"]["success"]
+    assert kustomization(gitops) == (None, {})
+    assert (replicas(gitops, "a"), replicas(gitops, "shop")) == (2, 0)
+    assert gitops.get_object("leases", "a", "nsscale") is None  # its mark is cleared

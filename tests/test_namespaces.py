@@ -24,6 +24,7 @@ from tests.faultkit import (
     Key,
     Running,
     lease,
+    live_mark,
     observe,
     run,
     scaled_down,
@@ -189,14 +190,6 @@ def test_all_or_nothing_undoes_every_namespace(three: ApiServer, env: dict[str, 
     assert [r["name"] for r in report["alpha"]["rollback_results"]] == ["db", "web", "api"]
     assert states(three) == dict.fromkeys(NAMESPACES, untouched(SPEC))
     assert all(lease(three, ns) is None for ns in NAMESPACES)
-
-
-def live_mark(kubectl: KubectlFixture, namespace: str) -> None:
-    """Another run's live mark on the namespace."""
-    now = datetime.now(UTC)
-    mark = Mark("bob@elsewhere pid 7", "other-run", "up", now, now, 120, {})
-    created = kubectl("create", "-f", "-", input=json.dumps(mark.to_lease(namespace)))
-    assert created.returncode == 0, created.stderr
 
 
 def test_a_namespace_another_run_holds_fails_alone(

@@ -123,8 +123,8 @@ def read_owners(
         wanted.setdefault(key[1], set()).add(key)
     cluster = KubectlCluster(kubectl)
     found: dict[WorkloadKey, Workload] = {}
-    for kind, keys in wanted.items():
-        namespaces = sorted({ns for ns, _, _ in keys})
+    for kind, of_kind in wanted.items():
+        namespaces = sorted({ns for ns, _, _ in of_kind})
         try:
             objects = cluster.list_workloads(namespaces, kinds=[kind])
         except (KubectlError, KubectlOutputError) as err:
@@ -141,9 +141,9 @@ def read_owners(
             log.info("could not read %s, so none is resumed: %s", what, err)
             continue
         for obj in objects:
-            if obj.key in keys:
+            if obj.key in of_kind:
                 found[obj.key] = obj
-        for key in sorted(keys - found.keys()):
+        for key in sorted(of_kind - found.keys()):
             log.warning("GitOps owner %s %s/%s not found: left alone", key[1].value, key[0], key[2])
     return found
 
