@@ -8,18 +8,24 @@ bench=many), every one annotated `nsscale/uptime: always` and up, so reconcile f
 do. It times, in turns, `nsscale reconcile --namespace-selector bench=many` and the start-up of
 the same program (`nsscale --version`), and prints the medians, their difference (reconcile's own
 work) and the kubectl processes reconcile started (the goal: one or two, and well under a second
-beyond start-up). Figures, not pass/fail.
+beyond start-up). Beside them, the deciding read of the workloads as one `kubectl get -o json`
+(kubectl decodes the lists and prints them again) and as the two `get --raw` reconcile sends side
+by side, and their ratio. Figures, not pass/fail.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from benchmarks.many import CALLS_ENV, LABEL, PEAK_ENV, PROBE, Bench, positive
-from benchmarks.run import Timed, machine, median, timed
+from benchmarks.run import KUBECTL, Timed, machine, median, timed
 from tests.apiserver.server import ApiServer
 
 PROCESS_GOAL = 2
@@ -36,19 +42,48 @@ def measure(namespaces: int, workloads: int, latency_ms: int, repeat: int) -> st
         reconciles: list[Timed] = []
         startups: list[Timed] = []
         processes = []
+        decoded: list[float] = []
+        passed: list[float] = []
         for _ in range(repeat):
             calls.write_text("")
             argv = ["reconcile", "--namespace-selector", LABEL]
             reconciles.append(timed(server, [sys.executable, "-c", PROBE, *argv], env))
             processes.append(len(calls.read_text().splitlines()))
             startups.append(timed(server, [sys.executable, "-c", PROBE, "--version"], env))
+            decoded.append(side_by_side([DECODED], env))
+            passed.append(side_by_side(PASSED_THROUGH, env))
     run, start = median(reconciles), median(startups)
+    json_read, raw_read = statistics.median(decoded), statistics.median(passed)
     code = f" (exit {run.code})" if run.code else ""
     return (
         f"| {namespaces} × {workloads} | {latency_ms} ms | {run.seconds:.2f} s{code} "
         f"| {start.seconds:.2f} s | {run.seconds - start.seconds:.2f} s "
-        f"| {max(processes)} (goal ≤ {PROCESS_GOAL}) | {run.requests} |"
+        f"| {max(processes)} (goal ≤ {PROCESS_GOAL}) | {run.requests} "
+        f"| {json_read:.2f} s / {raw_read:.2f} s ({raw_read / json_read:.2f}×) |"
     )
+
+
+# The deciding read of the workloads as it was (kubectl decodes and prints the lists again) and
+# as it is (each list passed through as the server sent it, side by side).
+DECODED = ["get", "deployments,statefulsets", "-A", "-o", "json"]
+PASSED_THROUGH = [
+    ["get", "--raw", "/apis/apps/v1/deployments?limit=500"],
+    ["get", "--raw", "/apis/apps/v1/statefulsets?limit=500"],
+]
+
+
+def side_by_side(commands: list[list[str]], env: dict[str, str]) -> float:
+    """Wall time of the kubectl commands started together, their output parsed as nsscale
+    parses it."""
+    started = time.perf_counter()
+    procs = [
+        subprocess.Popen([str(KUBECTL), *args], env=env, stdout=subprocess.PIPE)
+        for args in commands
+    ]
+    for proc in procs:
+        out, _ = proc.communicate()
+        json.loads(out)
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -62,9 +97,9 @@ def main() -> None:
     print("nsscale reconcile with nothing to do, against the start-up of nsscale --version")
     print(
         "| namespaces × workloads | latency | reconcile | start-up | reconcile − start-up "
-        "| kubectl processes | API requests |"
+        "| kubectl processes | API requests | deciding read: -o json / --raw side by side |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for latency in (int(s) for s in args.latencies.split(",")):
         print(measure(args.namespaces, args.workloads, latency, args.repeat), flush=True)
 
