@@ -430,6 +430,8 @@ def history_table(title: str, events: Sequence[Mapping[str, Any]]) -> Grid:
     for e in events:
         when = str(e.get("time", "")).replace("T", " ")[:19]
         by = f"{e.get('kubectl_user') or e.get('user')}@{e.get('host')}"
+        if e.get("caller"):  # a request to `nsscale serve`: who asked, through which server
+            by = f"{e['caller']} via {by}"
         counts = (str(e.get(k, "")) for k in ("total_scaled", "total_failed", "total_skipped"))
         table.add_row(when, str(e.get("operation", "")), str(e.get("outcome", "")), *counts, by)
     return table

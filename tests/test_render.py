@@ -280,3 +280,11 @@ def test_other_operations_keep_their_closing_line() -> None:
     assert summary(down(failed=False)).plain == "shop: 3 scaled, 1 skipped."
     dry = replace(up(*workloads(3, original=None)), dry_run=True)
     assert summary(dry).plain == "Dry run: 0 would be scaled, 4 skipped in shop; nothing changed."
+
+
+def test_the_history_says_who_asked_the_server_for_a_run() -> None:
+    served = {**EVENTS[0], "caller": "token:portal"}
+    lines = draw(history_table("history", [served, EVENTS[1]]), 200)
+    by = "system:serviceaccount:platform-tooling:nsscale-nightly@bastion-eu-west-1.internal"
+    assert any(f"token:portal via {by}" in line for line in lines)
+    assert sum("via" in line for line in lines) == 1
