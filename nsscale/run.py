@@ -147,7 +147,7 @@ def run_operation(
             mark = bool(plan.changes)
         plans[namespace] = plan
         marked += [namespace] if mark else []
-    plans, bonds = _with_gitops(kubectl, plans, options)
+    plans, bonds = _with_gitops(kubectl, operation, plans, options)
     marked += [ns for ns, plan in plans.items() if plan.changes and ns not in marked]
     for namespace, plan in plans.items():
         where = f"{namespace}/" if len(plans) > 1 else ""
@@ -291,13 +291,12 @@ def _kinds_moved(plans: Iterable[Plan]) -> tuple[Kind, ...]:
 
 
 def _with_gitops(
-    kubectl: Kubectl, plans: dict[str, Plan], options: RunOptions
+    kubectl: Kubectl, operation: Operation, plans: dict[str, Plan], options: RunOptions
 ) -> tuple[dict[str, Plan], list[frozenset[str]]]:
     """`--suspend-gitops` (down, scale): the plans with each GitOps owner of the workloads they
     change suspended first; `up`: with each owner nsscale suspended for their namespaces resumed
     last (or kept suspended for the others). The owners are read only when a workload names
     one. Also the groups of namespaces one owner's change covers."""
-    operation = next(iter(plans.values())).operation if plans else Operation.RECOVER
     resuming = operation is Operation.UP
     if not (resuming or (options.suspend_gitops and operation is not Operation.RECOVER)):
         return plans, []

@@ -52,7 +52,7 @@ class Kind(enum.StrEnum):
     @property
     def resource(self) -> str:
         """The plural and group RBAC names it by."""
-        return f"{self.plural}.{_GROUPS.get(self, 'apps')}"
+        return f"{self.plural}.{self.api_version.rpartition('/')[0]}"
 
     @property
     def api_version(self) -> str:
@@ -86,13 +86,6 @@ _VERSIONS = {
     Kind.KUSTOMIZATION: "kustomize.toolkit.fluxcd.io/v1",
     Kind.HELMRELEASE: "helm.toolkit.fluxcd.io/v2",
     Kind.APPLICATION: "argoproj.io/v1alpha1",
-}
-_GROUPS = {
-    Kind.CRONJOB: "batch",
-    Kind.SCALEDOBJECT: "keda.sh",
-    Kind.KUSTOMIZATION: "kustomize.toolkit.fluxcd.io",
-    Kind.HELMRELEASE: "helm.toolkit.fluxcd.io",
-    Kind.APPLICATION: "argoproj.io",
 }
 
 
