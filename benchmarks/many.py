@@ -211,12 +211,20 @@ def positive(text: str) -> int:
     return value
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def spread_parser(description: str, repeat: int) -> argparse.ArgumentParser:
+    """The options of a benchmark over many namespaces: how many, how big, how slow, how often."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--namespaces", type=positive, default=50)
     parser.add_argument("--workloads", type=positive, default=20, help="per namespace")
     parser.add_argument("--latencies", default="0,20", help="ms added to every request")
-    parser.add_argument("--repeat", type=positive, default=3, help="runs per figure (the median)")
+    parser.add_argument(
+        "--repeat", type=positive, default=repeat, help="runs per figure (the median)"
+    )
+    return parser
+
+
+def main() -> None:
+    parser = spread_parser(__doc__.splitlines()[0], repeat=3)
     parser.add_argument(
         "--single",
         action="store_true",

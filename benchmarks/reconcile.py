@@ -15,7 +15,6 @@ by side, and their ratio. Figures, not pass/fail.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -24,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.many import CALLS_ENV, LABEL, PEAK_ENV, PROBE, Bench, positive
+from benchmarks.many import CALLS_ENV, LABEL, PEAK_ENV, PROBE, Bench, spread_parser
 from benchmarks.run import KUBECTL, Timed, machine, median, timed
 from tests.apiserver.server import ApiServer
 
@@ -87,12 +86,7 @@ def side_by_side(commands: list[list[str]], env: dict[str, str]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--namespaces", type=positive, default=50)
-    parser.add_argument("--workloads", type=positive, default=20, help="per namespace")
-    parser.add_argument("--latencies", default="0,20", help="ms added to every request")
-    parser.add_argument("--repeat", type=positive, default=5, help="runs per figure (the median)")
-    args = parser.parse_args()
+    args = spread_parser(__doc__.splitlines()[0], repeat=5).parse_args()
     print(machine())
     print("nsscale reconcile with nothing to do, against the start-up of nsscale --version")
     print(

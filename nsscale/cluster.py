@@ -60,19 +60,11 @@ class KubectlCluster:
         selector: str | None = None,
         kinds: Sequence[Kind] = WORKLOAD_KINDS,
     ) -> list[Workload]:
-        # One call for every kind: kubectl groups them by kind, each sorted by name. It sends
-        # one LIST per kind, one after the other: --timeout bounds each.
         one = namespaces is not None and len(namespaces) == 1
-        scope = ["-n", namespaces[0]] if namespaces is not None and one else ["-A"]
-        listed = ",".join(kind.listed for kind in kinds)
-        args = ["get", listed, *scope, *(["-l", selector] if selector else [])]
+        only = namespaces[0] if namespaces is not None and one else None  # else: -A, kept
+        read = self._list_raw if self.raw_reads else self._list_decoded
         try:
-            if self.raw_reads:
-                workloads = self._list_raw(
-                    namespaces[0] if namespaces and one else None, selector, kinds
-                )
-                return _kept(workloads, namespaces, one)
-            document = self.kubectl.json(args, requests=len(kinds))
+            workloads = read(only, selector, kinds)
         except KubectlError as err:
             if one or namespaces is None or err.kind is not ErrorKind.FORBIDDEN:
                 raise
@@ -83,8 +75,19 @@ class KubectlCluster:
                 lambda ns: self.list_workloads([ns], selector, kinds), namespaces
             )
             return [w for ns in namespaces for w in found[ns]]
-        workloads = _workloads(self.kubectl.argv(args), document, scope[-1] if one else "")
         return _kept(workloads, namespaces, one)
+
+    def _list_decoded(
+        self, namespace: str | None, selector: str | None, kinds: Sequence[Kind]
+    ) -> list[Workload]:
+        """One call for every kind (of one namespace, else of all): kubectl groups them by
+        kind, each sorted by name. It sends one LIST per kind, one after the other: --timeout
+        bounds each."""
+        scope = ["-n", namespace] if namespace else ["-A"]
+        listed = ",".join(kind.listed for kind in kinds)
+        args = ["get", listed, *scope, *(["-l", selector] if selector else [])]
+        document = self.kubectl.json(args, requests=len(kinds))
+        return _workloads(self.kubectl.argv(args), document, namespace or "")
 
     def _list_raw(
         self, namespace: str | None, selector: str | None, kinds: Sequence[Kind]

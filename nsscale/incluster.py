@@ -15,7 +15,6 @@ import atexit
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -59,6 +58,8 @@ def _written(host: str, port: str, account: Path) -> str:
             "contexts": [{"name": "in-cluster", "context": context}],
             "current-context": "in-cluster",
         }
+        import tempfile  # only in a pod: 12 ms of imports every other run need not pay
+
         handle, path = tempfile.mkstemp(prefix="nsscale-in-cluster-", suffix=".kubeconfig")
         with os.fdopen(handle, "w") as out:
             json.dump(config, out)
