@@ -18,16 +18,16 @@ import math
 import os
 from typing import Any
 
-from nsscale.auditor import Auditor
+from nsscale.audit.auditor import Auditor
 from nsscale.defaults import DEFAULT_TIMEOUT_S, TABLE_ENV
+from nsscale.engine.interrupts import Interrupts
+from nsscale.engine.options import AuditOptions, RunOptions
+from nsscale.engine.plan import Operation, check_namespace
+from nsscale.engine.reads import Lookahead
+from nsscale.engine.result import new_run_id
+from nsscale.engine.run import Executed, execute
 from nsscale.errors import UsageError
-from nsscale.interrupts import Interrupts
 from nsscale.kubectl import Kubectl, KubectlConfig
-from nsscale.lookahead import Lookahead
-from nsscale.options import AuditOptions, RunOptions
-from nsscale.plan import Operation, check_namespace
-from nsscale.result import new_run_id
-from nsscale.run import Executed, execute
 
 MAX_REPLICAS = 2**31 - 1  # the API's int32
 
@@ -114,7 +114,7 @@ def namespace_status(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
     """The document `nsscale status NAMESPACE -o json` prints, read as that command reads it
     (the Namespace, its workloads and the HPAs targeting them, side by side). UsageError for
     a namespace that does not exist or is protected; KubectlError when a read fails."""
-    from nsscale.render import status_document  # rich: loaded only when a status is asked
+    from nsscale.engine.status import status_document
 
     ahead = Lookahead.for_status(kubectl, [namespace])
     workloads, autoscalers = ahead.workloads(), ahead.autoscalers()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from nsscale import __version__
-from nsscale.cli_options import (
+from nsscale.commands.options import (
     ALERTING,
     ALL_OR_NOTHING,
     ARGOCD_NAMESPACE,
@@ -72,19 +72,19 @@ from nsscale.cli_options import (
     command,
 )
 from nsscale.defaults import DEFAULT_TIMEOUT_S
+from nsscale.engine.options import AuditOptions, RunOptions
+from nsscale.engine.plan import Operation, Selection, check_namespace
 from nsscale.errors import NsscaleError, UsageError
 from nsscale.kubectl import Kubectl, KubectlConfig
-from nsscale.options import AuditOptions, RunOptions
-from nsscale.plan import Operation, Selection, check_namespace
 
 # Imported where used, so that `nsscale --version` and `--help` start fast: rich, the run flow,
 # the audit (which may load boto3). Their names are here for type checking only.
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from nsscale.result import MultiResult, RunResult
+    from nsscale.engine.result import MultiResult, RunResult
+    from nsscale.engine.waiting import Progress
     from nsscale.schedule.reconcile import Reconciled
-    from nsscale.waiting import Progress
 
 log = logging.getLogger("nsscale")
 
@@ -242,7 +242,7 @@ def _operation(operation: Operation) -> Callable[[Parsed], None]:
     """The body of down, up, scale and recover: one run of the operation."""
 
     def run(parsed: Parsed) -> None:
-        from nsscale.alert import parse_command
+        from nsscale.commands.alert import parse_command
 
         common, scope = Common.of(parsed), Scope.of(parsed)
         try:
@@ -286,8 +286,9 @@ _command(
 
 def _status(parsed: Parsed) -> None:
     """Show current, ready and recorded-original replicas per workload (read only)."""
-    from nsscale.lookahead import Lookahead
-    from nsscale.render import status_document, status_table
+    from nsscale.commands.tables import status_table
+    from nsscale.engine.reads import Lookahead
+    from nsscale.engine.status import status_document
 
     scope, common = Scope.of(parsed), Common.of(parsed)
     out = _stdout()
@@ -318,8 +319,8 @@ def _reconcile(parsed: Parsed) -> None:
     not so already: safe to run from cron every few minutes. A namespace's schedule is its
     annotation nsscale/uptime or nsscale/downtime, else --uptime or --downtime; one annotated
     nsscale/pause-until (RFC 3339) is left alone until then."""
-    from nsscale.alert import alert, parse_command
-    from nsscale.interrupts import Interrupts
+    from nsscale.commands.alert import alert, parse_command
+    from nsscale.engine.interrupts import Interrupts
 
     common, scope = Common.of(parsed), Scope.of(parsed)
     try:
@@ -337,7 +338,7 @@ def _reconcile(parsed: Parsed) -> None:
             _setup_logging(common)
             scope.check()
             kubectl = common.make_kubectl()
-            from nsscale.auditor import Auditor
+            from nsscale.audit.auditor import Auditor
             from nsscale.schedule.reconcile import reconcile
 
             with _wait_display(options) as display:
@@ -371,7 +372,7 @@ def _reconcile(parsed: Parsed) -> None:
 
 
 def _emit_reconciled(done: Reconciled, common: Common) -> None:
-    from nsscale.render import decisions_table, result_parts
+    from nsscale.commands.tables import decisions_table, result_parts
 
     if common.output is OutputFormat.JSON:
         _print_json(done.to_dict())
@@ -419,10 +420,10 @@ def _history(parsed: Parsed) -> None:
     else from the audit file). The cluster is $EKS_CLUSTER_NAME, else the kubectl context."""
     from rich.text import Text
 
-    from nsscale.audit import since, utcnow
-    from nsscale.auditor import Auditor
-    from nsscale.caller import cluster_name
-    from nsscale.render import history_table
+    from nsscale.audit.auditor import Auditor
+    from nsscale.audit.trail import since, utcnow
+    from nsscale.commands.tables import history_table
+    from nsscale.kube.review import cluster_name
 
     namespace, common = parsed[NAMESPACE], Common.of(parsed)
     try:
@@ -468,7 +469,7 @@ def create_table(
     """Create the audit table: key pk/sk (strings), on-demand billing. Fine if it exists."""
     from rich.text import Text
 
-    from nsscale.audit import DynamoSink
+    from nsscale.audit.trail import DynamoSink
 
     try:
         created = DynamoSink(name).create_table()
@@ -485,7 +486,7 @@ def completion(
     """Print the shell completion script of nsscale. bash: `source <(nsscale completion bash)`
     in ~/.bashrc; zsh: `source <(nsscale completion zsh)` in ~/.zshrc, after compinit; fish:
     `nsscale completion fish > ~/.config/fish/completions/nsscale.fish`."""
-    from nsscale.cli_completion import completion_script
+    from nsscale.commands.completion import completion_script
 
     print(completion_script(shell))
 
@@ -584,8 +585,8 @@ def _scale(
     hook: Sequence[str] = (),
 ) -> NoReturn:
     """One run, reported; `hook`: the --on-failure command, run when it ended badly."""
-    from nsscale.interrupts import Interrupts, signal_name
-    from nsscale.result import failed_before_start, new_run_id
+    from nsscale.engine.interrupts import Interrupts, signal_name
+    from nsscale.engine.result import failed_before_start, new_run_id
 
     run_id = new_run_id()
     options = replace(options, run_id=run_id)
@@ -598,14 +599,14 @@ def _scale(
             _setup_logging(common, run_id)
             scope.check()
             kubectl = common.make_kubectl()
-            from nsscale.auditor import Auditor
-            from nsscale.lookahead import Lookahead
+            from nsscale.audit.auditor import Auditor
+            from nsscale.engine.reads import Lookahead
 
             auditor = Auditor(audit)
             ahead = Lookahead.for_run(kubectl, scope.named, scope.selector, options, auditor)
             # Imported while kubectl reads: the run flow and rich cost about 0.1 s to import.
-            import nsscale.render  # noqa: F401  (for _emit)
-            from nsscale.run import execute
+            import nsscale.commands.tables  # noqa: F401  (for _emit)
+            from nsscale.engine.run import execute
 
             with _wait_display(options) as display:
                 executed = execute(
@@ -634,7 +635,7 @@ def _scale(
             report = _report(scope, operation, executed.results, run_id, dry_run)
             _emit(report, common)
             if hook:
-                from nsscale.alert import alert
+                from nsscale.commands.alert import alert
 
                 namespaces = [r.namespace for r in executed.results]
                 alert(hook, report.to_dict(), report.exit_code, namespaces)
@@ -647,7 +648,7 @@ def _wait_display(options: RunOptions) -> Iterator[Callable[[Progress], None]]:
     if not options.wait:
         yield lambda progress: None
         return
-    from nsscale.progress import WaitDisplay
+    from nsscale.commands.progress import WaitDisplay
 
     with WaitDisplay(_console(stderr=True)) as display:
         yield display.update
@@ -661,7 +662,7 @@ def _report(
     dry_run: bool,
 ) -> RunResult | MultiResult:
     """One namespace's result as ever, or the results of several."""
-    from nsscale.result import MultiResult
+    from nsscale.engine.result import MultiResult
 
     if scope.single:
         return results[0]
@@ -669,7 +670,7 @@ def _report(
 
 
 def _emit(report: RunResult | MultiResult, common: Common) -> None:
-    from nsscale.render import render_report
+    from nsscale.commands.tables import render_report
 
     if common.output is OutputFormat.JSON:
         _print_json(report.to_dict())
@@ -704,7 +705,7 @@ def _say(text: str, style: str = "") -> None:
 
 
 def _print_json(document: dict[str, Any]) -> None:
-    from nsscale.render import print_json
+    from nsscale.commands.tables import print_json
 
     with _stdout_may_be_gone():
         print_json(_stdout(), document)
@@ -725,8 +726,8 @@ def _stdout_may_be_gone() -> Iterator[None]:
 
 
 def _exit_interrupted(exc: KeyboardInterrupt, common: Common, scope: Scope) -> NoReturn:
-    from nsscale.interrupts import signal_name
-    from nsscale.result import SIGNAL_EXIT
+    from nsscale.engine.interrupts import signal_name
+    from nsscale.engine.result import SIGNAL_EXIT
 
     name = signal_name(exc)
     _say("interrupted: nothing was changed")
@@ -789,7 +790,7 @@ def main() -> None:
     """`nsscale`, and `kubectl-nsscale`: the same program run by kubectl as a plugin (`kubectl
     nsscale down shop`), whose usage lines then say `kubectl nsscale`."""
     if COMPLETE_VAR in os.environ:  # a shell asking for completions (`nsscale completion`)
-        from nsscale.cli_completion import answer_completions
+        from nsscale.commands.completion import answer_completions
 
         answer_completions()
     plugin = Path(sys.argv[0]).stem == PLUGIN

@@ -23,7 +23,7 @@ from nsscale.errors import (
     KubectlOutputError,
     kubeconfig_error,
 )
-from nsscale.incluster import in_cluster_kubeconfig
+from nsscale.kube.incluster import in_cluster_kubeconfig
 
 log = logging.getLogger("nsscale")
 

@@ -23,11 +23,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
+from nsscale.engine.interrupts import Interrupts, signal_name
+from nsscale.engine.plan import Change
+from nsscale.engine.writer import Failure, Move, MoveResult, Writer
 from nsscale.errors import ErrorKind, NsscaleError
-from nsscale.interrupts import Interrupts, signal_name
-from nsscale.plan import Change
-from nsscale.workload import Workload, WorkloadKey
-from nsscale.writer import Failure, Move, MoveResult, Writer
+from nsscale.kube.objects import Workload, WorkloadKey
 
 log = logging.getLogger("nsscale")
 

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nsscale.lock import Mark
-from nsscale.workload import ORIGINAL, SCALED_TO
+from nsscale.engine.lock import Mark
+from nsscale.kube.objects import ORIGINAL, SCALED_TO
 from tests.apiserver.fixtures import Kubectl as KubectlFixture
 from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer

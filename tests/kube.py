@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from nsscale.workload import ORIGINAL, SCALED_TO
+from nsscale.kube.objects import ORIGINAL, SCALED_TO
 
 NS = "shop"
 KUBECTL = "kubectl"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nsscale.alert import alert
+from nsscale.commands.alert import alert
 from tests.apiserver.server import ApiServer
 from tests.faultkit import observe, run, seed, untouched
 

@@ -26,9 +26,9 @@ import pytest
 from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
-import nsscale.run as nsscale_run
+import nsscale.engine.run as nsscale_run
 from nsscale import __version__
-from nsscale.audit import (
+from nsscale.audit.trail import (
     CHECK_PK,
     AuditEvent,
     DynamoSink,
@@ -44,16 +44,16 @@ from nsscale.audit import (
     since,
     who,
 )
-from nsscale.caller import Review
 from nsscale.cli import app
-from nsscale.cluster import KubectlCluster
+from nsscale.engine.plan import Change, Operation, Plan, Skip, make_plan
+from nsscale.engine.result import RunResult
+from nsscale.engine.writer import Writer
 from nsscale.errors import AuditError
+from nsscale.kube.cluster import KubectlCluster
+from nsscale.kube.objects import State, Workload
+from nsscale.kube.review import Review
 from nsscale.kubectl import Kubectl, KubectlConfig
-from nsscale.plan import Change, Operation, Plan, Skip, make_plan
-from nsscale.result import RunResult
 from nsscale.transaction import Outcome, Restored, Transaction
-from nsscale.workload import State, Workload
-from nsscale.writer import Writer
 from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer
 from tests.dynamodb import Dynamo, aws_env, closed_port_url, dynamodb, moto_endpoint
@@ -707,9 +707,9 @@ def test_a_rollback_writes_the_seed_item_and_the_table_may_come_from_the_environ
 def test_two_runs_in_the_same_millisecond_from_two_hosts_both_land(
     fp: Any, runner: CliRunner, dynamodb: Dynamo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("nsscale.audit.utcnow", lambda: T)
+    monkeypatch.setattr("nsscale.audit.trail.utcnow", lambda: T)
     for host in ("bastion-1", "bastion-2"):
-        monkeypatch.setattr("nsscale.audit.socket.gethostname", lambda host=host: host)
+        monkeypatch.setattr("nsscale.audit.trail.socket.gethostname", lambda host=host: host)
         script_down(fp)
         assert nsscale(runner, "down", NS, "--audit-table", dynamodb.table).exit_code == 0
 
@@ -929,7 +929,7 @@ def test_the_version_does_not_import_boto3() -> None:
     assert proc.stdout == f"nsscale {__version__}\n"
     imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()]
     assert "nsscale.cli" in imported  # the check sees what was imported
-    heavy = ("boto3", "botocore", "rich", "nsscale.audit", "nsscale.run")
+    heavy = ("boto3", "botocore", "rich", "nsscale.audit.trail", "nsscale.engine.run")
     assert not [m for m in imported if m.startswith(heavy)]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from nsscale.caller import Review, cluster_name, review
+from nsscale.kube.review import Review, cluster_name, review
 from nsscale.kubectl import Kubectl, KubectlConfig
 from tests.apiserver.server import ApiServer
 from tests.kube import KUBECTL, NS, REVIEW_ARGV

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from nsscale import __version__
 from nsscale.cli import app
-from nsscale.cli_options import CONTEXT, NAMESPACE, TIMEOUT, Param, Parsed, command
+from nsscale.commands.options import CONTEXT, NAMESPACE, TIMEOUT, Param, Parsed, command
 from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer
 from tests.kube import (

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from nsscale.lock import Mark
+from nsscale.engine.lock import Mark
 from tests.apiserver.fixtures import Kubectl as KubectlFixture
 from tests.apiserver.kinds.custom import (
     ARGO_APPLICATION,

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from nsscale.cli import app
-from nsscale.cli_options import Shell
+from nsscale.commands.options import Shell
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -33,13 +33,13 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from nsscale.cli import app
-from nsscale.cluster import KubectlCluster
+from nsscale.engine.lock import Mark, RunLock
+from nsscale.engine.plan import Operation, check_namespace, make_plan
+from nsscale.engine.result import RunResult
+from nsscale.engine.writer import Move, MoveResult, Writer
+from nsscale.kube.cluster import KubectlCluster
 from nsscale.kubectl import Kubectl, KubectlConfig
-from nsscale.lock import Mark, RunLock
-from nsscale.plan import Operation, check_namespace, make_plan
-from nsscale.result import RunResult
 from nsscale.transaction import Transaction
-from nsscale.writer import Move, MoveResult, Writer
 from tests.apiserver.fixtures import Kubectl as KubectlFixture
 from tests.apiserver.server import ApiServer, Fault
 from tests.faultkit import (

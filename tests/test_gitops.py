@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from nsscale.plan import Change, Operation, Plan
-from nsscale.rivals.gitops import with_owners
-from nsscale.workload import (
+from nsscale.engine.plan import Change, Operation, Plan
+from nsscale.engine.rivals.gitops import with_owners
+from nsscale.kube.objects import (
     ORIGINAL_AUTOMATED,
     ORIGINAL_SUSPEND,
     SUSPENDED_FOR,

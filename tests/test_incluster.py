@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from nsscale.incluster import in_cluster_kubeconfig
+from nsscale.kube.incluster import in_cluster_kubeconfig
 from tests.apiserver.server import ApiServer
 from tests.apiserver.tls import TlsFront, write_certificates
 from tests.faultkit import Finished

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from nsscale.cluster import KubectlCluster
 from nsscale.errors import (
     ErrorKind,
     KubeconfigError,
@@ -19,6 +18,7 @@ from nsscale.errors import (
     KubectlOutputError,
     classify,
 )
+from nsscale.kube.cluster import KubectlCluster
 from nsscale.kubectl import Kubectl, KubectlConfig, Runner
 from tests.apiserver.server import ApiServer
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from nsscale.interrupts import Interrupts
+from nsscale.engine.interrupts import Interrupts
+from nsscale.engine.options import RunOptions
+from nsscale.engine.plan import Operation
+from nsscale.engine.reads import Lookahead
+from nsscale.engine.result import RunResult
+from nsscale.engine.run import run_operation
+from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl, KubectlConfig
-from nsscale.lookahead import Lookahead
-from nsscale.options import RunOptions
-from nsscale.plan import Operation
-from nsscale.result import RunResult
-from nsscale.retry import RetryPolicy
-from nsscale.run import run_operation
 from tests.apiserver.fixtures import Kubectl as KubectlFixture
 from tests.apiserver.server import ApiServer
 from tests.faultkit import (

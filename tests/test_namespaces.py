@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from nsscale.lock import Mark
+from nsscale.engine.lock import Mark
 from tests.apiserver.fixtures import Kubectl as KubectlFixture
 from tests.apiserver.rbac import CLUSTER_SCOPE
 from tests.apiserver.server import ApiServer

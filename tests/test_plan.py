@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nsscale.engine.plan import Change, Operation, Selection, Skip, check_namespace, make_plan
 from nsscale.errors import InvalidNamespace, UsageError
-from nsscale.plan import Change, Operation, Selection, Skip, check_namespace, make_plan
-from nsscale.workload import ORIGINAL, SCALED_TO, State, Workload
+from nsscale.kube.objects import ORIGINAL, SCALED_TO, State, Workload
 from tests.kube import NS, workload
 
 

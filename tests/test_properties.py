@@ -9,12 +9,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nsscale.engine.plan import Operation, make_plan
+from nsscale.engine.result import RunResult
+from nsscale.engine.writer import Writer
 from nsscale.errors import KubectlError
-from nsscale.plan import Operation, make_plan
-from nsscale.result import RunResult
+from nsscale.kube.objects import SCALED_TO, WORKLOAD_KINDS, Kind, Workload
 from nsscale.transaction import Transaction
-from nsscale.workload import SCALED_TO, WORKLOAD_KINDS, Kind, Workload
-from nsscale.writer import Writer
 from tests.kube import NS, workload
 
 

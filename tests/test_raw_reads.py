@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from nsscale.cluster import RAW_PAGE, KubectlCluster
 from nsscale.errors import ErrorKind, KubectlError
+from nsscale.kube.cluster import RAW_PAGE, KubectlCluster
+from nsscale.kube.objects import WORKLOAD_KINDS, Kind
 from nsscale.kubectl import Kubectl, KubectlConfig
-from nsscale.workload import WORKLOAD_KINDS, Kind
 from tests.apiserver.rbac import CLUSTER_SCOPE
 from tests.apiserver.server import ApiServer
 

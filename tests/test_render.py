@@ -13,13 +13,20 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from nsscale.commands.tables import (
+    Grid,
+    history_table,
+    rollback_table,
+    run_table,
+    status_table,
+    summary,
+)
+from nsscale.engine.plan import Change, Operation, Plan, Skip, make_plan
+from nsscale.engine.result import RunResult
+from nsscale.engine.writer import Failure
 from nsscale.errors import ErrorKind
-from nsscale.plan import Change, Operation, Plan, Skip, make_plan
-from nsscale.render import Grid, history_table, rollback_table, run_table, status_table, summary
-from nsscale.result import RunResult
+from nsscale.kube.objects import State, Workload
 from nsscale.transaction import Failed, Outcome, Restored, Scaled, Step
-from nsscale.workload import State, Workload
-from nsscale.writer import Failure
 from tests.kube import NS, workload
 
 MESSAGE = (

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import nsscale.run
+import nsscale.engine.run
 from nsscale.cli import app
 from tests.apiserver.fixtures import Kubectl as KubectlFixture
 from tests.apiserver.server import ApiServer
@@ -59,14 +59,14 @@ def test_a_signal_once_the_run_is_over_never_says_nothing_changed(
     script.get(a, b)
     script.guards()
     script.replace(moved(a, 0, 20, 3, 0), moved(b, 0, 21, 2, 0))
-    real = nsscale.run.run_operation
+    real = nsscale.engine.run.run_operation
 
     def then_sigint(*args: Any) -> Any:
         result = real(*args)
         os.kill(os.getpid(), signal.SIGINT)
         return result
 
-    monkeypatch.setattr(nsscale.run, "run_operation", then_sigint)
+    monkeypatch.setattr(nsscale.engine.run, "run_operation", then_sigint)
     argv = ["down", NS, "--kubectl", KUBECTL, "--timeout", "5", "-o", "json"]
     result = CliRunner().invoke(app, argv)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nsscale.rivals.gitops import GitOpsOwner, gitops_owner
-from nsscale.workload import PAUSED, Workload
+from nsscale.engine.rivals.gitops import GitOpsOwner, gitops_owner
+from nsscale.kube.objects import PAUSED, Workload
 from tests.apiserver.kinds.custom import KEDA_SCALED_OBJECT
 from tests.apiserver.server import ApiServer
 from tests.faultkit import run

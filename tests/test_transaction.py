@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from nsscale.cluster import KubectlCluster
+from nsscale.engine.plan import Operation, make_plan
+from nsscale.engine.result import RunResult
+from nsscale.engine.writer import Writer
+from nsscale.kube.cluster import KubectlCluster
+from nsscale.kube.objects import ORIGINAL, SCALED_TO, Workload
+from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl, KubectlConfig
-from nsscale.plan import Operation, make_plan
-from nsscale.result import RunResult
-from nsscale.retry import RetryPolicy
 from nsscale.transaction import Transaction
-from nsscale.workload import ORIGINAL, SCALED_TO, Workload
-from nsscale.writer import Writer
 from tests.kube import KUBECTL, NS, Script, moved, workload
 
 A, B, C, D = (

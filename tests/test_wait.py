@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from nsscale.engine.waiting import Progress, is_ready, wait_ready
 from nsscale.errors import KubectlError
-from nsscale.waiting import Progress, is_ready, wait_ready
-from nsscale.workload import Workload
+from nsscale.kube.objects import Workload
 from tests.apiserver.server import ApiServer
 from tests.faultkit import observe, run, scaled_down, seed, untouched
 from tests.kube import NS, workload

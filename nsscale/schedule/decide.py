@@ -13,18 +13,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from nsscale.engine.plan import Operation, Selection, make_plan
 from nsscale.errors import UsageError
-from nsscale.namespaces import Namespace
-from nsscale.plan import Operation, Selection, make_plan
+from nsscale.kube.objects import PAUSE_UNTIL, Namespace, Workload
 from nsscale.schedule.grammar import ScheduleError, parse_schedule, time_zone
 from nsscale.schedule.windows import Schedule
-from nsscale.workload import Workload
 
 log = logging.getLogger("nsscale")
 
 UPTIME = "nsscale/uptime"  # on a Namespace: when it should be up (else down)
 DOWNTIME = "nsscale/downtime"  # on a Namespace: when it should be down (else up)
-PAUSE_UNTIL = "nsscale/pause-until"  # on a Namespace: leave it alone until then (RFC 3339)
 
 
 class Action(enum.StrEnum):

@@ -15,17 +15,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from nsscale.auditor import Auditor
+from nsscale.audit.auditor import Auditor
+from nsscale.engine.interrupts import Interrupts
+from nsscale.engine.options import RunOptions
+from nsscale.engine.plan import Operation
+from nsscale.engine.reads import Lookahead
+from nsscale.engine.result import MultiResult, RunResult, new_run_id
+from nsscale.engine.waiting import Progress
 from nsscale.errors import NsscaleError
-from nsscale.interrupts import Interrupts
+from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl
-from nsscale.lookahead import Lookahead
-from nsscale.options import RunOptions
-from nsscale.plan import Operation
-from nsscale.result import MultiResult, RunResult, new_run_id
-from nsscale.retry import RetryPolicy
 from nsscale.schedule.decide import Decision, Policy, decide
-from nsscale.waiting import Progress
 
 
 @dataclass
@@ -104,7 +104,7 @@ def reconcile(
             cronjobs=operation is Operation.UP or options.suspend_cronjobs,
             keda=True,
         )
-        from nsscale.run import execute  # the engine: loaded only when a namespace needs it
+        from nsscale.engine.run import execute  # the engine: loaded only when a namespace needs it
 
         run_ahead = Lookahead.for_run(kubectl, group, None, run_options, auditor)
         executed = execute(

@@ -19,8 +19,8 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from nsscale.plan import Operation
-from nsscale.result import new_run_id
+from nsscale.engine.plan import Operation
+from nsscale.engine.result import new_run_id
 from nsscale.serve.accesslog import CALLER_KEY, RUN_ID_KEY
 from nsscale.serve.answers import Answer, BadRequest, Refusal, Unavailable
 from nsscale.serve.auth import Caller

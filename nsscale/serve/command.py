@@ -22,7 +22,7 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
-from nsscale.auditor import Auditor
+from nsscale.audit.auditor import Auditor
 from nsscale.defaults import KUBECTL_ENV
 from nsscale.errors import KubectlNotFound, NsscaleError
 from nsscale.kubectl import Kubectl

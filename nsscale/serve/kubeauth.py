@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-from nsscale.caller import question, review
 from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, UsageError
+from nsscale.kube.review import question, review
 from nsscale.kubectl import Kubectl
 from nsscale.serve.answers import Forbidden, Unauthenticated, Unavailable
 from nsscale.serve.auth import Caller

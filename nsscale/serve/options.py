@@ -6,9 +6,9 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nsscale.engine.options import AuditOptions
 from nsscale.errors import UsageError
 from nsscale.kubectl import KubectlConfig
-from nsscale.options import AuditOptions
 
 DEFAULT_LISTEN = "127.0.0.1:8080"  # loopback: another interface is a choice said out loud
 DEFAULT_MAX_RUNS = 4

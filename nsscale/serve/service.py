@@ -13,7 +13,10 @@ import threading
 from typing import Any
 
 from nsscale.api import namespace_status, run_namespace
-from nsscale.auditor import Auditor
+from nsscale.audit.auditor import Auditor
+from nsscale.engine.lock import LockHeld
+from nsscale.engine.plan import Operation, check_namespace
+from nsscale.engine.run import Executed
 from nsscale.errors import (
     InvalidNamespace,
     NamespaceNotFound,
@@ -21,11 +24,8 @@ from nsscale.errors import (
     ProtectedNamespace,
     UsageError,
 )
+from nsscale.kube.objects import SYSTEM
 from nsscale.kubectl import Kubectl
-from nsscale.lock import LockHeld
-from nsscale.namespaces import SYSTEM
-from nsscale.plan import Operation, check_namespace
-from nsscale.run import Executed
 from nsscale.serve.answers import (
     Answer,
     BadRequest,

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from nsscale.render import Grid
-from nsscale.waiting import Progress
+from nsscale.commands.tables import Grid
+from nsscale.engine.waiting import Progress
 
 PLAIN_EVERY_S = 10.0
 

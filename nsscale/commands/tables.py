@@ -15,14 +15,14 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from nsscale.engine.plan import Change, Operation
+from nsscale.engine.result import MultiResult, RunResult
+from nsscale.engine.rivals.gitops import gitops_owner
+from nsscale.engine.rivals.hpa import Autoscaler
 from nsscale.errors import ExitCode
-from nsscale.plan import Change, Operation
-from nsscale.result import MultiResult, RunResult
-from nsscale.rivals.gitops import GitOpsOwner, gitops_owner
-from nsscale.rivals.hpa import Autoscaler
+from nsscale.kube.objects import GITOPS_KINDS, ORIGINAL, SCALED_TO, Kind, Workload, WorkloadKey
 from nsscale.schedule.reconcile import Reconciled
 from nsscale.transaction import Scaled
-from nsscale.workload import GITOPS_KINDS, ORIGINAL, SCALED_TO, Kind, Workload, WorkloadKey
 
 ARROW = "→"
 _PLAIN = Style.null()
@@ -381,46 +381,6 @@ def status_table(
 def _managers(workload: Workload, autoscalers: Mapping[WorkloadKey, Autoscaler]) -> str:
     hpa, owner = autoscalers.get(workload.key), gitops_owner(workload)
     return ", ".join(m.describe() for m in (hpa, owner) if m is not None)
-
-
-def status_document(
-    namespace: str,
-    workloads: Sequence[Workload],
-    autoscalers: Mapping[WorkloadKey, Autoscaler] | None = None,
-) -> dict[str, Any]:
-    return {
-        "namespace": namespace,
-        "workloads": [
-            {
-                "type": w.kind.value,
-                "name": w.name,
-                "replicas": w.replicas,
-                "ready_replicas": w.ready,
-                "original_replicas": w.annotations.get(ORIGINAL),
-                "scaled_replicas": w.annotations.get(SCALED_TO),
-                "hpa": _hpa_document((autoscalers or {}).get(w.key)),
-                "gitops_owner": _owner_document(gitops_owner(w)),
-            }
-            for w in workloads
-        ],
-    }
-
-
-def _hpa_document(hpa: Autoscaler | None) -> dict[str, Any] | None:
-    if hpa is None:
-        return None
-    return {"name": hpa.name, "min": hpa.min_replicas, "max": hpa.max_replicas}
-
-
-def _owner_document(owner: GitOpsOwner | None) -> dict[str, str] | None:
-    if owner is None:
-        return None
-    return {
-        "tool": owner.tool,
-        "kind": owner.kind,
-        "name": owner.name,
-        "namespace": owner.namespace,
-    }
 
 
 def history_table(title: str, events: Sequence[Mapping[str, Any]]) -> Grid:

@@ -102,7 +102,7 @@ def _wait_timeout(text: str) -> timedelta:
 
 
 def _age(text: str) -> timedelta:
-    from nsscale.audit import parse_age
+    from nsscale.audit.trail import parse_age
 
     try:
         return parse_age(text)

@@ -9,12 +9,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from nsscale.options import AuditOptions
+from nsscale.engine.options import AuditOptions
 
 if TYPE_CHECKING:
-    from nsscale.audit import Sink
-    from nsscale.caller import Review
-    from nsscale.result import RunResult
+    from nsscale.audit.trail import Sink
+    from nsscale.engine.result import RunResult
+    from nsscale.kube.review import Review
 
 log = logging.getLogger("nsscale")
 
@@ -36,7 +36,7 @@ class Auditor:
     def sinks(self) -> tuple[Sink, ...]:
         """The local file, and DynamoDB when a table is named."""
         if self._sinks is None:
-            from nsscale.audit import make_sinks
+            from nsscale.audit.trail import make_sinks
 
             file_sink, table_sink = make_sinks(self.options.table, self.options.file)
             self._sinks = (file_sink, table_sink) if table_sink else (file_sink,)
@@ -46,6 +46,11 @@ class Auditor:
         """The same audit, recording `caller` as who asked for the run: a server audits each
         request's run with one set of sinks (one AWS client for every run)."""
         return Auditor(self.options, caller, self.sinks)
+
+    def now(self) -> datetime:
+        from nsscale.audit.trail import utcnow
+
+        return utcnow()
 
     @property
     def main(self) -> Sink:
@@ -57,7 +62,7 @@ class Auditor:
         """Before the first change: can the run's record be written? A sink that cannot is a
         warning later (its record is tried all the same); the required one, with
         --audit-required, fails the run here (nothing changed)."""
-        from nsscale.audit import check_sinks
+        from nsscale.audit.trail import check_sinks
 
         required = self.main
         failures = check_sinks(self.sinks)
@@ -79,7 +84,7 @@ class Auditor:
     ) -> list[RunResult]:
         """Record each namespace's run. A failed write is a warning and an entry of
         `audit_errors`; it fails the run only with --audit-required."""
-        from nsscale.audit import AuditEvent, record, who
+        from nsscale.audit.trail import AuditEvent, record, who
 
         by = who(review, self.caller)
         recorded = []

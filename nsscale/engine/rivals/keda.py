@@ -14,10 +14,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
+from nsscale.engine.plan import Change, Operation, Plan, Skip
 from nsscale.errors import KubectlError, KubectlOutputError
+from nsscale.kube.objects import PAUSED, Kind, State, Workload
 from nsscale.kubectl import Kubectl
-from nsscale.plan import Change, Operation, Plan, Skip
-from nsscale.workload import PAUSED, Kind, State, Workload
 
 log = logging.getLogger("nsscale")
 

@@ -15,10 +15,10 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from nsscale.cluster import Cluster, printed_workloads
 from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, classify, error_lines
-from nsscale.retry import RetryPolicy
-from nsscale.workload import WORKLOAD_KINDS, Kind, State, Workload
+from nsscale.kube.cluster import Cluster, printed_workloads
+from nsscale.kube.objects import WORKLOAD_KINDS, Kind, State, Workload
+from nsscale.kube.retry import RetryPolicy
 
 log = logging.getLogger("nsscale")
 

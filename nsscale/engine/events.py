@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from nsscale.engine.result import RunResult
 from nsscale.errors import NsscaleError
+from nsscale.kube.objects import Workload
 from nsscale.kubectl import Kubectl
-from nsscale.result import RunResult
-from nsscale.workload import Workload
 
 log = logging.getLogger("nsscale")
 

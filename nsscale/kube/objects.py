@@ -29,6 +29,7 @@ ORIGINAL_SUSPEND = "nsscale/original-suspend"  # a CronJob's spec.suspend before
 PAUSED = "autoscaling.keda.sh/paused-replicas"  # KEDA leaves the target at this count
 ORIGINAL_PAUSED = "nsscale/original-paused-replicas"  # PAUSED before nsscale's, or "none"
 ORIGINAL_AUTOMATED = "nsscale/original-automated"  # an Application's automated sync, as JSON
+PAUSE_UNTIL = "nsscale/pause-until"  # on a Namespace: leave it alone until then (RFC 3339)
 SUSPENDED_FOR = "nsscale/suspended-for"  # the namespaces a GitOps owner is suspended for
 
 
@@ -279,3 +280,35 @@ def parse_count(text: str | None) -> int | None:
     if text is None or not text.isdecimal():
         return None
     return int(text)
+
+
+PROTECTED = "nsscale/protected"  # "true" on a Namespace: nsscale never acts on it
+SYSTEM = ("kube-system", "kube-public", "kube-node-lease")  # the cluster's own namespaces
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def protection(self) -> str | None:
+        """Why nsscale must never act on it, or None."""
+        if self.name in SYSTEM:
+            return "one of the cluster's own namespaces"
+        if self.annotations.get(PROTECTED, "").lower() == "true":
+            return f'annotated {PROTECTED}: "true"'
+        return None
+
+    @classmethod
+    def from_manifest(cls, obj: Mapping[str, Any]) -> Namespace:
+        try:
+            meta = obj["metadata"]
+            return cls(
+                name=str(meta["name"]),
+                labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
+                annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a Namespace ({exc!r})") from exc

@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nsscale import __version__
-from nsscale.caller import Review, os_user
 from nsscale.durations import parse_duration
+from nsscale.engine.plan import Operation
+from nsscale.engine.result import RunResult
 from nsscale.errors import AuditError, ExitCode
-from nsscale.plan import Operation
-from nsscale.result import RunResult
+from nsscale.kube.review import Review, os_user
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

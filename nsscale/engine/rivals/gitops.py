@@ -20,11 +20,11 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from nsscale.cluster import KubectlCluster
+from nsscale.engine.plan import Change, Operation, Plan, Skip
 from nsscale.errors import KubectlError, KubectlOutputError, NsscaleError
+from nsscale.kube.cluster import KubectlCluster
+from nsscale.kube.objects import GITOPS_KINDS, Kind, State, Workload, WorkloadKey
 from nsscale.kubectl import Kubectl
-from nsscale.plan import Change, Operation, Plan, Skip
-from nsscale.workload import GITOPS_KINDS, Kind, State, Workload, WorkloadKey
 
 log = logging.getLogger("nsscale")
 

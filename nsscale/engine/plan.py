@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from nsscale.errors import InvalidNamespace, UsageError
-from nsscale.workload import EXCLUDE, ORIGINAL, Kind, State, Workload, parse_count
+from nsscale.kube.objects import EXCLUDE, ORIGINAL, Kind, State, Workload, parse_count
 
 _RFC1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 

@@ -17,10 +17,9 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, UsageError
+from nsscale.kube.objects import WORKLOAD_KINDS, Kind, Namespace, Workload
+from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl, parse_documents
-from nsscale.namespaces import Namespace
-from nsscale.retry import RetryPolicy
-from nsscale.workload import WORKLOAD_KINDS, Kind, Workload
 
 log = logging.getLogger("nsscale")
 

@@ -19,18 +19,18 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import TypeVar
 
-from nsscale.auditor import Auditor
-from nsscale.caller import Review, cluster_name, question, review
-from nsscale.cluster import KubectlCluster, read_namespaces, read_workloads
 from nsscale.defaults import DEFAULT_RETRIES
+from nsscale.engine.auditing import Audit
+from nsscale.engine.namespaces import Targets, choose
+from nsscale.engine.options import RunOptions
+from nsscale.engine.rivals.hpa import Autoscaler, read_autoscalers
+from nsscale.engine.rivals.keda import read_scaledobjects
 from nsscale.errors import ErrorKind, KubectlError
+from nsscale.kube.cluster import KubectlCluster, read_namespaces, read_workloads
+from nsscale.kube.objects import WORKLOAD_KINDS, Kind, Namespace, Workload, WorkloadKey
+from nsscale.kube.retry import RetryPolicy
+from nsscale.kube.review import Review, cluster_name, question, review
 from nsscale.kubectl import Kubectl
-from nsscale.namespaces import Namespace, Targets, choose
-from nsscale.options import RunOptions
-from nsscale.retry import RetryPolicy
-from nsscale.rivals.hpa import Autoscaler, read_autoscalers
-from nsscale.rivals.keda import read_scaledobjects
-from nsscale.workload import WORKLOAD_KINDS, Kind, Workload, WorkloadKey
 
 T = TypeVar("T")
 
@@ -128,7 +128,7 @@ class Lookahead:
         named: Sequence[str],
         namespace_selector: str | None,
         options: RunOptions,
-        auditor: Auditor,
+        auditor: Audit,
     ) -> Lookahead:
         """The reads a run of `options` begins with."""
         dry_run = options.dry_run or options.server_dry_run

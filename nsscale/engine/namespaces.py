@@ -9,41 +9,10 @@ picks is skipped with a warning.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from nsscale.errors import NamespaceNotFound, ProtectedNamespace
-
-PROTECTED = "nsscale/protected"  # "true" on a Namespace: nsscale never acts on it
-SYSTEM = ("kube-system", "kube-public", "kube-node-lease")  # the cluster's own namespaces
-
-
-@dataclass(frozen=True)
-class Namespace:
-    name: str
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def protection(self) -> str | None:
-        """Why nsscale must never act on it, or None."""
-        if self.name in SYSTEM:
-            return "one of the cluster's own namespaces"
-        if self.annotations.get(PROTECTED, "").lower() == "true":
-            return f'annotated {PROTECTED}: "true"'
-        return None
-
-    @classmethod
-    def from_manifest(cls, obj: Mapping[str, Any]) -> Namespace:
-        try:
-            meta = obj["metadata"]
-            return cls(
-                name=str(meta["name"]),
-                labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
-                annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
-            )
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"not a Namespace ({exc!r})") from exc
+from nsscale.kube.objects import Namespace
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from nsscale.defaults import (
     DEFAULT_RETRIES,
     DEFAULT_WAIT_TIMEOUT_S,
 )
-from nsscale.plan import Selection
+from nsscale.engine.plan import Selection
 
 
 @dataclass(frozen=True)

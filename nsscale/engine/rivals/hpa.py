@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError
+from nsscale.kube.objects import Kind, Workload, WorkloadKey
 from nsscale.kubectl import Kubectl
-from nsscale.workload import Kind, Workload, WorkloadKey
 
 log = logging.getLogger("nsscale")
 

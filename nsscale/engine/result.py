@@ -10,11 +10,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from nsscale.engine.plan import Change, Operation, Plan
+from nsscale.engine.waiting import NotReady
 from nsscale.errors import ExitCode
-from nsscale.plan import Change, Operation, Plan
+from nsscale.kube.objects import Workload
 from nsscale.transaction import Outcome
-from nsscale.waiting import NotReady
-from nsscale.workload import Workload
 
 SIGNAL_EXIT = {
     "SIGINT": ExitCode.INTERRUPTED,

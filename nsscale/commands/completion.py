@@ -10,7 +10,7 @@ from __future__ import annotations
 from typer._completion_classes import completion_init
 from typer._completion_shared import get_completion_script
 
-from nsscale.cli_options import COMPLETE_VAR, Shell
+from nsscale.commands.options import COMPLETE_VAR, Shell
 
 PROG = "nsscale"  # the command completed, also when `kubectl nsscale completion` prints it
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from nsscale.errors import NsscaleError
-from nsscale.workload import Kind, Workload, WorkloadKey
+from nsscale.kube.objects import Kind, Workload, WorkloadKey
 
 log = logging.getLogger("nsscale")
 

@@ -15,28 +15,26 @@ from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from nsscale import audit
-from nsscale.auditor import Auditor
-from nsscale.caller import Review, os_user
-from nsscale.cluster import KubectlCluster, read_workloads
+from nsscale.engine.auditing import Audit
+from nsscale.engine.events import record_events
+from nsscale.engine.interrupts import Interrupts, signal_name
+from nsscale.engine.lock import LockForbidden, LockHeld, Mark, RunLock, merged, snapshot_of
+from nsscale.engine.options import RunOptions
+from nsscale.engine.plan import Entry, Operation, Plan, Snapshot, make_plan, plan_recovery
+from nsscale.engine.reads import Lookahead, write_question
+from nsscale.engine.result import RunResult, failed_before_start
+from nsscale.engine.rivals.gitops import owned, owner_keys, read_owners, warn_of_gitops, with_owners
+from nsscale.engine.rivals.hpa import warn_of_autoscalers
+from nsscale.engine.rivals.keda import with_scaledobjects
+from nsscale.engine.waiting import Progress, wait_ready
+from nsscale.engine.writer import Writer
 from nsscale.errors import ErrorKind, NsscaleError, UsageError
-from nsscale.events import record_events
-from nsscale.interrupts import Interrupts, signal_name
+from nsscale.kube.cluster import KubectlCluster, read_workloads
+from nsscale.kube.objects import PAUSE_UNTIL, WORKLOAD_KINDS, Kind, State, Workload
+from nsscale.kube.retry import RetryPolicy
+from nsscale.kube.review import Review, os_user
 from nsscale.kubectl import Kubectl
-from nsscale.lock import LockForbidden, LockHeld, Mark, RunLock, merged, snapshot_of
-from nsscale.lookahead import Lookahead, write_question
-from nsscale.options import RunOptions
-from nsscale.plan import Entry, Operation, Plan, Snapshot, make_plan, plan_recovery
-from nsscale.result import RunResult, failed_before_start
-from nsscale.retry import RetryPolicy
-from nsscale.rivals.gitops import owned, owner_keys, read_owners, warn_of_gitops, with_owners
-from nsscale.rivals.hpa import warn_of_autoscalers
-from nsscale.rivals.keda import with_scaledobjects
-from nsscale.schedule.decide import PAUSE_UNTIL
 from nsscale.transaction import Transaction
-from nsscale.waiting import Progress, wait_ready
-from nsscale.workload import WORKLOAD_KINDS, Kind, State, Workload
-from nsscale.writer import Writer
 
 log = logging.getLogger("nsscale")
 
@@ -60,7 +58,7 @@ def execute(
     operation: Operation,
     options: RunOptions,
     ahead: Lookahead,
-    auditor: Auditor,
+    auditor: Audit,
     interrupts: Interrupts,
     *,
     on_wait: Callable[[Progress], None] = lambda progress: None,
@@ -70,7 +68,7 @@ def execute(
     run, --wait, the audit record. Raises UsageError for bad input found before anything was
     attempted (not a run to record); any other refusal, and a signal before the first change,
     is a run that changed nothing, and is recorded."""
-    started_at, dry_run = audit.utcnow(), options.dry_run or options.server_dry_run
+    started_at, dry_run = auditor.now(), options.dry_run or options.server_dry_run
     named = ahead.named
 
     def refused(message: str, interrupted: str | None = None) -> list[RunResult]:

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from nsscale.cluster import each_namespace
 from nsscale.defaults import DEFAULT_LEASE_S
+from nsscale.engine.plan import Change, Entry, Snapshot
 from nsscale.errors import (
     ErrorKind,
     KubectlError,
@@ -35,10 +35,10 @@ from nsscale.errors import (
     NsscaleError,
     error_lines,
 )
+from nsscale.kube.cluster import each_namespace
+from nsscale.kube.objects import State
+from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl, parse_documents
-from nsscale.plan import Change, Entry, Snapshot
-from nsscale.retry import RetryPolicy
-from nsscale.workload import State
 
 log = logging.getLogger("nsscale")
 

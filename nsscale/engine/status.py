@@ -1,0 +1,51 @@
+"""`nsscale status` as a document: what the command line's `-o json`, the Python call and
+`nsscale serve` answer for a namespace's workloads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nsscale.engine.rivals.gitops import GitOpsOwner, gitops_owner
+from nsscale.engine.rivals.hpa import Autoscaler
+from nsscale.kube.objects import ORIGINAL, SCALED_TO, Workload, WorkloadKey
+
+
+def status_document(
+    namespace: str,
+    workloads: Sequence[Workload],
+    autoscalers: Mapping[WorkloadKey, Autoscaler] | None = None,
+) -> dict[str, Any]:
+    return {
+        "namespace": namespace,
+        "workloads": [
+            {
+                "type": w.kind.value,
+                "name": w.name,
+                "replicas": w.replicas,
+                "ready_replicas": w.ready,
+                "original_replicas": w.annotations.get(ORIGINAL),
+                "scaled_replicas": w.annotations.get(SCALED_TO),
+                "hpa": _hpa_document((autoscalers or {}).get(w.key)),
+                "gitops_owner": _owner_document(gitops_owner(w)),
+            }
+            for w in workloads
+        ],
+    }
+
+
+def _hpa_document(hpa: Autoscaler | None) -> dict[str, Any] | None:
+    if hpa is None:
+        return None
+    return {"name": hpa.name, "min": hpa.min_replicas, "max": hpa.max_replicas}
+
+
+def _owner_document(owner: GitOpsOwner | None) -> dict[str, str] | None:
+    if owner is None:
+        return None
+    return {
+        "tool": owner.tool,
+        "kind": owner.kind,
+        "name": owner.name,
+        "namespace": owner.namespace,
+    }
