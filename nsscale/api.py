@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from nsscale.audit.auditor import Auditor
 from nsscale.defaults import DEFAULT_TIMEOUT_S, TABLE_ENV
 from nsscale.engine.interrupts import Interrupts
 from nsscale.engine.options import AuditOptions, RunOptions
-from nsscale.engine.plan import Operation, check_namespace
+from nsscale.engine.plan import Operation, Plan, check_namespace
 from nsscale.engine.reads import Lookahead
 from nsscale.engine.result import new_run_id
 from nsscale.engine.run import Executed, execute
@@ -90,13 +91,16 @@ def run_namespace(
     rollback: bool = True,
     dry_run: bool = False,
     run_id: str | None = None,
+    authorize: Callable[[Mapping[str, Plan]], None] | None = None,
+    holder: str = "",
 ) -> Executed:
     """One run of `operation` on one namespace, with the engine the command line runs, for a
     caller that keeps its own process: no signal handler is installed (a signal never reaches
     the run, which finishes and rolls back as usual) and no logging is set up. Its one result
     and, when it changed nothing because it was refused, why (`Executed.refusal`: LockHeld
-    when another run holds the namespace). UsageError for bad input found before anything was
-    attempted (no such namespace, a protected one, no kubectl): not a run, not recorded."""
+    when another run holds the namespace). `authorize` and `holder`: as in RunOptions.
+    UsageError for bad input found before anything was attempted (no such namespace, a
+    protected one, no kubectl): not a run, not recorded."""
     options = RunOptions(
         dry_run=dry_run,
         rollback=rollback,
@@ -104,6 +108,8 @@ def run_namespace(
         run_id=run_id or new_run_id(),
         cronjobs=operation is Operation.UP,  # up resumes what a down suspended
         keda=operation is not Operation.SCALE,
+        authorize=authorize,
+        holder=holder,
     )
     ahead = Lookahead.for_run(kubectl, [namespace], None, options, auditor)
     with Interrupts(handlers=False) as interrupts:

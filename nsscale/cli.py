@@ -537,6 +537,44 @@ MAX_RUNS = Param(
     ],
     4,
 )
+TOKEN_AUDIENCE = Param(
+    "token_audience",
+    Annotated[
+        list[str] | None,
+        typer.Option(
+            "--token-audience",
+            metavar="AUD",
+            help="--kubernetes-auth: accept only tokens minted for this audience (repeatable; "
+            "kubectl create token SA --audience AUD).",
+        ),
+    ],
+    None,
+)
+MAX_REVIEWS = Param(
+    "max_reviews",
+    Annotated[
+        int,
+        typer.Option(
+            "--max-reviews",
+            min=1,
+            help="TokenReviews and SubjectAccessReviews in flight at once; past it a request "
+            "gets 503.",
+        ),
+    ],
+    8,
+)
+MAX_CONNECTIONS = Param(
+    "max_connections",
+    Annotated[
+        int,
+        typer.Option(
+            "--max-connections",
+            min=1,
+            help="Connections open at once; one that sends no whole request in 10 s is closed.",
+        ),
+    ],
+    1000,
+)
 
 
 def _serve(parsed: Parsed) -> None:
@@ -560,6 +598,9 @@ def _serve(parsed: Parsed) -> None:
             token_file=parsed[TOKEN_FILE],
             kubernetes_auth=parsed[KUBERNETES_AUTH],
             max_runs=parsed[MAX_RUNS],
+            token_audiences=tuple(parsed[TOKEN_AUDIENCE] or ()),
+            max_reviews=parsed[MAX_REVIEWS],
+            max_connections=parsed[MAX_CONNECTIONS],
             kubectl=config,
             audit=_audit_options(parsed),
         )
@@ -571,7 +612,19 @@ def _serve(parsed: Parsed) -> None:
 
 _command(
     "serve",
-    [LISTEN, TOKEN_FILE, KUBERNETES_AUTH, MAX_RUNS, *CONNECTION, VERBOSE, LOG_FILE, *AUDIT],
+    [
+        LISTEN,
+        TOKEN_FILE,
+        KUBERNETES_AUTH,
+        TOKEN_AUDIENCE,
+        MAX_RUNS,
+        MAX_REVIEWS,
+        MAX_CONNECTIONS,
+        *CONNECTION,
+        VERBOSE,
+        LOG_FILE,
+        *AUDIT,
+    ],
     _serve,
 )
 

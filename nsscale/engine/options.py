@@ -3,6 +3,7 @@ before the rest of nsscale is loaded)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from nsscale.defaults import (
     DEFAULT_RETRIES,
     DEFAULT_WAIT_TIMEOUT_S,
 )
-from nsscale.engine.plan import Selection
+from nsscale.engine.plan import Plan, Selection
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class RunOptions:
     hold_s: float | None = None  # after success: reconcile leaves the namespaces alone this long
     wait: bool = False  # after the writes, until every changed workload is ready
     wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S
+    # Called with every namespace's plan after the reads and before the first write (a dry run
+    # too); raising stops the run with nothing changed (`nsscale serve`: the caller's rights).
+    authorize: Callable[[Mapping[str, Plan]], None] | None = field(default=None, compare=False)
+    holder: str = ""  # who the in-cluster mark names; "" = user@host pid N
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,8 @@ def run_operation(
         warn_of_gitops(changing)
     if operation is Operation.SCALE and options.replicas:
         warn_of_autoscalers(changing, ahead.autoscalers(), options.replicas)
+    if options.authorize is not None:
+        options.authorize(plans)
     one_unit = options.all_or_nothing or len(plans) == 1
     refused: dict[str, NsscaleError] = {}
     if not options.dry_run and any(plan.changes for plan in plans.values()):
@@ -395,7 +397,7 @@ def _mark(lock: RunLock, plans: Mapping[str, Plan], options: RunOptions) -> dict
     if not plans:
         return {}
     now = datetime.now(UTC)
-    holder = f"{os_user()}@{socket.gethostname()} pid {os.getpid()}"
+    holder = options.holder or f"{os_user()}@{socket.gethostname()} pid {os.getpid()}"
     marks = {
         ns: Mark(
             holder=holder,

@@ -103,7 +103,8 @@ def _no_query() -> None:
 
 def _options() -> dict[str, Any]:
     """The request's body: a JSON object, or none ({}). BadRequest past 64 KiB, for what is
-    not JSON, and for JSON that is not an object (`null` included: never a run by default)."""
+    not JSON, for a key given twice, and for JSON that is not an object (`null` included:
+    never a run by default)."""
     if (request.content_length or 0) > MAX_BODY:
         raise BadRequest(f"the body is over {MAX_BODY // 1024} KiB")
     raw = request.stream.read(MAX_BODY + 1)  # a chunked body has no Content-Length
@@ -112,12 +113,33 @@ def _options() -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, object_pairs_hook=_unique_keys)
+    except RepeatedKey as repeated:
+        raise BadRequest(
+            f"the key {json.dumps(repeated.key[:40])} is in the body twice: send it once"
+        ) from None
     except (ValueError, RecursionError):  # not UTF-8 or not JSON; nested past Python's stack
         raise BadRequest('the body is not JSON: send {"dry_run": true}, or no body') from None
     if not isinstance(body, dict):
         raise BadRequest('the body must be a JSON object, such as {"dry_run": true}')
     return body
+
+
+class RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object of the body: a key given twice is refused, never the last one taken
+    (`{"dry_run": true, "dry_run": false}` must not run for real)."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise RepeatedKey(key)
+        found[key] = value
+    return found
 
 
 def _dry_run(body: dict[str, Any]) -> bool:

@@ -1,18 +1,21 @@
-"""Who is asking, and whether they may act on a namespace: the caller, the bearer token of a
-request, and the two authorities (`--token-file` here, `--kubernetes-auth` in kubeauth.py).
+"""Who is asking, and whether they may do what a request needs: the caller, the bearer token of
+a request, the accesses a request needs, and the two authorities (`--token-file` here,
+`--kubernetes-auth` in kubeauth.py).
 
-An authority answers two questions, in this order, each with a refusal when the answer is no:
-`authenticate` (the token: who is it? 401) and `authorize` (may they `verb` the deployments of
-the namespace? 403). A token never leaves this module but as a digest: not in a log line, an
-answer, an exception or a cache key.
+An authority answers three questions, in this order, each with a refusal when the answer is no:
+`authenticate` (the token: who is it? 401), `admit` (may they act on the namespace at all? 403,
+before anything is read) and `authorize` (may they make each access the request needs: a run's
+every write, a status's every read? 403 naming the first denied). A token never leaves this
+module but as a digest: not in a log line, an answer, an exception or a cache key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from nsscale.kube.objects import Kind
 from nsscale.serve.answers import Forbidden, Unauthenticated
 from nsscale.serve.tokens import TokenEntry, TokenFile
 
@@ -28,6 +31,32 @@ class Caller:
     entry: TokenEntry | None = None  # --token-file: the line that let them in
 
 
+@dataclass(frozen=True, order=True)
+class Access:
+    """One thing a request does, as RBAC names it: `update apps/statefulsets` in a namespace."""
+
+    verb: str
+    group: str  # "" for the core group
+    resource: str  # the plural
+    namespace: str
+
+    @classmethod
+    def of(cls, verb: str, kind: Kind, namespace: str) -> Access:
+        """From the kind's own data (objects.py): a kind added there is asked about here."""
+        group = kind.api_version.rpartition("/")[0]
+        return cls(verb, group, kind.plural, namespace)
+
+    @classmethod
+    def named(cls, verb: str, resource: str, namespace: str) -> Access:
+        """From RBAC's "plural.group" (deployments.apps)."""
+        plural, _, group = resource.partition(".")
+        return cls(verb, group, plural, namespace)
+
+    def __str__(self) -> str:
+        what = f"{self.group}/{self.resource}" if self.group else self.resource
+        return f"{self.verb} {what} in namespace {self.namespace}"
+
+
 class Authority(Protocol):
     def describe(self) -> str:
         """The auth mode, for the start-up line."""
@@ -37,9 +66,13 @@ class Authority(Protocol):
         """Who `token` is; Unauthenticated when nobody, Unavailable when it cannot be told."""
         ...
 
-    def authorize(self, caller: Caller, verb: str, namespace: str) -> None:
-        """Forbidden unless the caller may `verb` ("get", "update") the deployments of the
-        namespace; Unavailable when it cannot be told."""
+    def admit(self, caller: Caller, namespace: str) -> None:
+        """Forbidden unless the caller may act on the namespace at all."""
+        ...
+
+    def authorize(self, caller: Caller, accesses: Sequence[Access]) -> None:
+        """Forbidden, naming the first access denied, unless the caller may make every one;
+        Unavailable when it cannot be told."""
         ...
 
 
@@ -69,6 +102,12 @@ class TokenFileAuthority:
             raise Unauthenticated("unknown bearer token")
         return Caller(f"token:{entry.holder}", entry=entry)
 
-    def authorize(self, caller: Caller, verb: str, namespace: str) -> None:
+    def admit(self, caller: Caller, namespace: str) -> None:
         if caller.entry is None or not caller.entry.may(namespace):
             raise Forbidden(f"{caller.name} may not act on namespace {namespace}")
+
+    def authorize(self, caller: Caller, accesses: Sequence[Access]) -> None:
+        """A token's line names namespaces, not kinds: each access's namespace (a GitOps
+        owner's own included) must be one of them."""
+        for access in accesses:
+            self.admit(caller, access.namespace)

@@ -1,6 +1,7 @@
 """`nsscale serve`'s process: check the options, listen with waitress, serve until SIGTERM (or
 SIGINT), then stop accepting, let the requests in flight finish (a run rolls back as usual, and
-its answer is sent), and exit 0.
+its answer is sent), give their answers FLUSH_S to leave, close every connection (open, unread,
+pipelined alike) and exit 0.
 
 Never Flask's development server: waitress (pure Python, made for production) serves the app.
 Its event loop is driven here rather than by `server.run()`, so that a signal closes the
@@ -12,14 +13,15 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import shutil
 import signal
+import time
 from collections.abc import MutableMapping
 from types import FrameType
 from typing import Any
 
 from waitress import wasyncore
-from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
 from nsscale.audit.auditor import Auditor
@@ -31,7 +33,12 @@ from nsscale.serve.app import make_app
 from nsscale.serve.auth import Authority, TokenFileAuthority
 from nsscale.serve.kubeauth import KubernetesAuthority
 from nsscale.serve.options import Address, ServeOptions, parse_listen
-from nsscale.serve.protocol import MAX_REQUEST_BYTES, JsonErrorChannel
+from nsscale.serve.protocol import (
+    CLEANUP_EVERY_S,
+    MAX_REQUEST_BYTES,
+    REQUEST_WITHIN_S,
+    JsonErrorChannel,
+)
 from nsscale.serve.service import Service
 from nsscale.serve.tokens import TokenFile
 
@@ -39,7 +46,9 @@ log = logging.getLogger("nsscale")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 LOOP_TIMEOUT_S = 0.2  # how often the loop looks for a signal (requests are served at once)
-SPARE_THREADS = 4  # beyond --max-runs: /healthz, status reads and 503s while runs go on
+SPARE_THREADS = 4  # beyond --max-runs and --max-reviews: /healthz, 503s while runs go on
+FLUSH_S = 2.0  # once every request is answered: how long the answers get to leave
+SPARE_FILES = 256  # file descriptors beyond --max-connections: kubectl's pipes, the audit
 
 SocketMap = MutableMapping[int, Any]
 
@@ -62,7 +71,9 @@ def serve(options: ServeOptions) -> int:
         service = Service(kubectl, authority, Auditor(options.audit), options.max_runs)
         access = AccessLog(make_app(service))
         socket_map: SocketMap = {}
-        server = _listen(access, address, socket_map, options.max_runs + SPARE_THREADS)
+        _allow_files(options.max_connections + SPARE_FILES)
+        threads = options.max_runs + options.max_reviews + SPARE_THREADS
+        server = _listen(access, address, socket_map, threads, options.max_connections)
         server_log.info(
             "nsscale serve: listening on %s (%s; at most %d runs at once)",
             ", ".join(f"http://{a}" for a in _addresses(socket_map)),
@@ -89,7 +100,7 @@ def serve(options: ServeOptions) -> int:
 def make_authority(options: ServeOptions, kubectl: Kubectl) -> Authority:
     if options.token_file is not None:
         return TokenFileAuthority(TokenFile(options.token_file))
-    authority = KubernetesAuthority(kubectl)
+    authority = KubernetesAuthority(kubectl, options.token_audiences, options.max_reviews)
     authority.check_rights()
     return authority
 
@@ -108,8 +119,17 @@ def _check_kubectl(binary: str) -> None:
         )
 
 
+def _allow_files(wanted: int) -> None:
+    """Raise the soft limit of open files towards `wanted` (never past the hard limit): each
+    connection is one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, ceiling), hard))
+
+
 def _listen(
-    app: AccessLog, address: Address, socket_map: SocketMap, threads: int
+    app: AccessLog, address: Address, socket_map: SocketMap, threads: int, connections: int
 ) -> BaseWSGIServer | MultiSocketServer:
     try:
         server = create_server(
@@ -120,6 +140,9 @@ def _listen(
             threads=threads,
             ident="nsscale",
             max_request_body_size=MAX_REQUEST_BYTES,
+            connection_limit=connections,
+            channel_timeout=REQUEST_WITHIN_S,
+            cleanup_interval=CLEANUP_EVERY_S,
         )
     except OSError as exc:  # in use, not an address of this host, a name that does not resolve
         raise CannotListen(
@@ -151,14 +174,19 @@ def _drain(
     access: AccessLog,
     signals: _Signals,
 ) -> None:
-    """Refuse new connections and new requests, serve the loop until every request in flight
-    has been answered and its answer sent, then close everything."""
+    """Refuse new connections and new requests, serve the loop until every request received
+    has been answered, give the answers FLUSH_S to leave, then close everything: a client that
+    does not read its answer does not keep the server."""
     service.stopping.set()
     for listener in _listeners(socket_map):
         listener.accepting = False
         wasyncore.dispatcher.close(listener)  # the socket only: the trigger wakes the loop
+    for channel in _channels(socket_map):
+        channel.stopping = True  # no request read from now on
+        if not channel.requests:
+            channel.will_close = True  # idle or half-sent: nothing to answer
     told = len(signals.received)
-    while access.in_flight or _sending(socket_map):
+    while access.in_flight or any(c.requests for c in _channels(socket_map)):
         wasyncore.loop(LOOP_TIMEOUT_S, True, socket_map, 1)
         if len(signals.received) > told:
             told = len(signals.received)
@@ -167,16 +195,17 @@ def _drain(
                 "short (it would leave its namespace half changed)",
                 access.in_flight,
             )
+    for channel in _channels(socket_map):
+        channel.close_when_flushed = True
+    deadline = time.monotonic() + FLUSH_S
+    while _channels(socket_map) and time.monotonic() < deadline:
+        wasyncore.loop(LOOP_TIMEOUT_S / 4, True, socket_map, 1)
     server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
     wasyncore.close_all(socket_map)
 
 
-def _sending(socket_map: SocketMap) -> bool:
-    """Some connection still has a request being served or an answer not yet sent."""
-    return any(
-        isinstance(d, HTTPChannel) and (d.requests or d.total_outbufs_len)
-        for d in socket_map.values()
-    )
+def _channels(socket_map: SocketMap) -> list[JsonErrorChannel]:
+    return [d for d in list(socket_map.values()) if isinstance(d, JsonErrorChannel)]
 
 
 class _Signals:

@@ -1,16 +1,21 @@
 """`--kubernetes-auth`: the cluster says who a bearer token is and what they may do, the way
 kube-rbac-proxy asks it, so that the cluster's RBAC decides who may sleep which namespace.
 
-- authenticate: a TokenReview (`authentication.k8s.io/v1`) of the token: authenticated, and as
-  which user, groups, uid and extra.
-- authorize: a SubjectAccessReview (`authorization.k8s.io/v1`) for that user: may they `update`
-  (a run) or `get` (the status) deployments.apps in the namespace?
+- authenticate: a TokenReview (`authentication.k8s.io/v1`) of the token, for the audiences of
+  --token-audience (`spec.audiences`; an answer whose `status.audiences` holds none of them is
+  not authenticated): as which user, groups, uid and extra.
+- authorize: a SubjectAccessReview (`authorization.k8s.io/v1`) for that user per access the
+  request needs: a run's `update` of each (group, resource) its plan writes, in the namespace
+  each object lives in; a status's `get` and `list` of each kind it shows. The caller must be
+  allowed all, as if they ran nsscale themselves.
 
-Each is one `kubectl create -f - -o json` of the review, the token on stdin (never in argv,
-which other users of the host can read). The SubjectAccessReview needs the user the TokenReview
-found, so they cannot share one kubectl process; instead, as kube-rbac-proxy does, answers are
-kept for CACHE_TTL_S: a token's by its SHA-256 digest (never the token), yes and no alike, and a
-right by the user and the question. A review that fails (the cluster unreachable, the server's
+Each review is a `kubectl create -f - -o json`, the token on stdin (never in argv, which other
+users of the host can read); the SubjectAccessReviews of one request are one List, one kubectl.
+At most --max-reviews kubectl processes review at once: past that a request is answered 503 at
+once rather than queued, so that a flood of made-up tokens holds no more than that many of the
+server's threads (/healthz and the runs keep theirs). As kube-rbac-proxy does, answers are kept
+for CACHE_TTL_S: a token's by its SHA-256 digest (never the token), known and unknown alike, and
+a right by the user and the access. A review that fails (the cluster unreachable, the server's
 own identity without `system:auth-delegator`) is not kept: the request is answered 503.
 """
 
@@ -21,14 +26,15 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
 from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, UsageError
 from nsscale.kube.review import question, review
-from nsscale.kubectl import Kubectl
+from nsscale.kubectl import Kubectl, parse_documents
 from nsscale.serve.answers import Forbidden, Unauthenticated, Unavailable
-from nsscale.serve.auth import Caller
+from nsscale.serve.auth import Access, Caller
+from nsscale.serve.options import DEFAULT_MAX_REVIEWS
 
 log = logging.getLogger("nsscale")
 
@@ -78,13 +84,23 @@ class TtlCache(Generic[K, V]):
 
 
 class KubernetesAuthority:
-    def __init__(self, kubectl: Kubectl, ttl_s: float = CACHE_TTL_S) -> None:
+    def __init__(
+        self,
+        kubectl: Kubectl,
+        audiences: Sequence[str] = (),
+        max_reviews: int = DEFAULT_MAX_REVIEWS,
+        ttl_s: float = CACHE_TTL_S,
+    ) -> None:
         self.kubectl = kubectl
+        self.audiences = tuple(audiences)
+        self.max_reviews = max_reviews
+        self._reviewing = threading.BoundedSemaphore(max_reviews)
         self._tokens: TtlCache[bytes, Caller] = TtlCache(ttl_s)  # _NOBODY: not authenticated
-        self._rights: TtlCache[tuple[Hashable, ...], str | None] = TtlCache(ttl_s)  # why not
+        self._rights: TtlCache[tuple[Hashable, ...], str] = TtlCache(ttl_s)  # why not ("": may)
 
     def describe(self) -> str:
-        return "Kubernetes TokenReview and SubjectAccessReview"
+        audiences = f", audiences {', '.join(self.audiences)}" if self.audiences else ""
+        return f"Kubernetes TokenReview and SubjectAccessReview{audiences}"
 
     def check_rights(self) -> None:
         """At start-up: the server's own identity may create both reviews (the ClusterRole
@@ -112,25 +128,40 @@ class KubernetesAuthority:
             raise Unauthenticated("unknown bearer token")
         return found
 
-    def authorize(self, caller: Caller, verb: str, namespace: str) -> None:
+    def admit(self, caller: Caller, namespace: str) -> None:
+        """Anybody the cluster knows: what they may do is asked of it per access."""
+
+    def authorize(self, caller: Caller, accesses: Sequence[Access]) -> None:
         extra = tuple(sorted(caller.extra.items()))
-        key = (caller.name, caller.uid, caller.groups, extra, verb, namespace)
-        why_not = self._rights.get(key)
-        if why_not is None:
-            why_not = self._access_review(caller, verb, namespace)
-            self._rights.put(key, why_not)
-        if why_not:
-            raise Forbidden(why_not)
+        who = (caller.name, caller.uid, caller.groups, extra)
+        wanted = list(dict.fromkeys(accesses))  # each asked once, in the order given
+        answers: dict[Access, str | None] = {a: self._rights.get((*who, a)) for a in wanted}
+        unknown = [a for a, why_not in answers.items() if why_not is None]
+        if unknown:
+            for access, reviewed in self._access_reviews(caller, unknown).items():
+                self._rights.put((*who, access), reviewed)
+                answers[access] = reviewed
+        for access in wanted:
+            if why_not := answers[access]:
+                raise Forbidden(why_not)
 
     def _token_review(self, token: str) -> Caller | None:
+        spec: dict[str, Any] = {"token": token}
+        if self.audiences:
+            spec["audiences"] = list(self.audiences)
         document = {
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenReview",
-            "spec": {"token": token},
+            "spec": spec,
         }
-        status = self._create(document, "check the token", token)
+        [answer] = self._create([document], "check the token", token)
+        status = answer.get("status")
+        status = status if isinstance(status, dict) else {}
         user = status.get("user") or {}
         if status.get("authenticated") is not True or not user.get("username"):
+            return None
+        if self.audiences and not set(self.audiences) & set(status.get("audiences") or ()):
+            log.info("a token of %s is not for the audiences %s", user["username"], self.audiences)
             return None
         extra = user.get("extra") or {}
         return Caller(
@@ -140,43 +171,87 @@ class KubernetesAuthority:
             {str(k): tuple(str(x) for x in v or ()) for k, v in extra.items()},
         )
 
-    def _access_review(self, caller: Caller, verb: str, namespace: str) -> str:
-        """Why the caller may not `verb` deployments in the namespace; "" when they may."""
-        spec: dict[str, Any] = {
-            "user": caller.name,
-            "groups": list(caller.groups),
-            "resourceAttributes": {
-                "namespace": namespace,
-                "verb": verb,
-                "group": "apps",
-                "resource": "deployments",
-            },
-        }
-        if caller.uid:
-            spec["uid"] = caller.uid
-        if caller.extra:
-            spec["extra"] = {k: list(v) for k, v in caller.extra.items()}
-        document = {
-            "apiVersion": "authorization.k8s.io/v1",
-            "kind": "SubjectAccessReview",
-            "spec": spec,
-        }
-        status = self._create(document, "check the caller's rights", None)
-        if status.get("allowed") is True:
-            return ""
-        reason = str(status.get("reason") or "")
-        why = f"{caller.name} may not {verb} deployments.apps in namespace {namespace}"
-        return f"{why} ({reason})" if reason else why
+    def _access_reviews(self, caller: Caller, accesses: Sequence[Access]) -> dict[Access, str]:
+        """Why the caller may not make each access ("" when they may): one review each, all
+        in one kubectl process."""
+        documents = [_access_review(caller, access) for access in accesses]
+        answers = self._create(documents, "check the caller's rights", None)
+        found: dict[Access, str] = {}
+        for answer in answers:
+            attributes = (answer.get("spec") or {}).get("resourceAttributes") or {}
+            access = Access(
+                str(attributes.get("verb", "")),
+                str(attributes.get("group", "")),
+                str(attributes.get("resource", "")),
+                str(attributes.get("namespace", "")),
+            )
+            status = answer.get("status") or {}
+            if status.get("allowed") is True:
+                found[access] = ""
+                continue
+            reason = str(status.get("reason") or "")
+            why = f"{caller.name} may not {access}"
+            found[access] = f"{why} ({reason})" if reason else why
+        missing = [a for a in accesses if a not in found]
+        if missing:
+            log.error("the cluster did not answer the review of %s", ", ".join(map(str, missing)))
+            raise Unavailable("could not check the caller's rights with the cluster now")
+        return found
 
-    def _create(self, document: dict[str, Any], what: str, secret: str | None) -> dict[str, Any]:
-        """The `status` of a review the cluster answered; Unavailable when it did not."""
+    def _create(
+        self, documents: Sequence[dict[str, Any]], what: str, secret: str | None
+    ) -> list[dict[str, Any]]:
+        """The reviews as the cluster answered them, in order; Unavailable when it did not,
+        or when --max-reviews reviews are in flight already."""
+        if not self._reviewing.acquire(blocking=False):
+            raise Unavailable(
+                f"{self.max_reviews} token and access checks are in flight already "
+                "(--max-reviews): try again later"
+            )
+        stdin = json.dumps(
+            documents[0]
+            if len(documents) == 1
+            else {"apiVersion": "v1", "kind": "List", "items": documents}
+        )
         try:
-            answer = self.kubectl.json(_CREATE, json.dumps(document))
-        except (KubectlError, KubectlOutputError) as err:
+            printed = self.kubectl.run([*_CREATE, "-o", "json"], stdin, requests=len(documents))
+            answers = parse_documents(printed.stdout)
+        except (KubectlError, KubectlOutputError, ValueError) as err:
             message = str(err) if secret is None else str(err).replace(secret, "<token>")
             log.error("could not %s with the cluster: %s", what, message)
             forbidden = isinstance(err, KubectlError) and err.kind is ErrorKind.FORBIDDEN
             hint = f": the server needs the ClusterRole {AUTH_DELEGATOR}" if forbidden else ""
             raise Unavailable(f"could not {what} with the cluster now{hint}") from None
-        status = answer.get("status")
-        return status if isinstance(status, dict) else {}
+        finally:
+            self._reviewing.release()
+        # several objects come back as one List
+        items = [
+            i for a in answers for i in (a.get("items") or [] if a.get("kind") == "List" else [a])
+        ]
+        if len(items) != len(documents):
+            log.error(
+                "could not %s with the cluster: %d answers to %d reviews",
+                what,
+                len(items),
+                len(documents),
+            )
+            raise Unavailable(f"could not {what} with the cluster now")
+        return [i if isinstance(i, dict) else {} for i in items]
+
+
+def _access_review(caller: Caller, access: Access) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "user": caller.name,
+        "groups": list(caller.groups),
+        "resourceAttributes": {
+            "namespace": access.namespace,
+            "verb": access.verb,
+            "group": access.group,
+            "resource": access.resource,
+        },
+    }
+    if caller.uid:
+        spec["uid"] = caller.uid
+    if caller.extra:
+        spec["extra"] = {k: list(v) for k, v in caller.extra.items()}
+    return {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}

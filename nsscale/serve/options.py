@@ -12,6 +12,8 @@ from nsscale.kubectl import KubectlConfig
 
 DEFAULT_LISTEN = "127.0.0.1:8080"  # loopback: another interface is a choice said out loud
 DEFAULT_MAX_RUNS = 4
+DEFAULT_MAX_REVIEWS = 8  # TokenReviews and SubjectAccessReviews in flight at once
+DEFAULT_MAX_CONNECTIONS = 1000
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,9 @@ class ServeOptions:
     token_file: Path | None = None
     kubernetes_auth: bool = False
     max_runs: int = DEFAULT_MAX_RUNS
+    token_audiences: tuple[str, ...] = ()  # --token-audience: TokenReview's spec.audiences
+    max_reviews: int = DEFAULT_MAX_REVIEWS
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     kubectl: KubectlConfig = field(default_factory=KubectlConfig)
     audit: AuditOptions = field(default_factory=AuditOptions)
 
@@ -34,6 +39,11 @@ class ServeOptions:
             raise UsageError(
                 "--token-file and --kubernetes-auth are two auth modes: choose one",
                 "--token-file for static tokens, --kubernetes-auth for the cluster's RBAC",
+            )
+        if self.token_audiences and not self.kubernetes_auth:
+            raise UsageError(
+                "--token-audience is for --kubernetes-auth: a TokenReview's audiences",
+                "drop it, or use --kubernetes-auth",
             )
 
 

@@ -4,12 +4,18 @@ JSON `{"success": false, "message": ...}` and has its access line too. A body to
 as the app answers a body over 64 KiB (SPEC.md: bad input); waitress would say 413.
 
 waitress reads a whole request before it calls the app, so it is waitress that must bound what
-it holds: MAX_REQUEST_BYTES, refused as soon as Content-Length or a chunked body passes it.
+it holds: MAX_REQUEST_BYTES, refused as soon as Content-Length or a chunked body passes it; and
+how long: a connection that has not sent a whole request within REQUEST_WITHIN_S of opening (or
+of its last answer) is closed, idle or half-sent alike. waitress's own idle timeout counts from
+the last byte received, which a client sending a byte at a time keeps fresh forever: here only
+a whole request does.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import time
 from typing import Any, cast
 
 from waitress.channel import HTTPChannel
@@ -19,6 +25,9 @@ from waitress.utilities import RequestEntityTooLarge
 from nsscale.serve.accesslog import access_line, server_log
 
 MAX_REQUEST_BYTES = 1024 * 1024  # what waitress takes in; the app refuses past 64 KiB
+REQUEST_WITHIN_S = 10  # a connection sends a whole request within this, or is closed
+LINGER_S = 2.0  # after a connection's last answer: what the client still sends is read, dropped
+CLEANUP_EVERY_S = 0  # waitress looks for them at every turn of its loop (an int: whole seconds)
 _MESSAGES = {
     400: "a malformed HTTP request",
     413: "the body is over 64 KiB",
@@ -50,4 +59,44 @@ class JsonErrorTask(ErrorTask):
 
 
 class JsonErrorChannel(HTTPChannel):
+    """A connection: waitress's, with JSON errors, an idle clock that only a whole request
+    resets, no more requests read once the server stops, and a lingering close: closed with
+    bytes unread (a body refused half-way), a socket would send a reset that can destroy the
+    answer on its way, so its end is sent first and what follows is read and dropped (LINGER_S,
+    or until the client closes too)."""
+
     error_task_class = JsonErrorTask
+    stopping = False  # set on each connection by the drain: answer what came, read no more
+    lingering_until = 0.0  # when the lingering close began: the time it ends
+
+    def readable(self) -> bool:
+        if self.lingering_until:
+            return True  # the client's end-of-file, to close at once
+        return not self.stopping and bool(super().readable())
+
+    def handle_close(self) -> None:
+        if not self.lingering_until and self.socket is not None and self.connected:
+            try:
+                self.socket.shutdown(socket.SHUT_WR)  # the answer, then end-of-file
+            except OSError:
+                pass
+            else:
+                self.lingering_until = time.monotonic() + LINGER_S
+                self.will_close = self.close_when_flushed = False
+                return
+        super().handle_close()
+
+    def handle_read(self) -> None:
+        if self.lingering_until:
+            self.recv(self.adj.recv_bytes)  # dropped; end-of-file or a reset closes it
+            if self.socket is not None and time.monotonic() > self.lingering_until:
+                super().handle_close()
+            return
+        waiting_since, pending = self.last_activity, self.request
+        super().handle_read()
+        partly_sent = self.request is not None
+        completed_now = pending is not None and pending.completed
+        if partly_sent and not completed_now:  # bytes, but still no whole request
+            self.last_activity = waiting_since
+        elif not partly_sent:
+            self.last_activity = time.time()

@@ -2,20 +2,30 @@
 the status read) through the same functions as the Python API, and the answer its result makes.
 
 The order of the checks: the bearer token (401), the namespace's name (400), a namespace of the
-cluster's own (403, before asking anybody), the caller's right (403), a free run slot (503), and
-then the engine, which finds a namespace that does not exist (404) or is annotated protected
-(403), and one whose in-cluster mark another run holds (409).
+cluster's own (403, before asking anybody), the caller's admission to the namespace (403), a
+free run slot (503), and then the engine, which finds a namespace that does not exist (404) or is
+annotated protected (403); once it has planned, before its first write (a dry run alike), the
+caller's right to every write of the plan (403 naming the first denied: RUN_VERB of each (group,
+resource) in the namespace its object lives in); then one whose in-cluster mark another run
+holds (409). A status asks STATUS_VERBS of each kind it shows before it reads.
+
+An answer names nothing of the server (redact.py): a 500 says what failed in the namespace and
+the run id, and the detail goes to the server's log; a 409 names the holding run's id,
+operation, start and, for a served run, its caller.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nsscale.api import namespace_status, run_namespace
 from nsscale.audit.auditor import Auditor
-from nsscale.engine.lock import LockHeld
-from nsscale.engine.plan import Operation, check_namespace
+from nsscale.engine.lock import LockHeld, Mark, RunLock
+from nsscale.engine.plan import Operation, Plan, check_namespace
+from nsscale.engine.rivals.hpa import RESOURCE as AUTOSCALERS
 from nsscale.engine.run import Executed
 from nsscale.errors import (
     InvalidNamespace,
@@ -24,7 +34,8 @@ from nsscale.errors import (
     ProtectedNamespace,
     UsageError,
 )
-from nsscale.kube.objects import SYSTEM
+from nsscale.kube.objects import SYSTEM, WORKLOAD_KINDS
+from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl
 from nsscale.serve.answers import (
     Answer,
@@ -36,10 +47,16 @@ from nsscale.serve.answers import (
     ServerFailed,
     Unavailable,
 )
-from nsscale.serve.auth import Authority, Caller, bearer_token
+from nsscale.serve.auth import Access, Authority, Caller, bearer_token
+from nsscale.serve.redact import redact, redacted
+
+log = logging.getLogger("nsscale")
 
 # The endpoint's word for each operation: (the verb, what the namespace then is)
 WORDS = {Operation.DOWN: ("deactivate", "deactivated"), Operation.UP: ("activate", "activated")}
+RUN_VERB = "update"  # every write nsscale makes is a PUT of the whole object
+STATUS_VERBS = ("get", "list")
+SERVED = " via nsscale serve"  # how the in-cluster mark of a served run ends its holder
 
 
 class Service:
@@ -66,11 +83,18 @@ class Service:
         """One run of `operation` on the namespace for the caller, audited as theirs: 200 when
         it reached its target (or a dry run completed), 500 when it failed (rolled back or
         not); a refusal for everything that stops it first."""
-        self._check(caller, "update", namespace)
+        self._check(caller, namespace)
         if not self._slots.acquire(blocking=False):
             raise Unavailable(
                 f"{self.max_runs} runs are in progress already (--max-runs): try again later"
             )
+
+        def authorize(plans: Mapping[str, Plan]) -> None:
+            try:
+                self.authority.authorize(caller, plan_writes(plans.values()))
+            except Forbidden as refusal:
+                raise Forbidden(f"{refusal.message}: nothing changed", run_id=run_id) from None
+
         try:
             executed = run_namespace(
                 self.kubectl,
@@ -79,44 +103,110 @@ class Service:
                 self.auditor.for_caller(caller.name),
                 dry_run=dry_run,
                 run_id=run_id,
+                authorize=authorize,
+                holder=f"{caller.name}{SERVED}",
             )
         except UsageError as err:
-            raise _refusal(err, f"Failed to {WORDS[operation][0]} namespace {namespace}") from None
+            failed = f"Failed to {WORDS[operation][0]} namespace {namespace}"
+            raise _refusal(err, failed, run_id) from None
         finally:
             self._slots.release()
-        return run_answer(executed, namespace, operation)
+        return self.run_answer(executed, namespace, operation)
 
     def status(self, caller: Caller, namespace: str) -> Answer:
         """200 with what `nsscale status NAMESPACE -o json` prints; 500 when it cannot be read."""
-        self._check(caller, "get", namespace)
+        self._check(caller, namespace)
+        self.authority.authorize(caller, status_reads(namespace))
         failed = f"Failed to read namespace {namespace}"
         try:
             return Answer(200, namespace_status(self.kubectl, namespace))
         except UsageError as err:
-            raise _refusal(err, failed) from None
+            raise _refusal(err, failed, "") from None
         except NsscaleError as err:  # a read that failed
-            raise ServerFailed(failed, error=[err.message]) from None
+            log.error("%s: %s", failed, err)
+            raise ServerFailed(failed, error=["its workloads could not be read"]) from None
 
-    def _check(self, caller: Caller, verb: str, namespace: str) -> None:
-        """What is refused before kubectl is started for the run: a bad name, a namespace of
-        the cluster's own, a caller without the right."""
+    def _check(self, caller: Caller, namespace: str) -> None:
+        """What is refused before kubectl is started for the request: a bad name, a namespace
+        of the cluster's own, a caller not admitted to it."""
         try:
             check_namespace(namespace)
         except InvalidNamespace as err:
             raise BadRequest(err.message) from None
         if namespace in SYSTEM:
             raise Forbidden(f"namespace {namespace} is protected: nsscale never scales it")
-        self.authority.authorize(caller, verb, namespace)
+        self.authority.admit(caller, namespace)
+
+    def run_answer(self, executed: Executed, namespace: str, operation: Operation) -> Answer:
+        """run_answer, with a 409 that names the run holding the namespace as its mark says."""
+        if isinstance(executed.refusal, LockHeld):
+            try:
+                mark = RunLock(self.kubectl, RetryPolicy(0)).read([namespace])[namespace]
+            except NsscaleError as err:  # the refusal stands; only its holder is unknown
+                log.warning("could not read the mark on %s: %s", namespace, err)
+                mark = None
+            document = executed.results[0].to_dict()
+            log.info("%s: %s", namespace, executed.refusal)
+            raise Conflict(
+                held_message(namespace, mark),
+                holder=holder_document(mark),
+                run_id=document.get("run_id", ""),
+                result=redacted(document),
+            )
+        return run_answer(executed, namespace, operation)
+
+
+def plan_writes(plans: Iterable[Plan]) -> list[Access]:
+    """What a run's plans write, as RBAC names it: RUN_VERB of each (group, resource) in each
+    namespace an object lives in (a GitOps owner in its own), in the plans' order."""
+    writes = (
+        Access.of(RUN_VERB, c.workload.kind, c.workload.namespace or plan.namespace)
+        for plan in plans
+        for c in plan.changes
+    )
+    return list(dict.fromkeys(writes))
+
+
+def status_reads(namespace: str) -> list[Access]:
+    """What a status reads and shows: the workloads of each kind, and the HPAs targeting them."""
+    resources = [kind.resource for kind in WORKLOAD_KINDS] + [AUTOSCALERS]
+    return [Access.named(v, r, namespace) for r in resources for v in STATUS_VERBS]
+
+
+def held_message(namespace: str, mark: Mark | None) -> str:
+    if mark is None:
+        return f"another nsscale run was working on {namespace}: try again"
+    by = f", by {caller}" if (caller := served_caller(mark)) else ""
+    return (
+        f"another nsscale run is working on {namespace}: `{mark.operation}` (run "
+        f"{mark.run_id}), started {mark.acquired:%Y-%m-%d %H:%M:%S} UTC{by}"
+    )
+
+
+def holder_document(mark: Mark | None) -> dict[str, Any] | None:
+    """The holding run, as the 409 names it: never the host or pid it runs on."""
+    if mark is None:
+        return None
+    return {
+        "run_id": mark.run_id,
+        "operation": mark.operation,
+        "started": mark.acquired.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "caller": served_caller(mark),
+    }
+
+
+def served_caller(mark: Mark) -> str | None:
+    """Who asked for the marked run, when `nsscale serve` runs it (its mark says so)."""
+    return mark.holder.removesuffix(SERVED) if mark.holder.endswith(SERVED) else None
 
 
 def run_answer(executed: Executed, namespace: str, operation: Operation) -> Answer:
-    """The seed's answer to a run: 200 on success, 409 when another run holds the namespace,
-    else 500 with the errors (and `rollback_info` when a rollback was performed)."""
+    """The seed's answer to a run: 200 on success, else 500 with what failed in the namespace
+    (and `rollback_info` when a rollback was performed); the detail goes to the server's log."""
     document = executed.results[0].to_dict()
     verb, done = WORDS[operation]
-    run = {"run_id": document.get("run_id", ""), "result": document}
-    if isinstance(executed.refusal, LockHeld):
-        raise Conflict(executed.refusal.message, **run)
+    run_id = document.get("run_id", "")
+    run = {"run_id": run_id, "result": redacted(document)}
     if document["success"]:
         dry = " (dry run: nothing changed)" if document.get("dry_run") else ""
         message = f"Namespace {namespace} {done}{dry}"
@@ -126,10 +216,11 @@ def run_answer(executed: Executed, namespace: str, operation: Operation) -> Answ
             "scaled_resources": document["scaled_resources"],
         }
         return Answer(200, body | run)
+    log.error("run %s on %s failed: %s", run_id, namespace, "; ".join(document["errors"]))
     failed: dict[str, Any] = {
         "success": False,
         "message": f"Failed to {verb} namespace {namespace}",
-        "error": document["errors"],
+        "error": [redact(e) for e in document["errors"]],
     }
     if document["rollback_performed"]:
         failed["rollback_info"] = {
@@ -140,7 +231,7 @@ def run_answer(executed: Executed, namespace: str, operation: Operation) -> Answ
     return Answer(500, failed | run)
 
 
-def _refusal(err: UsageError, failed: str) -> Refusal:
+def _refusal(err: UsageError, failed: str, run_id: str) -> Refusal:
     """What the engine found wrong before it attempted anything, as an answer."""
     if isinstance(err, NamespaceNotFound):
         return NotFound(err.message)
@@ -148,5 +239,8 @@ def _refusal(err: UsageError, failed: str) -> Refusal:
         return Forbidden(err.message)
     if isinstance(err, InvalidNamespace):
         return BadRequest(err.message)
-    # The server's own set-up (its kubectl, its kubeconfig): nothing the caller can change.
-    return ServerFailed(failed, error=[err.message])
+    # The server's own set-up (its kubectl, its kubeconfig): nothing the caller can change,
+    # and nothing they need to know of; the server's log says what.
+    log.error("%s%s: %s", failed, f" (run {run_id})" if run_id else "", err)
+    extra = {"run_id": run_id} if run_id else {}
+    return ServerFailed(failed, error=["the server could not run it: see its log"], **extra)

@@ -4,6 +4,9 @@ kubectl itself is served as ``ApiServer.user`` (see server.py, Authentication); 
 registers with ``add_token`` are those of other users and service accounts, which a program
 holding them (``nsscale serve --kubernetes-auth``) asks the cluster about with a TokenReview
 (kinds/reviews.py). ``revoke_token`` makes a token unknown again.
+
+A token is minted for audiences (``kubectl create token SA --audience AUD``): by default the API
+server's own, API_AUDIENCES, as a service account's token or a static token is.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-__all__ = ["TokenUser", "Tokens"]
+__all__ = ["API_AUDIENCES", "TokenUser", "Tokens"]
+
+API_AUDIENCES = ("https://kubernetes.default.svc.cluster.local",)  # the API server's own
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,7 @@ class TokenUser:
     user: str
     groups: tuple[str, ...] = ("system:authenticated",)
     uid: str = ""
+    audiences: tuple[str, ...] = API_AUDIENCES
 
 
 class Tokens:
@@ -35,9 +41,11 @@ class Tokens:
         user: str,
         groups: tuple[str, ...] = ("system:authenticated",),
         uid: str = "",
+        audiences: tuple[str, ...] = API_AUDIENCES,
     ) -> TokenUser:
-        """From now on a TokenReview of ``token`` answers: authenticated as ``user``."""
-        found = TokenUser(user, groups, uid or f"uid-{user}")
+        """From now on a TokenReview of ``token`` answers: authenticated as ``user``, for a
+        review asking one of ``audiences`` (or none)."""
+        found = TokenUser(user, groups, uid or f"uid-{user}", tuple(audiences))
         with self._lock:
             self._tokens[token] = found
         return found

@@ -9,7 +9,9 @@ both, which RBAC checks as for any request):
   RBAC (``ApiServer.forbid``) allows the verb on the resource; kubectl sends it as protobuf.
 - ``tokenreviews`` (``authentication.k8s.io/v1``): who ``spec.token`` authenticates as, from the
   tokens a test registered (``ApiServer.add_token``, tokens.py); an unknown one is not
-  authenticated (``status.authenticated`` absent, as the real server omits a false one).
+  authenticated (``status.authenticated`` absent, as the real server omits a false one). The
+  review is for ``spec.audiences`` (none: the API server's own); ``status.audiences`` are those of
+  them the token was minted for, and a token minted for none of them is not authenticated.
 - ``subjectaccessreviews`` (``authorization.k8s.io/v1``): whether RBAC allows ``spec.user`` the
   verb on the resource (``forbid(..., user=...)`` denies one user only).
 """
@@ -20,6 +22,7 @@ from tests.apiserver import protobuf
 from tests.apiserver.errors import FieldError, bad_request, invalid
 from tests.apiserver.kinds.base import Identity, ResourceType, Review
 from tests.apiserver.request import Request, json_body
+from tests.apiserver.tokens import API_AUDIENCES
 from tests.apiserver.wire import JSON, PROTOBUF_CT
 
 __all__ = [
@@ -112,10 +115,22 @@ class TokenReviews(Review):
             error = FieldError("spec.token", "", "", "FieldValueRequired")
             raise invalid("TokenReview", "authentication.k8s.io", "", [error])
         found = identity.authenticate(token)
+        asked = spec.get("audiences") or list(API_AUDIENCES)
+        if not isinstance(asked, list) or not all(isinstance(a, str) for a in asked):
+            error = FieldError("spec.audiences", asked, "must be a list of strings")
+            raise invalid("TokenReview", "authentication.k8s.io", "", [error])
         status: JSON = {"user": {}, "error": "invalid bearer token"}
         if found is not None:
-            user = {"username": found.user, "uid": found.uid, "groups": list(found.groups)}
-            status = {"authenticated": True, "user": user}
+            matched = [a for a in asked if a in found.audiences]
+            if matched:
+                user = {"username": found.user, "uid": found.uid, "groups": list(found.groups)}
+                status = {"authenticated": True, "user": user, "audiences": matched}
+            else:
+                status = {
+                    "user": {},
+                    "error": f"[invalid bearer token, token audiences {list(found.audiences)} "
+                    f"is invalid for the target audiences {asked}]",
+                }
         return {
             "kind": "TokenReview",
             "apiVersion": "authentication.k8s.io/v1",
