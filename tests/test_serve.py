@@ -134,6 +134,13 @@ class Served:
         return self.proc.wait(timeout)
 
 
+# what a cluster's error may say of the server that asked: its address, host, files, pid
+SERVER_DETAIL = (
+    f"etcd at https://10.0.3.7:2379 unreachable from {socket.gethostname()} "
+    f"(pid {os.getpid()}, /home/ops/.kube/config)"
+)
+
+
 def assert_names_nothing_of_the_server(text: str) -> None:
     """An answer says nothing of the server: its host, pid, account, addresses or files."""
     for secret in (socket.gethostname(), getpass.getuser(), f"pid {os.getpid()}", "127.0.0.1"):
@@ -437,7 +444,8 @@ def test_two_requests_on_one_namespace_one_runs_the_other_is_409(
 def test_a_failed_run_is_500_with_rollback_info_and_the_namespace_as_it_was(
     server: Served, faults: ApiServer
 ) -> None:
-    faults.fail("PUT", "statefulsets", "db", status=500, times=None)  # after the deployments
+    # after the deployments; the message names what an answer must not
+    faults.fail("PUT", "statefulsets", "db", status=500, times=None, message=SERVER_DETAIL)
     reply = server.post("faulty")
     assert reply.status == 500, reply
     body = reply.json
@@ -446,7 +454,25 @@ def test_a_failed_run_is_500_with_rollback_info_and_the_namespace_as_it_was(
     assert any("statefulset/db" in e for e in body["error"])
     assert body["rollback_info"] == {"performed": True, "success_count": 2, "failed_count": 0}
     assert body["result"]["rollback_performed"] is True
+    assert body["run_id"] == body["result"]["run_id"]
     assert observe(faults, "faulty") == untouched(SPEC)
+    assert_names_nothing_of_the_server(reply.text)
+    assert server.wait_for(f"run {body['run_id']} on faulty failed: ")  # the detail: the log
+    assert "https://10.0.3.7:2379" in server.stderr
+
+
+@pytest.mark.e2e
+def test_a_status_that_cannot_be_read_is_500_naming_nothing_of_the_server(
+    server: Served, faults: ApiServer
+) -> None:
+    faults.fail("GET", "deployments", status=500, times=None, message=SERVER_DETAIL)
+    reply = server.request("GET", "/api/namespaces/faulty")
+    assert reply.status == 500, reply
+    assert reply.json["message"] == "Failed to read namespace faulty"
+    assert reply.json["error"] == ["its workloads could not be read"]
+    assert_names_nothing_of_the_server(reply.text)
+    assert server.wait_for("Failed to read namespace faulty: ")
+    assert "https://10.0.3.7:2379" in server.stderr
 
 
 @pytest.mark.e2e
@@ -645,6 +671,9 @@ def run_cli(*args: str) -> Any:
         (("--token-file", "/nonexistent/tokens"), "cannot read the token file /nonexistent/tokens"),
         (("--kubernetes-auth", "--listen", "8080"), "--listen '8080' is not HOST:PORT"),
         (("--kubernetes-auth", "--kubectl", "/nonexistent/kubectl"), "cannot run kubectl at"),
+        (("--token-file", "t", "--token-audience", "x"), "--token-audience is for --kubernetes"),
+        (("--kubernetes-auth", "--max-reviews", "0"), "--max-reviews"),
+        (("--kubernetes-auth", "--max-connections", "0"), "--max-connections"),
     ],
 )
 def test_bad_start_up_options_are_exit_2(args: tuple[str, ...], says: str) -> None:

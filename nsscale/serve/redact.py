@@ -28,17 +28,17 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 @cache
 def _host_names() -> re.Pattern[str]:
     names = {socket.gethostname(), socket.getfqdn(), os.uname().nodename}
-    longest_first = sorted((n for n in names if len(n) > 2), key=len, reverse=True)
+    names -= {"localhost", "localhost.localdomain"}  # an address: said as one
+    longest_first = sorted((n for n in names if len(n) > 1), key=len, reverse=True)
     alternatives = "|".join(map(re.escape, longest_first)) or "(?!)"
     return re.compile(rf"(?<![\w.-])(?:{alternatives})(?![\w-])")
 
 
 def redact(text: str) -> str:
     """The text without the server's addresses, paths, host names, pids or account."""
-    text = _host_names().sub("<host>", text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return text
+    return _host_names().sub("<host>", text)
 
 
 def redacted(value: Any, scrub: Callable[[str], str] = redact) -> Any:
