@@ -7,10 +7,13 @@
     auth.py       who is asking and what they may do: the caller, the bearer token, the token
                   file's authority
     tokens.py     the token file, re-read when it changes
-    kubeauth.py   the cluster's authority: TokenReview and SubjectAccessReview, answers cached
+    kubeauth.py   the cluster's authority: TokenReview (audiences) and a SubjectAccessReview per
+                  access a request needs, --max-reviews in flight, answers cached
     answers.py    an HTTP answer, and the refusals (400, 401, 403, 404, 409, 503)
+    redact.py     what an answer may say of the server: nothing (its detail goes to its log)
     accesslog.py  one line per request on stderr, and the requests in flight
-    protocol.py   what waitress refuses itself (a malformed request, a body past 1 MiB), as JSON
+    protocol.py   what waitress refuses itself (a malformed request, a body past 1 MiB), as JSON;
+                  a connection without a whole request in 10 s closed; a lingering close
     options.py    what the command line asked for
 
 Flask and waitress are an optional extra (`pip install 'nsscale[serve]'`): nothing outside this

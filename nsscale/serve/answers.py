@@ -4,14 +4,18 @@ its status (SPEC.md, The seed's interfaces). Every refusal's body is `{"success"
 
     Refusal                      an answer other than the run's own (200 or 500)
     ├── BadRequest (400)         an invalid namespace name, a body that is not {"dry_run": bool}
+    │                            (a key given twice included)
     ├── Unauthenticated (401)    no bearer token, or one nobody knows (WWW-Authenticate: Bearer)
-    ├── Forbidden (403)          the caller may not act on the namespace, or it is protected
+    ├── Forbidden (403)          the caller may not make an access the request needs (the
+    │                            first denied named), or the namespace is protected
     ├── NotFound (404)           no such namespace, no such endpoint
-    ├── Conflict (409)           another run holds the namespace (its in-cluster mark)
+    ├── Conflict (409)           another run holds the namespace: its run id, operation, start
+    │                            and (a served run's) caller; never its host or pid
     ├── ServerFailed (500)       not a run's failure: the status could not be read, the
-    │                            server's kubectl or kubeconfig is wrong (`error`: why)
-    └── Unavailable (503)        too many runs at once, shutting down, or the cluster could not
-                                 check a token now (Retry-After)
+    │                            server's kubectl or kubeconfig is wrong (`error`: what
+    │                            failed; the detail is in the server's log)
+    └── Unavailable (503)        too many runs or reviews at once, shutting down, or the
+                                 cluster could not check a token now (Retry-After)
 
 A 405 (wrong method) is the router's: Flask knows the methods of each path.
 """
