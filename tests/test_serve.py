@@ -434,6 +434,7 @@ def test_two_requests_on_one_namespace_one_runs_the_other_is_409(
         "token:admin",
     )
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", second.json["holder"]["started"])
+    assert second.json["result"]["errors"] == [message]
     assert_names_nothing_of_the_server(second.text)
     assert observe(faults, "race") == scaled_down(SPEC)
     [refused] = audit_records(home, second.json["run_id"])  # audited, as the CLI's refusals

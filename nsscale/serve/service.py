@@ -147,11 +147,13 @@ class Service:
                 mark = None
             document = executed.results[0].to_dict()
             log.info("%s: %s", namespace, executed.refusal)
+            message = held_message(namespace, mark)
+            # the result says it in these words: the engine's name the holder's host and pid
             raise Conflict(
-                held_message(namespace, mark),
+                message,
                 holder=holder_document(mark),
                 run_id=document.get("run_id", ""),
-                result=redacted(document),
+                result=redacted(document | {"errors": [message]}),
             )
         return run_answer(executed, namespace, operation)
 
