@@ -28,6 +28,7 @@ PARTIAL = b"POST /api/namespaces/shop/deactivate HTTP/1.1\r\nHost: nsscale\r\n" 
 def cluster() -> Iterator[ApiServer]:
     with ApiServer() as server:
         seed(server, "held", SPEC)
+        seed(server, "busy", SPEC)
         yield server
 
 
@@ -42,7 +43,8 @@ def serve_env(
 
 @pytest.fixture
 def served(serve_env: dict[str, str], tmp_path: Path) -> Iterator[Served]:
-    server = Served(serve_env, "--token-file", str(token_file(tmp_path / "tokens", ADMIN)))
+    tokens = str(token_file(tmp_path / "tokens", ADMIN))
+    server = Served(serve_env, "--token-file", tokens, "--max-runs", "1")
     yield server
     if server.proc.poll() is None:
         server.proc.kill()
@@ -123,6 +125,38 @@ def test_a_client_sending_a_byte_at_a_time_is_closed_10_s_after_it_opened(
     with socket.create_connection(("127.0.0.1", served.port), timeout=30) as alive:
         alive.sendall(b"GET /healthz HTTP/1.1\r\nHost: nsscale\r\n\r\n")
         assert alive.recv(4096).startswith(b"HTTP/1.1 200 OK")
+    assert served.stop() == 0, served.stderr
+
+
+@pytest.mark.e2e
+def test_healthz_answers_at_once_while_every_worker_waits_on_the_cluster(
+    served: Served, cluster: ApiServer
+) -> None:
+    # 13 workers (--max-runs 1 + --max-reviews 8 + 4 spare): 20 status reads, each held by the
+    # cluster, hold them all
+    held = cluster.hang("GET", "deployments", namespace="busy", seconds=60, times=None)
+    waiting = [
+        threading.Thread(
+            target=lambda: served.request("GET", "/api/namespaces/busy", token=ADMIN), daemon=True
+        )
+        for _ in range(20)
+    ]
+    try:
+        for thread in waiting:
+            thread.start()
+        time.sleep(3)  # every status read started, and held
+        status, took = timed(served, "/healthz")
+        assert (status, took < 1.0) == (200, True), took
+        with socket.create_connection(("127.0.0.1", served.port), timeout=5) as raw:
+            raw.sendall(b"GET /healthz HTTP/1.0\r\nUser-Agent: kube-probe/1.36\r\n\r\n")
+            answer = raw.makefile("rb").read()  # HTTP/1.0: closed after the answer
+        assert answer.startswith(b"HTTP/1.0 200 OK\r\n"), answer
+        assert answer.endswith(b'\r\n\r\n{"success": true, "status": "ok"}\n'), answer
+        assert served.wait_for("GET /healthz 200")
+    finally:
+        held.release()
+        for thread in waiting:
+            thread.join(60)
     assert served.stop() == 0, served.stderr
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 RETRY_AFTER_S = 5  # what a 503 asks to wait: about one run
+HEALTHY = {"success": True, "status": "ok"}  # GET /healthz's answer
 
 
 @dataclass(frozen=True)

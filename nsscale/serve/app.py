@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from nsscale.engine.plan import Operation
 from nsscale.engine.result import new_run_id
 from nsscale.serve.accesslog import CALLER_KEY, RUN_ID_KEY
-from nsscale.serve.answers import Answer, BadRequest, Refusal, Unavailable
+from nsscale.serve.answers import HEALTHY, Answer, BadRequest, Refusal, Unavailable
 from nsscale.serve.auth import Caller
 from nsscale.serve.service import Service
 
@@ -73,7 +73,7 @@ def make_app(service: Service) -> Flask:
 
 def _healthz() -> Response:
     """Alive and taking requests (503 once a stop has begun: see before_request)."""
-    return _respond(Answer(200, {"success": True, "status": "ok"}))
+    return _respond(Answer(200, HEALTHY))
 
 
 def _status(service: Service, namespace: str) -> Response:

@@ -9,20 +9,26 @@ how long: a connection that has not sent a whole request within REQUEST_WITHIN_S
 of its last answer) is closed, idle or half-sent alike. waitress's own idle timeout counts from
 the last byte received, which a client sending a byte at a time keeps fresh forever: here only
 a whole request does.
+
+`GET /healthz` alone in what a connection sent is answered here, on the loop's own thread, not
+by the app on a worker thread: a liveness probe is answered at once even while every worker
+waits on the cluster (slow status reads, reviews of a flood of made-up tokens).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from typing import Any, cast
 
 from waitress.channel import HTTPChannel
 from waitress.task import ErrorTask
-from waitress.utilities import RequestEntityTooLarge
+from waitress.utilities import RequestEntityTooLarge, build_http_date
 
 from nsscale.serve.accesslog import access_line, server_log
+from nsscale.serve.answers import HEALTHY
 
 MAX_REQUEST_BYTES = 1024 * 1024  # what waitress takes in; the app refuses past 64 KiB
 REQUEST_WITHIN_S = 10  # a connection sends a whole request within this, or is closed
@@ -58,6 +64,33 @@ class JsonErrorTask(ErrorTask):
         server_log.info(access_line(environ, str(status), 0.0))
 
 
+HEALTH_CHECK = re.compile(rb"GET /healthz HTTP/1\.([01])\r\n((?:[^\r\n]*\r\n)*?)\r\n")
+_HEALTHY_BODY = json.dumps(HEALTHY).encode() + b"\n"
+
+
+def health_answer(request: bytes) -> tuple[bytes, bool] | None:
+    """The answer to `request` when it is exactly one `GET /healthz` (no body, nothing after
+    it), and whether the connection closes after it; None for anything else."""
+    found = HEALTH_CHECK.fullmatch(request)
+    if found is None or re.search(rb"(?im)^(content-length|transfer-encoding):", found[2]):
+        return None
+    connection = re.search(rb"(?im)^connection:[ \t]*([^\r\n]*)", found[2])
+    wanted = connection[1].strip().lower() if connection else b""
+    closes = wanted == b"close" or (found[1] == b"0" and wanted != b"keep-alive")
+    headers = [
+        f"HTTP/1.{found[1].decode()} 200 OK",
+        f"Content-Length: {len(_HEALTHY_BODY)}",
+        "Content-Type: application/json",
+        f"Date: {build_http_date(int(time.time()))}",
+        "Server: waitress",
+    ]
+    if closes:
+        headers.append("Connection: close")
+    elif found[1] == b"0":
+        headers.append("Connection: Keep-Alive")
+    return ("\r\n".join(headers) + "\r\n\r\n").encode() + _HEALTHY_BODY, closes
+
+
 class JsonErrorChannel(HTTPChannel):
     """A connection: waitress's, with JSON errors, an idle clock that only a whole request
     resets, no more requests read once the server stops, and a lingering close: closed with
@@ -85,6 +118,29 @@ class JsonErrorChannel(HTTPChannel):
                 self.will_close = self.close_when_flushed = False
                 return
         super().handle_close()
+
+    def received(self, data: bytes) -> bool:
+        if self.request is None and not self.requests and not self.total_outbufs_len:
+            answer = health_answer(data)
+            if answer is not None:
+                self._answer_now(*answer)
+                return True
+        return bool(super().received(data))
+
+    def _answer_now(self, answer: bytes, closes: bool) -> None:
+        """Send `answer` from the loop's thread (nothing else is being answered here)."""
+        started = time.monotonic()
+        with self.outbuf_lock:
+            self.outbufs[-1].append(answer)
+            self.current_outbuf_count += len(answer)
+            self.total_outbufs_len += len(answer)
+        self.close_when_flushed = closes
+        environ = {
+            "REMOTE_ADDR": str(self.addr[0]) if self.addr else "-",
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/healthz",
+        }
+        server_log.info(access_line(environ, "200", time.monotonic() - started))
 
     def handle_read(self) -> None:
         if self.lingering_until:
