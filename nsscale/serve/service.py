@@ -112,30 +112,30 @@ class Service:
 def run_answer(executed: Executed, namespace: str, operation: Operation) -> Answer:
     """The seed's answer to a run: 200 on success, 409 when another run holds the namespace,
     else 500 with the errors (and `rollback_info` when a rollback was performed)."""
-    document = executed.results[0].to_dict()
+    result = executed.results[0]
     verb, done = WORDS[operation]
-    run = {"run_id": document.get("run_id", ""), "result": document}
+    run = {"run_id": result.run_id, "result": result.to_dict()}
     if isinstance(executed.refusal, LockHeld):
         raise Conflict(executed.refusal.message, **run)
-    if document["success"]:
-        dry = " (dry run: nothing changed)" if document.get("dry_run") else ""
+    if result.success:
+        dry = " (dry run: nothing changed)" if result.dry_run else ""
         message = f"Namespace {namespace} {done}{dry}"
         body = {
             "success": True,
             "message": message,
-            "scaled_resources": document["scaled_resources"],
+            "scaled_resources": result.scaled_json(),
         }
         return Answer(200, body | run)
     failed: dict[str, Any] = {
         "success": False,
         "message": f"Failed to {verb} namespace {namespace}",
-        "error": document["errors"],
+        "error": result.errors,
     }
-    if document["rollback_performed"]:
+    if result.rollback_performed:
         failed["rollback_info"] = {
             "performed": True,
-            "success_count": document["rollback_success_count"],
-            "failed_count": document["rollback_failed_count"],
+            "success_count": result.rollback_success_count,
+            "failed_count": result.rollback_failed_count,
         }
     return Answer(500, failed | run)
 
