@@ -143,7 +143,8 @@ def in_background(fn: Any) -> tuple[threading.Thread, list[Any]]:
 def audit_records(home: Path, run_id: str) -> list[dict[str, Any]]:
     path = home / "state" / "nsscale" / "audit.jsonl"
     lines = path.read_text().splitlines() if path.exists() else []
-    return [r for r in map(json.loads, lines) if r.get("run_id") == run_id]
+    records = [r for r in map(json.loads, lines) if r.get("run_id") == run_id]
+    return [r for r in records if r["event"] == "finished"]  # not the run's start
 
 
 # ------------------------------------------------------------------------------- fixtures
