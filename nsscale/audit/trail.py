@@ -10,8 +10,8 @@ id>"`` (the start: + ``#started``), written only if that key does not exist. A r
 writes the original design's ``rollback_performed`` item (same pk, sk + ``#rollback``), so that
 dashboards built on it keep working.
 
-Sinks: FileSink appends one JSON line per run (never rewrites) and is always written, so that a
-run's record survives a DynamoDB outage; DynamoSink when a table is configured. Both answer
+Sinks: FileSink appends one JSON line per record (never rewrites) and is always written, so that
+a run's record survives a DynamoDB outage; DynamoSink when a table is configured. Both answer
 ``history``, and ``check`` that a run's record could be written now, before the run changes
 anything. boto3 is imported only when a DynamoDB client is made: start-up stays fast.
 """
@@ -473,7 +473,7 @@ def _aws_errors(sink: str, timeout_s: float) -> Iterator[None]:
 
 @dataclass
 class DynamoSink:
-    """One item per run (and the original design's item per rollback), never overwritten."""
+    """One item per record (and the original design's item per rollback), never overwritten."""
 
     table: str
     timeout_s: float = AWS_TIMEOUT_S  # per try, to connect and to read

@@ -176,7 +176,7 @@ def run_operation(
                 refused[namespace] = err
         _refuse(refused, one_unit)
         ahead.audit_ready()
-    writing = [ns for ns in plans if ns not in refused and (plans[ns].changes or ns in marked)]
+    writing = [ns for ns in plans if ns not in refused and plans[ns].changes]
     if writing and not (options.dry_run or options.server_dry_run):
         start(writing)
     # From the marks on, a Ctrl-C, SIGTERM or SIGHUP is noted, never raised mid-call: it stops
