@@ -4,7 +4,7 @@ A run's record is built from its JSON document (RunResult.to_dict()) plus who ra
 Every record is keyed so that no event can overwrite another, even two in the same millisecond
 from two hosts: partition key ``pk = "<cluster>#<namespace>"``, sort key
 ``sk = "<UTC ISO-8601 ms>#<run id>"``, written only if that key does not exist. A rollback also
-writes the original design's ``rollback_performed`` item (same pk, sk + ``#rollback``), so that
+writes the seed's ``rollback_performed`` item (same pk, sk + ``#rollback``), so that
 dashboards built on it keep working.
 
 Sinks: FileSink appends one JSON line per run (never rewrites) and is always written, so that a
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("nsscale")
 
 RUN_EVENT = "scale_run"
-ROLLBACK_EVENT = "rollback_performed"  # the original design's event type
+ROLLBACK_EVENT = "rollback_performed"  # the seed's event type (docs/contract.md)
 CHECK_PK = "nsscale#check"  # the partition key of DynamoSink.check's probe, never written
 AWS_TIMEOUT_S = 5.0  # connect and read, per attempt (botocore's standard mode tries 3 times)
 
@@ -173,7 +173,7 @@ class AuditEvent:
         }
 
     def rollback_item(self) -> dict[str, Any] | None:
-        """The original design's `rollback_performed` item, name for name and type for type."""
+        """The seed's `rollback_performed` item, name for name and type for type."""
         doc = self.document
         if not doc["rollback_performed"]:
             return None
@@ -376,7 +376,7 @@ def _aws_errors(sink: str, timeout_s: float) -> Iterator[None]:
 
 @dataclass
 class DynamoSink:
-    """One item per run (and the original design's item per rollback), never overwritten."""
+    """One item per run (and the seed's item per rollback), never overwritten."""
 
     table: str
     timeout_s: float = AWS_TIMEOUT_S  # per try, to connect and to read
