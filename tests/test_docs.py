@@ -140,7 +140,6 @@ def test_every_link_of_the_readme_and_the_docs_leads_somewhere() -> None:
             linked = (page.parent / path).resolve() if path else page
             if not linked.exists() or not linked.resolve().is_relative_to(ROOT.resolve()):
                 broken.append(f"{page.name}: {target}")
-            elif anchor and linked.suffix == ".md":
-                if anchor not in anchors(linked.read_text(encoding="utf-8")):
-                    broken.append(f"{page.name}: {target} (no such heading)")
+            elif anchor and anchor not in anchors(linked.read_text(encoding="utf-8")):
+                broken.append(f"{page.name}: {target} (no such heading)")
     assert not broken, f"links that lead nowhere: {broken}"
