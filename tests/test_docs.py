@@ -143,3 +143,20 @@ def test_every_link_of_the_readme_and_the_docs_leads_somewhere() -> None:
             elif anchor and anchor not in anchors(linked.read_text(encoding="utf-8")):
                 broken.append(f"{page.name}: {target} (no such heading)")
     assert not broken, f"links that lead nowhere: {broken}"
+
+
+# A file or folder of the repository named in code style: `nsscale/kubectl.py`, `engine/plan.py`,
+# `tests/apiserver/`, `deploy/` (a name with a slash, or a Python file).
+NAMED_PATH = re.compile(r"`((?:[\w.-]+/)+(?:[\w.-]+\.\w+)?|[\w-]+\.py)`")
+
+
+def test_every_file_the_readme_and_the_docs_name_exists() -> None:
+    """Modules move; the pages that name them must move with them. A name is looked up from the
+    repository's root and from the package (the docs say `engine/plan.py` for short)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    missing = []
+    for page in pages:
+        for name in NAMED_PATH.findall(page.read_text(encoding="utf-8")):
+            if not any((base / name).exists() for base in (ROOT, ROOT / "nsscale")):
+                missing.append(f"{page.name}: {name}")
+    assert not missing, f"named in the docs, not in the repository: {sorted(set(missing))}"
