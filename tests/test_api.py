@@ -1,5 +1,5 @@
 """The Python interface, `scale_namespace_resources`, with the real kubectl and the local API
-server: the original design's signature and result, ValueError for bad arguments only, the
+server: the seed's signature and result, ValueError for bad arguments only, the
 audit, no signal handler, and two calls on one namespace from two threads."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`nsscale serve`: the real server (waitress) run as `nsscale serve` in a subprocess, a real HTTP
 client (http.client), the real kubectl behind it and the local API server, which answers its
-TokenReviews and SubjectAccessReviews. Every status code of SPEC.md, the auth modes, the access
+TokenReviews and SubjectAccessReviews. Every status code of the contract, the auth modes, the access
 log, the audit record's caller, the drain on SIGTERM, and a fuzz of paths and bodies.
 
 One server (token file, --max-runs 2) serves most tests of the module; a test that needs

@@ -7,8 +7,8 @@ its start, and ``history`` shows it ``interrupted``. Every record is keyed so th
 overwrite another, even two in the same millisecond from two hosts: partition key
 ``pk = "<cluster>#<namespace>"``, sort key ``sk = "<UTC ISO-8601 ms of the run's start>#<run
 id>"`` (the start: + ``#started``), written only if that key does not exist. A rollback also
-writes the original design's ``rollback_performed`` item (same pk, sk + ``#rollback``), so that
-dashboards built on it keep working.
+writes the seed's ``rollback_performed`` item (same pk, sk + ``#rollback``), so that dashboards
+built on it keep working.
 
 Sinks: FileSink appends one JSON line per record (never rewrites) and is always written, so that
 a run's record survives a DynamoDB outage; DynamoSink when a table is configured. Both answer
@@ -50,7 +50,7 @@ START_EVENT = "scale_run_started"  # written ahead of the run's first change
 STARTED, FINISHED = "started", "finished"
 INTERRUPTED = "interrupted"  # history's outcome of a run with a start and no end
 RECOVERED = "recovered"  # ... and once a later run (`recover`, --force) took over its mark
-ROLLBACK_EVENT = "rollback_performed"  # the original design's event type
+ROLLBACK_EVENT = "rollback_performed"  # the seed's event type (docs/contract.md)
 CHECK_PK = "nsscale#check"  # the partition key of DynamoSink.check's probe, never written
 AWS_TIMEOUT_S = 5.0  # connect and read, per attempt (botocore's standard mode tries 3 times)
 
@@ -146,7 +146,7 @@ class AuditEvent:
         return [self.run_item()]
 
     def items(self) -> list[dict[str, Any]]:
-        """What DynamoDB keeps: the run's record, and the original design's rollback item."""
+        """What DynamoDB keeps: the run's record, and the seed's rollback item."""
         return [item for item in (self.run_item(), self.rollback_item()) if item is not None]
 
     def run_item(self) -> dict[str, Any]:
@@ -187,7 +187,7 @@ class AuditEvent:
         }
 
     def rollback_item(self) -> dict[str, Any] | None:
-        """The original design's `rollback_performed` item, name for name and type for type."""
+        """The seed's `rollback_performed` item, name for name and type for type."""
         r = self.result
         if not r.rollback_performed:
             return None
@@ -473,7 +473,7 @@ def _aws_errors(sink: str, timeout_s: float) -> Iterator[None]:
 
 @dataclass
 class DynamoSink:
-    """One item per record (and the original design's item per rollback), never overwritten."""
+    """One item per record (and the seed's item per rollback), never overwritten."""
 
     table: str
     timeout_s: float = AWS_TIMEOUT_S  # per try, to connect and to read

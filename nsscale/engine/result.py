@@ -1,7 +1,7 @@
 """The result of a run: one dataclass, rendered as a table for people and as JSON for machines.
 
 Totals and the exit code are computed from it, never stored twice. The JSON keeps every key of the
-original design's result dictionary (see the contract test) and adds a few.
+seed's result dictionary (docs/contract.md; the contract tests) and adds a few.
 """
 
 from __future__ import annotations
