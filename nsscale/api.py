@@ -1,4 +1,4 @@
-"""nsscale from Python, as the original design calls it: `scale_namespace_resources`.
+"""nsscale from Python, as the seed calls it (docs/design.md): `scale_namespace_resources`.
 
 It runs the engine the command line runs (the same reads, plan, mark, transaction, rollback and
 audit record), returns the command line's one-namespace JSON document as a dict, and raises only
@@ -75,7 +75,7 @@ def scale_namespace_resources(
 
 
 def operation_of(target_replicas: int | None) -> Operation:
-    """The original design's `target_replicas`: None is up, 0 is down, N is scale."""
+    """The seed's `target_replicas`: None is up, 0 is down, N is scale."""
     if target_replicas is None:
         return Operation.UP
     return Operation.DOWN if target_replicas == 0 else Operation.SCALE

@@ -578,7 +578,7 @@ MAX_CONNECTIONS = Param(
 
 
 def _serve(parsed: Parsed) -> None:
-    """Serve the HTTP endpoints of the original design: POST /api/namespaces/NS/deactivate
+    """Serve the HTTP endpoints a web app calls: POST /api/namespaces/NS/deactivate
     (down) and /activate (up), GET /api/namespaces/NS (status), GET /healthz. Needs an auth
     mode; SIGTERM lets the runs in flight finish, then exits 0."""
     common = Common.of(parsed)

@@ -229,7 +229,7 @@ class Transaction:
         return failed
 
     def _named(self, workload: Workload) -> str:
-        """How the log names a workload: `kind/name`, as the original design's lines do, and
+        """How the log names a workload: `kind/name`, as the seed's lines do, and
         `namespace/kind/name` when the run spans namespaces."""
         several = len(self.writer.namespaces) > 1 and not workload.kind.gitops
         return f"{workload.namespace}/{workload.ref}" if several else workload.ref

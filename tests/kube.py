@@ -12,7 +12,7 @@ NS = "shop"
 KUBECTL = "kubectl"
 # The review a run starts with: SelfSubject(Access)Reviews, created and answered, nothing stored.
 REVIEW_ARGV = [KUBECTL, "create", "-f", "-", "--validate=false", "-o", "json"]
-# The original design's result keys: none may be renamed or dropped (the contract tests).
+# The seed's result keys: none may be renamed or dropped (docs/contract.md).
 SEED_KEYS = frozenset(
     {
         "success",

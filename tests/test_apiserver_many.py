@@ -4,7 +4,7 @@ process (no ``-n``), Lists of workloads replaced, lists across namespaces by lab
 selector, and access reviews asked per namespace.
 
 What kubectl prints is kubectl's own; what it prints it from is the server's answers, shaped as
-a real kube-apiserver (1.36) answers (/work/shared/KUBECTL-FACTS.md and the apiserver's source):
+a real kube-apiserver (1.36) answers (docs/kubectl-facts.md and the apiserver's source):
 
 - ``create -f - -o json`` / ``replace -f - -o json`` of a List: each written object as its own
   pretty-printed JSON document, concatenated (not a List); each failure one ``Error from

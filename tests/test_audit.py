@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
+import re
+import signal
 import socket
 import stat
 import subprocess
@@ -26,14 +29,16 @@ import pytest
 from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
-import nsscale.engine.run as nsscale_run
 from nsscale import __version__
+from nsscale.audit.auditor import Auditor
 from nsscale.audit.trail import (
     CHECK_PK,
     AuditEvent,
     DynamoSink,
     FileSink,
+    Record,
     RunOutcome,
+    RunStart,
     Sink,
     Who,
     check_sinks,
@@ -45,6 +50,7 @@ from nsscale.audit.trail import (
     who,
 )
 from nsscale.cli import app
+from nsscale.engine.options import AuditOptions
 from nsscale.engine.plan import Change, Operation, Plan, Skip, make_plan
 from nsscale.engine.result import RunResult
 from nsscale.engine.writer import Writer
@@ -57,6 +63,7 @@ from nsscale.transaction import Outcome, Restored, Transaction
 from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer
 from tests.dynamodb import Dynamo, aws_env, closed_port_url, dynamodb, moto_endpoint
+from tests.faultkit import Running, lease, settle, wait_until
 from tests.kube import KUBECTL, NS, Script, moved, workload
 
 __all__ = ["aws_env", "dynamodb", "moto_endpoint"]  # fixtures, used by name
@@ -152,6 +159,7 @@ def test_the_run_item_carries_every_attribute(fp: Any) -> None:
         "pk": "prod-eu#shop",
         "sk": f"2025-11-28T05:21:03.123Z#{RUN_ID}",
         "event_type": "scale_run",
+        "event": "finished",
         "run_id": RUN_ID,
         "time": "2025-11-28T05:21:03.123Z",
         "timestamp": 1764307263,
@@ -363,7 +371,7 @@ class Broken:
 
     name = "broken sink"
 
-    def write(self, event: AuditEvent) -> None:
+    def write(self, record: Record) -> None:
         raise RuntimeError("boom")
 
     def check(self) -> None:
@@ -619,9 +627,11 @@ def nsscale(runner: CliRunner, *args: str) -> Any:
     return runner.invoke(app, [*args, "--kubectl", KUBECTL, *timeout, *retries])
 
 
-def audit_lines(tmp_path: Path) -> list[dict[str, Any]]:
+def audit_lines(tmp_path: Path, event: str = "finished") -> list[dict[str, Any]]:
+    """The runs' records in the audit file (or their starts: `event="started"`)."""
     path = tmp_path / "state" / "nsscale" / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return [line for line in lines if line["event"] == event]
 
 
 def script_down(fp: Any) -> None:
@@ -786,16 +796,14 @@ def test_audit_required_keeps_3(fp: Any, runner: CliRunner, tmp_path: Path) -> N
     audit = tmp_path / "audit.jsonl"
     audit.write_text("")
 
-    def unwritable(*args: Any) -> Any:  # a directory now: taken away while the run went on
-        ahead = args[3]
-        ahead.audit_ready()  # checked first, while it could still be written
+    def unwritable(*args: Any) -> None:  # a directory now: taken away while the run went on
+        real(*args)  # its start written first, while it could still be written
         audit.unlink()
         audit.mkdir()
-        return real(*args)
 
-    real = nsscale_run.run_operation
+    real = Auditor.started
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(nsscale_run, "run_operation", unwritable)
+        patch.setattr(Auditor, "started", unwritable)
         result = nsscale(
             runner, "down", NS, "--no-rollback", "--audit-file", str(audit), "--audit-required"
         )
@@ -939,21 +947,32 @@ NSSCALE = [sys.executable, "-m", "nsscale"]
 
 
 @pytest.fixture
-def e2e(apiserver: ApiServer, kubeconfig: Path, kubectl_bin: Path, tmp_path: Path) -> Any:
+def e2e_env(kubeconfig: Path, kubectl_bin: Path, tmp_path: Path) -> Callable[[], dict[str, str]]:
+    """The environment of `nsscale` as a process (the real kubectl, the local API server), as
+    it is when called: with the other fixtures' AWS variables."""
+
+    def environment() -> dict[str, str]:
+        found = {
+            **kubectl_env(kubeconfig),  # os.environ
+            "NSSCALE_KUBECTL": str(kubectl_bin),
+            "XDG_STATE_HOME": str(tmp_path / "state"),
+            "COLUMNS": "200",
+        }
+        found.pop("EKS_CLUSTER_NAME", None)  # the cluster is the kubeconfig's context
+        return found
+
+    return environment
+
+
+@pytest.fixture
+def e2e(apiserver: ApiServer, e2e_env: Callable[[], dict[str, str]]) -> Any:
     """`nsscale ARGS` as a process, the real kubectl, the local API server, moto's DynamoDB."""
     apiserver.add_namespace(NS)
     apiserver.add_deployment(NS, "web", replicas=3)
     apiserver.add_statefulset(NS, "db", replicas=1)
 
     def nsscale_process(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        environment = {
-            **kubectl_env(kubeconfig),  # os.environ with the fixtures' AWS variables
-            "NSSCALE_KUBECTL": str(kubectl_bin),
-            "XDG_STATE_HOME": str(tmp_path / "state"),
-            "COLUMNS": "200",
-            **env,
-        }
-        environment.pop("EKS_CLUSTER_NAME", None)  # the cluster is the kubeconfig's context
+        environment = e2e_env() | env
         return subprocess.run(
             [*NSSCALE, *args],
             env=environment,
@@ -1051,5 +1070,230 @@ def test_e2e_dynamodb_down_leaves_the_run_alone_and_the_event_in_the_file(
     assert len(doc["audit_errors"]) == 1
     assert "[WARNING] audit: DynamoDB table t: Could not connect" in proc.stderr
     lines = (tmp_path / "state" / "nsscale" / "audit.jsonl").read_text().splitlines()
-    assert [json.loads(line)["run_id"] for line in lines] == [doc["run_id"]]
+    assert [json.loads(line)["event"] for line in lines] == ["started", "finished"]
+    assert {json.loads(line)["run_id"] for line in lines} == {doc["run_id"]}
     assert {w["spec"]["replicas"] for w in apiserver.workloads(NS)} == {0}
+
+
+# ------------------------------------------------------------------------ the audit written ahead
+
+
+def start(run_id: str, moment: datetime, namespaces: tuple[str, ...] = (NS,)) -> RunStart:
+    return RunStart(
+        run_id, Operation.DOWN, namespaces, moment, moment + timedelta(seconds=1), CLUSTER, WHO
+    )
+
+
+def test_a_start_is_one_record_per_namespace_beside_its_runs_record() -> None:
+    first, second = start(RUN_ID, T, (NS, "web")).items()
+    assert first == {
+        "pk": "prod-eu#shop",
+        "sk": f"2025-11-28T05:21:03.123Z#{RUN_ID}#started",  # after the run's, before the next
+        "event_type": "scale_run_started",
+        "event": "started",
+        "run_id": RUN_ID,
+        "operation": "down",
+        "namespaces": ["shop", "web"],
+        "caller": "",
+        "at": "2025-11-28T05:21:04.123Z",
+        "time": "2025-11-28T05:21:03.123Z",
+        "timestamp": 1764307263,
+        "cluster": "prod-eu",
+        "namespace": "shop",
+        "user": "alice",
+        "host": "bastion-1",
+        "kubectl_user": "arn:aws:iam::111122223333:user/alice",
+        "kubectl_groups": ["system:authenticated"],
+        "nsscale_version": __version__,
+    }
+    assert second == first | {"pk": "prod-eu#web", "namespace": "web"}
+    assert start(RUN_ID, T).lines() == start(RUN_ID, T).items()
+
+
+@pytest.fixture(params=["file", "dynamodb"])
+def any_sink(request: pytest.FixtureRequest, tmp_path: Path) -> Sink:
+    if request.param == "file":
+        return FileSink(tmp_path / "audit.jsonl")
+    table: Dynamo = request.getfixturevalue("dynamodb")
+    return DynamoSink(table.table)
+
+
+def test_history_shows_a_start_without_an_end_interrupted_until_a_run_takes_it_over(
+    any_sink: Sink,
+) -> None:
+    now = datetime.now(UTC)
+    recover = replace(SUCCESS, plan=replace(PLAN, operation=Operation.RECOVER))
+    for written in (
+        start("killed", now - timedelta(hours=3)),
+        start("done", now - timedelta(hours=2)),
+        event(SUCCESS, now - timedelta(hours=2), run_id="done"),
+        start("elsewhere", now - timedelta(hours=1, minutes=30), ("web",)),  # not shop's
+    ):
+        any_sink.write(written)
+
+    def shown(limit: int = 10) -> list[tuple[str, str, str]]:
+        found = any_sink.history(CLUSTER, NS, None, limit)
+        return [(r["run_id"], r["outcome"], r.get("recovered_by", "")) for r in found]
+
+    assert shown() == [("done", "success", ""), ("killed", "interrupted", "")]
+    assert any_sink.history(CLUSTER, NS, None, 10)[1]["event"] == "started"
+
+    any_sink.write(start("recover", now - timedelta(hours=1)))
+    closing = replace(recover, took_over="killed")
+    any_sink.write(event(closing, now - timedelta(hours=1), run_id="recover"))
+
+    assert shown() == [
+        ("recover", "success", ""),
+        ("done", "success", ""),
+        ("killed", "recovered", "recover"),
+    ]
+    assert shown(2) == [("recover", "success", ""), ("done", "success", "")]
+    assert shown(1) == [("recover", "success", "")]
+
+
+def test_dynamodb_history_pages_until_the_last_run_shown_is_whole(dynamodb: Dynamo) -> None:
+    # Each run's start and end on pages of their own: a run must never look cut short.
+    sink, now = DynamoSink(dynamodb.table), datetime.now(UTC)
+    for n in range(4):
+        moment = now - timedelta(minutes=n)
+        sink.write(start(f"run-{n}", moment))
+        sink.write(event(SUCCESS, moment, run_id=f"run-{n}"))
+    real_query = sink.client.query
+
+    def one_item_a_page(**request: Any) -> Any:
+        return real_query(**request, Limit=1)
+
+    sink.client.query = one_item_a_page  # type: ignore[method-assign]
+    for limit in (1, 2, 4, 10):
+        found = sink.history(CLUSTER, NS, None, limit)
+        assert [(r["run_id"], r["outcome"]) for r in found] == [
+            (f"run-{n}", "success") for n in range(min(limit, 4))
+        ]
+
+
+@pytest.mark.e2e
+def test_e2e_a_run_records_its_start_before_it_changes_anything(
+    e2e: Any, dynamodb: Dynamo, tmp_path: Path
+) -> None:
+    table = {"NSSCALE_AUDIT_TABLE": dynamodb.table}
+    dry = e2e("down", NS, "--dry-run", **table)
+    assert dry.returncode == 0, dry.stderr
+    assert dynamodb.items(starts=True) == []
+    assert not (tmp_path / "state").exists()
+
+    down = e2e("down", NS, "-o", "json", **table)
+    assert down.returncode == 0, down.stderr
+    run_id = json.loads(down.stdout)["run_id"]
+    [started] = audit_lines(tmp_path, "started")
+    [finished] = audit_lines(tmp_path)
+    assert {k: started[k] for k in ("event", "run_id", "operation", "namespaces", "caller")} == {
+        "event": "started",
+        "run_id": run_id,
+        "operation": "down",
+        "namespaces": [NS],
+        "caller": "",
+    }
+    assert (started["pk"], started["sk"]) == (finished["pk"], f"{finished['sk']}#started")
+    assert finished["time"] <= started["at"]
+    assert [plain(i) for i in dynamodb.items(starts=True)] == [finished, started]
+
+    again = e2e("down", NS, **table)  # nothing left to change: no start, the record only
+    assert again.returncode == 0, again.stderr
+    assert len(audit_lines(tmp_path, "started")) == 1
+    assert len(audit_lines(tmp_path)) == 2
+    assert len(dynamodb.items(starts=True)) == 3
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [("/dev/full", "No space left on device"), ("/proc/version", "Input/output error")],
+    ids=["full-disk", "proc-as-root"],
+)
+def test_e2e_a_start_that_cannot_be_written_stops_the_run_before_any_change(
+    e2e: Any, apiserver: ApiServer, path: str, why: str
+) -> None:
+    if why == "Input/output error" and os.geteuid() != 0:
+        why = "Permission denied"  # opening it fails already: the check refuses, as before
+    proc = e2e("down", NS, "--audit-file", path, "--audit-required", "-o", "json")
+
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert why in proc.stderr
+    assert "so nothing was changed (--audit-required)" in proc.stderr
+    assert json.loads(proc.stdout)["total_scaled"] == 0
+    assert {w["metadata"]["name"]: w["spec"]["replicas"] for w in apiserver.workloads(NS)} == {
+        "web": 3,
+        "db": 1,
+    }
+    writes = [(r.method, r.resource) for r in apiserver.requests if r.method != "GET"]
+    assert set(writes) <= {("POST", "selfsubjectaccessreviews"), ("POST", "selfsubjectreviews")}
+    assert lease(apiserver, NS) is None  # not even the mark
+
+
+@pytest.mark.e2e
+def test_e2e_a_run_killed_mid_way_is_interrupted_until_recover_closes_it(
+    e2e: Any,
+    e2e_env: Callable[[], dict[str, str]],
+    apiserver: ApiServer,
+    dynamodb: Dynamo,
+    tmp_path: Path,
+) -> None:
+    table = {"NSSCALE_AUDIT_TABLE": dynamodb.table}
+    held = apiserver.hang("PUT", "statefulsets", seconds=3)  # web is written, db is held
+    running = Running(e2e_env() | table, "down", NS, "--parallel", "1", "--batch-size", "1")
+    assert wait_until(lambda: held.seen == 1 or running.exited, 60), "db was never written"
+    running.proc.kill()
+    assert running.finish().code == -signal.SIGKILL
+    settle(apiserver)  # its last kubectl, in its own session, may still have been writing
+    assert lease(apiserver, NS) is not None  # the mark `recover` undoes it from
+
+    def history(**env: str) -> list[dict[str, Any]]:
+        shown = e2e("history", NS, "-o", "json", **env)
+        assert shown.returncode == 0, shown.stderr
+        events: list[dict[str, Any]] = json.loads(shown.stdout)["events"]
+        return events
+
+    for source in (table, {}):  # DynamoDB, then the file
+        [killed] = history(**source)
+        assert (killed["operation"], killed["outcome"], killed["event"]) == (
+            "down",
+            "interrupted",
+            "started",
+        )
+    table_view = e2e("history", NS, **table)
+    assert re.search(r"down\s+interrupted", table_view.stdout), table_view.stdout
+
+    recover = e2e("recover", NS, "--force", "-o", "json", **table)
+    assert recover.returncode == 0, recover.stdout + recover.stderr
+    assert {w["metadata"]["name"]: w["spec"]["replicas"] for w in apiserver.workloads(NS)} == {
+        "web": 3,
+        "db": 1,
+    }
+    recover_id = json.loads(recover.stdout)["run_id"]
+    for source in (table, {}):
+        closer, closed = history(**source)
+        assert (closer["run_id"], closer["operation"], closer["outcome"]) == (
+            recover_id,
+            "recover",
+            "success",
+        )
+        assert closer["took_over"] == killed["run_id"]
+        assert (closed["run_id"], closed["outcome"], closed["recovered_by"]) == (
+            killed["run_id"],
+            "recovered",
+            recover_id,
+        )
+
+
+def test_a_served_runs_start_names_its_caller(tmp_path: Path) -> None:
+    sink = FileSink(tmp_path / "audit.jsonl")
+    served = Auditor(AuditOptions(), sinks=(sink,)).for_caller("token:ci pipeline")
+    review = Review(user="system:serviceaccount:nsscale:server", groups=())
+    served.started(RUN_ID, Operation.UP, [NS], review, CLUSTER, T)
+    [line] = [json.loads(line) for line in sink.path.read_text().splitlines()]
+    assert (line["event"], line["caller"], line["operation"]) == (
+        "started",
+        "token:ci pipeline",
+        "up",
+    )
+    assert line["kubectl_user"] == "system:serviceaccount:nsscale:server"

@@ -22,7 +22,7 @@ from nsscale.kube.cluster import KubectlCluster
 from nsscale.kubectl import Kubectl, KubectlConfig, Runner
 from tests.apiserver.server import ApiServer
 
-# Real kubectl stderr, as measured in KUBECTL-FACTS.md (v1.37 and v1.32).
+# Real kubectl stderr, as measured in docs/kubectl-facts.md (v1.37 and v1.32).
 STDERR_KINDS = [
     ('Error from server (NotFound): namespaces "x" not found', ErrorKind.NOT_FOUND),
     ('error: no objects passed to scale deployments.apps "missing" not found', ErrorKind.NOT_FOUND),

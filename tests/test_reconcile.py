@@ -69,7 +69,8 @@ def test_at_night_it_brings_down_what_its_schedule_wants_down(
     ], again.stderr
     assert "already down" in again.stdout
     audit = tmp_path / "state" / "nsscale" / "audit.jsonl"
-    assert len(audit.read_text().splitlines()) == 2  # dev and demo, once
+    records = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [r["event"] for r in records].count("finished") == 2  # dev and demo, once
 
     morning = reconcile(env, "--uptime", WORKDAYS, "--at", DAY, "-o", "json")
     assert morning.code == 0, str(morning)

@@ -177,7 +177,7 @@ def test_down_suspends_cronjobs_when_asked_and_up_resumes_only_those(
     steps = [
         (step["action"], step["name"])
         for line in audit.read_text().splitlines()
-        for step in json.loads(line)["steps"]
+        for step in json.loads(line).get("steps", [])  # a run's start has none
         if step.get("type") == "cronjob" and step["action"] != "skip"
     ]
     assert steps == [

@@ -1,6 +1,6 @@
 """`nsscale serve`: the real server (waitress) run as `nsscale serve` in a subprocess, a real HTTP
 client (http.client), the real kubectl behind it and the local API server, which answers its
-TokenReviews and SubjectAccessReviews. Every status code of SPEC.md, the auth modes, the access
+TokenReviews and SubjectAccessReviews. Every status code of the contract, the auth modes, the access
 log, the audit record's caller, the drain on SIGTERM, and a fuzz of paths and bodies.
 
 One server (token file, --max-runs 2) serves most tests of the module; a test that needs
@@ -159,7 +159,8 @@ def in_background(fn: Any) -> tuple[threading.Thread, list[Any]]:
 def audit_records(home: Path, run_id: str) -> list[dict[str, Any]]:
     path = home / "state" / "nsscale" / "audit.jsonl"
     lines = path.read_text().splitlines() if path.exists() else []
-    return [r for r in map(json.loads, lines) if r.get("run_id") == run_id]
+    records = [r for r in map(json.loads, lines) if r.get("run_id") == run_id]
+    return [r for r in records if r["event"] == "finished"]  # not the run's start
 
 
 # ------------------------------------------------------------------------------- fixtures

@@ -1,6 +1,6 @@
 """The Transaction through the real stack down to the process boundary (pytest-subprocess).
 
-Batch size 1 makes each workload its own step, as in the original design's unit tests.
+Batch size 1 makes each workload its own step, as in the seed's unit tests (docs/design.md).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ itself, and boto3 with it, is loaded when the check or the record first needs it
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -13,7 +13,9 @@ from nsscale.engine.options import AuditOptions
 
 if TYPE_CHECKING:
     from nsscale.audit.trail import Sink
+    from nsscale.engine.plan import Operation
     from nsscale.engine.result import RunResult
+    from nsscale.errors import AuditError
     from nsscale.kube.review import Review
 
 log = logging.getLogger("nsscale")
@@ -64,16 +66,43 @@ class Auditor:
         --audit-required, fails the run here (nothing changed)."""
         from nsscale.audit.trail import check_sinks
 
+        self._required(check_sinks(self.sinks), "the run's record could not be written")
+
+    def started(
+        self,
+        run_id: str,
+        operation: Operation,
+        namespaces: Sequence[str],
+        review: Review,
+        cluster: str,
+        started_at: datetime,
+    ) -> None:
+        """Just before the first change: the run's start, in every sink. With --audit-required,
+        a start the required sink could not keep fails the run here (nothing changed)."""
+        from nsscale.audit.trail import RunStart, record, utcnow, who
+
+        start = RunStart(
+            run_id,
+            operation,
+            tuple(namespaces),
+            started_at,
+            utcnow(),
+            cluster,
+            who(review, self.caller),
+        )
+        self._required(record(start, self.sinks), "the run's start could not be recorded")
+
+    def _required(self, failures: Mapping[str, AuditError], what: str) -> None:
+        """Raises the required sink's failure, with --audit-required; the others are said
+        later, if the run's record fails there too (it is tried all the same)."""
         required = self.main
-        failures = check_sinks(self.sinks)
         for name, err in failures.items():
             if not (self.options.required and name == required.name):
-                log.debug("audit check: %s", err)
+                log.debug("audit: %s", err)
         if self.options.required and required.name in failures:
             err = failures[required.name]
             raise type(err)(
-                f"{err.message}: the run's record could not be written, so nothing was changed "
-                "(--audit-required)",
+                f"{err.message}: {what}, so nothing was changed (--audit-required)",
                 err.hint,
                 sink=err.sink,
                 code=err.code,

@@ -1,14 +1,17 @@
-"""The audit trail: one record per run of down/up/scale, in a local file and in DynamoDB.
+"""The audit trail: each run of down/up/scale/recover, in a local file and in DynamoDB.
 
-A run's record is built from its JSON document (RunResult.to_dict()) plus who ran it and where.
-Every record is keyed so that no event can overwrite another, even two in the same millisecond
-from two hosts: partition key ``pk = "<cluster>#<namespace>"``, sort key
-``sk = "<UTC ISO-8601 ms>#<run id>"``, written only if that key does not exist. A rollback also
-writes the original design's ``rollback_performed`` item (same pk, sk + ``#rollback``), so that
-dashboards built on it keep working.
+Written ahead: a run that will change something first records its start (``"event":
+"started"``: run id, operation, namespaces, caller), and at its end its record (``"event":
+"finished"``), built from its RunResult plus who ran it and where. A run killed in between keeps
+its start, and ``history`` shows it ``interrupted``. Every record is keyed so that no event can
+overwrite another, even two in the same millisecond from two hosts: partition key
+``pk = "<cluster>#<namespace>"``, sort key ``sk = "<UTC ISO-8601 ms of the run's start>#<run
+id>"`` (the start: + ``#started``), written only if that key does not exist. A rollback also
+writes the seed's ``rollback_performed`` item (same pk, sk + ``#rollback``), so that dashboards
+built on it keep working.
 
-Sinks: FileSink appends one JSON line per run (never rewrites) and is always written, so that a
-run's record survives a DynamoDB outage; DynamoSink when a table is configured. Both answer
+Sinks: FileSink appends one JSON line per record (never rewrites) and is always written, so that
+a run's record survives a DynamoDB outage; DynamoSink when a table is configured. Both answer
 ``history``, and ``check`` that a run's record could be written now, before the run changes
 anything. boto3 is imported only when a DynamoDB client is made: start-up stays fast.
 """
@@ -42,8 +45,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("nsscale")
 
-RUN_EVENT = "scale_run"
-ROLLBACK_EVENT = "rollback_performed"  # the original design's event type
+RUN_EVENT = "scale_run"  # a run's record, written at its end (`"event": "finished"`)
+START_EVENT = "scale_run_started"  # written ahead of the run's first change
+STARTED, FINISHED = "started", "finished"
+INTERRUPTED = "interrupted"  # history's outcome of a run with a start and no end
+RECOVERED = "recovered"  # ... and once a later run (`recover`, --force) took over its mark
+ROLLBACK_EVENT = "rollback_performed"  # the seed's event type (docs/contract.md)
 CHECK_PK = "nsscale#check"  # the partition key of DynamoSink.check's probe, never written
 AWS_TIMEOUT_S = 5.0  # connect and read, per attempt (botocore's standard mode tries 3 times)
 
@@ -107,24 +114,24 @@ def since(age: timedelta | None, now: datetime) -> datetime | None:
 
 @dataclass(frozen=True)
 class AuditEvent:
-    """One run of down, up or scale, as the audit trail keeps it."""
+    """The end of one run of down, up, scale or recover in a namespace, as the trail keeps it."""
 
     run_id: str
     time: datetime  # when the run started, UTC
     cluster: str
     who: Who
     outcome: RunOutcome
-    document: Mapping[str, Any]  # the run's JSON document (RunResult.to_dict())
+    result: RunResult
 
     @classmethod
     def from_result(
         cls, result: RunResult, who: Who, cluster: str, started_at: datetime
     ) -> AuditEvent:
-        return cls(result.run_id, started_at, cluster, who, run_outcome(result), result.to_dict())
+        return cls(result.run_id, started_at, cluster, who, run_outcome(result), result)
 
     @property
     def namespace(self) -> str:
-        return str(self.document["namespace"])
+        return self.result.namespace
 
     @property
     def pk(self) -> str:
@@ -134,48 +141,55 @@ class AuditEvent:
     def sk(self) -> str:
         return f"{iso_ms(self.time)}#{self.run_id}"
 
+    def lines(self) -> list[dict[str, Any]]:
+        """What the local file keeps: the run's record."""
+        return [self.run_item()]
+
+    def items(self) -> list[dict[str, Any]]:
+        """What DynamoDB keeps: the run's record, and the seed's rollback item."""
+        return [item for item in (self.run_item(), self.rollback_item()) if item is not None]
+
     def run_item(self) -> dict[str, Any]:
         """The run's record: one item in DynamoDB, and the same as one line of the local file."""
-        doc = self.document
+        r = self.result
         return {
             "pk": self.pk,
             "sk": self.sk,
             "event_type": RUN_EVENT,
+            "event": FINISHED,
             "run_id": self.run_id,
             "time": iso_ms(self.time),
             "timestamp": int(self.time.timestamp()),
             "cluster": self.cluster,
             "namespace": self.namespace,
-            "operation": doc["operation"],
+            "operation": r.operation.value,
             "outcome": self.outcome.value,
-            "exit_code": doc["exit_code"],
-            "user": self.who.user,
-            "host": self.who.host,
-            "kubectl_user": self.who.kubectl_user,
-            "kubectl_groups": list(self.who.kubectl_groups),
+            "exit_code": r.exit_code,
+            **_identity(self.who),
             **({"caller": self.who.caller} if self.who.caller else {}),
-            "total_scaled": doc["total_scaled"],
-            "total_failed": doc["total_failed"],
-            "total_skipped": len(doc["skipped_resources"]),
-            "rollback_performed": doc["rollback_performed"],
-            "rollback_success_count": doc["rollback_success_count"],
-            "rollback_failed_count": doc["rollback_failed_count"],
-            "duration_s": doc["duration_s"],
+            **({"took_over": r.took_over} if r.took_over else {}),
+            "total_scaled": len(r.scaled),
+            "total_failed": len(r.failed),
+            "total_skipped": len(r.plan.skips),
+            "rollback_performed": r.rollback_performed,
+            "rollback_success_count": r.rollback_success_count,
+            "rollback_failed_count": r.rollback_failed_count,
+            "duration_s": round(r.duration_s, 3),
             "nsscale_version": __version__,
             "steps": [
-                *({"action": "scale", **s} for s in doc["scaled_resources"]),
-                *({"action": s["change"], **s} for s in doc["suspended_resources"]),
-                *({"action": "scale", **f} for f in doc["failed_resources"]),
-                *({"action": "skip", "status": "skipped", **s} for s in doc["skipped_resources"]),
-                *({"action": "rollback", **r} for r in doc["rollback_results"]),
+                *({"action": "scale", **s} for s in r.scaled_json()),
+                *({"action": s["change"], **s} for s in r.suspended_json()),
+                *({"action": "scale", **f} for f in r.failed_json()),
+                *({"action": "skip", "status": "skipped", **s} for s in r.skipped_json()),
+                *({"action": "rollback", **b} for b in r.rollback_json()),
             ],
-            "errors": doc["errors"],
+            "errors": r.errors,
         }
 
     def rollback_item(self) -> dict[str, Any] | None:
-        """The original design's `rollback_performed` item, name for name and type for type."""
-        doc = self.document
-        if not doc["rollback_performed"]:
+        """The seed's `rollback_performed` item, name for name and type for type."""
+        r = self.result
+        if not r.rollback_performed:
             return None
         return {
             "pk": self.pk,
@@ -185,20 +199,102 @@ class AuditEvent:
             "event_type": ROLLBACK_EVENT,
             "namespace": self.namespace,
             "cluster_name": self.cluster,
-            "original_operation": Operation(doc["operation"]).seed_name,
-            "resources_rolled_back": len(doc["rollback_results"]),
-            "rollback_success_count": doc["rollback_success_count"],
-            "rollback_failed_count": doc["rollback_failed_count"],
-            "details": json.dumps(doc["rollback_results"]),
+            "original_operation": r.operation.seed_name,
+            "resources_rolled_back": len(r.rollback),
+            "rollback_success_count": r.rollback_success_count,
+            "rollback_failed_count": r.rollback_failed_count,
+            "details": json.dumps(r.rollback_json()),
         }
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """A run about to make its first change, written ahead of it: a run killed before its end
+    (SIGKILL, a lost node) leaves this record, and `history` shows it `interrupted`."""
+
+    run_id: str
+    operation: Operation
+    namespaces: tuple[str, ...]
+    time: datetime  # when the run started, UTC: its finished record's key begins the same
+    at: datetime  # when this record was made, just before the first change
+    cluster: str
+    who: Who
+
+    def lines(self) -> list[dict[str, Any]]:
+        return self.items()
+
+    def items(self) -> list[dict[str, Any]]:
+        """One per namespace, each beside that namespace's finished record (found by `history`,
+        a key of its own: `<time>#<run id>#started`)."""
+        return [
+            {
+                "pk": f"{self.cluster}#{namespace}",
+                "sk": f"{iso_ms(self.time)}#{self.run_id}#started",
+                "event_type": START_EVENT,
+                "event": STARTED,
+                "run_id": self.run_id,
+                "operation": self.operation.value,
+                "namespaces": list(self.namespaces),
+                "caller": self.who.caller,
+                "at": iso_ms(self.at),
+                "time": iso_ms(self.time),
+                "timestamp": int(self.time.timestamp()),
+                "cluster": self.cluster,
+                "namespace": namespace,
+                **_identity(self.who),
+                "nsscale_version": __version__,
+            }
+            for namespace in self.namespaces
+        ]
+
+
+def _identity(who: Who) -> dict[str, Any]:
+    return {
+        "user": who.user,
+        "host": who.host,
+        "kubectl_user": who.kubectl_user,
+        "kubectl_groups": list(who.kubectl_groups),
+    }
+
+
+class Record(Protocol):
+    """What a sink writes: a run's start, or its end."""
+
+    def lines(self) -> list[dict[str, Any]]:
+        """The local file's lines."""
+        ...
+
+    def items(self) -> list[dict[str, Any]]:
+        """DynamoDB's items."""
+        ...
+
+
+def runs(records: Sequence[Mapping[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The runs in records of one namespace, newest first, at most `limit`: each run's
+    finished record; a run with only its start, that start as `interrupted`, or as `recovered`
+    (`recovered_by`) once a later run (`recover`, or --force) took over its mark."""
+    finished = [r for r in records if r.get("event_type") == RUN_EVENT]
+    ended = {r.get("run_id") for r in finished}
+    closed_by = {r["took_over"]: r["run_id"] for r in finished if r.get("took_over")}
+    found: list[dict[str, Any]] = []
+    for record in records:
+        if record.get("event_type") == RUN_EVENT:
+            found.append(dict(record))
+        elif record.get("event_type") == START_EVENT and record.get("run_id") not in ended:
+            closer = closed_by.get(record.get("run_id"))
+            if closer is None:
+                found.append(dict(record) | {"outcome": INTERRUPTED})
+            else:
+                found.append(dict(record) | {"outcome": RECOVERED, "recovered_by": closer})
+    return found[:limit]
 
 
 class Sink(Protocol):
     @property
     def name(self) -> str: ...
 
-    def write(self, event: AuditEvent) -> None:
-        """Record the event; AuditError if it could not."""
+    def write(self, record: Record) -> None:
+        """Write the record; AuditError if it could not."""
         ...
 
     def check(self) -> None:
@@ -208,14 +304,15 @@ class Sink(Protocol):
     def history(
         self, cluster: str, namespace: str, after: datetime | None, limit: int
     ) -> list[dict[str, Any]]:
-        """Run records of the namespace, newest first; AuditError if they cannot be read."""
+        """The runs of the namespace, newest first (see `runs`); AuditError if they cannot be
+        read."""
         ...
 
 
-def record(event: AuditEvent, sinks: Sequence[Sink]) -> dict[str, AuditError]:
-    """Write the event to every sink; one sink failing never stops the next. The failures, by
+def record(entry: Record, sinks: Sequence[Sink]) -> dict[str, AuditError]:
+    """Write the record to every sink; one sink failing never stops the next. The failures, by
     sink name."""
-    return _each(sinks, lambda sink: sink.write(event))
+    return _each(sinks, lambda sink: sink.write(entry))
 
 
 def check_sinks(sinks: Sequence[Sink]) -> dict[str, AuditError]:
@@ -255,12 +352,12 @@ class FileSink:
     def name(self) -> str:
         return f"audit file {self.path}"
 
-    def write(self, event: AuditEvent) -> None:
-        line = (json.dumps(event.run_item(), separators=(",", ":")) + "\n").encode()
+    def write(self, record: Record) -> None:
+        lines = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in record.lines())
         with self._appending() as fd:
-            # Unbuffered (nothing to flush), one write per line: O_APPEND keeps the lines of
-            # concurrent runs whole. fsync: on disk before we say the run is recorded.
-            view = memoryview(line)
+            # Unbuffered (nothing to flush), one write per record: O_APPEND keeps the lines of
+            # concurrent runs whole. fsync: on disk before we say the run is recorded (or act).
+            view = memoryview(lines.encode())
             while view:
                 view = view[os.write(fd, view) :]
             os.fsync(fd)
@@ -303,7 +400,7 @@ class FileSink:
             ) from exc
         records = [r for r in records if str(r.get("sk", "")) >= low]
         records.sort(key=lambda r: str(r["sk"]), reverse=True)
-        return records[:limit]
+        return runs(records, limit)
 
 
 def _read_records(path: Path, lines: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -315,7 +412,7 @@ def _read_records(path: Path, lines: Iterable[str]) -> Iterator[dict[str, Any]]:
         except json.JSONDecodeError:  # a line torn by a crash: skip it, keep the rest
             log.warning("audit: %s line %d is not JSON; skipped", path, number)
             continue
-        if isinstance(document, dict) and document.get("event_type") == RUN_EVENT:
+        if isinstance(document, dict) and document.get("event_type") in (RUN_EVENT, START_EVENT):
             yield document
 
 
@@ -376,7 +473,7 @@ def _aws_errors(sink: str, timeout_s: float) -> Iterator[None]:
 
 @dataclass
 class DynamoSink:
-    """One item per run (and the original design's item per rollback), never overwritten."""
+    """One item per record (and the seed's item per rollback), never overwritten."""
 
     table: str
     timeout_s: float = AWS_TIMEOUT_S  # per try, to connect and to read
@@ -393,10 +490,9 @@ class DynamoSink:
             self._client = self.make_client(self.timeout_s)
         return self._client
 
-    def write(self, event: AuditEvent) -> None:
-        for item in (event.run_item(), event.rollback_item()):
-            if item is not None:
-                self._put(item)
+    def write(self, record: Record) -> None:
+        for item in record.items():
+            self._put(item)
 
     def check(self) -> None:
         probe = {"pk": {"S": CHECK_PK}, "sk": {"S": str(uuid.uuid4())}}
@@ -441,25 +537,28 @@ class DynamoSink:
         self, cluster: str, namespace: str, after: datetime | None, limit: int
     ) -> list[dict[str, Any]]:
         key = "pk = :pk" if after is None else "pk = :pk AND sk >= :after"
-        values = {":pk": f"{cluster}#{namespace}", ":run": RUN_EVENT}
+        values = {":pk": f"{cluster}#{namespace}", ":run": RUN_EVENT, ":start": START_EVENT}
         if after is not None:
             values[":after"] = iso_ms(after)
         request: QueryInputTypeDef = {
             "TableName": self.table,
             "KeyConditionExpression": key,
-            "FilterExpression": "event_type = :run",  # not the rollback items of the same runs
+            # the runs' records and starts, not the rollback items of the same runs
+            "FilterExpression": "event_type IN (:run, :start)",
             "ExpressionAttributeValues": {k: {"S": v} for k, v in values.items()},
             "ScanIndexForward": False,  # newest first: the sort key starts with the time
         }
         records: list[dict[str, Any]] = []
         with _aws_errors(self.name, self.timeout_s):
-            while len(records) < limit:  # the filter applies after each page's read
+            # The filter applies after each page's read. One run more than asked for: then the
+            # last one asked for is whole (a run's items are side by side, its start first).
+            while len({r["run_id"] for r in records}) <= limit:
                 page = self.client.query(**request)
                 records += [_from_dynamo(item) for item in page["Items"]]
                 if "LastEvaluatedKey" not in page:
                     break
                 request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return records[:limit]
+        return runs(records, limit)
 
     def create_table(self) -> bool:
         """Make the table (pk/sk strings, on-demand billing); False if it already exists."""

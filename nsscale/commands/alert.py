@@ -1,4 +1,4 @@
-"""The alert hook, `--on-failure CMD`: the original design's "alert the operations team".
+"""The alert hook, `--on-failure CMD`: the seed's "alert the operations team".
 
 When a run ends badly (exit 1, 3, 4, or interrupted: 129, 130, 143), CMD runs once, split as a
 shell would split it but never through a shell, with the run's JSON document on stdin and

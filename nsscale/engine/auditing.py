@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from nsscale.engine.plan import Operation
     from nsscale.engine.result import RunResult
     from nsscale.kube.review import Review
 
@@ -19,6 +20,19 @@ class Audit(Protocol):
     def check(self) -> None:
         """Before the first change: raises when the run's record could not be written and
         that must stop the run."""
+
+    def started(
+        self,
+        run_id: str,
+        operation: Operation,
+        namespaces: Sequence[str],
+        review: Review,
+        cluster: str,
+        started_at: datetime,
+    ) -> None:
+        """Just before the run's first change (never for a dry run, nor a run with nothing to
+        change): record that it started, so that a run killed before its end is still known.
+        Raises when that could not be recorded and that must stop the run."""
 
     def record(
         self, results: Sequence[RunResult], review: Review, cluster: str, started_at: datetime

@@ -36,7 +36,7 @@ class Operation(enum.StrEnum):
 
     @property
     def seed_name(self) -> str:
-        """The name the original design (and its audit items) gives the operation."""
+        """The name the seed (and its audit items) gives the operation (docs/contract.md)."""
         return {"down": "scale_down", "up": "scale_up"}.get(self.value, self.value)
 
 

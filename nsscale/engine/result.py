@@ -1,7 +1,7 @@
 """The result of a run: one dataclass, rendered as a table for people and as JSON for machines.
 
 Totals and the exit code are computed from it, never stored twice. The JSON keeps every key of the
-original design's result dictionary (see the contract test) and adds a few.
+seed's result dictionary (docs/contract.md; the contract tests) and adds a few.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from nsscale.engine.plan import Change, Operation, Plan
 from nsscale.engine.waiting import NotReady
 from nsscale.errors import ExitCode
 from nsscale.kube.objects import Workload
-from nsscale.transaction import Outcome
+from nsscale.transaction import Failed, Outcome, Restored, Scaled
 
 SIGNAL_EXIT = {
     "SIGINT": ExitCode.INTERRUPTED,
@@ -40,6 +40,7 @@ class RunResult:
     # Workloads an earlier run (whose mark this one took over) left changed and that are still
     # so after this run, with the count they are at.
     inherited: tuple[tuple[Workload, int], ...] = ()
+    took_over: str = ""  # the run id of that earlier run: the audit shows it closed by this one
     # --wait: the changed workloads not ready at their target in time (the change stays), and
     # the signal that cut the wait short, if one did.
     not_ready: tuple[NotReady, ...] = ()
@@ -103,76 +104,131 @@ class RunResult:
             return SIGNAL_EXIT[o.interrupted]
         return ExitCode.FAILED
 
-    def to_dict(self) -> dict[str, Any]:
+    # The model's parts, read by the audit, serve and the tables; JSON is made from them once,
+    # at the edge (`to_dict`, and the `*_json` entries the audit and serve share with it).
+
+    @property
+    def scaled(self) -> list[Scaled]:
+        """The workloads scaled (CronJobs and the other switched kinds are `suspended`)."""
+        return [s for s in self.outcome.scaled if s.change.workload.kind.scales]
+
+    @property
+    def suspended(self) -> list[Scaled]:
+        """The CronJobs, ScaledObjects and GitOps owners suspended or resumed."""
+        return [s for s in self.outcome.scaled if not s.change.workload.kind.scales]
+
+    @property
+    def failed(self) -> list[Failed]:
+        return self.outcome.failed_all
+
+    @property
+    def rollback(self) -> list[Restored]:
+        return self.outcome.rollback or []
+
+    @property
+    def rollback_performed(self) -> bool:
+        return self.outcome.rollback is not None
+
+    @property
+    def rollback_success_count(self) -> int:
+        return sum(r.ok for r in self.rollback)
+
+    @property
+    def rollback_failed_count(self) -> int:
+        return sum(not r.ok for r in self.rollback)
+
+    @property
+    def errors(self) -> list[str]:
         o = self.outcome
-        rollback = o.rollback or []
-        failed = o.failed_all
+        return [f"{f.change.workload.ref}: {f.failure.message}" for f in o.failed] + o.errors
+
+    @property
+    def interrupted(self) -> str | None:
+        """The signal that stopped the run, or its --wait."""
+        return self.outcome.interrupted or self.wait_stopped
+
+    def scaled_json(self) -> list[dict[str, Any]]:
+        status = "dry_run" if self.dry_run else "success"
+        return [
+            {
+                "type": s.change.workload.kind.value,
+                "name": s.change.workload.name,
+                "from_replicas": s.change.from_replicas,
+                "to_replicas": s.change.to_replicas,
+                "status": status,
+            }
+            for s in self.scaled
+        ]
+
+    def suspended_json(self) -> list[dict[str, Any]]:
+        status = "dry_run" if self.dry_run else "success"
+        return [
+            {
+                "type": s.change.workload.kind.value,
+                "namespace": s.change.workload.namespace,
+                "name": s.change.workload.name,
+                "change": "suspend" if s.change.to_replicas == 0 else "resume",
+                "status": status,
+                **_holders(s.change),
+            }
+            for s in self.suspended
+        ]
+
+    def failed_json(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "type": f.change.workload.kind.value,
+                "name": f.change.workload.name,
+                "status": "failed",
+                "error": f.failure.message,
+                "error_kind": f.failure.kind.value,
+                "from_replicas": _count(f.change.workload, f.change.from_replicas),
+                "to_replicas": _count(f.change.workload, f.change.to_replicas),
+            }
+            for f in self.failed
+        ]
+
+    def rollback_json(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "type": r.change.workload.kind.value,
+                "name": r.change.workload.name,
+                "restored_replicas": _count(r.change.workload, r.change.from_replicas),
+                "status": "success" if r.ok else "failed",
+                **({"error": r.failure.message} if r.failure else {}),
+            }
+            for r in self.rollback
+        ]
+
+    def skipped_json(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "type": s.workload.kind.value,
+                "name": s.workload.name,
+                "replicas": s.workload.replicas,
+                "reason": s.reason,
+            }
+            for s in self.plan.skips
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run's JSON document (`-o json`, the Python call, serve's `result`)."""
         return {
             "success": self.success,
-            "scaled_resources": [
-                {
-                    "type": s.change.workload.kind.value,
-                    "name": s.change.workload.name,
-                    "from_replicas": s.change.from_replicas,
-                    "to_replicas": s.change.to_replicas,
-                    "status": "dry_run" if self.dry_run else "success",
-                }
-                for s in o.scaled
-                if s.change.workload.kind.scales
-            ],
-            "suspended_resources": [
-                {
-                    "type": s.change.workload.kind.value,
-                    "namespace": s.change.workload.namespace,
-                    "name": s.change.workload.name,
-                    "change": "suspend" if s.change.to_replicas == 0 else "resume",
-                    "status": "dry_run" if self.dry_run else "success",
-                    **_holders(s.change),
-                }
-                for s in o.scaled
-                if not s.change.workload.kind.scales
-            ],
-            "failed_resources": [
-                {
-                    "type": f.change.workload.kind.value,
-                    "name": f.change.workload.name,
-                    "status": "failed",
-                    "error": f.failure.message,
-                    "error_kind": f.failure.kind.value,
-                    "from_replicas": _count(f.change.workload, f.change.from_replicas),
-                    "to_replicas": _count(f.change.workload, f.change.to_replicas),
-                }
-                for f in failed
-            ],
-            "total_scaled": sum(s.change.workload.kind.scales for s in o.scaled),
-            "total_failed": len(failed),
-            "rollback_performed": o.rollback is not None,
-            "rollback_results": [
-                {
-                    "type": r.change.workload.kind.value,
-                    "name": r.change.workload.name,
-                    "restored_replicas": _count(r.change.workload, r.change.from_replicas),
-                    "status": "success" if r.ok else "failed",
-                    **({"error": r.failure.message} if r.failure else {}),
-                }
-                for r in rollback
-            ],
-            "rollback_success_count": sum(r.ok for r in rollback),
-            "rollback_failed_count": sum(not r.ok for r in rollback),
-            "errors": [f"{f.change.workload.ref}: {f.failure.message}" for f in o.failed]
-            + o.errors,
+            "scaled_resources": self.scaled_json(),
+            "suspended_resources": self.suspended_json(),
+            "failed_resources": self.failed_json(),
+            "total_scaled": len(self.scaled),
+            "total_failed": len(self.failed),
+            "rollback_performed": self.rollback_performed,
+            "rollback_results": self.rollback_json(),
+            "rollback_success_count": self.rollback_success_count,
+            "rollback_failed_count": self.rollback_failed_count,
+            "errors": self.errors,
             "namespace": self.namespace,
             "operation": self.operation.value,
             "dry_run": self.dry_run,
-            "skipped_resources": [
-                {
-                    "type": s.workload.kind.value,
-                    "name": s.workload.name,
-                    "replicas": s.workload.replicas,
-                    "reason": s.reason,
-                }
-                for s in self.plan.skips
-            ],
+            "skipped_resources": self.skipped_json(),
             "left_changed": [
                 {"type": w.kind.value, "name": w.name, "replicas": replicas}
                 for w, replicas in self.left_changed
@@ -187,7 +243,7 @@ class RunResult:
                 }
                 for n in self.not_ready
             ],
-            "interrupted": o.interrupted or self.wait_stopped,
+            "interrupted": self.interrupted,
             "exit_code": self.exit_code,
             "run_id": self.run_id,
             "duration_s": round(self.duration_s, 3),

@@ -80,9 +80,13 @@ def execute(
             for ns in names
         ]
 
+    def start(namespaces: Sequence[str]) -> None:
+        review, cluster = ahead.review(), ahead.cluster()
+        auditor.started(options.run_id, operation, namespaces, review, cluster, started_at)
+
     executed: Executed
     try:
-        executed = Executed(run_operation(kubectl, operation, options, ahead, interrupts))
+        executed = Executed(run_operation(kubectl, operation, options, ahead, interrupts, start))
     except UsageError:
         raise
     except NsscaleError as err:  # refused before any change: still a run, recorded
@@ -112,10 +116,12 @@ def run_operation(
     options: RunOptions,
     ahead: Lookahead,
     interrupts: Interrupts,
+    start: Callable[[Sequence[str]], None] = lambda namespaces: None,
 ) -> list[RunResult]:
     """One run over the namespaces `ahead` chose, from the reads it started (their workloads,
     the caller's review): a result per namespace, in that order. `interrupts` is the command's
-    guard: raising until the run may change something.
+    guard: raising until the run may change something. `start` is told the namespaces it will
+    write just before its first write (the audit's start record; it may refuse the run).
 
     Each namespace is its own transaction with its own mark: one that cannot start (not
     allowed, held by another run) fails alone, and a failure in one undoes only its own
@@ -172,6 +178,9 @@ def run_operation(
                 refused[namespace] = err
         _refuse(refused, one_unit)
         ahead.audit_ready()
+    writing = [ns for ns in plans if ns not in refused and plans[ns].changes]
+    if writing and not (options.dry_run or options.server_dry_run):
+        start(writing)
     # From the marks on, a Ctrl-C, SIGTERM or SIGHUP is noted, never raised mid-call: it stops
     # the transaction before its next step (none done yet: nothing to undo) and the run still
     # rolls back, reports and clears its marks.
@@ -474,7 +483,9 @@ def _what_is_left(
         if ref not in standing and (state := now.get(ref)) is not None and _left(entry, state)
     )
     by_ref = {w.ref: w for w in workloads}
-    result = replace(result, inherited=tuple((by_ref[ref], now[ref].replicas) for ref in inherited))
+    took_over = taken_over.run_id if taken_over else ""
+    inherited_now = tuple((by_ref[ref], now[ref].replicas) for ref in inherited)
+    result = replace(result, inherited=inherited_now, took_over=took_over)
     snapshot = merged(earlier, snapshot_of(result.plan.changes))
     return result, {ref: snapshot[ref] for ref in own_left | set(inherited)}
 

@@ -4,7 +4,7 @@ The API server answers "may I update deployments here?" (a SelfSubjectAccessRevi
 `kubectl auth can-i` sends) and "who am I?" (a SelfSubjectReview, what `kubectl auth whoami`
 sends) as objects that are created and answered at once. `kubectl create -f -` of one List
 holding all of them asks every question in one process instead of one process per question:
-each kubectl start costs about 65 ms of CPU (KUBECTL-FACTS.md).
+each kubectl start costs about 65 ms of CPU (docs/kubectl-facts.md).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from nsscale.kubectl import Kubectl, parse_documents
 
 log = logging.getLogger("nsscale")
 
-CLUSTER_ENV = "EKS_CLUSTER_NAME"  # the original design's source of the cluster name
+CLUSTER_ENV = "EKS_CLUSTER_NAME"  # the seed's source of the cluster name
 UNKNOWN = "unknown"
 
 _ACCESS_REVIEW = ("authorization.k8s.io/v1", "SelfSubjectAccessReview")

@@ -1,5 +1,5 @@
 """Schedule text to a Schedule: the grammar of `--uptime`, `--downtime` and the Namespace
-annotations `nsscale/uptime` and `nsscale/downtime` (SPEC.md, "Schedules").
+annotations `nsscale/uptime` and `nsscale/downtime` (README, "Schedules").
 
     SPEC    always | never | WINDOW, WINDOW, ...
     WINDOW  DAYS TIMES [TZ]

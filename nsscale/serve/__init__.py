@@ -1,4 +1,4 @@
-"""`nsscale serve`: the original design's HTTP endpoints, over the engine every interface runs.
+"""`nsscale serve`: the seed's HTTP endpoints, over the engine every interface runs.
 
     command.py    start-up: check the options, listen (waitress), drain on SIGTERM, exit
     app.py        the Flask app: routes, request bodies, every answer as JSON

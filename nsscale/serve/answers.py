@@ -1,5 +1,5 @@
 """What the server answers: an HTTP status, a JSON body, headers; and the refusals, each carrying
-its status (SPEC.md, The seed's interfaces). Every refusal's body is `{"success": false,
+its status (docs/contract.md, the seed's endpoints). Every refusal's body is `{"success": false,
 "message": ...}`.
 
     Refusal                      an answer other than the run's own (200 or 500)

@@ -157,7 +157,7 @@ def _respond(answer: Answer) -> Response:
     """The answer as JSON; a run's id (in its body) also goes to the access log."""
     if run_id := answer.body.get("run_id"):
         request.environ[RUN_ID_KEY] = run_id
-    # the body's keys in the order SPEC.md gives them (Flask's own JSON would sort them)
+    # the body's keys in the seed's order (docs/contract.md; Flask's own JSON would sort them)
     response = Response(
         json.dumps(answer.body, ensure_ascii=True) + "\n",
         status=answer.status,

@@ -1,7 +1,7 @@
 """waitress's own answers, made like the app's: a request it refuses before the app sees it (a
 malformed request line, headers past their limit, a body past MAX_REQUEST_BYTES) is answered as
 JSON `{"success": false, "message": ...}` and has its access line too. A body too large is 400,
-as the app answers a body over 64 KiB (SPEC.md: bad input); waitress would say 413.
+as the app answers a body over 64 KiB (bad input, README); waitress would say 413.
 
 waitress reads a whole request before it calls the app, so it is waitress that must bound what
 it holds: MAX_REQUEST_BYTES, refused as soon as Content-Length or a chunked body passes it; and

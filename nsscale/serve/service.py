@@ -145,15 +145,15 @@ class Service:
             except NsscaleError as err:  # the refusal stands; only its holder is unknown
                 log.warning("could not read the mark on %s: %s", namespace, err)
                 mark = None
-            document = executed.results[0].to_dict()
+            result = executed.results[0]
             log.info("%s: %s", namespace, executed.refusal)
             message = held_message(namespace, mark)
             # the result says it in these words: the engine's name the holder's host and pid
             raise Conflict(
                 message,
                 holder=holder_document(mark),
-                run_id=document.get("run_id", ""),
-                result=redacted(document | {"errors": [message]}),
+                run_id=result.run_id,
+                result=redacted(result.to_dict() | {"errors": [message]}),
             )
         return run_answer(executed, namespace, operation)
 
@@ -205,30 +205,29 @@ def served_caller(mark: Mark) -> str | None:
 def run_answer(executed: Executed, namespace: str, operation: Operation) -> Answer:
     """The seed's answer to a run: 200 on success, else 500 with what failed in the namespace
     (and `rollback_info` when a rollback was performed); the detail goes to the server's log."""
-    document = executed.results[0].to_dict()
+    result = executed.results[0]
     verb, done = WORDS[operation]
-    run_id = document.get("run_id", "")
-    run = {"run_id": run_id, "result": redacted(document)}
-    if document["success"]:
-        dry = " (dry run: nothing changed)" if document.get("dry_run") else ""
+    run = {"run_id": result.run_id, "result": redacted(result.to_dict())}
+    if result.success:
+        dry = " (dry run: nothing changed)" if result.dry_run else ""
         message = f"Namespace {namespace} {done}{dry}"
         body = {
             "success": True,
             "message": message,
-            "scaled_resources": document["scaled_resources"],
+            "scaled_resources": result.scaled_json(),
         }
         return Answer(200, body | run)
-    log.error("run %s on %s failed: %s", run_id, namespace, "; ".join(document["errors"]))
+    log.error("run %s on %s failed: %s", result.run_id, namespace, "; ".join(result.errors))
     failed: dict[str, Any] = {
         "success": False,
         "message": f"Failed to {verb} namespace {namespace}",
-        "error": [redact(e) for e in document["errors"]],
+        "error": [redact(e) for e in result.errors],
     }
-    if document["rollback_performed"]:
+    if result.rollback_performed:
         failed["rollback_info"] = {
             "performed": True,
-            "success_count": document["rollback_success_count"],
-            "failed_count": document["rollback_failed_count"],
+            "success_count": result.rollback_success_count,
+            "failed_count": result.rollback_failed_count,
         }
     return Answer(500, failed | run)
 

@@ -11,7 +11,7 @@ that long before it is stored. Reads, discovery, OpenAPI and the review "creates
 (``selfsubjectreviews``, ``selfsubjectaccessreviews``: answered, never stored) are not admitted
 and not slowed: a real 1.36 webhook matching ``*`` would see the reviews too, but webhooks that
 guard writes exclude them (from 1.37 the server skips them, feature gate
-``ExcludeAdmissionWebhookVirtualResources``). As in the real server (KUBECTL-FACTS.md):
+``ExcludeAdmissionWebhookVirtualResources``). As in the real server (docs/kubectl-facts.md):
 
 - what is refused before the webhooks are called is answered at once: NotFound, a stale
   ``resourceVersion`` (Conflict), Invalid, BadRequest, Forbidden. AlreadyExists is found by

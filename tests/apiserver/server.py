@@ -3,7 +3,7 @@
 ``ApiServer`` is a threaded HTTP server on 127.0.0.1 (plain http, see Authentication) that speaks
 just enough of the Kubernetes REST API for the commands nsscale shells out to. Its answers are
 shaped like a real kube-apiserver's, so that kubectl prints its real output and its real error
-lines (see /work/shared/KUBECTL-FACTS.md)::
+lines (see docs/kubectl-facts.md)::
 
     with ApiServer() as server:
         server.add_deployment("shop", "web", replicas=3)
