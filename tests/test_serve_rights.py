@@ -112,6 +112,27 @@ def test_who_may_update_deployments_but_not_statefulsets_is_403_and_nothing_chan
 
 
 @pytest.mark.e2e
+def test_a_run_with_nothing_to_do_still_asks_for_the_kinds_it_would_scale(
+    server: Served, faults: ApiServer
+) -> None:
+    """Without the right to scale a namespace's workloads, "already up" is not answered
+    either: a 403 tells the caller nothing of the namespace's state."""
+    seed(faults, "awake", SPEC)  # up already: the plan of an activate is empty
+    dave = user(faults, "dave")
+    faults.forbid("update", "statefulsets", user="dave")
+    before = faults.request_count
+
+    denied = post(server, "awake", "activate", dave)
+
+    assert denied.status == 403, denied
+    assert denied.json["message"] == (
+        "dave may not update apps/statefulsets in namespace awake: nothing changed"
+    )
+    assert writes_since(faults, before) == []
+    assert observe(faults, "awake") == untouched(SPEC)
+
+
+@pytest.mark.e2e
 def test_who_may_update_both_kinds_deactivates_and_the_audit_names_them(
     server: Served, faults: ApiServer, home: Path
 ) -> None:

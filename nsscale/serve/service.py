@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Mapping
+from itertools import chain
 from typing import Any
 
 from nsscale.api import namespace_status, run_namespace
@@ -160,13 +161,19 @@ class Service:
 
 def plan_writes(plans: Iterable[Plan]) -> list[Access]:
     """What a run's plans write, as RBAC names it: RUN_VERB of each (group, resource) in each
-    namespace an object lives in (a GitOps owner in its own), in the plans' order."""
+    namespace an object lives in (a GitOps owner in its own), in the plans' order. The
+    workload kinds are asked in every run's namespace even when its plan is empty, so that a
+    caller who may not scale them learns nothing of the namespace ("already down") either."""
+    plans = list(plans)
+    workloads = (
+        Access.of(RUN_VERB, kind, plan.namespace) for plan in plans for kind in WORKLOAD_KINDS
+    )
     writes = (
         Access.of(RUN_VERB, c.workload.kind, c.workload.namespace or plan.namespace)
         for plan in plans
         for c in plan.changes
     )
-    return list(dict.fromkeys(writes))
+    return list(dict.fromkeys(chain(workloads, writes)))
 
 
 def status_reads(namespace: str) -> list[Access]:
