@@ -24,6 +24,7 @@ from nsscale.errors import (
     kubeconfig_error,
 )
 from nsscale.kube.incluster import in_cluster_kubeconfig
+from nsscale.kube.kubeconfig import kubeconfig_problem
 
 log = logging.getLogger("nsscale")
 
@@ -132,6 +133,8 @@ class Kubectl:
             # No such kubeconfig or context: bad input, kubectl never reached a cluster.
             if (problem := kubeconfig_error(stderr, self.config.kubeconfig)) is not None:
                 raise problem
+            if _FALLBACK_SERVER in stderr and (problem := self._kubeconfig_problem()):
+                raise problem
             raise KubectlError(argv, proc.returncode, stderr, duration, stdout=_text(proc.stdout))
         try:
             # Never read with replacement characters: nsscale writes back what it read, and a
@@ -141,6 +144,10 @@ class Kubectl:
             reason = f"not UTF-8 ({exc.reason} at byte {exc.start})"
             raise KubectlOutputError(argv, reason, _text(proc.stdout)[:200]) from exc
         return KubectlResult(tuple(argv), proc.returncode, stdout, stderr, duration)
+
+    def _kubeconfig_problem(self) -> KubeconfigError | None:
+        """kubectl found no cluster to talk to: why, if its kubeconfig says (see kubeconfig.py)."""
+        return kubeconfig_problem(self.config.kubeconfig, self.config.context)
 
     def json(self, args: Sequence[str], stdin: str | None = None, *, requests: int = 1) -> Any:
         """Run with `-o json` and parse stdout; KubectlOutputError if it is not one JSON object."""
@@ -160,6 +167,10 @@ class Kubectl:
         `kubectl replace -f - -o json` with several objects prints one document per object.
         """
         return _documents(self.run([*args, "-o", "json"], stdin, requests=requests))
+
+
+# Where kubectl goes when its kubeconfig names no server (or there is none).
+_FALLBACK_SERVER = "localhost:8080"
 
 
 def _documents(result: KubectlResult) -> list[Any]:
