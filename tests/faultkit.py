@@ -323,9 +323,13 @@ class MatrixLog:
         return lines
 
 
-def live_mark(kubectl: KubectlFixture, namespace: str) -> None:
-    """Another run's live mark on the namespace."""
+def other_mark(namespace: str) -> dict[str, Any]:
+    """The Lease of another run's live mark on the namespace."""
     now = datetime.now(UTC)
-    mark = Mark("bob@elsewhere pid 7", "other-run", "up", now, now, 120, {})
-    created = kubectl("create", "-f", "-", input=json.dumps(mark.to_lease(namespace)))
+    return Mark("bob@elsewhere pid 7", "other-run", "up", now, now, 120, {}).to_lease(namespace)
+
+
+def live_mark(kubectl: KubectlFixture, namespace: str) -> None:
+    """Another run's live mark on the namespace, created through the API."""
+    created = kubectl("create", "-f", "-", input=json.dumps(other_mark(namespace)))
     assert created.returncode == 0, created.stderr

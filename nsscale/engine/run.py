@@ -34,7 +34,7 @@ from nsscale.kube.objects import PAUSE_UNTIL, WORKLOAD_KINDS, Kind, State, Workl
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kube.review import Review, os_user
 from nsscale.kubectl import Kubectl
-from nsscale.transaction import Transaction
+from nsscale.transaction import Transaction, as_found
 
 log = logging.getLogger("nsscale")
 
@@ -170,6 +170,11 @@ def run_operation(
                 refused[namespace] = err
         _refuse(refused, one_unit)
         ahead.audit_ready()
+    if not (options.dry_run or options.server_dry_run):  # nothing to mark: still not another's
+        idle = [ns for ns in plans if ns not in marked and ns not in refused]
+        held_elsewhere = lock.live_elsewhere(idle) if idle else {}
+        _refuse(held_elsewhere, one_unit)
+        refused |= held_elsewhere
     # From the marks on, a Ctrl-C, SIGTERM or SIGHUP is noted, never raised mid-call: it stops
     # the transaction before its next step (none done yet: nothing to undo) and the run still
     # rolls back, reports and clears its marks.
@@ -206,7 +211,7 @@ def run_operation(
         with interrupts.refusing("the run is finishing"):
             results = [
                 RunResult(
-                    plans[ns],
+                    as_found(plans[ns], outcome.of(ns)),
                     outcome.of(ns),
                     dry_run=dry_run,
                     rollback_enabled=options.rollback,
