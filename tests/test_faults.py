@@ -383,6 +383,60 @@ def test_a_signal_at_a_random_moment_rolls_back(
     assert lease(big, NS) is None
 
 
+def running_from(path: Path) -> list[int]:
+    """The processes running the program at `path` (their command line names it)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue  # not a process, or gone meanwhile
+        if argv and argv[0] == str(path).encode() and state != "Z":
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.e2e
+@pytest.mark.timing
+@pytest.mark.parametrize("signum", list(EXIT_OF), ids=[s.name for s in EXIT_OF])
+def test_a_signal_during_the_first_reads_ends_the_run_within_2s(
+    small: ApiServer,
+    kubeconfig: Path,
+    kubectl_bin: Path,
+    tmp_path: Path,
+    matrix: MatrixLog,
+    signum: signal.Signals,
+) -> None:
+    # A kubectl of this test's own (its path is the marker), reads the server never answers:
+    # before the fix, the run waited for every retry of every read (minutes).
+    marked = tmp_path / "kubectl-of-this-test"
+    marked.symlink_to(kubectl_bin)
+    held = small.hang(times=None)  # every request, as from a server gone quiet
+    running = Running(nsscale_env(kubeconfig, marked), "down", NS, "-o", "json")
+    assert wait_until(lambda: held.seen > 0 or running.exited, 30), "the reads never started"
+    assert running_from(marked), "no kubectl running: nothing to test"
+    time.sleep(1)  # nsscale is surely waiting for its reads now, past its imports
+
+    sent = time.monotonic()
+    running.send(signum)
+    done = running.finish(timeout=60)
+    took = time.monotonic() - sent
+    left = running_from(marked)
+
+    final, report = observe(small, NS), done.json()
+    verdict = judge_down(SMALL, final, done.code, report)
+    matrix.add(signum.name, "reads", "rollback", verdict)
+    assert verdict.ok, verdict.explain(final, report)
+    assert done.code == EXIT_OF[signum], str(done)
+    assert took < 2, f"{took:.2f}s after {signum.name}\n{done}"
+    assert left == [], f"kubectl still running after nsscale exited: {left}"
+    assert "Traceback" not in done.stderr
+    assert report["interrupted"] == signum.name
+    assert final == untouched(SMALL)
+    assert lease(small, NS) is None
+
+
 @pytest.mark.e2e
 def test_a_second_sigint_during_the_rollback_is_refused(
     big: ApiServer, env: dict[str, str]

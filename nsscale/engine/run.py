@@ -89,6 +89,7 @@ def execute(
         interrupts.changes_ahead()
         executed = Executed(refused(str(err)), refusal=err)
     except KeyboardInterrupt as exc:
+        ahead.cancel()  # nothing changed: nothing to wait for
         interrupts.changes_ahead()
         name = signal_name(exc)
         executed = Executed(refused(f"interrupted by {name}", name), interrupted=name)
