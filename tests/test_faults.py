@@ -49,6 +49,7 @@ from tests.faultkit import (
     Observed,
     Running,
     judge_down,
+    judge_racers,
     lease,
     nsscale_env,
     observe,
@@ -634,6 +635,8 @@ def _racers(server: ApiServer, env: dict[str, str], stagger: str) -> tuple[Any, 
     args = ("down", NS, "--batch-size", "5", "--parallel", "1", "-o", "json")
     if stagger == "overlapping":  # the first surely still holds the namespace meanwhile
         server.hang("PUT", "deployments", nth=11, seconds=3)
+    if stagger == "unmarked":  # neither may write the mark: both go on, their writes race
+        server.forbid("create", "leases")
     first = Running(env, *args)
     if stagger == "after":
         first.finish()
@@ -644,9 +647,9 @@ def _racers(server: ApiServer, env: dict[str, str], stagger: str) -> tuple[Any, 
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("stagger", ["together", "overlapping", "after"])
+@pytest.mark.parametrize("stagger", ["together", "overlapping", "after", "unmarked"])
 def test_two_runs_at_once_exactly_one_proceeds(
-    apiserver: ApiServer, env: dict[str, str], stagger: str
+    apiserver: ApiServer, env: dict[str, str], matrix: MatrixLog, stagger: str
 ) -> None:
     spec = {("deployment", f"app-{i:02d}"): 1 + i % 3 for i in range(40)}
     seed(apiserver, NS, spec)
@@ -654,13 +657,23 @@ def test_two_runs_at_once_exactly_one_proceeds(
 
     first, second = _racers(apiserver, env, stagger)
 
-    assert observe(apiserver, NS) == scaled_down(spec)
+    final = observe(apiserver, NS)
+    for i, verdict in enumerate(judge_racers(spec, final, [first, second]), 1):
+        matrix.add("race", stagger, f"run {i} of 2", verdict)
+        assert verdict.ok, verdict.explain(final, [first, second][i - 1].json())
+    assert final == scaled_down(spec)
     assert lease(apiserver, NS) is None
     assert workload_writes(apiserver, NS, status=200) == len(spec)  # each written once
     runs = sorted([first, second], key=lambda r: r.code)
     winner, other = runs
     assert winner.code == 0, str(winner)
-    if stagger == "after":
+    if stagger == "unmarked":  # each workload is one run's change, the other's skip
+        assert other.code == 0, str(other)
+        reports = [first.json(), second.json()]
+        assert sum(r["total_scaled"] for r in reports) == len(spec)
+        for report in reports:  # the rest skipped: found at 0, or brought there meanwhile
+            assert report["total_scaled"] + len(report["skipped_resources"]) == len(spec)
+    elif stagger == "after":
         assert other.code == 0, str(other)
         assert other.json()["total_scaled"] == 0  # nothing left to do
     elif stagger == "together" and other.code == 0:
