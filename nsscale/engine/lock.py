@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nsscale.defaults import DEFAULT_LEASE_S
 from nsscale.engine.plan import Change, Entry, Snapshot
@@ -36,13 +36,17 @@ from nsscale.errors import (
     error_lines,
 )
 from nsscale.kube.cluster import each_namespace
+from nsscale.kube.leases import LEASE, delete_lease, delete_leases, read_leases, write_leases
 from nsscale.kube.objects import State
 from nsscale.kube.retry import RetryPolicy
-from nsscale.kubectl import Kubectl, parse_documents
+
+if TYPE_CHECKING:
+    from nsscale.kubectl import Kubectl
 
 log = logging.getLogger("nsscale")
 
-LEASE = "nsscale"
+__all__ = ["LEASE", "LockForbidden", "LockHeld", "Mark", "MarkLost", "RunLock"]
+
 _RUN_ID, _OPERATION, _SNAPSHOT = "nsscale/run-id", "nsscale/operation", "nsscale/snapshot"
 _ENDED = "nsscale/ended"  # the run is over; the snapshot holds what it left changed
 _OUTCOME = "nsscale/outcome"  # how the run that retired the mark ended
@@ -399,15 +403,9 @@ class RunLock:
     def _delete_one(self, ns: str) -> dict[str, NsscaleError]:
         """One mark: a DELETE with its resourceVersion as precondition."""
         held = self.held[ns]
-        url = f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{LEASE}"
-        options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
-        if held.resource_version:
-            options["preconditions"] = {"resourceVersion": held.resource_version}
-        body = json.dumps(options)
         try:
-            # `kubectl delete NAME` has no precondition; `--raw` sends DeleteOptions.
             self.retry.call(
-                lambda: self.kubectl.run(["delete", "--raw", url, "-f", "-"], body),
+                lambda: delete_lease(self.kubectl, ns, held.resource_version),
                 "deleting the in-cluster mark",
             )
         except KubectlError as err:
@@ -438,15 +436,9 @@ class RunLock:
         if not ours:
             return errors
         leases = [m.to_lease(ns) for ns, m in ours.items()]
-        document = json.dumps({"apiVersion": "v1", "kind": "List", "items": leases})
         try:
             self.retry.call(
-                lambda: self.kubectl.run(
-                    ["delete", "-f", "-", "--ignore-not-found", "--wait=false"],
-                    document,
-                    requests=len(leases),
-                ),
-                "deleting the in-cluster marks",
+                lambda: delete_leases(self.kubectl, leases), "deleting the in-cluster marks"
             )
         except KubectlError as err:
             left = self.read(list(ours))
@@ -458,13 +450,9 @@ class RunLock:
 
     def read(self, namespaces: Sequence[str]) -> dict[str, Mark | None]:
         """The marks of the namespaces (None where there is none), in one call."""
-        if len(namespaces) == 1:
-            args = ["get", "lease", LEASE, "-n", namespaces[0]]
-        else:
-            args = ["get", "leases", "-A", "--field-selector", f"metadata.name={LEASE}"]
         try:
-            document = self.retry.call(
-                lambda: self.kubectl.json(args), "reading the in-cluster mark"
+            leases, argv = self.retry.call(
+                lambda: read_leases(self.kubectl, namespaces), "reading the in-cluster mark"
             )
         except KubectlError as err:
             if err.kind is ErrorKind.NOT_FOUND:
@@ -475,20 +463,11 @@ class RunLock:
                 return dict(found)
             raise
         found = dict.fromkeys(namespaces)
-        items = document.get("items") if document.get("kind") == "List" else [document]
-        for obj in items or []:
+        for obj in leases:
             ns = str((obj.get("metadata") or {}).get("namespace", ""))
             if ns in found:
-                found[ns] = self._mark(args, obj)
+                found[ns] = _mark(argv, obj)
         return found
-
-    def _mark(self, args: Sequence[str], obj: Mapping[str, Any]) -> Mark:
-        try:
-            return Mark.from_lease(obj)
-        except ValueError as exc:
-            raise KubectlOutputError(
-                self.kubectl.argv(args), str(exc), json.dumps(obj)[:200]
-            ) from exc
 
     def _send(
         self, verb: str, marks: Mapping[str, Mark]
@@ -525,29 +504,25 @@ class RunLock:
     ) -> tuple[dict[str, Mark], dict[str, KubectlError]]:
         """One kubectl call writing every Lease; the marks written and the failures."""
         leases = [m.to_lease(ns) for ns, m in marks.items()]
-        document = {"apiVersion": "v1", "kind": "List", "items": leases}
-        args = [verb, "-f", "-"]
-        try:
-            printed = self.kubectl.json_documents(args, json.dumps(document), requests=len(leases))
-            err = None
-        except KubectlError as exc:
-            err = exc
-            try:
-                printed = parse_documents(exc.stdout)
-            except ValueError:
-                printed = []
+        printed, err, argv = write_leases(self.kubectl, verb, leases)
         written: dict[str, Mark] = {}
-        for doc in printed:
-            for obj in doc.get("items", []) if doc.get("kind") == "List" else [doc]:
-                ns = str((obj.get("metadata") or {}).get("namespace", ""))
-                if ns in marks:
-                    written[ns] = self._mark(args, obj)
+        for obj in printed:
+            ns = str((obj.get("metadata") or {}).get("namespace", ""))
+            if ns in marks:
+                written[ns] = _mark(argv, obj)
         missing = [ns for ns in marks if ns not in written]
         if not missing:
             return written, {}
         if err is None:
-            raise KubectlOutputError(self.kubectl.argv(args), "a Lease written was not printed", "")
+            raise KubectlOutputError(argv, "a Lease written was not printed", "")
         return written, _per_object(err, missing)
+
+
+def _mark(argv: Sequence[str], obj: Mapping[str, Any]) -> Mark:
+    try:
+        return Mark.from_lease(obj)
+    except ValueError as exc:
+        raise KubectlOutputError(argv, str(exc), json.dumps(obj)[:200]) from exc
 
 
 _LOST = (ErrorKind.CONFLICT, ErrorKind.NOT_FOUND)

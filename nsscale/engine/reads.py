@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from nsscale.defaults import DEFAULT_RETRIES
 from nsscale.engine.auditing import Audit
@@ -32,9 +32,11 @@ from nsscale.kube.cluster import KubectlCluster, read_namespaces, read_workloads
 from nsscale.kube.objects import WORKLOAD_KINDS, Kind, Namespace, Workload, WorkloadKey
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kube.review import Review, cluster_name, question, review
-from nsscale.kubectl import Kubectl
 
 T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from nsscale.kubectl import Kubectl
 
 log = logging.getLogger("nsscale")
 

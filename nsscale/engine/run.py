@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from nsscale.engine.auditing import Audit
 from nsscale.engine.events import record_events
@@ -29,12 +30,14 @@ from nsscale.engine.rivals.keda import with_scaledobjects
 from nsscale.engine.waiting import Progress, wait_ready
 from nsscale.engine.writer import Writer
 from nsscale.errors import ErrorKind, NsscaleError, UsageError
-from nsscale.kube.cluster import KubectlCluster, read_workloads
+from nsscale.kube.cluster import KubectlCluster, annotate_namespaces, read_workloads
 from nsscale.kube.objects import PAUSE_UNTIL, WORKLOAD_KINDS, Kind, State, Workload
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kube.review import Review, os_user
-from nsscale.kubectl import Kubectl
 from nsscale.transaction import Transaction, as_found
+
+if TYPE_CHECKING:
+    from nsscale.kubectl import Kubectl
 
 log = logging.getLogger("nsscale")
 
@@ -277,9 +280,8 @@ def hold(kubectl: Kubectl, namespaces: Sequence[str], seconds: float) -> None:
     if not namespaces:
         return
     until = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    args = ["annotate", "namespace", *namespaces, f"{PAUSE_UNTIL}={until}", "--overwrite"]
     try:
-        kubectl.run(args, requests=2 * len(namespaces))  # a GET and a PATCH each
+        annotate_namespaces(kubectl, namespaces, PAUSE_UNTIL, until)
     except NsscaleError as err:
         log.warning("could not hold %s until %s: %s", ", ".join(namespaces), until, err)
         return
