@@ -14,6 +14,7 @@ the one this run would write, or this run's write of it was refused).
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -146,13 +147,16 @@ class Writer:
         """Sort the moves of a failed call by what the namespace shows. Returns the moves to
         retry on a newer resourceVersion (rebased) and those to send again as they were."""
         current = {w.key: w for w in self.read(_namespaces(pending.values()))}
+        # kubectl's line about a failed object names it, not its namespace or kind: a name
+        # written twice in the call (two namespaces) cannot tell whose write was refused
+        names = Counter(m.base.name for m in pending.values())
         rebased: dict[int, Move] = {}
         resent: dict[int, Move] = {}
         for i, m in pending.items():
             now = current.get(m.base.key)
             if now is None:
                 results[i] = _failed(m, "no longer exists", ErrorKind.NOT_FOUND)
-            elif now.state == m.want and not _refused(m, err):
+            elif now.state == m.want and not (names[m.base.name] == 1 and _refused(m, err)):
                 results[i] = MoveResult(m, now, judged=True)
             elif now.replicas == m.want.replicas != m.expect.replicas or now.state == m.want:
                 log.info("%s was brought to %d by someone else meanwhile", m.ref, now.replicas)
