@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from nsscale.api import run_namespace
+from nsscale.audit.auditor import Auditor
 from nsscale.engine.interrupts import Interrupts
-from nsscale.engine.lock import LEASE
-from nsscale.engine.options import RunOptions
+from nsscale.engine.lock import LEASE, LockHeld
+from nsscale.engine.options import AuditOptions, RunOptions
 from nsscale.engine.plan import Operation
 from nsscale.engine.reads import Lookahead
 from nsscale.engine.result import RunResult
@@ -27,6 +29,7 @@ from tests.faultkit import (
     Running,
     judge_down,
     lease,
+    live_mark,
     observe,
     other_mark,
     run,
@@ -310,3 +313,19 @@ def test_a_workload_brought_to_target_by_someone_else_meanwhile_is_skipped(
         theirs.get(SCALED_TO),
     )
     assert lease(shop, NS) is None
+
+
+def test_the_server_s_run_with_nothing_to_do_under_a_live_mark_is_a_refusal(
+    shop: ApiServer, kubeconfig: Path, kubectl_bin: Path, kubectl: KubectlFixture, tmp_path: Path
+) -> None:
+    # What `nsscale serve` runs for an activate (it answers 409 for a LockHeld refusal).
+    live_mark(kubectl, NS)
+    runner = Kubectl(KubectlConfig(str(kubectl_bin), kubeconfig=str(kubeconfig), timeout_s=10))
+    auditor = Auditor(AuditOptions(file=tmp_path / "audit.jsonl"))
+
+    executed = run_namespace(runner, NS, Operation.UP, auditor)
+
+    assert isinstance(executed.refusal, LockHeld), executed
+    assert "`up` by bob@elsewhere pid 7" in str(executed.refusal)
+    assert executed.results[0].exit_code == 1
+    assert observe(shop, NS) == untouched(SPEC)
