@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
+import errno
 import json
 import logging
 import os
 import shlex
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,11 +28,92 @@ from nsscale.errors import (
     kubeconfig_error,
 )
 from nsscale.kube.incluster import in_cluster_kubeconfig
+from nsscale.kube.kubeconfig import kubeconfig_problem
 
 log = logging.getLogger("nsscale")
 
 
 Runner = Callable[..., "subprocess.CompletedProcess[Any]"]
+
+
+class _Children:
+    """The kubectl processes running, so that none outlives nsscale.
+
+    Each kubectl runs in its own session (a terminal's Ctrl-C must not kill it mid-rollback),
+    so it would go on after nsscale exits: a read still retrying when a signal ends the run
+    before any change, or one nobody waits for any more. At exit every one still running is
+    killed with its process group (credential plugins included), and none is started after."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._closed = False
+
+    def start(self, argv: Sequence[str], stdin: bool) -> subprocess.Popen[bytes]:
+        with self._lock:  # never one started after end_all
+            if self._closed:
+                raise OSError(errno.ECANCELED, "nsscale is exiting")
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE if stdin else None,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+            self._running.add(proc)
+            return proc
+
+    def done(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._running.discard(proc)
+
+    def end_all(self) -> None:
+        with self._lock:
+            self._closed = True
+            running, self._running = list(self._running), set()
+        for proc in running:
+            kill(proc)
+
+
+CHILDREN = _Children()
+atexit.register(CHILDREN.end_all)
+_POPEN = subprocess.Popen  # the real one: only its children have a process group of their own
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a kubectl and its process group (it leads its own session)."""
+    try:
+        if type(proc) is _POPEN:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:  # a test's fake process
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass  # already gone
+
+
+def run_kubectl(
+    argv: Sequence[str],
+    *,
+    input: bytes | None = None,
+    timeout: float | None = None,
+    **_: Any,
+) -> subprocess.CompletedProcess[bytes]:
+    """subprocess.run for kubectl (its own session, output captured), with each process known
+    to CHILDREN while it runs, and killed with its group when the call ends early."""
+    proc = CHILDREN.start(argv, stdin=input is not None)
+    try:
+        stdout, stderr = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        kill(proc)
+        stdout, stderr = proc.communicate()
+        raise subprocess.TimeoutExpired(argv, exc.timeout, stdout, stderr) from None
+    except BaseException:
+        kill(proc)
+        proc.wait()
+        raise
+    finally:
+        CHILDREN.done(proc)
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
 
 @dataclass(frozen=True)
@@ -72,7 +157,7 @@ class Kubectl:
     """Runs kubectl with the user's context and kubeconfig; raises KubectlError on failure."""
 
     config: KubectlConfig = field(default_factory=KubectlConfig)
-    runner: Runner = subprocess.run
+    runner: Runner = run_kubectl
     clock: Callable[[], float] = time.monotonic
 
     def argv(self, args: Sequence[str]) -> list[str]:
@@ -98,7 +183,7 @@ class Kubectl:
         started = self.clock()
         try:
             # A new session keeps a terminal's Ctrl-C from killing kubectl mid-rollback;
-            # subprocess.run kills the child itself on timeout or on any exception. Bytes, not
+            # the runner kills the child itself on timeout or on any exception. Bytes, not
             # text: stdout must be UTF-8 (below), stderr is only read for messages.
             proc = self.runner(
                 argv,
@@ -121,6 +206,8 @@ class Kubectl:
                 message=_timeout_message(self.config.timeout_s, requests),
             ) from exc
         except OSError as exc:  # missing, not executable, not a program (ENOEXEC), ...
+            if exc.errno == errno.ECANCELED:  # no new kubectl once nsscale exits
+                raise KubectlError(argv, None, "", 0.0, message=str(exc)) from exc
             raise KubectlNotFound(
                 f"cannot run kubectl at {self.config.binary!r}: {exc.strerror or exc}",
                 f"install kubectl, or point nsscale at it with --kubectl PATH or ${KUBECTL_ENV}",
@@ -132,6 +219,8 @@ class Kubectl:
             # No such kubeconfig or context: bad input, kubectl never reached a cluster.
             if (problem := kubeconfig_error(stderr, self.config.kubeconfig)) is not None:
                 raise problem
+            if _FALLBACK_SERVER in stderr and (problem := self._kubeconfig_problem()):
+                raise problem
             raise KubectlError(argv, proc.returncode, stderr, duration, stdout=_text(proc.stdout))
         try:
             # Never read with replacement characters: nsscale writes back what it read, and a
@@ -141,6 +230,10 @@ class Kubectl:
             reason = f"not UTF-8 ({exc.reason} at byte {exc.start})"
             raise KubectlOutputError(argv, reason, _text(proc.stdout)[:200]) from exc
         return KubectlResult(tuple(argv), proc.returncode, stdout, stderr, duration)
+
+    def _kubeconfig_problem(self) -> KubeconfigError | None:
+        """kubectl found no cluster to talk to: why, if its kubeconfig says (see kubeconfig.py)."""
+        return kubeconfig_problem(self.config.kubeconfig, self.config.context)
 
     def json(self, args: Sequence[str], stdin: str | None = None, *, requests: int = 1) -> Any:
         """Run with `-o json` and parse stdout; KubectlOutputError if it is not one JSON object."""
@@ -160,6 +253,10 @@ class Kubectl:
         `kubectl replace -f - -o json` with several objects prints one document per object.
         """
         return _documents(self.run([*args, "-o", "json"], stdin, requests=requests))
+
+
+# Where kubectl goes when its kubeconfig names no server (or there is none).
+_FALLBACK_SERVER = "localhost:8080"
 
 
 def _documents(result: KubectlResult) -> list[Any]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from nsscale.engine.interrupts import Interrupts, signal_name
-from nsscale.engine.plan import Change
+from nsscale.engine.plan import Change, Plan, Skip
 from nsscale.engine.writer import Failure, Move, MoveResult, Writer
 from nsscale.errors import ErrorKind, NsscaleError
 from nsscale.kube.objects import Workload, WorkloadKey
@@ -72,9 +72,19 @@ class Restored:
         return self.failure is None
 
 
+@dataclass(frozen=True)
+class Passed:
+    """A change found made by someone else when it was to be written: not this run's."""
+
+    change: Change
+    workload: Workload  # as the cluster holds it
+    reason: str
+
+
 @dataclass
 class Outcome:
     scaled: list[Scaled] = field(default_factory=list)
+    passed: list[Passed] = field(default_factory=list)  # skipped when written: not this run's
     failed: list[Failed] = field(default_factory=list)
     # A step that died mid-write (output we cannot read even on a re-read, an exception): it may
     # or may not have landed, so it is reported as failed and undone (the undo is guarded by
@@ -145,6 +155,7 @@ class Outcome:
         ]
         return Outcome(
             scaled=[s for s in self.scaled if mine(s.change)],
+            passed=[p for p in self.passed if mine(p.change)],
             failed=[f for f in self.failed if mine(f.change)],
             uncertain=[f for f in self.uncertain if mine(f.change)],
             rollback=rollback,
@@ -260,7 +271,11 @@ class Transaction:
             for change, result in zip(step.changes, results, strict=True):
                 if result.judged:
                     outcome.judged_in.add(change.namespace)
-                if result.failure is None:
+                if result.skipped is not None:
+                    assert result.workload is not None
+                    log.info("Skipped %s: %s", self._named(change.workload), result.skipped)
+                    outcome.passed.append(Passed(change, result.workload, result.skipped))
+                elif result.failure is None:
                     assert result.workload is not None
                     outcome.scaled.append(Scaled(change, result.workload, step))
                 else:
@@ -370,6 +385,19 @@ class Transaction:
         except Exception as exc:  # includes NsscaleError; the rollback must go on
             kind = getattr(exc, "kind", ErrorKind.OTHER)
             return [Failure(str(exc) or repr(exc), kind) for _ in moves]
+
+
+def as_found(plan: Plan, outcome: Outcome) -> Plan:
+    """The plan as it turned out: a change someone else made before this run's write is a
+    skip (with why), never this run's change."""
+    if not outcome.passed:
+        return plan
+    passed = {p.change.workload.key for p in outcome.passed}
+    return replace(
+        plan,
+        changes=tuple(c for c in plan.changes if c.workload.key not in passed),
+        skips=(*plan.skips, *(Skip(p.workload, p.reason) for p in outcome.passed)),
+    )
 
 
 def _reversed_as_written(

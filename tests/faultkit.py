@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -285,6 +285,41 @@ def judge_down(
     )
 
 
+def judge_racers(
+    initial: Mapping[Key, int], final: Mapping[Key, Observed], runs: list[Finished]
+) -> list[Verdict]:
+    """Judge runs of `down` that raced on one namespace: the namespace must end as one of
+    them may leave it (each run that proceeded is judged as if alone, on the final state), a
+    refused run (exit 1) must report no change of its own, and every workload changed must be
+    claimed by exactly one run (never by two, never by none)."""
+    verdicts = []
+    claims: dict[Key, int] = {}
+    for finished in runs:
+        report = finished.json()
+        scaled = [(s["type"], s["name"]) for s in (report or {}).get("scaled_resources", [])]
+        for key in scaled:
+            claims[key] = claims.get(key, 0) + 1
+        if finished.code == 1 and report is not None:
+            problems = [f"refused, yet claims {key}" for key in scaled]
+            problems += [f"refused, yet left {w['name']}" for w in report["left_changed"]]
+            verdicts.append(
+                Verdict(
+                    1, "refused", frozenset(), originals_lost(initial, final), (), tuple(problems)
+                )
+            )
+        else:
+            verdicts.append(judge_down(initial, final, finished.code, report))
+    changed = {k for k, (replicas, *_) in final.items() if replicas != initial[k]}
+    twice = tuple(sorted(k for k, n in claims.items() if n > 1))
+    unclaimed = tuple(sorted(changed - claims.keys()))
+    if twice or unclaimed:
+        first = verdicts[0]
+        verdicts[0] = replace(
+            first, unreported=tuple(sorted({*first.unreported, *twice, *unclaimed}))
+        )
+    return verdicts
+
+
 @dataclass
 class MatrixLog:
     """Every fault-matrix case tried, for the summary printed at the end."""
@@ -323,9 +358,13 @@ class MatrixLog:
         return lines
 
 
-def live_mark(kubectl: KubectlFixture, namespace: str) -> None:
-    """Another run's live mark on the namespace."""
+def other_mark(namespace: str) -> dict[str, Any]:
+    """The Lease of another run's live mark on the namespace."""
     now = datetime.now(UTC)
-    mark = Mark("bob@elsewhere pid 7", "other-run", "up", now, now, 120, {})
-    created = kubectl("create", "-f", "-", input=json.dumps(mark.to_lease(namespace)))
+    return Mark("bob@elsewhere pid 7", "other-run", "up", now, now, 120, {}).to_lease(namespace)
+
+
+def live_mark(kubectl: KubectlFixture, namespace: str) -> None:
+    """Another run's live mark on the namespace, created through the API."""
+    created = kubectl("create", "-f", "-", input=json.dumps(other_mark(namespace)))
     assert created.returncode == 0, created.stderr

@@ -187,6 +187,13 @@ class Script:
         url = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/nsscale"
         self.fp.register([KUBECTL, "delete", "--raw", url, "-f", "-", self.fp.any()])
 
+    def no_mark(self) -> None:
+        """The read of the in-cluster mark by a run with nothing to change (another live run's
+        would refuse it): there is none."""
+        argv = [KUBECTL, "get", "lease", "nsscale", "-n", NS, "-o", "json", self.fp.any()]
+        stderr = 'Error from server (NotFound): leases.coordination.k8s.io "nsscale" not found\n'
+        self.fp.register(argv, returncode=1, stderr=stderr)
+
     def retire(self) -> None:
         """A run that leaves the namespace partly changed keeps its mark, rewritten as over
         (`kubectl replace` of the Lease): registered last, after the run's own writes."""

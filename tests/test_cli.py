@@ -186,6 +186,7 @@ def test_empty_namespace_is_a_success_with_nothing_to_do(fp: Any, runner: CliRun
     script = Script(fp)
     script.get()
     script.review()  # asked as the run starts, for the audit record's kubectl identity
+    script.no_mark()
 
     result = nsscale(runner, "down", NS)
 

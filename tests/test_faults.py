@@ -49,6 +49,7 @@ from tests.faultkit import (
     Observed,
     Running,
     judge_down,
+    judge_racers,
     lease,
     nsscale_env,
     observe,
@@ -383,6 +384,60 @@ def test_a_signal_at_a_random_moment_rolls_back(
     assert lease(big, NS) is None
 
 
+def running_from(path: Path) -> list[int]:
+    """The processes running the program at `path` (their command line names it)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue  # not a process, or gone meanwhile
+        if argv and argv[0] == str(path).encode() and state != "Z":
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.e2e
+@pytest.mark.timing
+@pytest.mark.parametrize("signum", list(EXIT_OF), ids=[s.name for s in EXIT_OF])
+def test_a_signal_during_the_first_reads_ends_the_run_within_2s(
+    small: ApiServer,
+    kubeconfig: Path,
+    kubectl_bin: Path,
+    tmp_path: Path,
+    matrix: MatrixLog,
+    signum: signal.Signals,
+) -> None:
+    # A kubectl of this test's own (its path is the marker), reads the server never answers:
+    # before the fix, the run waited for every retry of every read (minutes).
+    marked = tmp_path / "kubectl-of-this-test"
+    marked.symlink_to(kubectl_bin)
+    held = small.hang(times=None)  # every request, as from a server gone quiet
+    running = Running(nsscale_env(kubeconfig, marked), "down", NS, "-o", "json")
+    assert wait_until(lambda: held.seen > 0 or running.exited, 30), "the reads never started"
+    assert running_from(marked), "no kubectl running: nothing to test"
+    time.sleep(1)  # nsscale is surely waiting for its reads now, past its imports
+
+    sent = time.monotonic()
+    running.send(signum)
+    done = running.finish(timeout=60)
+    took = time.monotonic() - sent
+    left = running_from(marked)
+
+    final, report = observe(small, NS), done.json()
+    verdict = judge_down(SMALL, final, done.code, report)
+    matrix.add(signum.name, "reads", "rollback", verdict)
+    assert verdict.ok, verdict.explain(final, report)
+    assert done.code == EXIT_OF[signum], str(done)
+    assert took < 2, f"{took:.2f}s after {signum.name}\n{done}"
+    assert left == [], f"kubectl still running after nsscale exited: {left}"
+    assert "Traceback" not in done.stderr
+    assert report["interrupted"] == signum.name
+    assert final == untouched(SMALL)
+    assert lease(small, NS) is None
+
+
 @pytest.mark.e2e
 def test_a_second_sigint_during_the_rollback_is_refused(
     big: ApiServer, env: dict[str, str]
@@ -580,6 +635,8 @@ def _racers(server: ApiServer, env: dict[str, str], stagger: str) -> tuple[Any, 
     args = ("down", NS, "--batch-size", "5", "--parallel", "1", "-o", "json")
     if stagger == "overlapping":  # the first surely still holds the namespace meanwhile
         server.hang("PUT", "deployments", nth=11, seconds=3)
+    if stagger == "unmarked":  # neither may write the mark: both go on, their writes race
+        server.forbid("create", "leases")
     first = Running(env, *args)
     if stagger == "after":
         first.finish()
@@ -590,9 +647,9 @@ def _racers(server: ApiServer, env: dict[str, str], stagger: str) -> tuple[Any, 
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("stagger", ["together", "overlapping", "after"])
+@pytest.mark.parametrize("stagger", ["together", "overlapping", "after", "unmarked"])
 def test_two_runs_at_once_exactly_one_proceeds(
-    apiserver: ApiServer, env: dict[str, str], stagger: str
+    apiserver: ApiServer, env: dict[str, str], matrix: MatrixLog, stagger: str
 ) -> None:
     spec = {("deployment", f"app-{i:02d}"): 1 + i % 3 for i in range(40)}
     seed(apiserver, NS, spec)
@@ -600,13 +657,23 @@ def test_two_runs_at_once_exactly_one_proceeds(
 
     first, second = _racers(apiserver, env, stagger)
 
-    assert observe(apiserver, NS) == scaled_down(spec)
+    final = observe(apiserver, NS)
+    for i, verdict in enumerate(judge_racers(spec, final, [first, second]), 1):
+        matrix.add("race", stagger, f"run {i} of 2", verdict)
+        assert verdict.ok, verdict.explain(final, [first, second][i - 1].json())
+    assert final == scaled_down(spec)
     assert lease(apiserver, NS) is None
     assert workload_writes(apiserver, NS, status=200) == len(spec)  # each written once
     runs = sorted([first, second], key=lambda r: r.code)
     winner, other = runs
     assert winner.code == 0, str(winner)
-    if stagger == "after":
+    if stagger == "unmarked":  # each workload is one run's change, the other's skip
+        assert other.code == 0, str(other)
+        reports = [first.json(), second.json()]
+        assert sum(r["total_scaled"] for r in reports) == len(spec)
+        for report in reports:  # the rest skipped: found at 0, or brought there meanwhile
+            assert report["total_scaled"] + len(report["skipped_resources"]) == len(spec)
+    elif stagger == "after":
         assert other.code == 0, str(other)
         assert other.json()["total_scaled"] == 0  # nothing left to do
     elif stagger == "together" and other.code == 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -19,8 +20,10 @@ from nsscale.errors import (
     classify,
 )
 from nsscale.kube.cluster import KubectlCluster
+from nsscale.kube.kubeconfig import kubeconfig_problem
 from nsscale.kubectl import Kubectl, KubectlConfig, Runner
 from tests.apiserver.server import ApiServer
+from tests.faultkit import NSSCALE
 
 # Real kubectl stderr, as measured in docs/kubectl-facts.md (v1.37 and v1.32).
 STDERR_KINDS = [
@@ -373,3 +376,87 @@ def test_resolve_prefers_the_option_then_the_environment(monkeypatch: pytest.Mon
     assert KubectlConfig.resolve().binary == "/env/kubectl"
     monkeypatch.delenv("NSSCALE_KUBECTL")
     assert KubectlConfig.resolve().binary == "kubectl"
+
+
+# ------------------------------------------------------------------- no usable kubeconfig
+
+NO_CURRENT_CONTEXT = """apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    server: https://10.0.0.1:6443
+  name: prod
+contexts:
+- context:
+    cluster: prod
+    user: admin
+  name: prod
+current-context: ""
+users:
+- name: admin
+  user:
+    token: abc
+"""
+NO_SERVER = NO_CURRENT_CONTEXT.replace('current-context: ""', "current-context: prod").replace(
+    "    server: https://10.0.0.1:6443\n", "    insecure-skip-tls-verify: true\n"
+)
+
+
+def _outside_a_pod(tmp_path: Path, kubectl_bin: Path, **extra: str) -> dict[str, str]:
+    """nsscale's environment with no kubeconfig of the user's and no pod around it."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "NSSCALE"))}
+    return {**keep, "HOME": str(home), "NSSCALE_KUBECTL": str(kubectl_bin), **extra}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("problem", ["KUBECONFIG missing", "no current context", "no server"])
+def test_no_usable_kubeconfig_is_one_line_exit_2_without_retries(
+    tmp_path: Path, kubectl_bin: Path, problem: str
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(NO_SERVER if problem == "no server" else NO_CURRENT_CONTEXT)
+    args: list[str] = []
+    if problem == "KUBECONFIG missing":
+        config = tmp_path / "nonexistent"
+        env = _outside_a_pod(tmp_path, kubectl_bin, KUBECONFIG=str(config))
+    else:
+        env = _outside_a_pod(tmp_path, kubectl_bin, KUBECONFIG=str(config))
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(NSSCALE), "down", "shop", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""  # no table
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert str(config) in lines[0]
+    assert "kubeconfig" in lines[0]
+    assert "retrying" not in proc.stderr
+    assert seconds < 10, f"{seconds:.1f}s: retried?"
+
+
+def test_a_kubeconfig_with_a_server_is_usable(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(NO_SERVER.replace("insecure-skip-tls-verify: true", "server: https://x:1"))
+    assert kubeconfig_problem(str(config), None) is None
+    assert kubeconfig_problem(str(config), "elsewhere") is None  # kubectl names that one
+    json_config = tmp_path / "config.json"  # what nsscale writes in a pod
+    json_config.write_text(
+        json.dumps(
+            {
+                "clusters": [{"name": "c", "cluster": {"server": "https://10.0.0.1:443"}}],
+                "contexts": [{"name": "in", "context": {"cluster": "c"}}],
+                "current-context": "in",
+            }
+        )
+    )
+    assert kubeconfig_problem(str(json_config), None) is None

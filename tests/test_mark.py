@@ -9,12 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from nsscale.api import run_namespace
+from nsscale.audit.auditor import Auditor
 from nsscale.engine.interrupts import Interrupts
-from nsscale.engine.options import RunOptions
+from nsscale.engine.lock import LEASE, LockHeld
+from nsscale.engine.options import AuditOptions, RunOptions
 from nsscale.engine.plan import Operation
 from nsscale.engine.reads import Lookahead
 from nsscale.engine.result import RunResult
 from nsscale.engine.run import run_operation
+from nsscale.kube.objects import ORIGINAL, SCALED_TO
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl, KubectlConfig
 from tests.apiserver.fixtures import Kubectl as KubectlFixture
@@ -22,9 +26,12 @@ from tests.apiserver.server import ApiServer
 from tests.faultkit import (
     Key,
     MatrixLog,
+    Running,
     judge_down,
     lease,
+    live_mark,
     observe,
+    other_mark,
     run,
     scaled_down,
     seed,
@@ -223,3 +230,102 @@ def test_a_forced_run_that_rolls_back_keeps_the_interrupted_run_s_record(
     assert recovered.code == 0, str(recovered)
     assert observe(shop, NS) == untouched(SPEC)
     assert lease(shop, NS) is None
+
+
+# ------------------------------------------------------------------- one run at a time
+
+
+def test_a_run_with_nothing_to_do_during_another_run_is_refused(
+    shop: ApiServer, env: dict[str, str]
+) -> None:
+    held = shop.hang("PUT", "deployments", "alpha", seconds=6)  # the down holds its mark
+    down = Running(env, "down", NS, *BATCHES, "-o", "json")
+    assert wait_until(lambda: held.seen > 0 or down.exited, 30)
+
+    upped = run(env, "up", NS, "-o", "json")  # nothing is down yet: nothing to do
+    assert not down.exited, "the down ended before the up tried: nothing was tested"
+    done = down.finish()
+
+    assert upped.code == 1, str(upped)
+    assert "another nsscale run is working on shop" in upped.stderr
+    assert "`down` by " in upped.stderr  # names the holder
+    assert upped.json()["success"] is False
+    assert done.code == 0, str(done)
+    assert observe(shop, NS) == scaled_down(SPEC)
+    assert lease(shop, NS) is None
+
+
+def test_losing_the_race_to_create_the_mark_is_an_ordinary_refusal(
+    shop: ApiServer, env: dict[str, str]
+) -> None:
+    # Between this run's failed create and its read, the other run's mark is cleared; a third
+    # run creates it again before this run's second create: AlreadyExists twice.
+    shop.before(
+        "POST", "leases", call=lambda: shop.create_object("leases", NS, other_mark(NS)), times=2
+    )
+    shop.before("GET", "leases", "nsscale", call=lambda: shop.delete_object("leases", NS, LEASE))
+
+    refused = run(env, "down", NS, "-o", "json")
+
+    assert refused.code == 1, str(refused)
+    assert "AlreadyExists" not in refused.stderr + refused.stdout
+    assert "another nsscale run is working on shop" in refused.stderr
+    assert "`up` by bob@elsewhere pid 7" in refused.stderr
+    assert observe(shop, NS) == untouched(SPEC)
+    mark = lease(shop, NS)
+    assert mark is not None
+    assert mark["spec"]["holderIdentity"] == "bob@elsewhere pid 7"
+
+
+SCALED_BY_NSSCALE = {ORIGINAL: "2", SCALED_TO: "0"}  # what this run would have written
+
+
+@pytest.mark.parametrize("by", ["kubectl scale", "another nsscale"], ids=["by-hand", "by-run"])
+def test_a_workload_brought_to_target_by_someone_else_meanwhile_is_skipped(
+    shop: ApiServer, env: dict[str, str], tmp_path: Path, by: str
+) -> None:
+    annotations = SCALED_BY_NSSCALE if by == "another nsscale" else None
+
+    def elsewhere() -> None:  # just before this run's write of bravo
+        shop.edit_workload(NS, "deployment", "bravo", replicas=0, annotations=annotations)
+
+    shop.before("PUT", "deployments", "bravo", call=elsewhere)
+    audit = tmp_path / "audit.jsonl"
+
+    done = run(env, "down", NS, *BATCHES, "-o", "json", "--audit-file", str(audit))
+
+    assert done.code == 0, str(done)
+    report = done.json()
+    skipped = {"type": "deployment", "name": "bravo", "replicas": 0, "reason": "already at target"}
+    assert skipped in report["skipped_resources"]
+    assert "bravo" not in [s["name"] for s in report["scaled_resources"]]
+    assert report["total_scaled"] == 2
+    [record] = [json.loads(line) for line in audit.read_text().splitlines()]
+    steps = {(step["name"], step["action"]) for step in record["steps"]}
+    assert ("alpha", "scale") in steps
+    assert ("bravo", "skip") in steps  # not this run's change
+    assert ("bravo", "scale") not in steps
+    assert record["total_scaled"] == 2
+    theirs = annotations or {}
+    assert observe(shop, NS)[("deployment", "bravo")] == (
+        0,
+        theirs.get(ORIGINAL),
+        theirs.get(SCALED_TO),
+    )
+    assert lease(shop, NS) is None
+
+
+def test_the_server_s_run_with_nothing_to_do_under_a_live_mark_is_a_refusal(
+    shop: ApiServer, kubeconfig: Path, kubectl_bin: Path, kubectl: KubectlFixture, tmp_path: Path
+) -> None:
+    # What `nsscale serve` runs for an activate (it answers 409 for a LockHeld refusal).
+    live_mark(kubectl, NS)
+    runner = Kubectl(KubectlConfig(str(kubectl_bin), kubeconfig=str(kubeconfig), timeout_s=10))
+    auditor = Auditor(AuditOptions(file=tmp_path / "audit.jsonl"))
+
+    executed = run_namespace(runner, NS, Operation.UP, auditor)
+
+    assert isinstance(executed.refusal, LockHeld), executed
+    assert "`up` by bob@elsewhere pid 7" in str(executed.refusal)
+    assert executed.results[0].exit_code == 1
+    assert observe(shop, NS) == untouched(SPEC)

@@ -9,17 +9,19 @@ warning (the run is done, and is audited all the same).
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nsscale.engine.result import RunResult
 from nsscale.errors import NsscaleError
+from nsscale.kube.cluster import create_objects
 from nsscale.kube.objects import Workload
-from nsscale.kubectl import Kubectl
+
+if TYPE_CHECKING:
+    from nsscale.kubectl import Kubectl
 
 log = logging.getLogger("nsscale")
 
@@ -30,13 +32,8 @@ def record_events(kubectl: Kubectl, results: Sequence[RunResult]) -> None:
     events = [event for result in results for event in _events(result)]
     if not events:
         return
-    document = {"apiVersion": "v1", "kind": "List", "items": events}
     try:
-        kubectl.run(
-            ["create", "-f", "-", "--validate=false", "-o", "name"],
-            json.dumps(document),
-            requests=len(events),
-        )
+        create_objects(kubectl, events)
     except NsscaleError as err:
         log.warning("could not record the Events of the run: %s", err)
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nsscale.defaults import DEFAULT_LEASE_S
 from nsscale.engine.plan import Change, Entry, Snapshot
@@ -36,13 +36,17 @@ from nsscale.errors import (
     error_lines,
 )
 from nsscale.kube.cluster import each_namespace
+from nsscale.kube.leases import LEASE, delete_lease, delete_leases, read_leases, write_leases
 from nsscale.kube.objects import State
 from nsscale.kube.retry import RetryPolicy
-from nsscale.kubectl import Kubectl, parse_documents
+
+if TYPE_CHECKING:
+    from nsscale.kubectl import Kubectl
 
 log = logging.getLogger("nsscale")
 
-LEASE = "nsscale"
+__all__ = ["LEASE", "LockForbidden", "LockHeld", "Mark", "MarkLost", "RunLock"]
+
 _RUN_ID, _OPERATION, _SNAPSHOT = "nsscale/run-id", "nsscale/operation", "nsscale/snapshot"
 _ENDED = "nsscale/ended"  # the run is over; the snapshot holds what it left changed
 _OUTCOME = "nsscale/outcome"  # how the run that retired the mark ended
@@ -194,40 +198,91 @@ class RunLock:
         """Create each namespace's Lease; returns the namespaces refused, with why. An earlier
         run's mark is taken over (its snapshot kept) when that run has ended, or when it is stale
         and `force` or `recovering` says so; LockHeld if not. `recovering` with `force` also
-        takes over a live mark."""
-        created, failed = self._send("create", marks)
-        self.held.update(created)
-        refused = {ns: self._refusal("create", ns, err) for ns, err in failed.items()}
-        exists = [ns for ns, err in failed.items() if err.kind is ErrorKind.CONFLICT]
-        if not exists:
-            return refused
+        takes over a live mark. A run that loses a race for a mark (another run created it, or
+        took it over, between this run's read and its write) is refused like any other: the
+        mark is read again and its holder named."""
+        refused: dict[str, NsscaleError] = {}
+        earlier: dict[str, Mark] = {}
+        attempts: list[tuple[str, dict[str, Mark]]] = [("create", dict(marks))]
+        for _ in range(_RACE_ROUNDS):
+            lost: list[str] = []
+            for verb, batch in attempts:
+                done, failed = self._send(verb, batch)
+                self.held.update(done)
+                self.taken_over.update({ns: earlier[ns] for ns in done if verb == "replace"})
+                for ns, err in failed.items():
+                    if err.kind is ErrorKind.CONFLICT:  # AlreadyExists, or a newer version
+                        lost.append(ns)
+                    else:
+                        refused[ns] = self._refusal(verb, ns, err)
+            if not lost:
+                break
+            attempts = self._next_attempts(lost, marks, earlier, refused, force, recovering)
+        else:  # still racing: somebody else won each time
+            racing = [ns for _, batch in attempts for ns in batch]
+            for ns, existing in self.read(racing).items() if racing else ():
+                refused[ns] = _race_lost(ns, existing)
+        for ns in self.held:
+            refused.pop(ns, None)
+        return refused
+
+    def _next_attempts(
+        self,
+        namespaces: Sequence[str],
+        marks: Mapping[str, Mark],
+        earlier: dict[str, Mark],
+        refused: dict[str, NsscaleError],
+        force: bool,
+        recovering: bool,
+    ) -> list[tuple[str, dict[str, Mark]]]:
+        """The writes to try next for the namespaces whose mark exists: create again where it
+        was released meanwhile, take over an ended or stale one (as allowed), refuse the rest."""
         again: dict[str, Mark] = {}
         taking: dict[str, Mark] = {}
-        earlier: dict[str, Mark] = {}
-        for ns, existing in self.read(exists).items():
+        for ns, existing in self.read(namespaces).items():
             if existing is None:  # released meanwhile: try once more
                 again[ns] = marks[ns]
                 continue
-            earlier[ns] = existing
             try:
                 self._refuse_or_take_over(ns, existing, force, recovering)
             except LockHeld as err:
                 refused[ns] = err
                 continue
+            earlier[ns] = existing
             taking[ns] = replace(
                 marks[ns],
                 resource_version=existing.resource_version,
                 uid=existing.uid,
                 snapshot=merged(existing.snapshot, marks[ns].snapshot),
             )
-        for verb, batch in (("create", again), ("replace", taking)):
-            done, failed = self._send(verb, batch)
-            self.held.update(done)
-            self.taken_over.update({ns: earlier[ns] for ns in done if ns in taking})
-            refused.update({ns: self._refusal(verb, ns, err) for ns, err in failed.items()})
-        for ns in self.held:
-            refused.pop(ns, None)
-        return refused
+        return [("create", again), ("replace", taking)]
+
+    def live_elsewhere(self, namespaces: Sequence[str]) -> dict[str, NsscaleError]:
+        """The namespaces another live run holds (LockHeld, naming it), for a run that takes no
+        mark of its own (nothing to change there): it must not answer success while that run
+        changes the namespace. A stale mark is only a warning here; a mark that cannot be read
+        too (the caller may not read Leases)."""
+        try:
+            found = self.read(namespaces)
+        except NsscaleError as err:
+            log.warning("could not read the in-cluster marks: %s", err)
+            return {}
+        held: dict[str, NsscaleError] = {}
+        now = self.clock()
+        for ns, existing in found.items():
+            if existing is None or existing.ended is not None:
+                continue
+            if existing.stale(now):
+                log.warning(
+                    "an interrupted nsscale run may have left %s half changed: %s; "
+                    "`nsscale recover %s` undoes it",
+                    ns,
+                    existing.describe(),
+                    ns,
+                )
+                continue
+            held[ns] = _held_by(ns, existing)
+        return held
 
     def _refuse_or_take_over(self, ns: str, existing: Mark, force: bool, recovering: bool) -> None:
         if existing.ended is not None:
@@ -243,12 +298,7 @@ class RunLock:
                 log.info("an earlier run's mark was not cleared: %s", existing.describe())
             return
         if not existing.stale(self.clock()) and not (recovering and force):
-            raise LockHeld(
-                f"another nsscale run is working on {ns}: {existing.describe()}",
-                "wait for it to finish (a live run is never interrupted); if it was killed, "
-                f"`nsscale recover {ns}` undoes it once its mark expires at "
-                f"{existing.expires:%H:%M:%S} UTC",
-            )
+            raise _held_by(ns, existing)
         if not (force or recovering):
             raise LockHeld(
                 f"an interrupted nsscale run may have left {ns} half changed: "
@@ -353,15 +403,9 @@ class RunLock:
     def _delete_one(self, ns: str) -> dict[str, NsscaleError]:
         """One mark: a DELETE with its resourceVersion as precondition."""
         held = self.held[ns]
-        url = f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{LEASE}"
-        options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
-        if held.resource_version:
-            options["preconditions"] = {"resourceVersion": held.resource_version}
-        body = json.dumps(options)
         try:
-            # `kubectl delete NAME` has no precondition; `--raw` sends DeleteOptions.
             self.retry.call(
-                lambda: self.kubectl.run(["delete", "--raw", url, "-f", "-"], body),
+                lambda: delete_lease(self.kubectl, ns, held.resource_version),
                 "deleting the in-cluster mark",
             )
         except KubectlError as err:
@@ -392,15 +436,9 @@ class RunLock:
         if not ours:
             return errors
         leases = [m.to_lease(ns) for ns, m in ours.items()]
-        document = json.dumps({"apiVersion": "v1", "kind": "List", "items": leases})
         try:
             self.retry.call(
-                lambda: self.kubectl.run(
-                    ["delete", "-f", "-", "--ignore-not-found", "--wait=false"],
-                    document,
-                    requests=len(leases),
-                ),
-                "deleting the in-cluster marks",
+                lambda: delete_leases(self.kubectl, leases), "deleting the in-cluster marks"
             )
         except KubectlError as err:
             left = self.read(list(ours))
@@ -412,13 +450,9 @@ class RunLock:
 
     def read(self, namespaces: Sequence[str]) -> dict[str, Mark | None]:
         """The marks of the namespaces (None where there is none), in one call."""
-        if len(namespaces) == 1:
-            args = ["get", "lease", LEASE, "-n", namespaces[0]]
-        else:
-            args = ["get", "leases", "-A", "--field-selector", f"metadata.name={LEASE}"]
         try:
-            document = self.retry.call(
-                lambda: self.kubectl.json(args), "reading the in-cluster mark"
+            leases, argv = self.retry.call(
+                lambda: read_leases(self.kubectl, namespaces), "reading the in-cluster mark"
             )
         except KubectlError as err:
             if err.kind is ErrorKind.NOT_FOUND:
@@ -429,20 +463,11 @@ class RunLock:
                 return dict(found)
             raise
         found = dict.fromkeys(namespaces)
-        items = document.get("items") if document.get("kind") == "List" else [document]
-        for obj in items or []:
+        for obj in leases:
             ns = str((obj.get("metadata") or {}).get("namespace", ""))
             if ns in found:
-                found[ns] = self._mark(args, obj)
+                found[ns] = _mark(argv, obj)
         return found
-
-    def _mark(self, args: Sequence[str], obj: Mapping[str, Any]) -> Mark:
-        try:
-            return Mark.from_lease(obj)
-        except ValueError as exc:
-            raise KubectlOutputError(
-                self.kubectl.argv(args), str(exc), json.dumps(obj)[:200]
-            ) from exc
 
     def _send(
         self, verb: str, marks: Mapping[str, Mark]
@@ -479,32 +504,51 @@ class RunLock:
     ) -> tuple[dict[str, Mark], dict[str, KubectlError]]:
         """One kubectl call writing every Lease; the marks written and the failures."""
         leases = [m.to_lease(ns) for ns, m in marks.items()]
-        document = {"apiVersion": "v1", "kind": "List", "items": leases}
-        args = [verb, "-f", "-"]
-        try:
-            printed = self.kubectl.json_documents(args, json.dumps(document), requests=len(leases))
-            err = None
-        except KubectlError as exc:
-            err = exc
-            try:
-                printed = parse_documents(exc.stdout)
-            except ValueError:
-                printed = []
+        printed, err, argv = write_leases(self.kubectl, verb, leases)
         written: dict[str, Mark] = {}
-        for doc in printed:
-            for obj in doc.get("items", []) if doc.get("kind") == "List" else [doc]:
-                ns = str((obj.get("metadata") or {}).get("namespace", ""))
-                if ns in marks:
-                    written[ns] = self._mark(args, obj)
+        for obj in printed:
+            ns = str((obj.get("metadata") or {}).get("namespace", ""))
+            if ns in marks:
+                written[ns] = _mark(argv, obj)
         missing = [ns for ns in marks if ns not in written]
         if not missing:
             return written, {}
         if err is None:
-            raise KubectlOutputError(self.kubectl.argv(args), "a Lease written was not printed", "")
+            raise KubectlOutputError(argv, "a Lease written was not printed", "")
         return written, _per_object(err, missing)
 
 
+def _mark(argv: Sequence[str], obj: Mapping[str, Any]) -> Mark:
+    try:
+        return Mark.from_lease(obj)
+    except ValueError as exc:
+        raise KubectlOutputError(argv, str(exc), json.dumps(obj)[:200]) from exc
+
+
 _LOST = (ErrorKind.CONFLICT, ErrorKind.NOT_FOUND)
+_RACE_ROUNDS = 3  # reads and writes of a mark other runs keep taking, before giving up
+
+
+def _held_by(ns: str, existing: Mark) -> LockHeld:
+    return LockHeld(
+        f"another nsscale run is working on {ns}: {existing.describe()}",
+        "wait for it to finish (a live run is never interrupted); if it was killed, "
+        f"`nsscale recover {ns}` undoes it once its mark expires at "
+        f"{existing.expires:%H:%M:%S} UTC",
+    )
+
+
+def _race_lost(ns: str, existing: Mark | None) -> LockHeld:
+    """The refusal of a run that kept losing the race for the mark to other runs."""
+    if existing is not None:
+        return _held_by(ns, existing)
+    return LockHeld(
+        f"another nsscale run took and cleared the in-cluster mark on {ns} while this run "
+        "tried to take it",
+        "run again: other runs are changing the namespace right now",
+    )
+
+
 _NOT_OURS = (
     "the in-cluster mark on %s is no longer this run's (another run took it over): left in place"
 )

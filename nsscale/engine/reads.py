@@ -7,7 +7,9 @@ nsscale is imported meanwhile. Each is read once; asking again returns the same 
 raises the same error).
 
 The threads are daemons: a run that fails early exits without waiting for them. What they run
-is read-only, and each kubectl ends on its own within --timeout.
+is read-only; a kubectl still running when nsscale exits is killed (kubectl.CHILDREN). A run
+interrupted before its first change `cancel`s its reads: nothing waits for them any more (a
+read retrying against a server that does not answer would hold a Ctrl-C for minutes).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from nsscale.defaults import DEFAULT_RETRIES
 from nsscale.engine.auditing import Audit
@@ -25,14 +27,16 @@ from nsscale.engine.namespaces import Targets, choose
 from nsscale.engine.options import RunOptions
 from nsscale.engine.rivals.hpa import Autoscaler, read_autoscalers
 from nsscale.engine.rivals.keda import read_scaledobjects
-from nsscale.errors import ErrorKind, KubectlError
+from nsscale.errors import ErrorKind, KubectlError, NsscaleError
 from nsscale.kube.cluster import KubectlCluster, read_namespaces, read_workloads
 from nsscale.kube.objects import WORKLOAD_KINDS, Kind, Namespace, Workload, WorkloadKey
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kube.review import Review, cluster_name, question, review
-from nsscale.kubectl import Kubectl
 
 T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from nsscale.kubectl import Kubectl
 
 log = logging.getLogger("nsscale")
 
@@ -73,6 +77,7 @@ class Lookahead:
         `optional_cronjobs`: CronJobs the caller may not read are a warning, not a failure.
         `raw_reads`: the workloads are read a kind per process, faster (see KubectlCluster)."""
         self.started = time.monotonic()  # the run's clock starts with its first read
+        self._cancelled = False
         self._named, self._namespace_selector = tuple(named), namespace_selector
         self.kinds = tuple(kinds)
         self._targets: Targets | None = None
@@ -172,10 +177,20 @@ class Lookahead:
     def named(self) -> tuple[str, ...]:
         return self._named
 
+    def cancel(self) -> None:
+        """The run stops before its first change (a signal): from now on a read not done yet
+        is not waited for (ReadsCancelled; the review and the cluster's name: unknown)."""
+        self._cancelled = True
+
+    def _result(self, future: Future[T]) -> T:
+        if self._cancelled and not future.done():
+            raise ReadsCancelled("the run was stopped before its reads were done")
+        return future.result()
+
     def targets(self) -> Targets:
         """The namespaces the run acts on; UsageError for a name that is missing or
         protected. A protected namespace the selector picked is skipped with a warning."""
-        namespaces = self._namespaces.result()
+        namespaces = self._result(self._namespaces)
         with self._choosing:  # the review's thread may ask at the same time
             return self._choose(namespaces)
 
@@ -197,7 +212,7 @@ class Lookahead:
 
     def namespace(self, name: str) -> Namespace:
         """A chosen namespace as read (its labels and annotations)."""
-        return self._namespaces.result().get(name) or Namespace(name)
+        return self._result(self._namespaces).get(name) or Namespace(name)
 
     def workloads(self) -> dict[str, list[Workload]]:
         """The workloads of each namespace chosen."""
@@ -205,7 +220,7 @@ class Lookahead:
         if not by_namespace:
             return by_namespace
         try:
-            found = self._workloads.result()
+            found = self._result(self._workloads)
         except KubectlError as err:
             if err.kind is not ErrorKind.FORBIDDEN or self._scope is not None:
                 raise
@@ -218,7 +233,7 @@ class Lookahead:
 
     def scaledobjects(self) -> dict[str, list[Workload]]:
         """KEDA's ScaledObjects of each namespace chosen (none when not asked for)."""
-        found = self._scaledobjects.result() if self._scaledobjects else []
+        found = self._result(self._scaledobjects) if self._scaledobjects else []
         by_namespace: dict[str, list[Workload]] = {ns: [] for ns in self.namespaces()}
         for so in found:
             if so.namespace in by_namespace:
@@ -227,10 +242,14 @@ class Lookahead:
 
     def autoscalers(self) -> dict[WorkloadKey, Autoscaler]:
         """The HPA targeting each workload (none when not asked for)."""
-        return self._autoscalers.result() if self._autoscalers else {}
+        return self._result(self._autoscalers) if self._autoscalers else {}
 
     def review(self) -> Review:
-        return self._review.result() if self._review else Review(problem="not asked")
+        if self._review is None:
+            return Review(problem="not asked")
+        if self._cancelled and not self._review.done():
+            return Review(problem="not answered before the run was stopped")
+        return self._review.result()
 
     def audit_ready(self) -> None:
         """Raises what the audit check raised: the run must not change anything."""
@@ -238,7 +257,13 @@ class Lookahead:
             self._audit.result()
 
     def cluster(self) -> str:
-        return self._cluster.result() if self._cluster else ""
+        if self._cluster is None or (self._cancelled and not self._cluster.done()):
+            return ""
+        return self._cluster.result()
+
+
+class ReadsCancelled(NsscaleError):
+    """A read the run began with was not waited for: the run was stopped before its end."""
 
 
 def _start(fn: Callable[[], T]) -> Future[T]:

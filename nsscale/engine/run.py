@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from nsscale.engine.auditing import Audit
 from nsscale.engine.events import record_events
@@ -29,12 +30,14 @@ from nsscale.engine.rivals.keda import with_scaledobjects
 from nsscale.engine.waiting import Progress, wait_ready
 from nsscale.engine.writer import Writer
 from nsscale.errors import ErrorKind, NsscaleError, UsageError
-from nsscale.kube.cluster import KubectlCluster, read_workloads
+from nsscale.kube.cluster import KubectlCluster, annotate_namespaces, read_workloads
 from nsscale.kube.objects import PAUSE_UNTIL, WORKLOAD_KINDS, Kind, State, Workload
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kube.review import Review, os_user
-from nsscale.kubectl import Kubectl
-from nsscale.transaction import Transaction
+from nsscale.transaction import Transaction, as_found
+
+if TYPE_CHECKING:
+    from nsscale.kubectl import Kubectl
 
 log = logging.getLogger("nsscale")
 
@@ -93,6 +96,7 @@ def execute(
         interrupts.changes_ahead()
         executed = Executed(refused(str(err)), refusal=err)
     except KeyboardInterrupt as exc:
+        ahead.cancel()  # nothing changed: nothing to wait for
         interrupts.changes_ahead()
         name = signal_name(exc)
         executed = Executed(refused(f"interrupted by {name}", name), interrupted=name)
@@ -178,6 +182,11 @@ def run_operation(
                 refused[namespace] = err
         _refuse(refused, one_unit)
         ahead.audit_ready()
+    if not (options.dry_run or options.server_dry_run):  # nothing to mark: still not another's
+        idle = [ns for ns in plans if ns not in marked and ns not in refused]
+        held_elsewhere = lock.live_elsewhere(idle) if idle else {}
+        _refuse(held_elsewhere, one_unit)
+        refused |= held_elsewhere
     writing = [ns for ns in plans if ns not in refused and plans[ns].changes]
     if writing and not (options.dry_run or options.server_dry_run):
         start(writing)
@@ -217,7 +226,7 @@ def run_operation(
         with interrupts.refusing("the run is finishing"):
             results = [
                 RunResult(
-                    plans[ns],
+                    as_found(plans[ns], outcome.of(ns)),
                     outcome.of(ns),
                     dry_run=dry_run,
                     rollback_enabled=options.rollback,
@@ -282,9 +291,8 @@ def hold(kubectl: Kubectl, namespaces: Sequence[str], seconds: float) -> None:
     if not namespaces:
         return
     until = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    args = ["annotate", "namespace", *namespaces, f"{PAUSE_UNTIL}={until}", "--overwrite"]
     try:
-        kubectl.run(args, requests=2 * len(namespaces))  # a GET and a PATCH each
+        annotate_namespaces(kubectl, namespaces, PAUSE_UNTIL, until)
     except NsscaleError as err:
         log.warning("could not hold %s until %s: %s", ", ".join(namespaces), until, err)
         return

@@ -6,12 +6,15 @@ fails or prints what we cannot read, the namespace is read again and each worklo
 its state, not by kubectl's prose: already at `want` (done), still at `expect` with a newer
 resourceVersion (bumped by someone else's unrelated write, such as a controller's status update:
 retried), still at `expect` with the same resourceVersion (the write was refused: failed),
-anything else (changed by someone: conflict).
+anything else (changed by someone: conflict). A workload someone else brought to the count
+wanted meanwhile is no write of this run: skipped, `already at target` (its state differs from
+the one this run would write, or this run's write of it was refused).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -23,6 +26,7 @@ from nsscale.kube.retry import RetryPolicy
 log = logging.getLogger("nsscale")
 
 DEFAULT_ATTEMPTS = 3
+ALREADY_AT_TARGET = "already at target"
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class MoveResult:
     workload: Workload | None = None  # as the cluster holds it after a done move
     failure: Failure | None = None
     judged: bool = False  # decided by reading the namespace after the call failed
+    # Not written by this run: someone else brought it where it was to go (why, when so).
+    skipped: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -141,14 +147,20 @@ class Writer:
         """Sort the moves of a failed call by what the namespace shows. Returns the moves to
         retry on a newer resourceVersion (rebased) and those to send again as they were."""
         current = {w.key: w for w in self.read(_namespaces(pending.values()))}
+        # kubectl's line about a failed object names it, not its namespace or kind: a name
+        # written twice in the call (two namespaces) cannot tell whose write was refused
+        names = Counter(m.base.name for m in pending.values())
         rebased: dict[int, Move] = {}
         resent: dict[int, Move] = {}
         for i, m in pending.items():
             now = current.get(m.base.key)
             if now is None:
                 results[i] = _failed(m, "no longer exists", ErrorKind.NOT_FOUND)
-            elif now.state == m.want:
+            elif now.state == m.want and not (names[m.base.name] == 1 and _refused(m, err)):
                 results[i] = MoveResult(m, now, judged=True)
+            elif now.replicas == m.want.replicas != m.expect.replicas or now.state == m.want:
+                log.info("%s was brought to %d by someone else meanwhile", m.ref, now.replicas)
+                results[i] = MoveResult(m, now, judged=True, skipped=ALREADY_AT_TARGET)
             elif now.state != m.expect:
                 results[i] = _failed(
                     m,
@@ -185,6 +197,16 @@ def outcome_unknown(err: KubectlError | KubectlOutputError) -> bool:
         return True
     lines = error_lines(err.stderr)
     return not lines or not all(classify(line).answered for line in lines)
+
+
+def _refused(move: Move, err: KubectlError | KubectlOutputError) -> bool:
+    """The server answered this move's write with a refusal: it never landed (so a workload
+    found as the move wanted was put there by someone else)."""
+    if not isinstance(err, KubectlError) or err.killed:
+        return False
+    quoted = f'"{move.base.name}"'
+    lines = [line for line in error_lines(err.stderr) if quoted in line]
+    return bool(lines) and all(classify(line).answered for line in lines)
 
 
 def _kind(err: KubectlError | KubectlOutputError) -> ErrorKind:

@@ -14,6 +14,9 @@
   through the normal route (its ``resourceVersion`` checked then), unless its ``?timeout=``
   deadline comes first. ``Fault.outcomes`` tells how each went.
 - ``garble``: answer 200 with a body that is not JSON (nothing is done).
+- ``before(call=...)``: run ``call()`` (another actor's change: a concurrent create, a scale),
+  then serve the request normally, against the objects as ``call`` left them -- the race a
+  client loses when someone else writes between its read and its write.
 
 A request matches a fault when each of its set fields matches (``None`` = anything):
 
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -47,7 +51,7 @@ from tests.apiserver.wire import JSON, Answer
 
 __all__ = ["Fault", "FaultAction", "FaultInjection"]
 
-FaultAction = Literal["fail", "hang", "drop", "late", "garble"]
+FaultAction = Literal["fail", "hang", "drop", "late", "garble", "before"]
 
 
 @dataclass
@@ -66,6 +70,7 @@ class Fault:
     reason: str | None = None
     retry_after: int | None = None
     seconds: float | None = None
+    call: Callable[[], object] | None = None  # before: another actor's write, first
     seen: int = 0
     fired: int = 0
     # late: the status each held-back write got when its time came (0: the server stopped)
@@ -220,6 +225,24 @@ class FaultInjection:
         """Answer matching requests 200 with a body that is not JSON (nothing is done)."""
         return self._add_fault(Fault("garble", method, resource, name, namespace, nth, times))
 
+    def before(
+        self,
+        method: str | None = None,
+        resource: str | None = None,
+        name: str | None = None,
+        *,
+        call: Callable[[], object],
+        nth: int = 1,
+        times: int | None = 1,
+        namespace: str | None = None,
+    ) -> Fault:
+        """Run ``call()`` when a matching request arrives, then serve the request normally:
+        someone else's write lands just before it (``call`` may use the seeding methods,
+        ``edit_object``, ``add_object``...)."""
+        return self._add_fault(
+            Fault("before", method, resource, name, namespace, nth, times, call=call)
+        )
+
     def clear_faults(self) -> None:
         """Drop every fault; the requests a ``hang`` still holds are let go (served)."""
         with self._lock:
@@ -257,6 +280,10 @@ class FaultInjection:
                 raise NoAnswer
             if held == "elapsed" and cut:
                 raise timeout_error()
+            return None
+        if fault.action == "before":
+            assert fault.call is not None
+            fault.call()
             return None
         if fault.action == "drop":
             raise NoAnswer

@@ -453,6 +453,24 @@ class Seeding:
                 self.store.put(kind.resource, namespace, new)
             return copy.deepcopy(kind.present(new))
 
+    def create_object(self, resource: str, namespace: str | None, body: Mapping[str, Any]) -> JSON:
+        """Create any object as another client would (a POST: AlreadyExists, as ValueError,
+        when its name is taken); what the server stored."""
+        kind = self._kind(resource)
+        with self._lock:
+            try:
+                created = objects.create(
+                    self.store,
+                    kind,
+                    namespace if kind.resource.namespaced else None,
+                    copy.deepcopy(dict(body)),
+                    dry_run=False,
+                    controller=self.controller,
+                )
+            except ApiError as err:
+                raise ValueError(err.message) from None
+            return copy.deepcopy(kind.present(created))
+
     def delete_object(self, resource: str, namespace: str | None, name: str) -> None:
         """Delete any stored object (KeyError if there is none)."""
         kind = self._kind(resource)

@@ -19,12 +19,15 @@ import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from nsscale.engine.plan import Change, Operation, Plan, Skip
 from nsscale.errors import KubectlError, KubectlOutputError, NsscaleError
 from nsscale.kube.cluster import KubectlCluster
 from nsscale.kube.objects import GITOPS_KINDS, Kind, State, Workload, WorkloadKey
-from nsscale.kubectl import Kubectl
+
+if TYPE_CHECKING:
+    from nsscale.kubectl import Kubectl
 
 log = logging.getLogger("nsscale")
 

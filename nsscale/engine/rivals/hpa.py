@@ -7,11 +7,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError
+from nsscale.kube.cluster import list_objects
 from nsscale.kube.objects import Kind, Workload, WorkloadKey
-from nsscale.kubectl import Kubectl
+
+if TYPE_CHECKING:
+    from nsscale.kubectl import Kubectl
 
 log = logging.getLogger("nsscale")
 
@@ -33,18 +36,16 @@ def read_autoscalers(
 ) -> dict[WorkloadKey, Autoscaler]:
     """The HPA targeting each workload of the namespaces (None: of every namespace), in one
     kubectl call. One that cannot be read is a warning and no HPA: it only informs."""
-    one = namespaces is not None and len(namespaces) == 1
-    scope = ["-n", namespaces[0]] if namespaces is not None and one else ["-A"]
     try:
-        document = kubectl.json(["get", RESOURCE, *scope])
+        items, one = list_objects(kubectl, RESOURCE, namespaces)
     except (KubectlError, KubectlOutputError) as err:
         kind = err.kind if isinstance(err, KubectlError) else ErrorKind.OTHER
         log.warning("could not read the HorizontalPodAutoscalers (%s): %s", kind, err)
         return {}
     found: dict[WorkloadKey, Autoscaler] = {}
-    for item in document.get("items") or []:
+    for item in items:
         try:
-            key, autoscaler = _read(item, scope[-1] if one else "")
+            key, autoscaler = _read(item, one)
         except (KeyError, TypeError, ValueError) as exc:
             log.debug("an HPA nsscale cannot read: %r", exc)
             continue

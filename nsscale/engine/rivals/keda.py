@@ -13,11 +13,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from nsscale.engine.plan import Change, Operation, Plan, Skip
 from nsscale.errors import KubectlError, KubectlOutputError
+from nsscale.kube.cluster import list_objects
 from nsscale.kube.objects import PAUSED, Kind, State, Workload
-from nsscale.kubectl import Kubectl
+
+if TYPE_CHECKING:
+    from nsscale.kubectl import Kubectl
 
 log = logging.getLogger("nsscale")
 
@@ -27,11 +31,8 @@ NOT_INSTALLED = "the server doesn't have a resource type"
 def read_scaledobjects(kubectl: Kubectl, namespaces: Sequence[str] | None) -> list[Workload]:
     """The ScaledObjects of the namespaces (None: of every namespace), in one kubectl call;
     none when KEDA is not installed or they may not be read (a warning then)."""
-    one = namespaces is not None and len(namespaces) == 1
-    scope = ["-n", namespaces[0]] if namespaces is not None and one else ["-A"]
-    args = ["get", Kind.SCALEDOBJECT.listed, *scope]
     try:
-        document = kubectl.json(args)
+        items, one = list_objects(kubectl, Kind.SCALEDOBJECT.listed, namespaces)
     except KubectlError as err:
         if NOT_INSTALLED in err.stderr:
             log.debug("KEDA is not installed: no ScaledObject to pause")
@@ -44,9 +45,9 @@ def read_scaledobjects(kubectl: Kubectl, namespaces: Sequence[str] | None) -> li
         log.warning("could not read KEDA's ScaledObjects, so none is paused: %s", err)
         return []
     found = []
-    for item in document.get("items") or []:
+    for item in items:
         try:
-            found.append(Workload.from_manifest(item, scope[-1] if one else ""))
+            found.append(Workload.from_manifest(item, one))
         except ValueError as exc:
             log.warning("a ScaledObject nsscale cannot read, left alone: %s", exc)
     return [w for w in found if namespaces is None or w.namespace in namespaces]
