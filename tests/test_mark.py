@@ -300,7 +300,8 @@ def test_a_workload_brought_to_target_by_someone_else_meanwhile_is_skipped(
     assert skipped in report["skipped_resources"]
     assert "bravo" not in [s["name"] for s in report["scaled_resources"]]
     assert report["total_scaled"] == 2
-    [record] = [json.loads(line) for line in audit.read_text().splitlines()]
+    start, record = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert (start["event"], record["event"]) == ("started", "finished")
     steps = {(step["name"], step["action"]) for step in record["steps"]}
     assert ("alpha", "scale") in steps
     assert ("bravo", "skip") in steps  # not this run's change
