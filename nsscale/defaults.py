@@ -9,3 +9,5 @@ DEFAULT_LEASE_S = 120  # the in-cluster mark of a run is stale this long after i
 KUBECTL_ENV = "NSSCALE_KUBECTL"
 TABLE_ENV = "NSSCALE_AUDIT_TABLE"
 DEFAULT_ARGOCD_NAMESPACE = "argocd"  # where Argo CD keeps its Applications
+DEFAULT_LISTEN = "127.0.0.1:8080"  # serve: loopback; another interface is a choice said out loud
+DEFAULT_MAX_RUNS = 4  # serve: runs at once

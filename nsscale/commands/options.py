@@ -1,13 +1,13 @@
 """The command line's parameters, each said once (its name, its type with its typer.Option, its
-default), the groups the commands share, and `command`, which makes a Typer command of a list of
-them. Light to import: typer and the defaults only (`nsscale --version` loads it)."""
+default), and the groups the commands share. Light to import: typer and the defaults only
+(`nsscale --version` loads it)."""
 
 from __future__ import annotations
 
 import enum
 import inspect
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
@@ -16,6 +16,8 @@ import typer
 
 from nsscale.defaults import (
     DEFAULT_ARGOCD_NAMESPACE,
+    DEFAULT_LISTEN,
+    DEFAULT_MAX_RUNS,
     DEFAULT_PARALLEL,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
@@ -23,6 +25,7 @@ from nsscale.defaults import (
     KUBECTL_ENV,
     TABLE_ENV,
 )
+from nsscale.durations import parse_duration
 
 PLUGIN = "kubectl-nsscale"  # the name kubectl runs `kubectl nsscale` by
 COMPLETE_VAR = "_NSSCALE_COMPLETE"  # set by the completion scripts: a shell asks for completions
@@ -70,21 +73,6 @@ class Parsed:  # a plain class, for the same reason
         return param.default
 
 
-def command(
-    params: Iterable[Param], body: Callable[[Parsed], None], doc: str
-) -> Callable[..., None]:
-    """A callback for `app.command(name)`: Typer reads its parameters from `__signature__`
-    (inspect.signature) and its help from `__doc__`; it hands what Click parsed to `body`."""
-
-    def callback(**values: Any) -> None:
-        body(Parsed(values))
-
-    signature = inspect.Signature([p.parameter() for p in params])  # refuses a name said twice
-    callback.__signature__ = signature  # type: ignore[attr-defined]  # mypy knows no such attribute
-    callback.__doc__ = doc
-    return callback
-
-
 def _finite(value: float) -> float:
     # click's FloatRange lets "nan" through every bound
     if not math.isfinite(value):
@@ -93,8 +81,6 @@ def _finite(value: float) -> float:
 
 
 def _wait_timeout(text: str) -> timedelta:
-    from nsscale.durations import parse_duration
-
     try:
         return parse_duration(text, "smh", "a duration", "90s, 10m, 1h")
     except ValueError as exc:
@@ -558,6 +544,66 @@ LIMIT = Param(
     "limit", Annotated[int, typer.Option("--limit", min=1, help="At most this many runs.")], 50
 )
 
+# ------------------------------------------------------------------------------------- serve
+
+LISTEN = Param(
+    "listen",
+    Annotated[
+        str,
+        typer.Option(
+            "--listen",
+            metavar="HOST:PORT",
+            help="Where to listen: 0.0.0.0:8080 is every interface, port 0 any free one.",
+        ),
+    ],
+    DEFAULT_LISTEN,
+)
+TOKEN_FILE = Param(
+    "token_file",
+    Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            metavar="FILE",
+            help="Static bearer tokens: one per line, then the namespace globs it may act on "
+            "(none: every one); re-read when it changes.",
+        ),
+    ],
+    None,
+)
+KUBERNETES_AUTH = Param(
+    "kubernetes_auth",
+    Annotated[
+        bool,
+        typer.Option(
+            "--kubernetes-auth",
+            help="Check each bearer token with a TokenReview and its right with a "
+            "SubjectAccessReview (the server needs system:auth-delegator).",
+        ),
+    ],
+    False,
+)
+MAX_RUNS = Param(
+    "max_runs",
+    Annotated[
+        int,
+        typer.Option("--max-runs", min=1, help="Runs at once; past it a request gets 503."),
+    ],
+    DEFAULT_MAX_RUNS,
+)
+# >>> serve's further options (--token-audience, --max-reviews, --max-connections) go here, each
+# a Param like those above with its default in nsscale/defaults.py; then add them to SERVE below
+# and read them in nsscale/commands/serve.py (parsed[TOKEN_AUDIENCE]) into ServeOptions. <<<
+
+# ------------------------------------------------------------------------ audit, completion
+
+TABLE_NAME = Param(  # audit create-table's
+    "name", Annotated[str, typer.Argument(help="The name of the DynamoDB table.")]
+)
+SHELL = Param(  # completion's
+    "shell", Annotated[Shell, typer.Argument(metavar="SHELL", help="bash, zsh or fish.")]
+)
+
 # ---------------------------------------------------------------------------------- groups
 
 RUN = (
@@ -577,3 +623,4 @@ CONNECTION = (TIMEOUT, CONTEXT, KUBECONFIG, KUBECTL)
 REPORTING = (OUTPUT, VERBOSE, LOG_FILE)
 ALERTING = (ON_FAILURE, EVENTS)
 AUDIT = (AUDIT_TABLE, AUDIT_FILE, AUDIT_REQUIRED)
+SERVE = (LISTEN, TOKEN_FILE, KUBERNETES_AUTH, MAX_RUNS)  # and serve's further options (above)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -119,12 +118,6 @@ def _width(cell: Text) -> int:
     if "\n" not in cell.plain:
         return cell.cell_len
     return max(cell_len(line) for line in cell.plain.split("\n"))
-
-
-def print_json(console: Console, document: dict[str, Any]) -> None:
-    # Plain print: Rich must not wrap or colour a document meant for machines.
-    console.file.write(json.dumps(document, indent=2) + "\n")
-    console.file.flush()
 
 
 def render_report(report: RunResult | MultiResult) -> Iterator[RenderableType]:

@@ -15,7 +15,14 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, classify, error_lines
+from nsscale.errors import (
+    ErrorKind,
+    KubectlError,
+    KubectlFailure,
+    KubectlOutputError,
+    classify,
+    error_lines,
+)
 from nsscale.kube.cluster import Cluster, printed_workloads
 from nsscale.kube.objects import WORKLOAD_KINDS, Kind, State, Workload
 from nsscale.kube.retry import RetryPolicy
@@ -88,7 +95,7 @@ class Writer:
         while pending:
             try:
                 written = self.cluster.replace([m.base.render(m.want) for m in pending.values()])
-            except (KubectlError, KubectlOutputError) as err:
+            except KubectlFailure as err:
                 if self.server_dry_run and isinstance(
                     err, KubectlError
                 ):  # nothing landed: what kubectl printed was accepted
@@ -133,7 +140,7 @@ class Writer:
     def _judge(
         self,
         pending: dict[int, Move],
-        err: KubectlError | KubectlOutputError,
+        err: KubectlFailure,
         results: dict[int, MoveResult],
         may_rebase: bool,
         may_resend: bool,
@@ -177,7 +184,7 @@ def _failed(move: Move, message: str, kind: ErrorKind) -> MoveResult:
     return MoveResult(move, failure=Failure(message, kind), judged=True)
 
 
-def outcome_unknown(err: KubectlError | KubectlOutputError) -> bool:
+def outcome_unknown(err: KubectlFailure) -> bool:
     """Whether some write of the failed call may still land: kubectl was killed, printed what
     we cannot read, or failed without the server's answer for an object (a timeout, a dropped
     connection: the server may still be working on the write)."""
@@ -187,11 +194,11 @@ def outcome_unknown(err: KubectlError | KubectlOutputError) -> bool:
     return not lines or not all(classify(line).answered for line in lines)
 
 
-def _kind(err: KubectlError | KubectlOutputError) -> ErrorKind:
+def _kind(err: KubectlFailure) -> ErrorKind:
     return err.kind if isinstance(err, KubectlError) else ErrorKind.OTHER
 
 
-def _message_for(workload: Workload, err: KubectlError | KubectlOutputError) -> str:
+def _message_for(workload: Workload, err: KubectlFailure) -> str:
     """kubectl's line about this object when it printed one, else its last line."""
     quoted = f'"{workload.name}"'
     stderr = err.stderr if isinstance(err, KubectlError) else ""

@@ -24,7 +24,7 @@ from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
 from nsscale.audit.auditor import Auditor
 from nsscale.defaults import KUBECTL_ENV
-from nsscale.errors import KubectlNotFound, NsscaleError
+from nsscale.errors import CannotListen, KubectlNotFound
 from nsscale.kubectl import Kubectl
 from nsscale.serve.accesslog import AccessLog, server_log, setup_server_log
 from nsscale.serve.app import make_app
@@ -42,10 +42,6 @@ LOOP_TIMEOUT_S = 0.2  # how often the loop looks for a signal (requests are serv
 SPARE_THREADS = 4  # beyond --max-runs: /healthz, status reads and 503s while runs go on
 
 SocketMap = MutableMapping[int, Any]
-
-
-class CannotListen(NsscaleError):
-    """The address of --listen cannot be bound (in use, not this host's)."""
 
 
 def serve(options: ServeOptions) -> int:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, UsageError
+from nsscale.errors import ErrorKind, KubectlError, KubectlFailure, UsageError
 from nsscale.kube.review import question, review
 from nsscale.kubectl import Kubectl
 from nsscale.serve.answers import Forbidden, Unauthenticated, Unavailable
@@ -172,7 +172,7 @@ class KubernetesAuthority:
         """The `status` of a review the cluster answered; Unavailable when it did not."""
         try:
             answer = self.kubectl.json(_CREATE, json.dumps(document))
-        except (KubectlError, KubectlOutputError) as err:
+        except KubectlFailure as err:
             message = str(err) if secret is None else str(err).replace(secret, "<token>")
             log.error("could not %s with the cluster: %s", what, message)
             forbidden = isinstance(err, KubectlError) and err.kind is ErrorKind.FORBIDDEN

@@ -14,11 +14,11 @@ from typing import Any
 
 from nsscale.api import namespace_status, run_namespace
 from nsscale.audit.auditor import Auditor
-from nsscale.engine.lock import LockHeld
 from nsscale.engine.plan import Operation, check_namespace
 from nsscale.engine.run import Executed
 from nsscale.errors import (
     InvalidNamespace,
+    LockHeld,
     NamespaceNotFound,
     NsscaleError,
     ProtectedNamespace,

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError
+from nsscale.errors import KubectlFailure
 from nsscale.kube.objects import Kind, Workload, WorkloadKey
 from nsscale.kubectl import Kubectl
 
@@ -37,9 +37,8 @@ def read_autoscalers(
     scope = ["-n", namespaces[0]] if namespaces is not None and one else ["-A"]
     try:
         document = kubectl.json(["get", RESOURCE, *scope])
-    except (KubectlError, KubectlOutputError) as err:
-        kind = err.kind if isinstance(err, KubectlError) else ErrorKind.OTHER
-        log.warning("could not read the HorizontalPodAutoscalers (%s): %s", kind, err)
+    except KubectlFailure as err:
+        log.warning("could not read the HorizontalPodAutoscalers (%s): %s", err.kind, err)
         return {}
     found: dict[WorkloadKey, Autoscaler] = {}
     for item in document.get("items") or []:
