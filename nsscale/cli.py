@@ -98,7 +98,7 @@ def _root(
 
 def _wire(
     name: str,
-    params: Sequence[Param],
+    params: Sequence[Param[Any]],
     body: str,
     doc: str,
     known: Known | None = None,

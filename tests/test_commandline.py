@@ -257,6 +257,23 @@ def test_a_command_takes_each_parameter_once_and_reads_those_it_lacks_as_their_d
         parsed[Param("replicas", int)]
 
 
+@pytest.mark.parametrize(
+    ("option", "examples"), [("--hold", "(90m, 4h)"), ("--wait-timeout", "(90s, 10m, 1h)")]
+)
+def test_a_bad_duration_is_refused_with_the_examples_of_its_own_option(
+    runner: CliRunner, option: str, examples: str
+) -> None:
+    result = runner.invoke(app, ["up", NS, option, "5"])
+    assert result.exit_code == 2, result.output
+    assert f"'5' is not a duration: use a number and s, m or h {examples}" in result.stderr
+
+
+def test_a_parameter_says_its_type_for_mypy_and_click_alike() -> None:
+    assert TIMEOUT.annotation.__origin__ is float  # Param[float]: what Click converts to
+    with pytest.raises(TypeError, match=r"say the type of replicas: Param\[TYPE\]"):
+        command([Param("replicas", typer.Option("--replicas"))], lambda parsed: None, "")
+
+
 def boundary_app(raised: BaseException) -> typer.Typer:
     """An app of one command whose body raises `raised`, inside the command line's boundary."""
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nsscale.engine.options import RunOptions
 from nsscale.engine.plan import Change, Operation, Selection, Skip, check_namespace, make_plan
 from nsscale.errors import InvalidNamespace, UsageError
 from nsscale.kube.objects import ORIGINAL, SCALED_TO, State, Workload
@@ -181,3 +182,23 @@ def test_an_owner_that_does_not_control_leaves_the_workload_in() -> None:
 def test_a_bad_exclude_is_bad_input(bad: str) -> None:
     with pytest.raises(UsageError, match="invalid --exclude"):
         Selection(excludes=(bad,))
+
+
+# ------------------------------------------------------------------ which kinds take part
+
+
+@pytest.mark.parametrize(
+    ("operation", "suspend_cronjobs", "cronjobs", "keda"),
+    [
+        (Operation.DOWN, False, False, True),
+        (Operation.DOWN, True, True, True),  # --suspend-cronjobs
+        (Operation.UP, False, True, True),  # up resumes what a down suspended or paused
+        (Operation.SCALE, False, False, False),
+        (Operation.RECOVER, False, True, True),  # recover puts back what was suspended
+    ],
+)
+def test_one_rule_says_which_kinds_take_part_in_each_operation(
+    operation: Operation, suspend_cronjobs: bool, cronjobs: bool, keda: bool
+) -> None:
+    options = RunOptions(suspend_cronjobs=suspend_cronjobs).for_operation(operation)
+    assert (options.cronjobs, options.keda) == (cronjobs, keda)

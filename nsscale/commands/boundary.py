@@ -18,7 +18,7 @@ Known = Callable[[Parsed], dict[str, Any]]  # what a command knows of its work, 
 
 
 def command(
-    params: Iterable[Param], body: Body, doc: str, known: Known | None = None
+    params: Iterable[Param[Any]], body: Body, doc: str, known: Known | None = None
 ) -> Callable[..., None]:
     """A callback for `app.command(name)`: Typer reads its parameters from `__signature__`
     (inspect.signature) and its help from `__doc__`; it hands what Click parsed to `body`, and

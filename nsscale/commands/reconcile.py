@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from nsscale.audit.auditor import Auditor
-from nsscale.commands.alert import alert, parse_command
+from nsscale.commands.alert import alert
 from nsscale.commands.common import Common, Scope, audit_options
 from nsscale.commands.options import (
     AT,
     DOWNTIME,
-    ON_FAILURE,
     TIMEZONE,
     UPTIME,
     OutputFormat,
     Parsed,
 )
 from nsscale.commands.output import print_json, say, say_error, show, wait_display
-from nsscale.commands.run import run_options
+from nsscale.commands.run import hook, run_options
 from nsscale.commands.tables import decisions_table, result_parts
 from nsscale.engine.interrupts import Interrupts
 from nsscale.engine.plan import Operation
@@ -28,7 +27,7 @@ def reconcile_command(parsed: Parsed) -> int:
     options = run_options(Operation.DOWN, parsed)
     policy = policy_of(parsed[UPTIME], parsed[DOWNTIME], parsed[TIMEZONE])
     at = instant(parsed[AT])
-    hook = parse_command(parsed[ON_FAILURE]) if parsed[ON_FAILURE] is not None else ()
+    on_failure = hook(parsed)
     interrupts = Interrupts(raising=True)
     with interrupts:
         common.setup_logging()
@@ -52,9 +51,9 @@ def reconcile_command(parsed: Parsed) -> int:
             say("interrupted before any change: nothing was changed")
         with interrupts.refusing("the result is being reported"):
             _emit(done, common)
-            if hook:
+            if on_failure:
                 namespaces = list(done.results)
-                alert(hook, done.to_dict(), done.exit_code, namespaces)
+                alert(on_failure, done.to_dict(), done.exit_code, namespaces)
     return done.exit_code
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
 
 from nsscale.audit.auditor import Auditor
 from nsscale.commands.alert import alert, parse_command
@@ -36,7 +35,6 @@ from nsscale.commands.options import (
     Parsed,
 )
 from nsscale.commands.output import print_json, say, say_error, show, wait_display
-from nsscale.durations import parse_duration
 from nsscale.engine.interrupts import Interrupts, signal_name
 from nsscale.engine.options import RunOptions
 from nsscale.engine.plan import Operation, Selection, check_namespace
@@ -65,8 +63,13 @@ def _operation(operation: Operation, parsed: Parsed) -> int:
     common, scope = Common.of(parsed), Scope.of(parsed)
     # a bad --exclude or --on-failure: nothing was attempted (the error boundary says so)
     options = run_options(operation, parsed)
-    hook = parse_command(parsed[ON_FAILURE]) if parsed[ON_FAILURE] is not None else ()
-    return _scale(operation, scope, common, Auditor(audit_options(parsed)), options, hook)
+    return _scale(operation, scope, common, Auditor(audit_options(parsed)), options, hook(parsed))
+
+
+def hook(parsed: Parsed) -> Sequence[str]:
+    """The --on-failure command, as its argv (UsageError for one that does not parse)."""
+    command = parsed[ON_FAILURE]
+    return parse_command(command) if command is not None else ()
 
 
 def run_options(operation: Operation, parsed: Parsed) -> RunOptions:
@@ -74,14 +77,13 @@ def run_options(operation: Operation, parsed: Parsed) -> RunOptions:
     if operation is Operation.RECOVER:
         # best effort: rolling back a recovery would redo the interrupted change
         return RunOptions(
-            cronjobs=True,  # what the interrupted run suspended or paused is put back
-            keda=True,
             dry_run=parsed[DRY_RUN],
             rollback=False,
             retries=parsed[RETRIES],
             force=parsed[RECOVER_FORCE],
             parallel=1,
-        )
+        ).for_operation(operation)
+    excluded = parsed[EXCLUDE]
     return RunOptions(
         dry_run=parsed[DRY_RUN],
         server_dry_run=parsed[SERVER_DRY_RUN],
@@ -92,26 +94,16 @@ def run_options(operation: Operation, parsed: Parsed) -> RunOptions:
         force=parsed[FORCE],
         require_lock=parsed[REQUIRE_LOCK],
         replicas=parsed[REPLICAS] if operation is Operation.SCALE else None,
-        selection=Selection(parsed[SELECTOR], tuple(parsed[EXCLUDE] or ())),
+        selection=Selection(parsed[SELECTOR], tuple(excluded or ())),
         all_or_nothing=parsed[ALL_OR_NOTHING],
-        # down suspends CronJobs when asked; up always resumes those nsscale suspended
-        cronjobs=operation is Operation.UP or parsed[SUSPEND_CRONJOBS],
         suspend_cronjobs=parsed[SUSPEND_CRONJOBS],
         suspend_gitops=parsed[SUSPEND_GITOPS],
         argocd_namespace=check_namespace(parsed[ARGOCD_NAMESPACE]),
-        keda=operation in (Operation.DOWN, Operation.UP),
         wait=parsed[WAIT],
-        wait_timeout_s=_seconds(parsed[WAIT_TIMEOUT]),
-        hold_s=_seconds(parsed[HOLD]) if parsed[HOLD] is not None else None,
+        wait_timeout_s=parsed[WAIT_TIMEOUT].total_seconds(),
+        hold_s=hold.total_seconds() if (hold := parsed[HOLD]) is not None else None,
         events=parsed[EVENTS],
-    )
-
-
-def _seconds(value: timedelta | str) -> float:
-    """An option's duration (its default comes as the text the command line would give)."""
-    if isinstance(value, str):
-        value = parse_duration(value, "smh", "a duration", "90s")
-    return value.total_seconds()
+    ).for_operation(operation)
 
 
 def _scale(
