@@ -106,11 +106,9 @@ def run_namespace(
         rollback=rollback,
         replicas=replicas if operation is Operation.SCALE else None,
         run_id=run_id or new_run_id(),
-        cronjobs=operation is Operation.UP,  # up resumes what a down suspended
-        keda=operation is not Operation.SCALE,
         authorize=authorize,
         holder=holder,
-    )
+    ).for_operation(operation)
     ahead = Lookahead.for_run(kubectl, [namespace], None, options, auditor)
     with Interrupts(handlers=False) as interrupts:
         return execute(kubectl, operation, options, ahead, auditor, interrupts)

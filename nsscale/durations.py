@@ -9,6 +9,15 @@ _DURATION = re.compile(r"(?P<count>\d+)(?P<unit>[a-z])")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
+def format_duration(duration: timedelta) -> str:
+    """`duration` as parse_duration reads it, in its largest whole unit (`5m`, `90s`)."""
+    seconds = int(duration.total_seconds())
+    for unit, length in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % length == 0:
+            return f"{seconds // length}{unit}"
+    return f"{seconds}s"
+
+
 def parse_duration(
     text: str, units: str, what: str, examples: str, too_long: str = "too long"
 ) -> timedelta:

@@ -6,13 +6,22 @@
     │   ├── NamespaceNotFound           the namespace does not exist
     │   ├── ProtectedNamespace          a namespace nsscale never acts on
     │   ├── KubectlNotFound             no kubectl binary where we looked, or not a program
-    │   └── KubeconfigError             no such kubeconfig file, or no such context in it
-    ├── KubectlError (1)                kubectl exited non-zero or ran over its timeout
-    │   (kind: ErrorKind says which: not_found, forbidden, conflict, timeout, ...)
-    ├── KubectlOutputError (1)          kubectl exited 0 but printed something we cannot read
-    └── AuditError (1)                  an audit sink failed (a run only warns, see audit.py)
+    │   ├── KubeconfigError             no such kubeconfig file, or no such context in it
+    │   └── TokenFileError              serve's --token-file cannot be read, or a line is wrong
+    ├── KubectlFailure (1)              kubectl failed: what every kubectl caller catches
+    │   ├── KubectlError                kubectl exited non-zero or ran over its timeout
+    │   │   (kind: ErrorKind says which: not_found, forbidden, conflict, timeout, ...)
+    │   └── KubectlOutputError          kubectl exited 0 but printed something we cannot read
+    ├── LockHeld (1)                    another run holds the namespace (its in-cluster mark)
+    ├── LockForbidden (1)               the caller may not create or delete the mark's Lease
+    ├── MarkLost (1)                    this run's mark was taken over or deleted
+    ├── PreflightFailed (1)             the caller may not make a write the plan needs
+    ├── OwnersUnreadable (1)            --suspend-gitops could not read an owner to suspend
+    ├── CannotListen (1)                serve's --listen address cannot be bound
+    └── AuditError (1)                  an audit sink failed (a run only warns, see audit/)
 
-Exit 3 (partly changed) is never an exception: it is read off the result of a run.
+Exit 3 (partly changed) is never an exception: it is read off the result of a run. A signal is
+not one either: it is a KeyboardInterrupt (engine/interrupts.py), exit 129, 130 or 143.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import enum
 import re
 from collections.abc import Sequence
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -41,6 +51,8 @@ class NsscaleError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # what the command knew of its work when this stopped it, for its `-o json` document
+        self.report: dict[str, Any] = {}
 
     def __str__(self) -> str:
         return self.message
@@ -64,6 +76,10 @@ class ProtectedNamespace(UsageError):
 
 class KubectlNotFound(UsageError):
     pass
+
+
+class TokenFileError(UsageError):
+    """The token file cannot be read, or a line of it is not a token and its globs."""
 
 
 class KubeconfigError(UsageError):
@@ -215,7 +231,21 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-class KubectlError(NsscaleError):
+class KubectlFailure(NsscaleError):
+    """kubectl failed, in either way below: what a caller of kubectl catches. Carries the
+    command, and what kubectl said on stderr ("" when it printed unreadable output)."""
+
+    argv: tuple[str, ...]
+    kind: ErrorKind = ErrorKind.OTHER  # an unreadable output is no failure the server named
+    stderr: str = ""
+
+    @property
+    def killed(self) -> bool:
+        """kubectl ran over its timeout and was killed: its last requests may be in flight."""
+        return False
+
+
+class KubectlError(KubectlFailure):
     """kubectl failed. Carries what a person needs to see why."""
 
     def __init__(
@@ -239,11 +269,10 @@ class KubectlError(NsscaleError):
 
     @property
     def killed(self) -> bool:
-        """kubectl ran over its timeout and was killed: its last requests may be in flight."""
         return self.returncode is None
 
 
-class KubectlOutputError(NsscaleError):
+class KubectlOutputError(KubectlFailure):
     """kubectl succeeded but its output is not what we asked for."""
 
     def __init__(self, argv: Sequence[str], reason: str, output: str) -> None:
@@ -270,3 +299,27 @@ class AuditError(NsscaleError):
         super().__init__(message, hint)
         self.sink = sink  # "file /path/audit.jsonl", "dynamodb table nsscale-audit"
         self.code = code  # botocore's error code or exception name; "" for a file
+
+
+class LockHeld(NsscaleError):
+    """Another run holds the namespace, or an interrupted run left its mark."""
+
+
+class LockForbidden(NsscaleError):
+    """The caller may not create or delete Leases in the namespace."""
+
+
+class MarkLost(NsscaleError):
+    """The mark this run holds was taken over or deleted by someone else."""
+
+
+class PreflightFailed(NsscaleError):
+    """The caller may not make a write the plan needs: nothing was changed."""
+
+
+class OwnersUnreadable(NsscaleError):
+    """--suspend-gitops could not read an owner it must suspend: nothing changed."""
+
+
+class CannotListen(NsscaleError):
+    """The address of --listen cannot be bound (in use, not this host's)."""

@@ -5,8 +5,10 @@ kubectl)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import pkgutil
 import re
 import shutil
 import subprocess
@@ -18,9 +20,21 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+import nsscale
 from nsscale import __version__
 from nsscale.cli import app
-from nsscale.commands.options import CONTEXT, NAMESPACE, TIMEOUT, Param, Parsed, command
+from nsscale.commands.boundary import command
+from nsscale.commands.options import CONTEXT, NAMESPACE, OUTPUT, TIMEOUT, Param, Parsed
+from nsscale.engine.interrupts import Terminated
+from nsscale.errors import (
+    KubectlError,
+    KubectlFailure,
+    KubectlOutputError,
+    NsscaleError,
+    ProtectedNamespace,
+)
+from nsscale.schedule import ScheduleError
+from nsscale.serve.answers import Refusal
 from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer
 from tests.kube import (
@@ -241,6 +255,83 @@ def test_a_command_takes_each_parameter_once_and_reads_those_it_lacks_as_their_d
     assert (parsed[NAMESPACE], parsed[TIMEOUT], parsed[CONTEXT]) == (NS, 30.0, None)
     with pytest.raises(KeyError, match="replicas is required"):
         parsed[Param("replicas", int)]
+
+
+@pytest.mark.parametrize(
+    ("option", "examples"), [("--hold", "(90m, 4h)"), ("--wait-timeout", "(90s, 10m, 1h)")]
+)
+def test_a_bad_duration_is_refused_with_the_examples_of_its_own_option(
+    runner: CliRunner, option: str, examples: str
+) -> None:
+    result = runner.invoke(app, ["up", NS, option, "5"])
+    assert result.exit_code == 2, result.output
+    assert f"'5' is not a duration: use a number and s, m or h {examples}" in result.stderr
+
+
+def test_a_parameter_says_its_type_for_mypy_and_click_alike() -> None:
+    assert TIMEOUT.annotation.__origin__ is float  # Param[float]: what Click converts to
+    with pytest.raises(TypeError, match=r"say the type of replicas: Param\[TYPE\]"):
+        command([Param("replicas", typer.Option("--replicas"))], lambda parsed: None, "")
+
+
+def boundary_app(raised: BaseException) -> typer.Typer:
+    """An app of one command whose body raises `raised`, inside the command line's boundary."""
+
+    def body(parsed: Parsed) -> None:
+        raise raised
+
+    one = typer.Typer()
+    one.command("one")(
+        command([NAMESPACE, OUTPUT], body, "", lambda p: {"namespace": p[NAMESPACE]})
+    )
+    one.command("two")(command([NAMESPACE], lambda parsed: 3, ""))  # two commands: named
+    return one
+
+
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_the_error_boundary_says_an_error_once_and_exits_with_its_code(
+    runner: CliRunner, output: str
+) -> None:
+    raised = ProtectedNamespace("kube-system is protected", "pick another namespace")
+    result = runner.invoke(boundary_app(raised), ["one", NS, "-o", output])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == "error: kube-system is protected\n  pick another namespace\n"
+    if output == "json":
+        document = {"success": False, "errors": ["kube-system is protected"], "namespace": NS}
+        assert json.loads(result.stdout) == document | {"exit_code": 2}
+    else:
+        assert result.stdout == ""
+    assert runner.invoke(boundary_app(raised), ["two", NS]).exit_code == 3  # the body's code
+
+
+@pytest.mark.parametrize(("raised", "code"), [(KeyboardInterrupt(), 130), (Terminated(), 143)])
+def test_the_error_boundary_ends_a_command_a_signal_stopped_before_any_change(
+    runner: CliRunner, raised: KeyboardInterrupt, code: int
+) -> None:
+    result = runner.invoke(boundary_app(raised), ["one", NS, "-o", "json"])
+    assert result.exit_code == code, result.output
+    assert result.stderr == "interrupted: nothing was changed\n"
+    name = {130: "SIGINT", 143: "SIGTERM"}[code]
+    document = {"success": False, "namespace": NS, "errors": [f"interrupted by {name}"]}
+    assert json.loads(result.stdout) == document | {"exit_code": code}
+
+
+def test_every_error_class_is_in_errors_py_under_nsscale_error() -> None:
+    """Those outside are no errors of a command: signals, an HTTP answer, a parse that the
+    schedule's caller turns into a UsageError."""
+    not_errors = (KeyboardInterrupt, Refusal, ScheduleError)
+    for module in pkgutil.walk_packages(nsscale.__path__, "nsscale."):
+        if module.name == "nsscale.__main__":  # runs the command line
+            continue
+        loaded = importlib.import_module(module.name)
+        for name, cls in vars(loaded).items():
+            if not isinstance(cls, type) or not issubclass(cls, BaseException):
+                continue
+            if cls.__module__ == module.name and module.name != "nsscale.errors":
+                assert issubclass(cls, not_errors), f"{module.name}.{name} belongs in errors.py"
+            if cls.__module__ == "nsscale.errors":
+                assert issubclass(cls, NsscaleError), name
+    assert KubectlError.__bases__ == KubectlOutputError.__bases__ == (KubectlFailure,)
 
 
 # ------------------------------------------------------------------------------- completion

@@ -6,8 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nsscale.engine.options import RunOptions
 from nsscale.engine.plan import Change, Operation, Selection, Skip, check_namespace, make_plan
 from nsscale.errors import InvalidNamespace, UsageError
+from nsscale.kube.kinds import EXCLUDABLE_KINDS, KINDS, WORKLOAD_KINDS, Kind
 from nsscale.kube.objects import ORIGINAL, SCALED_TO, State, Workload
 from tests.kube import NS, workload
 
@@ -181,3 +183,80 @@ def test_an_owner_that_does_not_control_leaves_the_workload_in() -> None:
 def test_a_bad_exclude_is_bad_input(bad: str) -> None:
     with pytest.raises(UsageError, match="invalid --exclude"):
         Selection(excludes=(bad,))
+
+
+# ------------------------------------------------------------------ which kinds take part
+
+
+@pytest.mark.parametrize(
+    ("operation", "suspend_cronjobs", "cronjobs", "keda"),
+    [
+        (Operation.DOWN, False, False, True),
+        (Operation.DOWN, True, True, True),  # --suspend-cronjobs
+        (Operation.UP, False, True, True),  # up resumes what a down suspended or paused
+        (Operation.SCALE, False, False, False),
+        (Operation.RECOVER, False, True, True),  # recover puts back what was suspended
+    ],
+)
+def test_one_rule_says_which_kinds_take_part_in_each_operation(
+    operation: Operation, suspend_cronjobs: bool, cronjobs: bool, keda: bool
+) -> None:
+    options = RunOptions(suspend_cronjobs=suspend_cronjobs).for_operation(operation)
+    assert (options.cronjobs, options.keda) == (cronjobs, keda)
+
+
+# ------------------------------------------------------------------------ the per-kind table
+
+
+def test_every_kind_is_one_entry_saying_how_the_api_kubectl_and_rbac_name_it() -> None:
+    assert set(KINDS) == set(Kind)
+    named = {k: (k.info.name, k.api_version, k.resource, k.listed) for k in Kind}
+    assert named == {
+        Kind.DEPLOYMENT: ("Deployment", "apps/v1", "deployments.apps", "deployments"),
+        Kind.STATEFULSET: ("StatefulSet", "apps/v1", "statefulsets.apps", "statefulsets"),
+        Kind.CRONJOB: ("CronJob", "batch/v1", "cronjobs.batch", "cronjobs"),
+        Kind.SCALEDOBJECT: (
+            "ScaledObject",
+            "keda.sh/v1alpha1",
+            "scaledobjects.keda.sh",
+            "scaledobjects.keda.sh",
+        ),
+        Kind.KUSTOMIZATION: (
+            "Kustomization",
+            "kustomize.toolkit.fluxcd.io/v1",
+            "kustomizations.kustomize.toolkit.fluxcd.io",
+            "kustomizations.kustomize.toolkit.fluxcd.io",
+        ),
+        Kind.HELMRELEASE: (
+            "HelmRelease",
+            "helm.toolkit.fluxcd.io/v2",
+            "helmreleases.helm.toolkit.fluxcd.io",
+            "helmreleases.helm.toolkit.fluxcd.io",
+        ),
+        Kind.APPLICATION: (
+            "Application",
+            "argoproj.io/v1alpha1",
+            "applications.argoproj.io",
+            "applications.argoproj.io",
+        ),
+    }
+    assert (WORKLOAD_KINDS, EXCLUDABLE_KINDS) == (
+        (Kind.DEPLOYMENT, Kind.STATEFULSET),
+        (Kind.DEPLOYMENT, Kind.STATEFULSET, Kind.CRONJOB),
+    )
+
+
+@pytest.mark.parametrize("kind", WORKLOAD_KINDS)
+def test_a_workload_s_count_is_read_and_written_at_its_kind_s_replica_path(kind: Kind) -> None:
+    manifest = {
+        "apiVersion": kind.api_version,
+        "kind": kind.info.name,
+        "metadata": {"name": "web", "namespace": NS, "resourceVersion": "7"},
+        "spec": {"replicas": 3, "template": {"spec": {}}},
+    }
+    read = Workload.from_manifest(manifest)
+    assert (read.replicas, kind.info.replicas) == (3, ("spec", "replicas"))
+    written = read.render(State(0, "3", "0"))
+    assert written["spec"] == {"replicas": 0, "template": {"spec": {}}}
+    assert manifest["spec"] == {"replicas": 3, "template": {"spec": {}}}  # the read is untouched
+    assert Workload.from_manifest({**manifest, "spec": {}}).replicas == 1  # the API's default

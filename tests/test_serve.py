@@ -30,8 +30,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from nsscale.cli import app
+from nsscale.errors import TokenFileError
 from nsscale.serve import EXTRA, require_extra
-from nsscale.serve.tokens import TokenFileError, parse_tokens
+from nsscale.serve.tokens import parse_tokens
 from tests.apiserver.server import ApiServer
 from tests.faultkit import NSSCALE, Key, lease, nsscale_env, observe, scaled_down, seed, untouched
 from tests.faultkit import wait_until as _wait_until

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typer._completion_classes import completion_init
 from typer._completion_shared import get_completion_script
 
-from nsscale.commands.options import COMPLETE_VAR, Shell
+from nsscale.commands.options import COMPLETE_VAR, SHELL, Parsed, Shell
 
 PROG = "nsscale"  # the command completed, also when `kubectl nsscale completion` prints it
 
@@ -23,3 +23,7 @@ def answer_completions() -> None:
     """Before the app runs with COMPLETE_VAR set: Typer answers with its own classes, which
     speak the protocol of its scripts (Click's own would answer `plain,down` to bash)."""
     completion_init()
+
+
+def completion(parsed: Parsed) -> None:
+    print(completion_script(parsed[SHELL]))

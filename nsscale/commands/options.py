@@ -1,28 +1,34 @@
-"""The command line's parameters, each said once (its name, its type with its typer.Option, its
-default), the groups the commands share, and `command`, which makes a Typer command of a list of
-them. Light to import: typer and the defaults only (`nsscale --version` loads it)."""
+"""The command line's parameters, each said once (its name, its type, its typer.Option, its
+default), and the groups the commands share. Light to import: typer and the defaults only
+(`nsscale --version` loads it)."""
 
 from __future__ import annotations
 
 import enum
 import inspect
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, Generic, TypeVar, get_args
 
 import typer
 
 from nsscale.defaults import (
     DEFAULT_ARGOCD_NAMESPACE,
+    DEFAULT_LISTEN,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_REVIEWS,
+    DEFAULT_MAX_RUNS,
     DEFAULT_PARALLEL,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
+    DEFAULT_TIMEZONE,
     DEFAULT_WAIT_TIMEOUT,
     KUBECTL_ENV,
     TABLE_ENV,
 )
+from nsscale.durations import format_duration, parse_duration
 
 PLUGIN = "kubectl-nsscale"  # the name kubectl runs `kubectl nsscale` by
 COMPLETE_VAR = "_NSSCALE_COMPLETE"  # set by the completion scripts: a shell asks for completions
@@ -39,18 +45,41 @@ class Shell(enum.StrEnum):  # those `nsscale completion` has a script for
     FISH = "fish"
 
 
-class Param(NamedTuple):  # not a frozen dataclass, which costs 1 ms more at every start
-    """One parameter of the command line: the name its value goes by, its type annotated with its
-    typer.Option (or typer.Argument), and its default (none: the parameter is required)."""
+T = TypeVar("T")
+REQUIRED: Any = inspect.Parameter.empty  # the default of a parameter that has none
 
-    name: str
-    annotation: Any
-    default: Any = inspect.Parameter.empty
+
+class Param(Generic[T]):  # not a frozen dataclass, which costs 1 ms more at every start
+    """One parameter of the command line, `Param[TYPE](name, typer.Option(...), default)`: the
+    name its value goes by, its type (what mypy checks each `parsed[PARAM]` against, and what
+    Click converts to), its typer.Option (or typer.Argument), and its default (none: the
+    parameter is required); `typed`: that default as a person types it, for Click to parse and
+    --help to show (`5m`), when it is not plain text."""
+
+    # __orig_class__: where Param[TYPE](...) keeps TYPE
+    __slots__ = ("__orig_class__", "default", "info", "name", "typed")
+
+    def __init__(
+        self, name: str, info: Any, default: T = REQUIRED, typed: str | None = None
+    ) -> None:
+        self.name = name
+        self.info = info
+        self.default = default
+        self.typed = typed
+
+    @property
+    def annotation(self) -> Any:
+        """TYPE annotated with its typer.Option, as Typer reads a parameter."""
+        if not hasattr(self, "__orig_class__"):
+            raise TypeError(f"say the type of {self.name}: Param[TYPE]({self.name!r}, ...)")
+        (of,) = get_args(self.__orig_class__)
+        return Annotated[of, self.info]
 
     def parameter(self) -> inspect.Parameter:
         # keyword-only: any order, a required option after optional ones included
         kind = inspect.Parameter.KEYWORD_ONLY
-        return inspect.Parameter(self.name, kind, annotation=self.annotation, default=self.default)
+        default = self.default if self.typed is None else self.typed
+        return inspect.Parameter(self.name, kind, annotation=self.annotation, default=default)
 
 
 class Parsed:  # a plain class, for the same reason
@@ -62,27 +91,13 @@ class Parsed:  # a plain class, for the same reason
     def __init__(self, values: Mapping[str, Any]) -> None:
         self.values = values
 
-    def __getitem__(self, param: Param) -> Any:
+    def __getitem__(self, param: Param[T]) -> T:
         if param.name in self.values:
-            return self.values[param.name]
-        if param.default is inspect.Parameter.empty:
+            value: T = self.values[param.name]  # Click made it of the parameter's type
+            return value
+        if param.default is REQUIRED:
             raise KeyError(f"{param.name} is required and this command does not take it")
         return param.default
-
-
-def command(
-    params: Iterable[Param], body: Callable[[Parsed], None], doc: str
-) -> Callable[..., None]:
-    """A callback for `app.command(name)`: Typer reads its parameters from `__signature__`
-    (inspect.signature) and its help from `__doc__`; it hands what Click parsed to `body`."""
-
-    def callback(**values: Any) -> None:
-        body(Parsed(values))
-
-    signature = inspect.Signature([p.parameter() for p in params])  # refuses a name said twice
-    callback.__signature__ = signature  # type: ignore[attr-defined]  # mypy knows no such attribute
-    callback.__doc__ = doc
-    return callback
 
 
 def _finite(value: float) -> float:
@@ -92,13 +107,17 @@ def _finite(value: float) -> float:
     return value
 
 
-def _wait_timeout(text: str) -> timedelta:
-    from nsscale.durations import parse_duration
+def _duration(examples: str) -> Callable[[str], timedelta]:
+    """The parser of a duration option (seconds, minutes or hours), whose error gives
+    `examples`."""
 
-    try:
-        return parse_duration(text, "smh", "a duration", "90s, 10m, 1h")
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    def parse(text: str) -> timedelta:
+        try:
+            return parse_duration(text, "smh", "a duration", examples)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    return parse
 
 
 def _age(text: str) -> timedelta:
@@ -110,453 +129,424 @@ def _age(text: str) -> timedelta:
         raise typer.BadParameter(str(exc)) from None
 
 
-NAMESPACE = Param(
+NAMESPACE = Param[str](
     "namespace",
-    Annotated[str, typer.Argument(metavar="NAMESPACE", help="The namespace (an RFC 1123 label).")],
+    typer.Argument(metavar="NAMESPACE", help="The namespace (an RFC 1123 label)."),
 )
-NAMESPACES = Param(  # down, up, scale, status: one or more, or --namespace-selector
+# down, up, scale, status: one or more, or --namespace-selector
+NAMESPACES = Param[list[str] | None](
     "namespaces",
-    Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="NAMESPACE...",
-            help="The namespaces (RFC 1123 labels); with --namespace-selector, none or more.",
-            show_default=False,
-        ),
-    ],
+    typer.Argument(
+        metavar="NAMESPACE...",
+        help="The namespaces (RFC 1123 labels); with --namespace-selector, none or more.",
+        show_default=False,
+    ),
     None,
 )
-NAMESPACE_SELECTOR = Param(
+NAMESPACE_SELECTOR = Param[str | None](
     "namespace_selector",
-    Annotated[
-        str | None,
-        typer.Option(
-            "--namespace-selector",
-            help="Also every namespace with these labels (kubectl's label selector: team=web); "
-            "protected ones are skipped with a warning.",
-        ),
-    ],
+    typer.Option(
+        "--namespace-selector",
+        help="Also every namespace with these labels (kubectl's label selector: team=web); "
+        "protected ones are skipped with a warning.",
+    ),
     None,
 )
-ALL_OR_NOTHING = Param(
+ALL_OR_NOTHING = Param[bool](
     "all_or_nothing",
-    Annotated[
-        bool,
-        typer.Option(
-            "--all-or-nothing",
-            help="Several namespaces as one transaction: a failure in any undoes every "
-            "namespace's changes (default: each namespace on its own).",
-        ),
-    ],
+    typer.Option(
+        "--all-or-nothing",
+        help="Several namespaces as one transaction: a failure in any undoes every "
+        "namespace's changes (default: each namespace on its own).",
+    ),
     False,
 )
 
 # ---------------------------------------------------------------- the run: down, up, scale
 
-DRY_RUN = Param(
+DRY_RUN = Param[bool](
     "dry_run",
-    Annotated[
-        bool, typer.Option("--dry-run", help="Show what would change; make no change at all.")
-    ],
+    typer.Option("--dry-run", help="Show what would change; make no change at all."),
     False,
 )
-SERVER_DRY_RUN = Param(
+SERVER_DRY_RUN = Param[bool](
     "server_dry_run",
-    Annotated[
-        bool,
-        typer.Option(
-            "--server-dry-run",
-            help="Send every planned write with kubectl's --dry-run=server: RBAC and admission "
-            "are checked, nothing is changed.",
-        ),
-    ],
+    typer.Option(
+        "--server-dry-run",
+        help="Send every planned write with kubectl's --dry-run=server: RBAC and admission "
+        "are checked, nothing is changed.",
+    ),
     False,
 )
-NO_ROLLBACK = Param(
+NO_ROLLBACK = Param[bool](
     "no_rollback",
-    Annotated[
-        bool,
-        typer.Option("--no-rollback", help="Best effort: go on past failures and undo nothing."),
-    ],
+    typer.Option("--no-rollback", help="Best effort: go on past failures and undo nothing."),
     False,
 )
-FORCE = Param(
+FORCE = Param[bool](
     "force",
-    Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="Take over the in-cluster mark of an interrupted run (for up: also restore "
-            "workloads changed since nsscale scaled them).",
-        ),
-    ],
+    typer.Option(
+        "--force",
+        help="Take over the in-cluster mark of an interrupted run (for up: also restore "
+        "workloads changed since nsscale scaled them).",
+    ),
     False,
 )
-BATCH_SIZE = Param(
+BATCH_SIZE = Param[int | None](
     "batch_size",
-    Annotated[
-        int | None,
-        typer.Option(
-            "--batch-size",
-            min=1,
-            help="Workloads written per kubectl call (default: spread over --parallel, 25 to 250).",
-        ),
-    ],
+    typer.Option(
+        "--batch-size",
+        min=1,
+        help="Workloads written per kubectl call (default: spread over --parallel, 25 to 250).",
+    ),
     None,
 )
-PARALLEL = Param(
+PARALLEL = Param[int](
     "parallel",
-    Annotated[
-        int, typer.Option("--parallel", min=1, help="kubectl write calls in flight at once.")
-    ],
+    typer.Option("--parallel", min=1, help="kubectl write calls in flight at once."),
     DEFAULT_PARALLEL,
 )
-RETRIES = Param(
+RETRIES = Param[int](
     "retries",
-    Annotated[
-        int, typer.Option("--retries", min=0, help="Retries of a transiently failed kubectl call.")
-    ],
+    typer.Option("--retries", min=0, help="Retries of a transiently failed kubectl call."),
     DEFAULT_RETRIES,
 )
-REQUIRE_LOCK = Param(
+REQUIRE_LOCK = Param[bool](
     "require_lock",
-    Annotated[
-        bool,
-        typer.Option(
-            "--require-lock",
-            help="Fail when the in-cluster mark (a Lease named nsscale) cannot be written.",
-        ),
-    ],
+    typer.Option(
+        "--require-lock",
+        help="Fail when the in-cluster mark (a Lease named nsscale) cannot be written.",
+    ),
     False,
 )
-SUSPEND_CRONJOBS = Param(  # down's
+# down's
+SUSPEND_CRONJOBS = Param[bool](
     "suspend_cronjobs",
-    Annotated[
-        bool,
-        typer.Option(
-            "--suspend-cronjobs",
-            help="Also suspend every selected CronJob (spec.suspend: true), in the same "
-            "transaction; `up` resumes those nsscale suspended.",
-        ),
-    ],
+    typer.Option(
+        "--suspend-cronjobs",
+        help="Also suspend every selected CronJob (spec.suspend: true), in the same "
+        "transaction; `up` resumes those nsscale suspended.",
+    ),
     False,
 )
-SUSPEND_GITOPS = Param(  # down's and scale's
+# down's and scale's
+SUSPEND_GITOPS = Param[bool](
     "suspend_gitops",
-    Annotated[
-        bool,
-        typer.Option(
-            "--suspend-gitops",
-            help="Also suspend the Argo CD Application or Flux Kustomization/HelmRelease that "
-            "manages a workload being changed, in the same transaction; `up` resumes it once "
-            "no namespace it was suspended for is still down.",
-        ),
-    ],
+    typer.Option(
+        "--suspend-gitops",
+        help="Also suspend the Argo CD Application or Flux Kustomization/HelmRelease that "
+        "manages a workload being changed, in the same transaction; `up` resumes it once "
+        "no namespace it was suspended for is still down.",
+    ),
     False,
 )
-ARGOCD_NAMESPACE = Param(
+ARGOCD_NAMESPACE = Param[str](
     "argocd_namespace",
-    Annotated[
-        str,
-        typer.Option(
-            "--argocd-namespace",
-            metavar="NAMESPACE",
-            help="Where Argo CD keeps its Applications (for --suspend-gitops, and up).",
-        ),
-    ],
+    typer.Option(
+        "--argocd-namespace",
+        metavar="NAMESPACE",
+        help="Where Argo CD keeps its Applications (for --suspend-gitops, and up).",
+    ),
     DEFAULT_ARGOCD_NAMESPACE,
 )
-EVENTS = Param(
+EVENTS = Param[bool](
     "events",
-    Annotated[
-        bool,
-        typer.Option(
-            "--events",
-            help="Record a Kubernetes Event on each workload changed (ScaledDown, ScaledUp, "
-            "RolledBack; the run id in its message), shown by kubectl describe.",
-        ),
-    ],
+    typer.Option(
+        "--events",
+        help="Record a Kubernetes Event on each workload changed (ScaledDown, ScaledUp, "
+        "RolledBack; the run id in its message), shown by kubectl describe.",
+    ),
     False,
 )
-HOLD = Param(
+HOLD = Param[timedelta | None](
     "hold",
-    Annotated[
-        timedelta | None,
-        typer.Option(
-            "--hold",
-            parser=_wait_timeout,
-            metavar="DURATION",
-            help="After a successful run, keep `nsscale reconcile` off these namespaces this "
-            "long (the Namespace annotation nsscale/pause-until): 90m, 4h.",
-            show_default=False,
-        ),
-    ],
+    typer.Option(
+        "--hold",
+        parser=_duration("90m, 4h"),
+        metavar="DURATION",
+        help="After a successful run, keep `nsscale reconcile` off these namespaces this "
+        "long (the Namespace annotation nsscale/pause-until): 90m, 4h.",
+        show_default=False,
+    ),
     None,
 )
-WAIT = Param(
+WAIT = Param[bool](
     "wait",
-    Annotated[
-        bool,
-        typer.Option(
-            "--wait",
-            help="After the writes, wait until every changed workload is ready at its target "
-            "(exit 4 if not within --wait-timeout; nothing is undone).",
-        ),
-    ],
+    typer.Option(
+        "--wait",
+        help="After the writes, wait until every changed workload is ready at its target "
+        "(exit 4 if not within --wait-timeout; nothing is undone).",
+    ),
     False,
 )
-WAIT_TIMEOUT = Param(
+WAIT_TIMEOUT = Param[timedelta](
     "wait_timeout",
-    Annotated[
-        timedelta,
-        typer.Option(
-            "--wait-timeout",
-            parser=_wait_timeout,
-            metavar="DURATION",
-            help="How long --wait waits: 90s, 10m, 1h.",
-        ),
-    ],
+    typer.Option(
+        "--wait-timeout",
+        parser=_duration("90s, 10m, 1h"),
+        metavar="DURATION",
+        help="How long --wait waits: 90s, 10m, 1h.",
+    ),
     DEFAULT_WAIT_TIMEOUT,
+    typed=format_duration(DEFAULT_WAIT_TIMEOUT),
 )
-REPLICAS = Param(  # scale's, required
+# scale's, required
+REPLICAS = Param[int](
     "replicas",
-    Annotated[
-        int,
-        typer.Option(
-            "--replicas",
-            min=0,
-            max=2147483647,  # the API's int32 limit
-            help="The replica count to set.",
-            show_default=False,
-        ),
-    ],
+    typer.Option(
+        "--replicas",
+        min=0,
+        max=2147483647,  # the API's int32 limit
+        help="The replica count to set.",
+        show_default=False,
+    ),
 )
-SELECTOR = Param(
+SELECTOR = Param[str | None](
     "selector",
-    Annotated[
-        str | None,
-        typer.Option(
-            "--selector",
-            "-l",
-            help="Only the workloads with these labels (kubectl's label selector: "
-            "app=web,tier!=db); the others are not touched and not listed.",
-        ),
-    ],
+    typer.Option(
+        "--selector",
+        "-l",
+        help="Only the workloads with these labels (kubectl's label selector: "
+        "app=web,tier!=db); the others are not touched and not listed.",
+    ),
     None,
 )
-EXCLUDE = Param(
+EXCLUDE = Param[list[str] | None](
     "exclude",
-    Annotated[
-        list[str] | None,
-        typer.Option(
-            "--exclude",
-            metavar="NAME|KIND/NAME",
-            help="Leave this workload alone (repeatable): NAME in every kind, or "
-            "deployment/NAME, statefulset/NAME.",
-            show_default=False,
-        ),
-    ],
+    typer.Option(
+        "--exclude",
+        metavar="NAME|KIND/NAME",
+        help="Leave this workload alone (repeatable): NAME in every kind, or "
+        "deployment/NAME, statefulset/NAME.",
+        show_default=False,
+    ),
     None,
 )
-RECOVER_FORCE = Param(  # recover's --force says what it does there
+# recover's --force says what it does there
+RECOVER_FORCE = Param[bool](
     "force",
-    Annotated[bool, typer.Option("--force", help="Recover even if the mark is not stale yet.")],
+    typer.Option("--force", help="Recover even if the mark is not stale yet."),
     False,
 )
 
 # ------------------------------------------------------------------------------- reconcile
 
-UPTIME = Param(
+UPTIME = Param[str | None](
     "uptime",
-    Annotated[
-        str | None,
-        typer.Option(
-            "--uptime",
-            metavar="SPEC",
-            help="When the namespaces should be up (else down), unless a Namespace has its own "
-            "nsscale/uptime or nsscale/downtime: always, never, or windows such as "
-            "'Mon-Fri 08:00-20:00 Europe/Madrid'.",
-        ),
-    ],
+    typer.Option(
+        "--uptime",
+        metavar="SPEC",
+        help="When the namespaces should be up (else down), unless a Namespace has its own "
+        "nsscale/uptime or nsscale/downtime: always, never, or windows such as "
+        "'Mon-Fri 08:00-20:00 Europe/Madrid'.",
+    ),
     None,
 )
-DOWNTIME = Param(
+DOWNTIME = Param[str | None](
     "downtime",
-    Annotated[
-        str | None,
-        typer.Option(
-            "--downtime",
-            metavar="SPEC",
-            help="When the namespaces should be down (else up); the same grammar as --uptime.",
-        ),
-    ],
+    typer.Option(
+        "--downtime",
+        metavar="SPEC",
+        help="When the namespaces should be down (else up); the same grammar as --uptime.",
+    ),
     None,
 )
-TIMEZONE = Param(
+TIMEZONE = Param[str](
     "timezone",
-    Annotated[
-        str,
-        typer.Option(
-            "--timezone", help="The time zone of a window that names none (an IANA name)."
-        ),
-    ],
-    "UTC",
+    typer.Option("--timezone", help="The time zone of a window that names none (an IANA name)."),
+    DEFAULT_TIMEZONE,
 )
-AT = Param(
+AT = Param[str | None](
     "at",
-    Annotated[
-        str | None,
-        typer.Option(
-            "--at",
-            metavar="TIME",
-            help="Decide as if it were TIME (RFC 3339 with an offset: 2026-12-24T22:00:00+01:00);"
-            " with --dry-run, a preview.",
-        ),
-    ],
+    typer.Option(
+        "--at",
+        metavar="TIME",
+        help="Decide as if it were TIME (RFC 3339 with an offset: 2026-12-24T22:00:00+01:00);"
+        " with --dry-run, a preview.",
+    ),
     None,
 )
 
 # ----------------------------------------------------------------------- kubectl's connection
 
-TIMEOUT = Param(
+TIMEOUT = Param[float](
     "timeout",
-    Annotated[
-        float,
-        typer.Option(
-            "--timeout",
-            min=0.1,
-            max=86400,
-            callback=_finite,
-            help="Seconds one API request may take (kubectl's --request-timeout); a kubectl call "
-            "making N requests is stopped after N times this.",
-        ),
-    ],
+    typer.Option(
+        "--timeout",
+        min=0.1,
+        max=86400,
+        callback=_finite,
+        help="Seconds one API request may take (kubectl's --request-timeout); a kubectl call "
+        "making N requests is stopped after N times this.",
+    ),
     DEFAULT_TIMEOUT_S,
 )
-CONTEXT = Param(
+CONTEXT = Param[str | None](
     "context",
-    Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")],
+    typer.Option("--context", help="The kubeconfig context to use."),
     None,
 )
 # No envvar: kubectl reads $KUBECONFIG itself (a list of files, which --kubeconfig is not).
-KUBECONFIG = Param(
+KUBECONFIG = Param[str | None](
     "kubeconfig",
-    Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file to use.")],
+    typer.Option("--kubeconfig", help="Path to the kubeconfig file to use."),
     None,
 )
-KUBECTL = Param(
+KUBECTL = Param[str | None](
     "kubectl",
-    Annotated[
-        str | None,
-        typer.Option(
-            "--kubectl", envvar=KUBECTL_ENV, help="Path to kubectl (default: kubectl on PATH)."
-        ),
-    ],
+    typer.Option(
+        "--kubectl", envvar=KUBECTL_ENV, help="Path to kubectl (default: kubectl on PATH)."
+    ),
     None,
 )
 
 # ------------------------------------------------------------------------ output and logging
 
-OUTPUT = Param(
+OUTPUT = Param[OutputFormat](
     "output",
-    Annotated[
-        OutputFormat, typer.Option("--output", "-o", help="table for people, json for machines.")
-    ],
+    typer.Option("--output", "-o", help="table for people, json for machines."),
     OutputFormat.TABLE,
 )
-VERBOSE = Param(
+VERBOSE = Param[int](
     "verbose",
-    Annotated[
-        int,
-        typer.Option(
-            "--verbose", "-v", count=True, help="-v: INFO logs, -vv: DEBUG with kubectl calls."
-        ),
-    ],
+    typer.Option(
+        "--verbose", "-v", count=True, help="-v: INFO logs, -vv: DEBUG with kubectl calls."
+    ),
     0,
 )
-LOG_FILE = Param(
+LOG_FILE = Param[Path | None](
     "log_file",
-    Annotated[
-        Path | None,
-        typer.Option("--log-file", help="Also append logs to this file.", dir_okay=False),
-    ],
+    typer.Option("--log-file", help="Also append logs to this file.", dir_okay=False),
     None,
 )
 
-ON_FAILURE = Param(
+ON_FAILURE = Param[str | None](
     "on_failure",
-    Annotated[
-        str | None,
-        typer.Option(
-            "--on-failure",
-            metavar="CMD",
-            help="Run CMD (no shell) when the run fails or is interrupted (exit 1, 3, 4, "
-            "129, 130, 143), the JSON report on its stdin; waited for 30 s at most.",
-        ),
-    ],
+    typer.Option(
+        "--on-failure",
+        metavar="CMD",
+        help="Run CMD (no shell) when the run fails or is interrupted (exit 1, 3, 4, "
+        "129, 130, 143), the JSON report on its stdin; waited for 30 s at most.",
+    ),
     None,
 )
 
 # ------------------------------------------------------------------------------------- audit
 
-AUDIT_TABLE = Param(
+AUDIT_TABLE = Param[str | None](
     "audit_table",
-    Annotated[
-        str | None,
-        typer.Option(
-            "--audit-table",
-            envvar=TABLE_ENV,
-            help="The DynamoDB table of the audit trail "
-            "(make it: nsscale audit create-table NAME).",
-        ),
-    ],
+    typer.Option(
+        "--audit-table",
+        envvar=TABLE_ENV,
+        help="The DynamoDB table of the audit trail (make it: nsscale audit create-table NAME).",
+    ),
     None,
 )
-AUDIT_FILE = Param(
+AUDIT_FILE = Param[Path | None](
     "audit_file",
-    Annotated[
-        Path | None,
-        typer.Option(
-            "--audit-file",
-            dir_okay=False,
-            help="The local audit file [default: $XDG_STATE_HOME/nsscale/audit.jsonl].",
-        ),
-    ],
+    typer.Option(
+        "--audit-file",
+        dir_okay=False,
+        help="The local audit file [default: $XDG_STATE_HOME/nsscale/audit.jsonl].",
+    ),
     None,
 )
-AUDIT_REQUIRED = Param(
+AUDIT_REQUIRED = Param[bool](
     "audit_required",
-    Annotated[
-        bool,
-        typer.Option(
-            "--audit-required",
-            help="The run's record must be written to DynamoDB (to the audit file when no "
-            "table is set): checked before the first change (exit 1, nothing changed), and "
-            "exit 1 (3 stays 3) when it is missing after the run.",
-        ),
-    ],
+    typer.Option(
+        "--audit-required",
+        help="The run's record must be written to DynamoDB (to the audit file when no "
+        "table is set): checked before the first change (exit 1, nothing changed), and "
+        "exit 1 (3 stays 3) when it is missing after the run.",
+    ),
     False,
 )
 
 # ----------------------------------------------------------------------------------- history
 
-SINCE = Param(
+SINCE = Param[timedelta | None](
     "since_age",
-    Annotated[
-        timedelta | None,
-        typer.Option(
-            "--since",
-            parser=_age,
-            metavar="AGE",
-            help="Only runs started less than AGE ago: 90d, 12h, 30m.",
-            show_default=False,
-        ),
-    ],
+    typer.Option(
+        "--since",
+        parser=_age,
+        metavar="AGE",
+        help="Only runs started less than AGE ago: 90d, 12h, 30m.",
+        show_default=False,
+    ),
     None,
 )
-LIMIT = Param(
-    "limit", Annotated[int, typer.Option("--limit", min=1, help="At most this many runs.")], 50
+LIMIT = Param[int]("limit", typer.Option("--limit", min=1, help="At most this many runs."), 50)
+
+# ------------------------------------------------------------------------------------- serve
+
+LISTEN = Param[str](
+    "listen",
+    typer.Option(
+        "--listen",
+        metavar="HOST:PORT",
+        help="Where to listen: 0.0.0.0:8080 is every interface, port 0 any free one.",
+    ),
+    DEFAULT_LISTEN,
 )
+TOKEN_FILE = Param[Path | None](
+    "token_file",
+    typer.Option(
+        "--token-file",
+        metavar="FILE",
+        help="Static bearer tokens: one per line, then the namespace globs it may act on "
+        "(none: every one); re-read when it changes.",
+    ),
+    None,
+)
+KUBERNETES_AUTH = Param[bool](
+    "kubernetes_auth",
+    typer.Option(
+        "--kubernetes-auth",
+        help="Check each bearer token with a TokenReview and its right with a "
+        "SubjectAccessReview (the server needs system:auth-delegator).",
+    ),
+    False,
+)
+MAX_RUNS = Param[int](
+    "max_runs",
+    typer.Option("--max-runs", min=1, help="Runs at once; past it a request gets 503."),
+    DEFAULT_MAX_RUNS,
+)
+TOKEN_AUDIENCE = Param[list[str] | None](
+    "token_audience",
+    typer.Option(
+        "--token-audience",
+        metavar="AUD",
+        help="--kubernetes-auth: accept only tokens minted for this audience (repeatable; "
+        "kubectl create token SA --audience AUD).",
+    ),
+    None,
+)
+MAX_REVIEWS = Param[int](
+    "max_reviews",
+    typer.Option(
+        "--max-reviews",
+        min=1,
+        help="TokenReviews and SubjectAccessReviews in flight at once; past it a request gets 503.",
+    ),
+    DEFAULT_MAX_REVIEWS,
+)
+MAX_CONNECTIONS = Param[int](
+    "max_connections",
+    typer.Option(
+        "--max-connections",
+        min=1,
+        help="Connections open at once; one that sends no whole request in 10 s is closed.",
+    ),
+    DEFAULT_MAX_CONNECTIONS,
+)
+
+# ------------------------------------------------------------------------ audit, completion
+
+# audit create-table's
+TABLE_NAME = Param[str]("name", typer.Argument(help="The name of the DynamoDB table."))
+# completion's
+SHELL = Param[Shell]("shell", typer.Argument(metavar="SHELL", help="bash, zsh or fish."))
 
 # ---------------------------------------------------------------------------------- groups
 
@@ -577,3 +567,12 @@ CONNECTION = (TIMEOUT, CONTEXT, KUBECONFIG, KUBECTL)
 REPORTING = (OUTPUT, VERBOSE, LOG_FILE)
 ALERTING = (ON_FAILURE, EVENTS)
 AUDIT = (AUDIT_TABLE, AUDIT_FILE, AUDIT_REQUIRED)
+SERVE = (
+    LISTEN,
+    TOKEN_FILE,
+    KUBERNETES_AUTH,
+    TOKEN_AUDIENCE,
+    MAX_RUNS,
+    MAX_REVIEWS,
+    MAX_CONNECTIONS,
+)

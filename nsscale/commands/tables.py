@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -20,7 +19,7 @@ from nsscale.engine.result import MultiResult, RunResult
 from nsscale.engine.rivals.gitops import gitops_owner
 from nsscale.engine.rivals.hpa import Autoscaler
 from nsscale.errors import ExitCode
-from nsscale.kube.objects import GITOPS_KINDS, ORIGINAL, SCALED_TO, Kind, Workload, WorkloadKey
+from nsscale.kube.objects import ORIGINAL, SCALED_TO, Kind, Workload, WorkloadKey
 from nsscale.schedule.reconcile import Reconciled
 from nsscale.transaction import Scaled
 
@@ -119,12 +118,6 @@ def _width(cell: Text) -> int:
     if "\n" not in cell.plain:
         return cell.cell_len
     return max(cell_len(line) for line in cell.plain.split("\n"))
-
-
-def print_json(console: Console, document: dict[str, Any]) -> None:
-    # Plain print: Rich must not wrap or colour a document meant for machines.
-    console.file.write(json.dumps(document, indent=2) + "\n")
-    console.file.flush()
 
 
 def render_report(report: RunResult | MultiResult) -> Iterator[RenderableType]:
@@ -324,7 +317,7 @@ def _switched(scaled: Sequence[Scaled]) -> str:
             key = (kind, _switch(s.change))
             counts[key] = counts.get(key, 0) + 1
     return "".join(
-        f", {n} {_NAMES[kind]}{'s' if n > 1 else ''} {done}" for (kind, done), n in counts.items()
+        f", {n} {kind.info.name}{'s' if n > 1 else ''} {done}" for (kind, done), n in counts.items()
     )
 
 
@@ -333,7 +326,7 @@ def _switch(change: Change) -> str:
     owner that stays suspended for other namespaces, "kept suspended"."""
     if change.from_replicas == change.to_replicas == 0:
         return "kept suspended"
-    return _SWITCHED[change.workload.kind][change.to_replicas]
+    return change.workload.kind.info.switched[change.to_replicas]
 
 
 def _name(workload: Workload) -> str:
@@ -401,25 +394,5 @@ def _move(before: int, after: int, kind: Kind = Kind.DEPLOYMENT) -> str:
     return f"{_count(before, kind)} {ARROW} {_count(after, kind)}"
 
 
-# A CronJob or a ScaledObject is moved between 1 and 0: what each means, and the change to it.
-_STATES = {
-    Kind.CRONJOB: ("suspended", "running"),
-    Kind.SCALEDOBJECT: ("paused", "active"),
-    **dict.fromkeys(GITOPS_KINDS, ("suspended", "syncing")),
-}
-_SWITCHED = {
-    Kind.CRONJOB: ("suspended", "resumed"),
-    Kind.SCALEDOBJECT: ("paused", "resumed"),
-    **dict.fromkeys(GITOPS_KINDS, ("suspended", "resumed")),
-}
-_NAMES = {
-    Kind.CRONJOB: "CronJob",
-    Kind.SCALEDOBJECT: "ScaledObject",
-    Kind.KUSTOMIZATION: "Kustomization",
-    Kind.HELMRELEASE: "HelmRelease",
-    Kind.APPLICATION: "Application",
-}
-
-
 def _count(replicas: int, kind: Kind) -> str:
-    return str(replicas) if kind.scales else _STATES[kind][replicas]
+    return str(replicas) if kind.scales else kind.info.switch[replicas]

@@ -32,6 +32,9 @@ from nsscale.errors import (
     ErrorKind,
     KubectlError,
     KubectlOutputError,
+    LockForbidden,
+    LockHeld,
+    MarkLost,
     NsscaleError,
     error_lines,
 )
@@ -51,18 +54,6 @@ _RUN_ID, _OPERATION, _SNAPSHOT = "nsscale/run-id", "nsscale/operation", "nsscale
 _ENDED = "nsscale/ended"  # the run is over; the snapshot holds what it left changed
 _OUTCOME = "nsscale/outcome"  # how the run that retired the mark ended
 _MICRO = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-class LockHeld(NsscaleError):
-    """Another run holds the namespace, or an interrupted run left its mark."""
-
-
-class LockForbidden(NsscaleError):
-    """The caller may not create or delete Leases in the namespace."""
-
-
-class MarkLost(NsscaleError):
-    """The mark this run holds was taken over or deleted by someone else."""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ before the rest of nsscale is loaded)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nsscale.defaults import (
@@ -12,9 +12,9 @@ from nsscale.defaults import (
     DEFAULT_LEASE_S,
     DEFAULT_PARALLEL,
     DEFAULT_RETRIES,
-    DEFAULT_WAIT_TIMEOUT_S,
+    DEFAULT_WAIT_TIMEOUT,
 )
-from nsscale.engine.plan import Plan, Selection
+from nsscale.engine.plan import Operation, Plan, Selection
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,23 @@ class RunOptions:
     events: bool = False  # a Kubernetes Event on each workload changed
     hold_s: float | None = None  # after success: reconcile leaves the namespaces alone this long
     wait: bool = False  # after the writes, until every changed workload is ready
-    wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S
+    wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT.total_seconds()
     # Called with every namespace's plan after the reads and before the first write (a dry run
     # too); raising stops the run with nothing changed (`nsscale serve`: the caller's rights).
     authorize: Callable[[Mapping[str, Plan]], None] | None = field(default=None, compare=False)
     holder: str = ""  # who the in-cluster mark names; "" = user@host pid N
+
+    def for_operation(self, operation: Operation) -> RunOptions:
+        """These options with the kinds that take part in `operation` beside the workloads (the
+        one rule of the command line, the Python call and reconcile): CronJobs in up and
+        recover, which put back what was suspended, and in down when asked to suspend them;
+        KEDA's ScaledObjects in every operation but scale."""
+        resuming = operation in (Operation.UP, Operation.RECOVER)
+        return replace(
+            self,
+            cronjobs=resuming or self.suspend_cronjobs,
+            keda=operation is not Operation.SCALE,
+        )
 
 
 @dataclass(frozen=True)

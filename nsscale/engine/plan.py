@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from nsscale.errors import InvalidNamespace, UsageError
+from nsscale.kube.kinds import EXCLUDABLE_KINDS
 from nsscale.kube.objects import EXCLUDE, ORIGINAL, Kind, State, Workload, parse_count
 
 _RFC1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -72,9 +73,6 @@ class Skip:
     workload: Workload
     reason: str
     warn: bool = False  # a person should hear of it (an annotation nsscale cannot read)
-
-
-EXCLUDABLE_KINDS = ("deployment", "statefulset", "cronjob")
 
 
 @dataclass(frozen=True)

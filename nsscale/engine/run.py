@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from nsscale.engine.auditing import Audit
 from nsscale.engine.events import record_events
 from nsscale.engine.interrupts import Interrupts, signal_name
-from nsscale.engine.lock import LockForbidden, LockHeld, Mark, RunLock, merged, snapshot_of
+from nsscale.engine.lock import Mark, RunLock, merged, snapshot_of
 from nsscale.engine.options import RunOptions
 from nsscale.engine.plan import Entry, Operation, Plan, Snapshot, make_plan, plan_recovery
 from nsscale.engine.reads import Lookahead, write_question
@@ -29,7 +29,14 @@ from nsscale.engine.rivals.hpa import warn_of_autoscalers
 from nsscale.engine.rivals.keda import with_scaledobjects
 from nsscale.engine.waiting import Progress, wait_ready
 from nsscale.engine.writer import Writer
-from nsscale.errors import ErrorKind, NsscaleError, UsageError
+from nsscale.errors import (
+    ErrorKind,
+    LockForbidden,
+    LockHeld,
+    NsscaleError,
+    PreflightFailed,
+    UsageError,
+)
 from nsscale.kube.cluster import KubectlCluster, annotate_namespaces, read_workloads
 from nsscale.kube.objects import PAUSE_UNTIL, WORKLOAD_KINDS, Kind, State, Workload
 from nsscale.kube.retry import RetryPolicy
@@ -40,10 +47,6 @@ if TYPE_CHECKING:
     from nsscale.kubectl import Kubectl
 
 log = logging.getLogger("nsscale")
-
-
-class PreflightFailed(NsscaleError):
-    """The caller may not make a write the plan needs: nothing was changed."""
 
 
 @dataclass(frozen=True)

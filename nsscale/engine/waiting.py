@@ -1,10 +1,11 @@
 """Waiting until it is so: after the writes, poll until every changed workload is ready at its
 target, as `kubectl rollout status` judges it, or the time is up (nothing is undone then).
 
-A Deployment is ready when its controller has seen its latest spec (`status.observedGeneration`
-at least `metadata.generation`) and `replicas`, `updatedReplicas`, `readyReplicas` and
-`availableReplicas` all equal `spec.replicas`; a StatefulSet when `replicas` and `readyReplicas`
-do. An absent field counts 0. One read per poll covers every namespace waited on.
+A workload is ready when its controller has seen its latest spec (`status.observedGeneration`
+at least `metadata.generation`) and the status counts of its kind's rule (kube/kinds.py) all
+equal its replicas: for a Deployment `replicas`, `updatedReplicas`, `readyReplicas` and
+`availableReplicas`; for a StatefulSet `replicas` and `readyReplicas`. An absent field counts 0.
+One read per poll covers every namespace waited on.
 """
 
 from __future__ import annotations
@@ -15,15 +16,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from nsscale.errors import NsscaleError
-from nsscale.kube.objects import Kind, Workload, WorkloadKey
+from nsscale.kube.objects import Workload, WorkloadKey
 
 log = logging.getLogger("nsscale")
 
 POLL_S = 2.0
-_COUNTED = {
-    Kind.DEPLOYMENT: ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas"),
-    Kind.STATEFULSET: ("replicas", "readyReplicas"),
-}
 
 
 def is_ready(workload: Workload) -> bool:
@@ -32,7 +29,8 @@ def is_ready(workload: Workload) -> bool:
     generation = int(workload.manifest.get("metadata", {}).get("generation") or 0)
     if int(status.get("observedGeneration") or 0) < generation:
         return False
-    return all(int(status.get(f) or 0) == workload.replicas for f in _COUNTED[workload.kind])
+    counted = workload.kind.info.ready  # the kind's rule (kube/kinds.py)
+    return all(int(status.get(f) or 0) == workload.replicas for f in counted)
 
 
 @dataclass(frozen=True)

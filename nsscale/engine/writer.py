@@ -18,7 +18,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, classify, error_lines
+from nsscale.errors import (
+    ErrorKind,
+    KubectlError,
+    KubectlFailure,
+    KubectlOutputError,
+    classify,
+    error_lines,
+)
 from nsscale.kube.cluster import Cluster, printed_workloads
 from nsscale.kube.objects import WORKLOAD_KINDS, Kind, State, Workload
 from nsscale.kube.retry import RetryPolicy
@@ -94,7 +101,7 @@ class Writer:
         while pending:
             try:
                 written = self.cluster.replace([m.base.render(m.want) for m in pending.values()])
-            except (KubectlError, KubectlOutputError) as err:
+            except KubectlFailure as err:
                 if self.server_dry_run and isinstance(
                     err, KubectlError
                 ):  # nothing landed: what kubectl printed was accepted
@@ -139,7 +146,7 @@ class Writer:
     def _judge(
         self,
         pending: dict[int, Move],
-        err: KubectlError | KubectlOutputError,
+        err: KubectlFailure,
         results: dict[int, MoveResult],
         may_rebase: bool,
         may_resend: bool,
@@ -189,7 +196,7 @@ def _failed(move: Move, message: str, kind: ErrorKind) -> MoveResult:
     return MoveResult(move, failure=Failure(message, kind), judged=True)
 
 
-def outcome_unknown(err: KubectlError | KubectlOutputError) -> bool:
+def outcome_unknown(err: KubectlFailure) -> bool:
     """Whether some write of the failed call may still land: kubectl was killed, printed what
     we cannot read, or failed without the server's answer for an object (a timeout, a dropped
     connection: the server may still be working on the write)."""
@@ -199,7 +206,7 @@ def outcome_unknown(err: KubectlError | KubectlOutputError) -> bool:
     return not lines or not all(classify(line).answered for line in lines)
 
 
-def _refused(move: Move, err: KubectlError | KubectlOutputError) -> bool:
+def _refused(move: Move, err: KubectlFailure) -> bool:
     """The server answered this move's write with a refusal: it never landed (so a workload
     found as the move wanted was put there by someone else)."""
     if not isinstance(err, KubectlError) or err.killed:
@@ -209,11 +216,11 @@ def _refused(move: Move, err: KubectlError | KubectlOutputError) -> bool:
     return bool(lines) and all(classify(line).answered for line in lines)
 
 
-def _kind(err: KubectlError | KubectlOutputError) -> ErrorKind:
+def _kind(err: KubectlFailure) -> ErrorKind:
     return err.kind if isinstance(err, KubectlError) else ErrorKind.OTHER
 
 
-def _message_for(workload: Workload, err: KubectlError | KubectlOutputError) -> str:
+def _message_for(workload: Workload, err: KubectlFailure) -> str:
     """kubectl's line about this object when it printed one, else its last line."""
     quoted = f'"{workload.name}"'
     stderr = err.stderr if isinstance(err, KubectlError) else ""

@@ -16,11 +16,15 @@ it is suspended for in `nsscale/suspended-for` (the State's `holders`).
 
 from __future__ import annotations
 
-import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+# Re-exported: the kinds are where their objects' users have always found them.
+from nsscale.kube.kinds import GITOPS_KINDS as GITOPS_KINDS
+from nsscale.kube.kinds import WORKLOAD_KINDS as WORKLOAD_KINDS
+from nsscale.kube.kinds import Kind as Kind
 
 ORIGINAL = "nsscale/original-replicas"  # the count before nsscale first moved the workload
 SCALED_TO = "nsscale/scaled-replicas"  # the count nsscale left it at, to spot later changes
@@ -31,63 +35,6 @@ ORIGINAL_PAUSED = "nsscale/original-paused-replicas"  # PAUSED before nsscale's,
 ORIGINAL_AUTOMATED = "nsscale/original-automated"  # an Application's automated sync, as JSON
 PAUSE_UNTIL = "nsscale/pause-until"  # on a Namespace: leave it alone until then (RFC 3339)
 SUSPENDED_FOR = "nsscale/suspended-for"  # the namespaces a GitOps owner is suspended for
-
-
-class Kind(enum.StrEnum):
-    DEPLOYMENT = "deployment"
-    STATEFULSET = "statefulset"
-    CRONJOB = "cronjob"
-    SCALEDOBJECT = "scaledobject"
-    KUSTOMIZATION = "kustomization"
-    HELMRELEASE = "helmrelease"
-    APPLICATION = "application"
-
-    @classmethod
-    def from_api(cls, api_kind: str) -> Kind:
-        return cls(api_kind.lower())
-
-    @property
-    def plural(self) -> str:
-        return f"{self}s"
-
-    @property
-    def resource(self) -> str:
-        """The plural and group RBAC names it by."""
-        return f"{self.plural}.{self.api_version.rpartition('/')[0]}"
-
-    @property
-    def api_version(self) -> str:
-        """The group/version nsscale reads and writes it in."""
-        return _VERSIONS[self]
-
-    @property
-    def listed(self) -> str:
-        """How `kubectl get` names it (a custom resource with its group, never ambiguous)."""
-        return self.resource if self in CUSTOM_KINDS else self.plural
-
-    @property
-    def scales(self) -> bool:
-        """Moved by a replica count of pods (not a CronJob's or a ScaledObject's on/off)."""
-        return self in WORKLOAD_KINDS
-
-    @property
-    def gitops(self) -> bool:
-        """A GitOps owner: it lives apart from the namespaces it applies."""
-        return self in GITOPS_KINDS
-
-
-WORKLOAD_KINDS = (Kind.DEPLOYMENT, Kind.STATEFULSET)
-GITOPS_KINDS = (Kind.KUSTOMIZATION, Kind.HELMRELEASE, Kind.APPLICATION)
-CUSTOM_KINDS = (Kind.SCALEDOBJECT, *GITOPS_KINDS)
-_VERSIONS = {
-    Kind.DEPLOYMENT: "apps/v1",
-    Kind.STATEFULSET: "apps/v1",
-    Kind.CRONJOB: "batch/v1",
-    Kind.SCALEDOBJECT: "keda.sh/v1alpha1",
-    Kind.KUSTOMIZATION: "kustomize.toolkit.fluxcd.io/v1",
-    Kind.HELMRELEASE: "helm.toolkit.fluxcd.io/v2",
-    Kind.APPLICATION: "argoproj.io/v1alpha1",
-}
 
 
 WorkloadKey = tuple[str, Kind, str]  # (namespace, kind, name): unique across namespaces
@@ -166,8 +113,8 @@ class Workload:
                 spec_replicas = 0 if (spec.get("syncPolicy") or {}).get("automated") is None else 1
             elif kind.gitops:  # Flux: 1 while it reconciles, 0 suspended
                 spec_replicas = 0 if spec.get("suspend") is True else 1
-            else:
-                spec_replicas = spec.get("replicas", 1)  # the API's default is 1
+            else:  # the count at the kind's replica path; the API's default is 1
+                spec_replicas = _at(obj, kind.info.replicas or (), 1)
             status = obj.get("status") or {}
             workload = cls(
                 kind=kind,
@@ -223,7 +170,7 @@ class Workload:
         if self.kind is Kind.CRONJOB:
             obj["spec"]["suspend"] = state.replicas == 0
         elif self.kind.scales:
-            obj["spec"]["replicas"] = state.replicas
+            _put(obj, self.kind.info.replicas or (), state.replicas)
         return obj
 
 
@@ -259,6 +206,27 @@ def _suspend_owner(kind: Kind, spec: dict[str, Any], state: State, recorded: str
         spec.pop("suspend", None)
     elif recorded is not None:
         spec["suspend"] = recorded == "true"
+
+
+def _at(obj: Mapping[str, Any], path: Sequence[str], default: object) -> Any:
+    """The value at `path` in `obj`, or `default` when it is absent (a spec, too)."""
+    node: Any = obj
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return default
+        node = node[key]
+    return node
+
+
+def _put(obj: dict[str, Any], path: Sequence[str], value: object) -> None:
+    """`value` at `path` in `obj`: the mappings on the way are copied, the manifest read is
+    shared."""
+    *parents, last = path
+    node = obj
+    for key in parents:
+        copied = node[key] = dict(node.get(key) or {})
+        node = copied
+    node[last] = value
 
 
 def _controller(references: list[Mapping[str, Any]]) -> tuple[str, str] | None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from nsscale.defaults import DEFAULT_TIMEZONE
 from nsscale.engine.plan import Operation, Selection, make_plan
 from nsscale.errors import UsageError
 from nsscale.kube.objects import PAUSE_UNTIL, Namespace, Workload
@@ -39,7 +40,7 @@ class Policy:
 
     uptime: Schedule | None = None
     downtime: Schedule | None = None
-    timezone: str = "UTC"
+    timezone: str = DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)

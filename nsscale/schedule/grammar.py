@@ -24,6 +24,7 @@ import functools
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from nsscale.defaults import DEFAULT_TIMEZONE
 from nsscale.schedule.windows import ALWAYS, DAY_MINUTES, NEVER, WEEKDAYS, Schedule, Window
 
 _KEYWORDS = {"always": ALWAYS, "never": NEVER}
@@ -43,7 +44,7 @@ class ScheduleError(ValueError):
         self.part = part
 
 
-def parse_schedule(text: str, default_tz: str = "UTC") -> Schedule:
+def parse_schedule(text: str, default_tz: str = DEFAULT_TIMEZONE) -> Schedule:
     """The schedule `text` describes; a window without its own zone is in `default_tz` (checked
     even when no window needs it). ScheduleError naming the offending part otherwise."""
     default = time_zone(default_tz)

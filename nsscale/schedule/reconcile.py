@@ -97,13 +97,9 @@ def reconcile(
         group = [d.namespace for d in decisions if d.operation is operation]
         if not group or interrupts.stop_reason:
             continue
-        run_options = replace(
-            options,
-            run_id=new_run_id(),  # each run its own, as audited
-            replicas=None,
-            cronjobs=operation is Operation.UP or options.suspend_cronjobs,
-            keda=True,
-        )
+        # each run its own id, as audited
+        run_options = replace(options, run_id=new_run_id(), replicas=None)
+        run_options = run_options.for_operation(operation)
         from nsscale.engine.run import execute  # the engine: loaded only when a namespace needs it
 
         run_ahead = Lookahead.for_run(kubectl, group, None, run_options, auditor)

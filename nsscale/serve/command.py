@@ -26,7 +26,7 @@ from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
 from nsscale.audit.auditor import Auditor
 from nsscale.defaults import KUBECTL_ENV
-from nsscale.errors import KubectlNotFound, NsscaleError
+from nsscale.errors import CannotListen, KubectlNotFound
 from nsscale.kubectl import Kubectl
 from nsscale.serve.accesslog import AccessLog, server_log, setup_server_log
 from nsscale.serve.app import make_app
@@ -51,10 +51,6 @@ FLUSH_S = 2.0  # once every request is answered: how long the answers get to lea
 SPARE_FILES = 256  # file descriptors beyond --max-connections: kubectl's pipes, the audit
 
 SocketMap = MutableMapping[int, Any]
-
-
-class CannotListen(NsscaleError):
-    """The address of --listen cannot be bound (in use, not this host's)."""
 
 
 def serve(options: ServeOptions) -> int:

@@ -29,12 +29,12 @@ import time
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
-from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, UsageError
+from nsscale.defaults import DEFAULT_MAX_REVIEWS
+from nsscale.errors import ErrorKind, KubectlError, KubectlFailure, UsageError
 from nsscale.kube.review import question, review
 from nsscale.kubectl import Kubectl, parse_documents
 from nsscale.serve.answers import Forbidden, Unauthenticated, Unavailable
 from nsscale.serve.auth import Access, Caller
-from nsscale.serve.options import DEFAULT_MAX_REVIEWS
 
 log = logging.getLogger("nsscale")
 
@@ -216,7 +216,7 @@ class KubernetesAuthority:
         try:
             printed = self.kubectl.run([*_CREATE, "-o", "json"], stdin, requests=len(documents))
             answers = parse_documents(printed.stdout)
-        except (KubectlError, KubectlOutputError, ValueError) as err:
+        except (KubectlFailure, ValueError) as err:
             message = str(err) if secret is None else str(err).replace(secret, "<token>")
             log.error("could not %s with the cluster: %s", what, message)
             forbidden = isinstance(err, KubectlError) and err.kind is ErrorKind.FORBIDDEN

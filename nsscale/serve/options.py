@@ -6,14 +6,15 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nsscale.defaults import (
+    DEFAULT_LISTEN,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_REVIEWS,
+    DEFAULT_MAX_RUNS,
+)
 from nsscale.engine.options import AuditOptions
 from nsscale.errors import UsageError
 from nsscale.kubectl import KubectlConfig
-
-DEFAULT_LISTEN = "127.0.0.1:8080"  # loopback: another interface is a choice said out loud
-DEFAULT_MAX_RUNS = 4
-DEFAULT_MAX_REVIEWS = 8  # TokenReviews and SubjectAccessReviews in flight at once
-DEFAULT_MAX_CONNECTIONS = 1000
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,13 @@ from typing import Any
 
 from nsscale.api import namespace_status, run_namespace
 from nsscale.audit.auditor import Auditor
-from nsscale.engine.lock import LockHeld, Mark, RunLock
+from nsscale.engine.lock import Mark, RunLock
 from nsscale.engine.plan import Operation, Plan, check_namespace
 from nsscale.engine.rivals.hpa import RESOURCE as AUTOSCALERS
 from nsscale.engine.run import Executed
 from nsscale.errors import (
     InvalidNamespace,
+    LockHeld,
     NamespaceNotFound,
     NsscaleError,
     ProtectedNamespace,

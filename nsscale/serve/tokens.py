@@ -29,17 +29,13 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from nsscale.errors import UsageError
+from nsscale.errors import TokenFileError
 
 log = logging.getLogger("nsscale")
 notice = logging.getLogger("nsscale.serve")  # the server's own lines, always shown (accesslog.py)
 
 SHORT_TOKEN = 16  # a token shorter than this is easy to guess: warned of
 _GLOB = re.compile(r"[a-z0-9*?\[\]!-]+")  # what can match an RFC 1123 label
-
-
-class TokenFileError(UsageError):
-    """The token file cannot be read, or a line of it is not a token and its globs."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from nsscale.engine.plan import Change, Operation, Plan, Skip
-from nsscale.errors import KubectlError, KubectlOutputError, NsscaleError
+from nsscale.errors import KubectlFailure, OwnersUnreadable
 from nsscale.kube.cluster import KubectlCluster
 from nsscale.kube.objects import GITOPS_KINDS, Kind, State, Workload, WorkloadKey
 
@@ -99,10 +99,6 @@ def warn_of_gitops(workloads: Iterable[Workload]) -> None:
         )
 
 
-class OwnersUnreadable(NsscaleError):
-    """--suspend-gitops could not read an owner it must suspend: nothing changed."""
-
-
 def owner_keys(refs: Iterable[str]) -> list[WorkloadKey]:
     """The GitOps owners among a snapshot's refs (`kind/namespace/name`), as keys."""
     keys = []
@@ -130,8 +126,8 @@ def read_owners(
         namespaces = sorted({ns for ns, _, _ in of_kind})
         try:
             objects = cluster.list_workloads(namespaces, kinds=[kind])
-        except (KubectlError, KubectlOutputError) as err:
-            stderr = err.stderr if isinstance(err, KubectlError) else ""
+        except KubectlFailure as err:
+            stderr = err.stderr  # "" for an output kubectl printed but nsscale cannot read
             what = f"{kind.resource} in {', '.join(namespaces)}"
             if NOT_INSTALLED in stderr:
                 log.warning("%s is not installed: cannot suspend or resume %s", kind.resource, what)

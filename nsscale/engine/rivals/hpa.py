@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError
+from nsscale.errors import KubectlFailure
 from nsscale.kube.cluster import list_objects
 from nsscale.kube.objects import Kind, Workload, WorkloadKey
 
@@ -38,9 +38,8 @@ def read_autoscalers(
     kubectl call. One that cannot be read is a warning and no HPA: it only informs."""
     try:
         items, one = list_objects(kubectl, RESOURCE, namespaces)
-    except (KubectlError, KubectlOutputError) as err:
-        kind = err.kind if isinstance(err, KubectlError) else ErrorKind.OTHER
-        log.warning("could not read the HorizontalPodAutoscalers (%s): %s", kind, err)
+    except KubectlFailure as err:
+        log.warning("could not read the HorizontalPodAutoscalers (%s): %s", err.kind, err)
         return {}
     found: dict[WorkloadKey, Autoscaler] = {}
     for item in items:
