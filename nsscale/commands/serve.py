@@ -23,13 +23,13 @@ def serve_command(parsed: Parsed) -> int:
     require_extra()
     from nsscale.serve.command import serve  # Flask and waitress, once known to be there
 
-    audiences: list[str] = parsed[TOKEN_AUDIENCE] or []
+    audiences = parsed[TOKEN_AUDIENCE]
     options = ServeOptions(
         listen=parsed[LISTEN],
         token_file=parsed[TOKEN_FILE],
         kubernetes_auth=parsed[KUBERNETES_AUTH],
         max_runs=parsed[MAX_RUNS],
-        token_audiences=tuple(audiences),
+        token_audiences=tuple(audiences or ()),
         max_reviews=parsed[MAX_REVIEWS],
         max_connections=parsed[MAX_CONNECTIONS],
         kubectl=common.kubectl_config(),
