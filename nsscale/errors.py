@@ -18,6 +18,7 @@
     ├── PreflightFailed (1)             the caller may not make a write the plan needs
     ├── OwnersUnreadable (1)            --suspend-gitops could not read an owner to suspend
     ├── CannotListen (1)                serve's --listen address cannot be bound
+    ├── ReadsCancelled (1)              the run was stopped before its first reads were done
     └── AuditError (1)                  an audit sink failed (a run only warns, see audit/)
 
 Exit 3 (partly changed) is never an exception: it is read off the result of a run. A signal is
@@ -319,6 +320,10 @@ class PreflightFailed(NsscaleError):
 
 class OwnersUnreadable(NsscaleError):
     """--suspend-gitops could not read an owner it must suspend: nothing changed."""
+
+
+class ReadsCancelled(NsscaleError):
+    """A read the run began with was not waited for: the run was stopped before its end."""
 
 
 class CannotListen(NsscaleError):

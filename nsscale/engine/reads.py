@@ -27,7 +27,7 @@ from nsscale.engine.namespaces import Targets, choose
 from nsscale.engine.options import RunOptions
 from nsscale.engine.rivals.hpa import Autoscaler, read_autoscalers
 from nsscale.engine.rivals.keda import read_scaledobjects
-from nsscale.errors import ErrorKind, KubectlError, NsscaleError
+from nsscale.errors import ErrorKind, KubectlError, ReadsCancelled
 from nsscale.kube.cluster import KubectlCluster, read_namespaces, read_workloads
 from nsscale.kube.objects import WORKLOAD_KINDS, Kind, Namespace, Workload, WorkloadKey
 from nsscale.kube.retry import RetryPolicy
@@ -260,10 +260,6 @@ class Lookahead:
         if self._cluster is None or (self._cancelled and not self._cluster.done()):
             return ""
         return self._cluster.result()
-
-
-class ReadsCancelled(NsscaleError):
-    """A read the run began with was not waited for: the run was stopped before its end."""
 
 
 def _start(fn: Callable[[], T]) -> Future[T]:

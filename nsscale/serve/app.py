@@ -114,21 +114,11 @@ def _options() -> dict[str, Any]:
         return {}
     try:
         body = json.loads(raw, object_pairs_hook=_unique_keys)
-    except RepeatedKey as repeated:
-        raise BadRequest(
-            f"the key {json.dumps(repeated.key[:40])} is in the body twice: send it once"
-        ) from None
     except (ValueError, RecursionError):  # not UTF-8 or not JSON; nested past Python's stack
         raise BadRequest('the body is not JSON: send {"dry_run": true}, or no body') from None
     if not isinstance(body, dict):
         raise BadRequest('the body must be a JSON object, such as {"dry_run": true}')
     return body
-
-
-class RepeatedKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -137,7 +127,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for key, value in pairs:
         if key in found:
-            raise RepeatedKey(key)
+            raise BadRequest(f"the key {json.dumps(key[:40])} is in the body twice: send it once")
         found[key] = value
     return found
 
