@@ -23,6 +23,7 @@ from nsscale.errors import (
     ErrorKind,
     KubeconfigError,
     KubectlError,
+    KubectlFailure,
     KubectlNotFound,
     KubectlOutputError,
     kubeconfig_error,
@@ -233,7 +234,14 @@ class Kubectl:
 
     def _kubeconfig_problem(self) -> KubeconfigError | None:
         """kubectl found no cluster to talk to: why, if its kubeconfig says (see kubeconfig.py)."""
-        return kubeconfig_problem(self.config.kubeconfig, self.config.context)
+
+        def view() -> Any:
+            try:
+                return self.json(["config", "view"])
+            except KubectlFailure:
+                return None
+
+        return kubeconfig_problem(self.config.kubeconfig, self.config.context, view)
 
     def json(self, args: Sequence[str], stdin: str | None = None, *, requests: int = 1) -> Any:
         """Run with `-o json` and parse stdout; KubectlOutputError if it is not one JSON object."""

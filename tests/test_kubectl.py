@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -444,11 +445,22 @@ def test_no_usable_kubeconfig_is_one_line_exit_2_without_retries(
     assert seconds < 10, f"{seconds:.1f}s: retried?"
 
 
-def test_a_kubeconfig_with_a_server_is_usable(tmp_path: Path) -> None:
+def _viewed(kubectl_bin: Path, config: Path) -> Callable[[], Any]:
+    """kubectl's own reading of the kubeconfig, as the executor asks for it."""
+
+    def view() -> Any:
+        argv = [str(kubectl_bin), "--kubeconfig", str(config), "config", "view", "-o", "json"]
+        return json.loads(subprocess.run(argv, capture_output=True, check=True).stdout)
+
+    return view
+
+
+def test_a_kubeconfig_with_a_server_is_usable(tmp_path: Path, kubectl_bin: Path) -> None:
     config = tmp_path / "config"
     config.write_text(NO_SERVER.replace("insecure-skip-tls-verify: true", "server: https://x:1"))
-    assert kubeconfig_problem(str(config), None) is None
-    assert kubeconfig_problem(str(config), "elsewhere") is None  # kubectl names that one
+    view = _viewed(kubectl_bin, config)
+    assert kubeconfig_problem(str(config), None, view) is None
+    assert kubeconfig_problem(str(config), "elsewhere", view) is None  # kubectl names that one
     json_config = tmp_path / "config.json"  # what nsscale writes in a pod
     json_config.write_text(
         json.dumps(
@@ -459,4 +471,20 @@ def test_a_kubeconfig_with_a_server_is_usable(tmp_path: Path) -> None:
             }
         )
     )
-    assert kubeconfig_problem(str(json_config), None) is None
+    assert kubeconfig_problem(str(json_config), None, _viewed(kubectl_bin, json_config)) is None
+
+
+def test_a_kubeconfig_in_flow_style_yaml_is_read_as_kubectl_reads_it(
+    tmp_path: Path, kubectl_bin: Path
+) -> None:
+    """Any YAML kubectl reads (flow style, anchors) is judged alike: kubectl merges it."""
+    config = tmp_path / "config"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: a\n"
+        "clusters: [{name: c, cluster: &c {insecure-skip-tls-verify: true}}]\n"
+        "contexts: [{name: a, context: {cluster: c}}]\n"
+    )
+    problem = kubeconfig_problem(str(config), None, _viewed(kubectl_bin, config))
+    assert problem is not None
+    assert "the cluster 'c' of context 'a'" in str(problem)
+    assert "has no server" in str(problem)
