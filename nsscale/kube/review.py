@@ -54,14 +54,9 @@ def review(
     asked = [(v, r, ns) for ns in namespaces for v, r in questions]
     items: list[dict[str, Any]] = [_access_review(ns, v, r) for v, r, ns in asked]
     items.append({"apiVersion": _SELF_REVIEW[0], "kind": _SELF_REVIEW[1]})
-    document = {"apiVersion": "v1", "kind": "List", "items": items}
-    # Nothing to validate client-side in objects built here: --validate=false spares kubectl a
-    # download of the server's OpenAPI document.
-    args = ["create", "-f", "-", "--validate=false", "-o", "json"]
     problem = ""
     try:
-        # one POST per review, one after another
-        printed = kubectl.run(args, json.dumps(document), requests=len(items)).stdout
+        printed = _create(kubectl, items)
     except KubectlError as err:
         # kubectl goes on past an object it cannot create (a server older than 1.28 has no
         # SelfSubjectReview) and prints the others: keep every answer it did print.
@@ -76,6 +71,40 @@ def review(
     if unanswered and not problem:
         problem = f"no answer to: {', '.join(unanswered)}"
     return replace(answers, problem=problem)
+
+
+def ask(kubectl: Kubectl, reviews: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Reviews of any kind (TokenReview, SubjectAccessReview, ...) created in one kubectl call,
+    as the cluster answered them, in their order. They go on stdin: a token is never in argv.
+    KubectlFailure when kubectl failed, or printed other than one answer per review."""
+    document = reviews[0] if len(reviews) == 1 else None
+    printed = _create(kubectl, reviews, document)
+    try:
+        answers = parse_documents(printed)
+    except ValueError as exc:
+        raise KubectlOutputError(list(_CREATE), str(exc), printed) from exc
+    # several objects come back as one List
+    items = [i for a in answers for i in (a.get("items") or [] if a.get("kind") == "List" else [a])]
+    if len(items) != len(reviews):
+        reason = f"{len(items)} answers to {len(reviews)} reviews"
+        raise KubectlOutputError(list(_CREATE), reason, printed)
+    return [i if isinstance(i, dict) else {} for i in items]
+
+
+# Nothing to validate client-side in objects built here: --validate=false spares kubectl a
+# download of the server's OpenAPI document.
+_CREATE = ("create", "-f", "-", "--validate=false", "-o", "json")
+
+
+def _create(
+    kubectl: Kubectl,
+    items: Sequence[Mapping[str, Any]],
+    document: Mapping[str, Any] | None = None,
+) -> str:
+    """What kubectl printed for the objects created (one POST each, one after another); sent as
+    one List unless `document` is given."""
+    sent = document or {"apiVersion": "v1", "kind": "List", "items": list(items)}
+    return kubectl.run(list(_CREATE), json.dumps(sent), requests=len(items)).stdout
 
 
 def _access_review(namespace: str, verb: str, resource: str) -> dict[str, Any]:

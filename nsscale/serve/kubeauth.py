@@ -22,7 +22,6 @@ own identity without `system:auth-delegator`) is not kept: the request is answer
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -31,8 +30,8 @@ from typing import Any, Generic, TypeVar
 
 from nsscale.defaults import DEFAULT_MAX_REVIEWS
 from nsscale.errors import ErrorKind, KubectlError, KubectlFailure, UsageError
-from nsscale.kube.review import question, review
-from nsscale.kubectl import Kubectl, parse_documents
+from nsscale.kube.review import ask, question, review
+from nsscale.kubectl import Kubectl
 from nsscale.serve.answers import Forbidden, Unauthenticated, Unavailable
 from nsscale.serve.auth import Access, Caller
 
@@ -45,7 +44,6 @@ _REVIEWS = (
     ("create", "tokenreviews.authentication.k8s.io"),
     ("create", "subjectaccessreviews.authorization.k8s.io"),
 )
-_CREATE = ["create", "-f", "-", "--validate=false"]  # objects made here: nothing to validate
 
 _NOBODY = Caller("")  # what a token the cluster does not know is cached as
 
@@ -208,15 +206,9 @@ class KubernetesAuthority:
                 f"{self.max_reviews} token and access checks are in flight already "
                 "(--max-reviews): try again later"
             )
-        stdin = json.dumps(
-            documents[0]
-            if len(documents) == 1
-            else {"apiVersion": "v1", "kind": "List", "items": documents}
-        )
         try:
-            printed = self.kubectl.run([*_CREATE, "-o", "json"], stdin, requests=len(documents))
-            answers = parse_documents(printed.stdout)
-        except (KubectlFailure, ValueError) as err:
+            return [dict(answer) for answer in ask(self.kubectl, documents)]
+        except KubectlFailure as err:
             message = str(err) if secret is None else str(err).replace(secret, "<token>")
             log.error("could not %s with the cluster: %s", what, message)
             forbidden = isinstance(err, KubectlError) and err.kind is ErrorKind.FORBIDDEN
@@ -224,19 +216,6 @@ class KubernetesAuthority:
             raise Unavailable(f"could not {what} with the cluster now{hint}") from None
         finally:
             self._reviewing.release()
-        # several objects come back as one List
-        items = [
-            i for a in answers for i in (a.get("items") or [] if a.get("kind") == "List" else [a])
-        ]
-        if len(items) != len(documents):
-            log.error(
-                "could not %s with the cluster: %d answers to %d reviews",
-                what,
-                len(items),
-                len(documents),
-            )
-            raise Unavailable(f"could not {what} with the cluster now")
-        return [i if isinstance(i, dict) else {} for i in items]
 
 
 def _access_review(caller: Caller, access: Access) -> dict[str, Any]:
