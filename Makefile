@@ -16,7 +16,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto  # every core (pytest-xdist); the timing group on one: tests/conftest.py
 
 demo: $(STAMP)
 	$(BIN)/python -m tests.apiserver.demo

@@ -21,11 +21,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from nsscale.engine.lock import Mark
 from nsscale.kube.objects import ORIGINAL, SCALED_TO
@@ -320,11 +320,22 @@ def judge_racers(
     return verdicts
 
 
+MatrixRow = tuple[str, str, str, int, str, int, int]  # kind, position, mode, exit, outcome, ...
+
+
 @dataclass
 class MatrixLog:
     """Every fault-matrix case tried, for the summary printed at the end."""
 
-    rows: list[tuple[str, str, str, int, str, int, int]] = field(default_factory=list)
+    rows: list[MatrixRow] = field(default_factory=list)
+
+    def plain_rows(self) -> list[list[int | str]]:
+        """The rows in values a pytest-xdist worker can send (an ExitCode as its int)."""
+        return [[_plain(value) for value in row] for row in self.rows]
+
+    def gather(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Rows from another log's `plain_rows` (an xdist worker's)."""
+        self.rows.extend(cast(MatrixRow, tuple(row)) for row in rows)
 
     def add(self, kind: str, position: str, mode: str, verdict: Verdict) -> None:
         self.rows.append(
@@ -356,6 +367,10 @@ class MatrixLog:
             f"originals lost: {lost}; unreported changes: {unreported}"
         )
         return lines
+
+
+def _plain(value: object) -> int | str:
+    return int(value) if isinstance(value, int) else str(value)
 
 
 def other_mark(namespace: str) -> dict[str, Any]:

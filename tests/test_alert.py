@@ -13,7 +13,7 @@ import pytest
 
 from nsscale.commands.alert import alert
 from tests.apiserver.server import ApiServer
-from tests.faultkit import observe, run, seed, untouched
+from tests.faultkit import observe, run, untouched
 
 NS = "shop"
 SPEC = {("deployment", "web"): 3, ("statefulset", "db"): 1}
@@ -27,12 +27,6 @@ with open(sys.argv[1], "w") as out:
 print("paged the on-call engineer")
 sys.exit(int(sys.argv[2]))
 """
-
-
-@pytest.fixture
-def shop(apiserver: ApiServer) -> ApiServer:
-    seed(apiserver, NS, SPEC)
-    return apiserver
 
 
 def hook(tmp_path: Path, exit_code: int = 0) -> tuple[str, Path]:

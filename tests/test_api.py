@@ -15,7 +15,7 @@ import pytest
 
 from nsscale import scale_namespace_resources
 from tests.apiserver.server import ApiServer
-from tests.faultkit import Key, lease, observe, scaled_down, seed, untouched, wait_until
+from tests.faultkit import Key, lease, observe, scaled_down, untouched, wait_until
 from tests.kube import SEED_KEYS
 
 pytestmark = pytest.mark.e2e
@@ -30,13 +30,13 @@ SPEC: dict[Key, int] = {
 
 @pytest.fixture
 def shop(
-    apiserver: ApiServer, kubeconfig: Path, kubectl_bin: Path, monkeypatch: pytest.MonkeyPatch
+    shop: ApiServer, kubeconfig: Path, kubectl_bin: Path, monkeypatch: pytest.MonkeyPatch
 ) -> ApiServer:
-    seed(apiserver, NS, SPEC)
+    """The seeded shop, and the Python call pointed at it (its kubectl, its kubeconfig)."""
     monkeypatch.setenv("NSSCALE_KUBECTL", str(kubectl_bin))
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     monkeypatch.setenv("KUBECACHEDIR", str(kubeconfig.parent / ".kube-cache"))
-    return apiserver
+    return shop
 
 
 def test_down_and_up_return_the_original_design_s_dictionary(

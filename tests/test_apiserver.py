@@ -1167,6 +1167,7 @@ def test_admission_latency_leaves_reads_reviews_and_refused_writes_fast(
     assert 0 not in {r.status for r in shop.requests}
 
 
+@pytest.mark.timing  # an upper bound on the seconds it takes
 def test_a_write_cut_by_its_request_timeout_during_admission_never_lands(
     shop: ApiServer, kubectl: Kubectl
 ) -> None:
@@ -1215,6 +1216,7 @@ def test_an_admitted_write_checks_its_resource_version_when_it_lands(
     assert (web["spec"]["replicas"], web["metadata"]["annotations"]) == (3, {"someone": "else"})
 
 
+@pytest.mark.timing  # an upper bound on the seconds it takes
 def test_late_write_lands_after_the_connection_dropped(shop: ApiServer, kubectl: Kubectl) -> None:
     fault = shop.late("PUT", "deployments", "web", seconds=1.0)
     started = time.monotonic()

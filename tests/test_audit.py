@@ -612,13 +612,10 @@ def test_a_silent_endpoint_times_out_within_the_limit_and_says_so(
 
 
 @pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+def runner(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The command line's runner, its audit records naming the cluster CLUSTER."""
     monkeypatch.setenv("EKS_CLUSTER_NAME", CLUSTER)
-    for name in ("NSSCALE_KUBECTL", "NSSCALE_AUDIT_TABLE"):
-        monkeypatch.delenv(name, raising=False)
-    return CliRunner()
+    return runner
 
 
 def nsscale(runner: CliRunner, *args: str) -> Any:

@@ -31,13 +31,6 @@ A, B = workload("a", 3, 10), workload("b", 2, 11, kind="StatefulSet")
 ERR_500 = 'Error from server (InternalError): error when replacing "STDIN": boom\n'
 
 
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("COLUMNS", "200")  # pin Rich's width
-    monkeypatch.delenv("NSSCALE_KUBECTL", raising=False)
-    return CliRunner()
-
-
 def nsscale(runner: CliRunner, *args: str) -> Any:
     # no retries: a faked 500 is meant to fail
     retries = ["--retries", "0"] if args[0] in ("down", "up", "scale") else []

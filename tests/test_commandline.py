@@ -144,13 +144,6 @@ OPTIONS = {
 }
 
 
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.delenv("NSSCALE_KUBECTL", raising=False)
-    return CliRunner()
-
-
 def click_commands() -> dict[str, Any]:
     return dict(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
 

@@ -15,27 +15,21 @@ import pytest
 
 from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer
-from tests.faultkit import NSSCALE, Key, Observed, observe, scaled_down, seed, untouched
+from tests.faultkit import NSSCALE, Key, Observed, observe, scaled_down, untouched
 from tests.kube import SEED_KEYS
 
 pytestmark = pytest.mark.e2e
 
 NS = "shop"
-SAMPLE = {
+SPEC = {
     ("deployment", "web"): 3,
     ("deployment", "api"): 2,
     ("deployment", "idle"): 0,
     ("statefulset", "db"): 1,
     ("statefulset", "cache"): 2,
 }
-INITIAL = untouched(SAMPLE)
-DOWN = scaled_down(SAMPLE)
-
-
-@pytest.fixture
-def shop(apiserver: ApiServer) -> ApiServer:
-    seed(apiserver, NS, SAMPLE)
-    return apiserver
+INITIAL = untouched(SPEC)
+DOWN = scaled_down(SPEC)
 
 
 class Run:
@@ -150,7 +144,7 @@ def test_up_skips_a_workload_changed_since_unless_forced(shop: ApiServer, nsscal
 
 def test_scale_then_up_restores_a_workload_that_was_at_zero(shop: ApiServer, nsscale: Any) -> None:
     assert nsscale("scale", NS, "--replicas", "2").code == 0
-    assert {k: v[0] for k, v in state(shop).items()} == {k: 2 for k in SAMPLE}
+    assert {k: v[0] for k, v in state(shop).items()} == {k: 2 for k in SPEC}
     assert nsscale("up", NS).code == 0
     assert state(shop) == INITIAL
 
@@ -244,6 +238,7 @@ def test_forbidden_at_write_time_rolls_back_and_names_the_permission(
     assert state(shop) == INITIAL
 
 
+@pytest.mark.timing  # an upper bound on the seconds it takes
 def test_an_unreachable_server_exits_1_within_the_timeout(
     tmp_path: Path, kubectl_bin: Path
 ) -> None:
@@ -275,6 +270,7 @@ def test_an_unreachable_server_exits_1_within_the_timeout(
     assert "kubectl cluster-info" in proc.stderr  # what to do about it
 
 
+@pytest.mark.timing  # an upper bound on the seconds it takes
 def test_a_hung_write_is_cut_at_its_request_timeout_and_rolled_back(
     shop: ApiServer, nsscale: Any
 ) -> None:
@@ -294,6 +290,7 @@ def test_a_hung_write_is_cut_at_its_request_timeout_and_rolled_back(
     assert {r["name"] for r in doc["rollback_results"]} == {"api", "web", "db"}
 
 
+@pytest.mark.timing  # 3.9 s held against a 4 s deadline
 def test_a_write_landing_after_kubectl_was_killed_is_still_seen(
     shop: ApiServer, nsscale: Any
 ) -> None:
@@ -341,7 +338,7 @@ def test_json_output_carries_every_seed_key(shop: ApiServer, nsscale: Any) -> No
         "duration_s",
     }
     assert {(s["type"], s["name"], s["from_replicas"]) for s in doc["scaled_resources"]} == {
-        (kind, name, n) for (kind, name), n in SAMPLE.items() if n
+        (kind, name, n) for (kind, name), n in SPEC.items() if n
     }
 
 

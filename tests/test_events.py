@@ -7,18 +7,12 @@ import pytest
 
 from tests.apiserver.fixtures import Kubectl as KubectlFixture
 from tests.apiserver.server import ApiServer
-from tests.faultkit import Key, run, seed
+from tests.faultkit import Key, run
 
 pytestmark = pytest.mark.e2e
 
 NS = "shop"
 SPEC: dict[Key, int] = {("deployment", "web"): 3, ("statefulset", "db"): 1}
-
-
-@pytest.fixture
-def shop(apiserver: ApiServer) -> ApiServer:
-    seed(apiserver, NS, SPEC)
-    return apiserver
 
 
 def reasons(server: ApiServer) -> list[tuple[str, str, str]]:

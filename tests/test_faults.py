@@ -746,13 +746,6 @@ def valid_namespace(name: str) -> bool:
     return len(name) <= 63 and RFC1123.fullmatch(name) is not None
 
 
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.delenv("NSSCALE_KUBECTL", raising=False)
-    return CliRunner()
-
-
 def assert_usage_error(result: Any) -> None:
     """Exit 2, one line that says what is wrong, no traceback."""
     assert result.exit_code == 2, result.output

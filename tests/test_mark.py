@@ -34,7 +34,6 @@ from tests.faultkit import (
     other_mark,
     run,
     scaled_down,
-    seed,
     untouched,
     wait_until,
 )
@@ -48,12 +47,6 @@ SPEC: dict[Key, int] = {
     ("statefulset", "delta"): 2,
 }
 BATCHES = ("--batch-size", "1", "--parallel", "1")
-
-
-@pytest.fixture
-def shop(apiserver: ApiServer) -> ApiServer:
-    seed(apiserver, NS, SPEC)
-    return apiserver
 
 
 def mark_annotations(server: ApiServer) -> dict[str, str]:

@@ -26,19 +26,12 @@ from tests.faultkit import (
     observe,
     run,
     scaled_down,
-    seed,
     untouched,
     wait_until,
 )
 from tests.kube import KUBECTL, NS, Script, moved, workload
 
 SPEC: dict[Key, int] = {("deployment", "alpha"): 3, ("statefulset", "delta"): 2}
-
-
-@pytest.fixture
-def shop(apiserver: ApiServer) -> ApiServer:
-    seed(apiserver, NS, SPEC)
-    return apiserver
 
 
 def audit_lines(env: dict[str, str]) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from nsscale.engine.waiting import Progress, is_ready, wait_ready
 from nsscale.errors import KubectlError
 from nsscale.kube.objects import Workload
 from tests.apiserver.server import ApiServer
-from tests.faultkit import observe, run, scaled_down, seed, untouched
+from tests.faultkit import observe, run, scaled_down, untouched
 from tests.kube import NS, workload
 
 SPEC = {("deployment", "web"): 3, ("statefulset", "db"): 1}
@@ -126,12 +126,6 @@ def test_a_signal_stops_the_wait_and_a_failed_read_does_not() -> None:
 
 
 # ----------------------------------------------------------------- with the real kubectl
-
-
-@pytest.fixture
-def shop(apiserver: ApiServer) -> ApiServer:
-    seed(apiserver, NS, SPEC)
-    return apiserver
 
 
 @pytest.mark.e2e
