@@ -82,6 +82,7 @@ def text_of(path: Path) -> str | None:
 
 # A path that climbs out of the file's folder (`../x`), not an ellipsis (`.../x`).
 CLIMBING = re.compile(r"(?<![\w.])(?:\.\./)+[\w.-]+(?:/[\w.-]+)*")
+SYSTEM_FOLDERS = {"/tmp", "/var", "/var/tmp", "/home", "/root", "/run", "/opt", "/usr", "/srv"}
 MARKDOWN_NAME = re.compile(r"(?<![\w.-])[\w.-]+\.md\b")
 
 
@@ -91,8 +92,13 @@ def test_no_file_points_outside_the_repository() -> None:
     is one of its own."""
     files = tracked_files()
     ours = {path.name for path in files if path.suffix == ".md"}
-    # an absolute path into any folder above the checkout (where it was built, shared notes)
-    above = [re.escape(str(folder)) for folder in ROOT.resolve().parents if folder.parent != folder]
+    # an absolute path into a folder above the checkout (where it was built, shared notes);
+    # not the system's own folders, which a pod's manifest names (/tmp) wherever we are cloned
+    above = [
+        re.escape(str(folder))
+        for folder in ROOT.resolve().parents
+        if folder.parent != folder and str(folder) not in SYSTEM_FOLDERS
+    ]
     outside = re.compile(rf"(?<![\w.~$/-])(?:{'|'.join(above)})/[\w.-]+") if above else None
     found = []
     for path in files:
