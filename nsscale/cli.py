@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from nsscale import __version__
-from nsscale.commands.boundary import Known, command
+from nsscale.commands.boundary import Known, command, run_app
 from nsscale.commands.common import scope_document
 from nsscale.commands.options import (
     ALERTING,
@@ -223,4 +223,5 @@ def main() -> None:
 
         answer_completions()
     plugin = Path(sys.argv[0]).stem == PLUGIN
-    app(prog_name="kubectl nsscale" if plugin else None, complete_var=COMPLETE_VAR)
+    prog_name = "kubectl nsscale" if plugin else None
+    sys.exit(run_app(app, prog_name, COMPLETE_VAR))

@@ -5,10 +5,14 @@ Light to import: rich is loaded only to say what went wrong."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import typer
+
+# Typer (0.22 on) carries its own copy of click: its errors are these, not click's.
+from typer._click.exceptions import ClickException, UsageError
 
 from nsscale.commands.options import OUTPUT, OutputFormat, Param, Parsed
 from nsscale.errors import NsscaleError
@@ -43,6 +47,46 @@ def command(
     callback.__signature__ = signature  # type: ignore[attr-defined]  # mypy knows no such attribute
     callback.__doc__ = doc
     return callback
+
+
+def run_app(app: typer.Typer, prog_name: str | None, complete_var: str) -> int:
+    """The app on sys.argv, and its exit code. Not click's standalone mode, so that a usage
+    error comes here, to be told in JSON too when the line asks for -o json."""
+    try:
+        code = app(prog_name=prog_name, complete_var=complete_var, standalone_mode=False)
+    except UsageError as err:
+        return usage_failed(err, sys.argv[1:])
+    except ClickException as err:
+        err.show()
+        return err.exit_code
+    except typer.Abort:
+        print("Aborted!", file=sys.stderr)
+        return 1
+    return code if isinstance(code, int) else 0
+
+
+def usage_failed(err: UsageError, args: Sequence[str]) -> int:
+    """A command line click could not parse: its usage text on stderr, as click shows it; and
+    when the line asks for -o json, one JSON document on stdout, as every other failure."""
+    err.show()
+    if _asks_json(args):
+        from nsscale.commands.output import print_json
+
+        message = err.format_message()
+        print_json({"success": False, "exit_code": err.exit_code, "errors": [message]})
+    return err.exit_code
+
+
+def _asks_json(args: Sequence[str]) -> bool:
+    """-o json, -ojson, --output json or --output=json among the options (before `--`)."""
+    for option, value in zip(args, [*args[1:], ""], strict=True):
+        if option == "--":
+            return False
+        if option in ("-ojson", "--output=json"):
+            return True
+        if option in ("-o", "--output") and value == "json":
+            return True
+    return False
 
 
 def _failed(err: NsscaleError, output: OutputFormat, document: dict[str, Any]) -> int:

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import IO, Any
 
 from rich.console import Console, RenderableType
 from rich.text import Text
@@ -24,9 +24,20 @@ class _Stream(Console):
         raise BrokenPipeError
 
 
-def console(*, stderr: bool) -> Console:
-    # Rich colours only a terminal and honours NO_COLOR; no highlighting of numbers in tables.
-    return _Stream(stderr=stderr, highlight=False, soft_wrap=stderr)
+def console(
+    *,
+    stderr: bool,
+    file: IO[str] | None = None,
+    width: int | None = None,
+    terminal: bool | None = None,
+) -> Console:
+    """Rich colours only a terminal and honours NO_COLOR; no highlighting of numbers in tables.
+    Elsewhere (a pipe, a file, a CI log) a line is as long as it is: never wrapped, never cut.
+    `file`, `width`, `terminal`: where and as what it draws, as a test wants it (else stdout or
+    stderr, as they are)."""
+    out = _Stream(stderr=stderr, file=file, width=width, force_terminal=terminal, highlight=False)
+    out.soft_wrap = stderr or not out.is_terminal
+    return out
 
 
 @contextmanager

@@ -149,7 +149,7 @@ def _scale(
                 for ns in scope.named
             ]
             interrupted = _report(scope, operation, failed, run_id, dry_run)
-            _emit(interrupted, common)
+            _emit(interrupted, common, refused=True)
             return interrupted.exit_code
         if executed.refusal is not None:
             say_error(executed.refusal)
@@ -157,7 +157,8 @@ def _scale(
             say("interrupted before any change: nothing was changed")
         with interrupts.refusing("the result is being reported"):
             report = _report(scope, operation, executed.results, run_id, dry_run)
-            _emit(report, common)
+            refused = executed.refusal is not None or executed.interrupted is not None
+            _emit(report, common, refused=refused)
             if hook:
                 namespaces = [r.namespace for r in executed.results]
                 alert(hook, report.to_dict(), report.exit_code, namespaces)
@@ -177,10 +178,12 @@ def _report(
     return MultiResult(tuple(results), operation, run_id, dry_run)
 
 
-def _emit(report: RunResult | MultiResult, common: Common) -> None:
+def _emit(report: RunResult | MultiResult, common: Common, *, refused: bool = False) -> None:
+    """The report: its JSON document, or its tables; none for a run `refused` before any
+    change (what was said on stderr is all there is to tell)."""
     from nsscale.commands.tables import render_report  # loaded while kubectl read (_scale)
 
     if common.output is OutputFormat.JSON:
         print_json(report.to_dict())
-        return
-    show(*render_report(report))
+    elif not refused:
+        show(*render_report(report))

@@ -14,7 +14,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from nsscale.engine.plan import Change, Operation
+from nsscale.engine.plan import NO_ORIGINAL, Change, Operation
 from nsscale.engine.result import MultiResult, RunResult
 from nsscale.engine.rivals.gitops import gitops_owner
 from nsscale.engine.rivals.hpa import Autoscaler
@@ -28,21 +28,28 @@ _PLAIN = Style.null()
 
 
 class Grid:
-    """A table that draws itself in one pass when it fits the console, and as Rich's Table
-    (same columns, title, box and header style) when it does not.
+    """A table, drawn for where it goes. Not on a terminal (a pipe, a file, a CI log): plain
+    aligned columns as `kubectl get` prints them, headers in capitals, one line per row, never
+    wrapped. On a terminal: in a box, in one pass, exactly as Rich's Table would draw it; when
+    the box is wider than the terminal, cells are cut with "…" (the `detail` column first, then
+    the widest), so that a row stays one line and no word is ever broken in two.
 
     Rich's Table lays every cell out through its general renderer, about 0.6 ms a row: 0.3 s
-    to show a run over 500 workloads, more than nsscale's own work on a fast cluster. Cells
-    here are plain text with one style each, so a row that fits is measured and drawn directly
-    (about 0.05 ms), exactly as Rich would draw it. A table wider than the console (a narrow
-    terminal, a long kubectl message) is Rich's to fold, at Rich's speed: it wraps words and
-    shares the width between the columns, and the right border stays.
+    to show a run over 500 workloads. Cells here are plain text with one style each, measured
+    and drawn directly (about 0.05 ms a row).
     """
 
-    def __init__(self, title: str, columns: Sequence[str], table_box: Box = box.HEAVY_HEAD):
+    def __init__(
+        self,
+        title: str,
+        columns: Sequence[str],
+        table_box: Box = box.HEAVY_HEAD,
+        detail: int = -1,
+    ):
         self.title = title
         self.columns = [Text(c, "table.header") for c in columns]
         self.box = table_box
+        self.detail = detail % len(columns)  # the column cut first on a narrow terminal
         self.rows: list[list[Text]] = []
 
     def add_row(self, *cells: str | Text) -> None:
@@ -50,7 +57,8 @@ class Grid:
         self.rows.append([c if isinstance(c, Text) else Text(c) for c in cells])
 
     def rich_table(self) -> Table:
-        """The same table as Rich's Table; folds a cell rather than crop it."""
+        """The same table as Rich's Table draws it: what the Grid draws on a terminal that is
+        wide enough, character for character and style for style (tests/test_render.py)."""
         table = Table(
             title=Text(self.title, "table.title"),
             title_justify="default",
@@ -64,31 +72,81 @@ class Grid:
         return table
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if not options.is_terminal:
+            yield from self._plain()
+            return
         widths = [
             max(_width(cell) for cell in column)
             for column in zip(self.columns, *self.rows, strict=True)
         ]
-        table_width = sum(widths) + 3 * len(widths) + 1  # "│ " before each cell, " " after, "│"
-        if table_width > options.max_width:
-            yield self.rich_table()
-            return
+        edges = 3 * len(widths) + 1  # "│ " before each cell, " " after, "│"
+        if sum(widths) + edges > options.max_width:
+            widths = self._fitted(widths, options.max_width - edges)
+        table_width = sum(widths) + edges
         frame = self.box.substitute(options)
         padded = [w + 2 for w in widths]
         title = Text(self.title, "table.title", justify="default")
         yield from console.render(title, options.update(width=table_width, height=None))
         yield Segment(frame.get_top(padded) + "\n")
         head = (frame.head_left, frame.head_vertical, frame.head_right)
-        yield from _row(console, self.columns, widths, head, console.get_style("table.header"))
+        header_style = console.get_style("table.header")
+        yield from _row(console, _cut(self.columns, widths), widths, head, header_style)
         yield Segment(frame.get_row(padded, "head") + "\n")
         body = (frame.mid_left, frame.mid_vertical, frame.mid_right)
         for row in self.rows:
-            yield from _row(console, row, widths, body)
+            yield from _row(console, _cut(row, widths), widths, body)
         yield Segment(frame.get_bottom(padded) + "\n")
+
+    def _fitted(self, widths: Sequence[int], room: int) -> list[int]:
+        """Column widths that sum to at most `room` cells: the detail column cut down to its
+        header's width, then the widest column one cell at a time (never below one cell)."""
+        fitted = list(widths)
+        excess = sum(fitted) - room
+        floor = min(fitted[self.detail], self.columns[self.detail].cell_len)
+        cut = min(excess, fitted[self.detail] - floor)
+        fitted[self.detail] -= cut
+        excess -= cut
+        while excess > 0:
+            widest = max(range(len(fitted)), key=fitted.__getitem__)
+            if fitted[widest] <= 1:
+                break  # a console narrower than one cell a column: as narrow as it gets
+            fitted[widest] -= 1
+            excess -= 1
+        return fitted
+
+    def _plain(self) -> RenderResult:
+        """`kubectl get`'s columns (its tabwriter: each column but the last as wide as its
+        widest cell plus 3, at least 6); a cell's own line breaks become blanks."""
+        header = [c.plain.upper() for c in self.columns]
+        rows = [header, *([_one_line(cell) for cell in row] for row in self.rows)]
+        widths = [max(6, max(len(c) for c in column) + 3) for column in zip(*rows, strict=True)]
+        yield Segment(self.title + "\n")
+        for row in rows:
+            cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)]
+            yield Segment(("".join(cells) + row[-1]).rstrip() + "\n")
+
+
+def _one_line(cell: Text) -> str:
+    return " ".join(line.strip() for line in cell.plain.splitlines() if line.strip())
+
+
+def _cut(cells: Sequence[Text], widths: Sequence[int]) -> list[list[Text]]:
+    """Each cell as its lines (kubectl's own line breaks kept), each line cut with "…" to its
+    column's width."""
+    cut: list[list[Text]] = []
+    for cell, width in zip(cells, widths, strict=True):
+        lines = list(cell.split()) if "\n" in cell.plain else [cell]
+        if any(line.cell_len > width for line in lines):
+            lines = [line.copy() for line in lines]
+            for line in lines:
+                line.truncate(width, overflow="ellipsis")
+        cut.append(lines)
+    return cut
 
 
 def _row(
     console: Console,
-    cells: Sequence[Text],
+    lines: Sequence[Sequence[Text]],
     widths: Sequence[int],
     edges: tuple[str, str, str],
     style: Style = _PLAIN,
@@ -97,8 +155,6 @@ def _row(
     Rich's Table draws it (`style` on the padding too, a cell's style on its own padding)."""
     left, between, right = edges
     pad = Segment(" ", style)
-    # kubectl's own line breaks kept; split() copies the cell, so only when there are some
-    lines = [cell.split() if "\n" in cell.plain else [cell] for cell in cells]
     for i in range(max(len(cell) for cell in lines)):
         yield Segment(left)
         for column, (cell, width) in enumerate(zip(lines, widths, strict=True)):
@@ -132,8 +188,12 @@ def render_report(report: RunResult | MultiResult) -> Iterator[RenderableType]:
 
 
 def result_parts(result: RunResult) -> Iterator[RenderableType]:
-    """One namespace's run: its table, its rollback's, what is not ready, its line."""
-    yield run_table(result)
+    """One namespace's run: its table, its rollback's, what is not ready, its line. A
+    namespace already up, or refused before any change (one of several), has no table: its
+    line says it all."""
+    run = run_table(result)
+    if not _already_up(result) and (bool(run.rows) or result.success):
+        yield run
     if (table := rollback_table(result)) is not None:
         yield table
     if (table := not_ready_table(result)) is not None:
@@ -212,10 +272,11 @@ def run_table(result: RunResult) -> Grid:
     table = Grid(f"nsscale {result.operation} {result.namespace}", columns)
     for s in o.scaled:
         w, change = s.change.workload, s.change
-        done = "scaled" if w.kind.scales else _switch(change)
+        restoring = result.operation is Operation.UP
+        done = ("restored" if restoring else "scaled") if w.kind.scales else _switch(change)
         status, style = (f"would be {done}", "cyan") if result.dry_run else (done, "green")
         if result.dry_run and w.kind.scales:
-            status = "would scale"
+            status = "would restore" if restoring else "would scale"
         detail = f"for {change.after.holders}" if change.after.holders else ""
         if (r := restored.get(w.key)) is not None:
             status, style = ("rolled back", "yellow") if r.ok else ("LEFT CHANGED", "bold red")
@@ -269,6 +330,8 @@ def summary(result: RunResult) -> Text:
     o = result.outcome
     ns = result.namespace
     skipped = f", {len(result.plan.skips)} skipped" if result.plan.skips else ""
+    if _already_up(result):
+        return Text(f"{ns}: already up: nothing recorded to restore.", "green")
     if result.dry_run and o.success:
         return Text(f"Dry run: {len(o.scaled)} would be scaled{skipped} in {ns}; nothing changed.")
     if o.success:
@@ -305,7 +368,21 @@ def summary(result: RunResult) -> Text:
         )
     if result.exit_code == ExitCode.PARTIAL:
         return Text(f"{ns}: failed; state of some workloads unknown: check them.", "bold red")
-    return Text(f"{ns}: failed; nothing was changed.", "yellow")
+    why = f": {o.errors[0]}" if o.errors and not run_table(result).rows else ""
+    return Text(f"{ns}: failed; nothing was changed{why}.", "yellow")
+
+
+def _already_up(result: RunResult) -> bool:
+    """`up` that found nothing nsscale scaled: every workload skipped for want of an original
+    (none restored, none failed)."""
+    o, skips = result.outcome, result.plan.skips
+    return (
+        result.operation is Operation.UP
+        and o.success
+        and not o.scaled
+        and bool(skips)
+        and all(skip.reason == NO_ORIGINAL for skip in skips)
+    )
 
 
 def _switched(scaled: Sequence[Scaled]) -> str:

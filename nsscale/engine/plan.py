@@ -68,6 +68,9 @@ class Change:
         return self.after.replicas
 
 
+NO_ORIGINAL = "no recorded original: nsscale has not scaled it"  # `up`: not nsscale's to restore
+
+
 @dataclass(frozen=True)
 class Skip:
     workload: Workload
@@ -181,7 +184,7 @@ def _move(workload: Workload, target: int) -> Change | Skip:
 def _restore(workload: Workload, force: bool) -> Change | Skip:
     state = workload.state
     if state.original is None:
-        return Skip(workload, "no recorded original: nsscale has not scaled it")
+        return Skip(workload, NO_ORIGINAL)
     original = parse_count(state.original)
     if original is None:
         return Skip(workload, _unreadable(state.original))
