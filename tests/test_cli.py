@@ -14,6 +14,7 @@ from nsscale import __version__
 from nsscale.cli import app
 from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer
+from tests.columns import plain_rows
 from tests.faultkit import NSSCALE
 from tests.kube import (
     KUBECTL,
@@ -38,12 +39,9 @@ def nsscale(runner: CliRunner, *args: str) -> Any:
 
 
 def rows(table: str) -> list[list[str]]:
-    """The body rows of the Rich tables printed, as lists of cells."""
-    return [
-        [cell.strip() for cell in line.split("│")[1:-1]]
-        for line in table.splitlines()
-        if line.startswith("│")
-    ]
+    """The body rows of the tables printed (not on a terminal: plain columns), as lists of
+    cells."""
+    return plain_rows(table)
 
 
 def test_version(runner: CliRunner) -> None:

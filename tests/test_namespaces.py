@@ -84,7 +84,7 @@ def test_three_namespaces_go_down_and_come_back_in_one_run(
     assert up.code == 0, str(up)
     for ns in NAMESPACES:  # a table per namespace, then one row each in the summary table
         assert f"nsscale up {ns}" in up.stdout
-        assert re.search(rf"{ns}\s+│ done", up.stdout), up.stdout
+        assert re.search(rf"^{ns}\s+done\s", up.stdout, re.MULTILINE), up.stdout
     assert "nsscale up: 3 namespaces" in up.stdout
     assert "3 namespaces: 3 done." in up.stdout
     assert states(three) == dict.fromkeys(NAMESPACES, untouched(SPEC))

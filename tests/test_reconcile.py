@@ -84,7 +84,7 @@ def test_a_dry_run_previews_without_changing_anything(
 ) -> None:
     preview = reconcile(env, "--downtime", "Mon-Sun 22:00-06:00", "--at", NIGHT, "--dry-run")
     assert preview.code == 0, str(preview)
-    assert re.search(r"dev\s+│ down\s+│ down", preview.stdout), preview.stdout
+    assert re.search(r"^dev\s+down\s+down\s", preview.stdout, re.MULTILINE), preview.stdout
     assert "would scale" in preview.stdout
     assert observe(teams, "dev") == untouched(SPEC)
 
