@@ -96,8 +96,9 @@ def _failed(err: NsscaleError, output: OutputFormat, document: dict[str, Any]) -
 
     say_error(err)
     if output is OutputFormat.JSON:
-        base = {"success": False, "errors": [err.message]}
-        print_json(base | document | {"exit_code": int(err.exit_code)})
+        # a failure, whatever a report of no namespace at all says (all of none succeeded)
+        failed = {"success": False, "exit_code": int(err.exit_code)}
+        print_json({"success": False, "errors": [err.message]} | document | failed)
     return err.exit_code
 
 
