@@ -63,7 +63,7 @@ def on_terminal(env: Mapping[str, str], width: int, *args: str) -> tuple[int, li
 def piped(env: Mapping[str, str], *args: str) -> tuple[int, list[str], str]:
     """`nsscale ARGS` with stdout a pipe, in a 40-column environment (COLUMNS): exit code,
     stdout's lines, stderr."""
-    done = run(env | {"COLUMNS": "40"}, *args)
+    done = run({**env, "COLUMNS": "40"}, *args)
     return done.code, done.stdout.splitlines(), done.stderr
 
 
