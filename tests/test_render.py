@@ -4,25 +4,30 @@ Rich's Table; and the closing line of a run."""
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import replace
 
 import pytest
 from rich import box
 from rich.cells import cell_len
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from nsscale.commands.output import console
 from nsscale.commands.tables import (
     Grid,
     history_table,
+    not_ready_table,
+    render_report,
     rollback_table,
     run_table,
     status_table,
     summary,
 )
 from nsscale.engine.plan import Change, Operation, Plan, Skip, make_plan
-from nsscale.engine.result import RunResult
+from nsscale.engine.result import MultiResult, RunResult
+from nsscale.engine.waiting import NotReady
 from nsscale.engine.writer import Failure
 from nsscale.errors import ErrorKind
 from nsscale.kube.objects import State, Workload
@@ -293,3 +298,91 @@ def test_the_history_says_who_asked_the_server_for_a_run() -> None:
     by = "system:serviceaccount:platform-tooling:nsscale-nightly@bastion-eu-west-1.internal"
     assert any(f"token:portal via {by}" in line for line in lines)
     assert sum("via" in line for line in lines) == 1
+
+
+# Off a terminal (a pipe, a file, a CI log): kubectl's columns, through the command line's own
+# console (nsscale.commands.output.console).
+
+
+def shown(*renderables: RenderableType, width: int | None = None) -> list[str]:
+    """What stdout shows: a terminal `width` cells wide (its styles taken out), or, without a
+    width, a pipe in a 40-column environment."""
+    file = io.StringIO()
+    out = console(stderr=False, file=file, width=width or 40, terminal=width is not None)
+    for renderable in renderables:
+        out.print(renderable)
+    return re.sub(r"\x1b\[[0-9;]*m", "", file.getvalue()).splitlines()
+
+
+def test_piped_every_table_is_kubectls_columns_a_line_a_row() -> None:
+    failed = down(failed=True)
+    late = replace(
+        down(failed=False), not_ready=(NotReady(workloads(1)[0], 3), NotReady(workloads(0)[2], 2))
+    )
+    not_ready = not_ready_table(late)
+    assert not_ready is not None
+    several = MultiResult((failed, late), Operation.DOWN, "run-1", False)
+    lines = shown(*render_report(several), not_ready, tables()["status"], tables()["history"])
+    by = "system:serviceaccount:platform-tooling:nsscale-nightly@bastion-eu-west-1.internal."
+    assert lines == [
+        "nsscale down shop",
+        "KIND          NAME                                   REPLICAS   STATUS         DETAIL",
+        "deployment    payments-api-worker-canary-eu-west-1   3 → 0      rolled back",
+        f"statefulset   checkout-frontend-blue-green           3 → 0      LEFT CHANGED   {MESSAGE}",
+        f"deployment    db                                     3 → 0      failed         {MESSAGE}",
+        "statefulset   inventory-sync-cronjob-runner          0          skipped        "
+        "already at 0",
+        "rollback",
+        "KIND          NAME                                   RESTORED TO   STATUS     DETAIL",
+        "deployment    payments-api-worker-canary-eu-west-1   3             restored",
+        f"statefulset   checkout-frontend-blue-green           3             FAILED     {MESSAGE}",
+        "shop is PARTLY CHANGED: 1 workload(s) left changed: statefulset/checkout-frontend-blue-"
+        "green (at 0). A person must look (their originals are kept in the annotation "
+        "nsscale/original-replicas).",
+        "nsscale down shop",
+        "KIND          NAME                                   REPLICAS   STATUS    DETAIL",
+        "deployment    payments-api-worker-canary-eu-west-1   3 → 0      scaled",
+        "statefulset   checkout-frontend-blue-green           3 → 0      scaled",
+        "deployment    db                                     3 → 0      scaled",
+        "statefulset   inventory-sync-cronjob-runner          0          skipped   already at 0",
+        "not ready",
+        "KIND         NAME                                   READY   WANTED",
+        "deployment   payments-api-worker-canary-eu-west-1   1       3",
+        "deployment   db                                     0       2",
+        "shop: 3 scaled, 1 skipped; 2 not ready within --wait-timeout (the change stays).",
+        "nsscale down: 2 namespaces",
+        "NAMESPACE   OUTCOME          SCALED   FAILED   SKIPPED   ROLLED BACK   EXIT",
+        "shop        PARTLY CHANGED   2        1        1         1             3",
+        "shop        not ready        3        0        1         0             4",
+        "2 namespaces: 0 done, 1 not ready in time (shop), 1 PARTLY CHANGED (shop): a person "
+        "must look.",
+        "not ready",
+        "KIND         NAME                                   READY   WANTED",
+        "deployment   payments-api-worker-canary-eu-west-1   1       3",
+        "deployment   db                                     0       2",
+        "nsscale status shop",
+        "KIND          NAME                                   REPLICAS   READY   ORIGINAL   "
+        "SET BY NSSCALE",
+        "deployment    payments-api-worker-canary-eu-west-1   0          0       3          0",
+        "statefulset   checkout-frontend-blue-green           0          0       3          0",
+        "deployment    db                                     0          0       3          0",
+        "statefulset   inventory-sync-cronjob-runner          0          0       3          0",
+        "nsscale history shop (prod-eu)",
+        "TIME (UTC)            OP     OUTCOME   SCALED   FAILED   SKIPPED   BY",
+        f"2026-11-28 05:50:00   up     success   3        0        1         {by}example.com",
+        f"2026-11-28 05:51:00   down   success   3        0        1         {by}example.com",
+    ]
+
+
+def test_piped_a_cell_of_several_lines_is_one_line() -> None:
+    assert shown(sample())[-1] == "deployment    [bold]web   1 → 0      failed         two lines"
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120])
+def test_on_a_terminal_the_history_keeps_each_run_on_one_line(width: int) -> None:
+    lines = shown(tables()["history"], width=width)
+    runs = [line for line in lines if line.startswith("  2")]
+    assert len(runs) == 2
+    assert all(cell_len(line) <= width for line in lines)
+    day = {40: "2…", 60: "2026-…"}.get(width, "2026-11-28")  # cut, never split over two lines
+    assert [line.split()[0] for line in runs] == [day, day], lines
