@@ -374,3 +374,33 @@ def test_no_namespace_with_json_output_is_a_failure(shop: ApiServer, env: dict[s
     document = json.loads(done.stdout)
     assert (done.code, document["success"], document["exit_code"]) == (2, False, 2)
     assert document["namespaces"] == []
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("width", [40, None])
+def test_reconcile_decisions_a_line_a_namespace(
+    shop: ApiServer, env: dict[str, str], width: int | None
+) -> None:
+    seed(shop, "other", {("deployment", "api"): 0})
+    args = ("reconcile", NS, "other", "--downtime", "always", "--dry-run")
+    args += ("--at", "2026-12-07T19:40:00+00:00")
+    code, lines, _ = piped(env, *args) if width is None else on_terminal(env, width, *args)
+    assert code == 0
+    if width is None:
+        assert lines[:4] == [
+            "nsscale reconcile at 2026-12-07T19:40+00:00",
+            "NAMESPACE   WANTS   ACTION   REASON",
+            "shop        down    down     inside its downtime always: 2 to bring down",
+            "other       down    none     already down (inside its downtime always)",
+        ]
+        return
+    assert lines[:8] == [
+        "nsscale reconcile at ",  # the title wraps between words
+        "2026-12-07T19:40+00:00",
+        "┏━━━━━━━━━━━┳━━━━━━━┳━━━━━━━━┳━━━━━━━━━┓",
+        "┃ namespace ┃ wants ┃ action ┃ reason  ┃",
+        "┡━━━━━━━━━━━╇━━━━━━━╇━━━━━━━━╇━━━━━━━━━┩",
+        "│ shop      │ down  │ down   │ inside… │",
+        "│ other     │ down  │ none   │ alread… │",
+        "└───────────┴───────┴────────┴─────────┘",
+    ]
