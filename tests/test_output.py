@@ -382,8 +382,8 @@ def test_reconcile_decisions_a_line_a_namespace(
     shop: ApiServer, env: dict[str, str], width: int | None
 ) -> None:
     seed(shop, "other", {("deployment", "api"): 0})
-    args = ("reconcile", NS, "other", "--downtime", "always", "--dry-run")
-    args += ("--at", "2026-12-07T19:40:00+00:00")
+    at = ("--at", "2026-12-07T19:40:00+00:00")
+    args = ("reconcile", NS, "other", "--downtime", "always", "--dry-run", *at)
     code, lines, _ = piped(env, *args) if width is None else on_terminal(env, width, *args)
     assert code == 0
     if width is None:
