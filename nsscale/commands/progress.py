@@ -57,7 +57,7 @@ class WaitDisplay:
 
     @staticmethod
     def _table(progress: Progress) -> Grid:
-        table = Grid(f"waiting: {_times(progress)}", ("namespace", "ready"))
+        table = Grid(f"waiting: {_times(progress)}", ("namespace", "ready"), cut=("namespace",))
         for namespace, (ready, total) in progress.counts.items():
             table.add_row(namespace, Text(f"{ready}/{total}", "green" if ready == total else ""))
         return table
