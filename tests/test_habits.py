@@ -82,6 +82,24 @@ def test_recover_takes_its_one_namespace_with_dash_n(shop: ApiServer, env: dict[
     assert "one namespace at a time, not shop, blog" in two.stderr
 
 
+def test_history_takes_its_namespace_with_dash_n(shop: ApiServer, env: dict[str, str]) -> None:
+    assert run(env, "down", NS).code == 0
+    shown = run(env, "history", "-n", NS, "-o", "json")
+    assert shown.code == 0, str(shown)
+    assert shown.json()["namespace"] == NS
+    assert [e["operation"] for e in shown.json()["events"]] == ["down"]
+
+
+@pytest.mark.parametrize("command", ["down", "recover", "history"])
+def test_no_namespace_at_all_is_a_failed_json_document(
+    shop: ApiServer, env: dict[str, str], command: str
+) -> None:
+    done = run(env, command, "-o", "json")
+    assert done.code == 2, str(done)
+    assert done.json()["success"] is False
+    assert done.json()["errors"][0].startswith("no namespace")
+
+
 # ------------------------------------------------------------------------ --exclude KIND/NAME
 
 
@@ -188,6 +206,24 @@ def test_the_mark_names_its_process(shop: ApiServer, env: dict[str, str]) -> Non
     assert (holder.host, holder.boot_id) == (here.host, boot_id)
     assert not holder.gone(here)  # alive: its mark blocks as ever
     assert down.finish().code == 0
+
+
+def test_a_holder_is_gone_only_when_surely_so() -> None:
+    here = this_process()
+    assert here is not None
+    assert not here.gone(here)
+    reused = Holder(here.host, here.boot_id, here.pid_namespace, here.pid, here.started + 1)
+    assert reused.gone(here)  # the pid now names another process
+    for elsewhere in (
+        Holder("other-host", here.boot_id, here.pid_namespace, 2**22 + 1, 1),
+        Holder(here.host, "another-boot", here.pid_namespace, 2**22 + 1, 1),
+        Holder(here.host, here.boot_id, "pid:[1]", 2**22 + 1, 1),
+    ):
+        assert not elsewhere.gone(here)
+    assert not Holder(here.host, here.boot_id, here.pid_namespace, 2**22 + 1, 1).gone(None)
+    assert Holder(here.host, here.boot_id, here.pid_namespace, 2**22 + 1, 1).gone(here)
+    assert Holder.decode("not a holder") is None
+    assert Holder.decode(here.encode()) == here
 
 
 def kill_a_down_mid_way(shop: ApiServer, env: dict[str, str]) -> int:

@@ -133,12 +133,12 @@ class Scope:
     def check(self) -> None:
         """UsageError for a bad name, for no namespace at all, or for several where the
         command takes one."""
-        if self.one and len(self.named) != 1:
+        if self.one and not self.named:
+            raise UsageError("no namespace: name one", "-n NAMESPACE is the same as naming it")
+        if self.one and len(self.named) > 1:
             raise UsageError(
-                "no namespace: name one"
-                if not self.named
-                else f"one namespace at a time, not {', '.join(self.named)}",
-                "for example: nsscale recover shop, or nsscale recover -n shop",
+                f"one namespace at a time, not {', '.join(self.named)}",
+                "name one namespace, or give one -n NAMESPACE",
             )
         if not self.named and self.selector is None:
             raise UsageError(
