@@ -358,8 +358,8 @@ EXCLUDE = Param[list[str] | None](
     typer.Option(
         "--exclude",
         metavar="NAME|KIND/NAME",
-        help="Leave this workload alone (repeatable): NAME in every kind, or "
-        "deployment/NAME, statefulset/NAME.",
+        help="Leave this workload alone (repeatable): NAME in every kind, or KIND/NAME, KIND "
+        "as kubectl names it (deploy/web, sts/db, deployment.apps/web).",
         show_default=False,
     ),
     None,
