@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from nsscale.engine.holder import Holder, this_process
+from nsscale.kube.objects import PAUSED
 from tests.apiserver.fixtures import Kubectl as KubectlFixture
+from tests.apiserver.kinds.custom import KEDA_SCALED_OBJECT
 from tests.apiserver.server import ApiServer
 from tests.faultkit import (
     NSSCALE,
@@ -137,6 +139,28 @@ def test_an_unknown_kind_is_bad_input_listing_the_kinds(
     assert "scaledobject (scaledobjects, so)" in done.stderr
     assert done.json()["exit_code"] == 2
     assert observe(shop, NS) == untouched(SPEC)
+
+
+def test_an_excluded_scaledobject_is_not_paused(shop: ApiServer, env: dict[str, str]) -> None:
+    shop.install_crds(KEDA_SCALED_OBJECT)
+    target = {"scaleTargetRef": {"name": "web"}}
+    shop.add_custom("keda.sh/v1alpha1", "ScaledObject", NS, "web-so", target)
+    shop.add_custom(
+        "keda.sh/v1alpha1", "ScaledObject", NS, "api-so", {"scaleTargetRef": {"name": "api"}}
+    )
+
+    down = run(env, "down", NS, "--exclude", "so/web-so", "-o", "json")
+
+    assert down.code == 0, str(down)
+    report = down.json()
+    assert [s["name"] for s in report["suspended_resources"]] == ["api-so"]
+    assert {"type": "scaledobject", "name": "web-so"}.items() <= next(
+        s for s in report["skipped_resources"] if s["name"] == "web-so"
+    ).items()
+    web_so = shop.get_object("scaledobjects", NS, "web-so")
+    assert web_so is not None
+    assert PAUSED not in (web_so["metadata"].get("annotations") or {})
+    assert observe(shop, NS) == scaled_down(SPEC)  # its Deployment went down all the same
 
 
 # ------------------------------------------------------------------------ durations
