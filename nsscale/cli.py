@@ -15,7 +15,6 @@ import typer
 
 from nsscale import __version__
 from nsscale.commands.boundary import Known, command, run_app
-from nsscale.commands.common import scope_document
 from nsscale.commands.options import (
     ALERTING,
     ARGOCD_NAMESPACE,
@@ -37,6 +36,7 @@ from nsscale.commands.options import (
     LIMIT,
     LOG_FILE,
     NAMESPACE,
+    NAMESPACE_FLAG,
     NAMESPACE_SELECTOR,
     NAMESPACES,
     NO_ROLLBACK,
@@ -96,6 +96,13 @@ def _root(
     """Scale a namespace's workloads as one operation that rolls back on failure."""
 
 
+def scope_document(parsed: Parsed) -> dict[str, Any]:
+    """What a command over namespaces knows of them when it fails (loaded only then)."""
+    from nsscale.commands.common import scope_document
+
+    return scope_document(parsed)
+
+
 def _wire(
     name: str,
     params: Sequence[Param[Any]],
@@ -120,35 +127,43 @@ OPERATION_OPTIONS = (*CHOICE, *RUN, *CONNECTION, *REPORTING, *ALERTING, *AUDIT)
 
 _wire(
     "down",
-    [NAMESPACES, SUSPEND_CRONJOBS, SUSPEND_GITOPS, ARGOCD_NAMESPACE, HOLD, *OPERATION_OPTIONS],
+    [
+        NAMESPACES,
+        NAMESPACE_FLAG,
+        SUSPEND_CRONJOBS,
+        SUSPEND_GITOPS,
+        ARGOCD_NAMESPACE,
+        HOLD,
+        *OPERATION_OPTIONS,
+    ],
     "run:down",
     "Scale every Deployment and StatefulSet to 0, recording each original count.",
     scope_document,
 )
 _wire(
     "up",
-    [NAMESPACES, ARGOCD_NAMESPACE, HOLD, *OPERATION_OPTIONS],
+    [NAMESPACES, NAMESPACE_FLAG, ARGOCD_NAMESPACE, HOLD, *OPERATION_OPTIONS],
     "run:up",
     "Restore every workload to its recorded original count.",
     scope_document,
 )
 _wire(
     "scale",
-    [NAMESPACES, REPLICAS, SUSPEND_GITOPS, ARGOCD_NAMESPACE, *OPERATION_OPTIONS],
+    [NAMESPACES, NAMESPACE_FLAG, REPLICAS, SUSPEND_GITOPS, ARGOCD_NAMESPACE, *OPERATION_OPTIONS],
     "run:scale",
     "Scale every Deployment and StatefulSet to N, recording each original count.",
     scope_document,
 )
 _wire(
     "recover",
-    [NAMESPACE, RECOVER_FORCE, DRY_RUN, RETRIES, *CONNECTION, *REPORTING, *AUDIT],
+    [NAMESPACE, NAMESPACE_FLAG, RECOVER_FORCE, DRY_RUN, RETRIES, *CONNECTION, *REPORTING, *AUDIT],
     "run:recover",
     "Undo what an interrupted run (SIGKILL, a lost host) did, from its in-cluster snapshot.",
     scope_document,
 )
 _wire(
     "status",
-    [NAMESPACES, NAMESPACE_SELECTOR, SELECTOR, *CONNECTION, *REPORTING],
+    [NAMESPACES, NAMESPACE_FLAG, NAMESPACE_SELECTOR, SELECTOR, *CONNECTION, *REPORTING],
     "status:status",
     "Show current, ready and recorded-original replicas per workload (read only).",
     scope_document,
@@ -157,6 +172,7 @@ _wire(
     "reconcile",
     [
         NAMESPACES,
+        NAMESPACE_FLAG,
         NAMESPACE_SELECTOR,
         UPTIME,
         DOWNTIME,
@@ -184,11 +200,22 @@ _wire(
 )
 _wire(
     "history",
-    [NAMESPACE, SINCE, LIMIT, AUDIT_TABLE, AUDIT_FILE, CONTEXT, KUBECONFIG, KUBECTL, OUTPUT],
+    [
+        NAMESPACE,
+        NAMESPACE_FLAG,
+        SINCE,
+        LIMIT,
+        AUDIT_TABLE,
+        AUDIT_FILE,
+        CONTEXT,
+        KUBECONFIG,
+        KUBECTL,
+        OUTPUT,
+    ],
     "history:history",
     "List the recorded runs in a namespace, newest first (from DynamoDB when a table is set,\n"
     "else from the audit file). The cluster is $EKS_CLUSTER_NAME, else the kubectl context.",
-    lambda parsed: {"namespace": parsed[NAMESPACE]},
+    scope_document,
 )
 _wire(
     "completion",

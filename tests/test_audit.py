@@ -591,6 +591,7 @@ def test_an_unreachable_endpoint_is_an_audit_error_naming_it(
     assert url in err.value.message
 
 
+@pytest.mark.timing  # an upper bound on seconds
 def test_a_silent_endpoint_times_out_within_the_limit_and_says_so(
     aws_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -289,8 +289,8 @@ def test_status_shows_recorded_originals(fp: Any, runner: CliRunner) -> None:
         "name": "a",
         "replicas": 0,
         "ready_replicas": 0,
-        "original_replicas": "3",
-        "scaled_replicas": "0",
+        "original_replicas": 3,
+        "scaled_replicas": 0,
         "hpa": None,
         "gitops_owner": None,
     }

@@ -66,8 +66,10 @@ CONNECTION = ["--timeout", "--context", "--kubeconfig", "--kubectl"]
 REPORTING = ["-o", "--output", "-v", "--verbose", "--log-file"]
 AUDIT = ["--audit-table", "--audit-file", "--audit-required"]
 # Every command's options, in the order --help lists them: the README's contract.
+NS_FLAG = ["-n", "--namespace"]  # kubectl's habit, beside the namespaces named
 OPTIONS = {
     "down": [
+        *NS_FLAG,
         "--suspend-cronjobs",
         "--suspend-gitops",
         "--argocd-namespace",
@@ -81,6 +83,7 @@ OPTIONS = {
         *AUDIT,
     ],
     "up": [
+        *NS_FLAG,
         "--argocd-namespace",
         "--hold",
         *CHOICE,
@@ -92,6 +95,7 @@ OPTIONS = {
         *AUDIT,
     ],
     "scale": [
+        *NS_FLAG,
         "--replicas",
         "--suspend-gitops",
         "--argocd-namespace",
@@ -103,9 +107,10 @@ OPTIONS = {
         "--events",
         *AUDIT,
     ],
-    "recover": ["--force", "--dry-run", "--retries", *CONNECTION, *REPORTING, *AUDIT],
-    "status": ["--namespace-selector", "-l", "--selector", *CONNECTION, *REPORTING],
+    "recover": [*NS_FLAG, "--force", "--dry-run", "--retries", *CONNECTION, *REPORTING, *AUDIT],
+    "status": [*NS_FLAG, "--namespace-selector", "-l", "--selector", *CONNECTION, *REPORTING],
     "reconcile": [
+        *NS_FLAG,
         "--namespace-selector",
         "--uptime",
         "--downtime",
@@ -131,6 +136,7 @@ OPTIONS = {
         *AUDIT,
     ],
     "history": [
+        *NS_FLAG,
         "--since",
         "--limit",
         "--audit-table",
@@ -153,7 +159,7 @@ def help_options(runner: CliRunner, name: str) -> list[str]:
     result = runner.invoke(app, [name, "--help"])
     assert result.exit_code == 0, result.output
     many = name in ("down", "up", "scale", "status", "reconcile")
-    argument = "[NAMESPACE...]" if many else "{NAMESPACE}"
+    argument = "[NAMESPACE...]" if many else "[NAMESPACE]"
     assert result.stdout.startswith(f"Usage: nsscale {name} [OPTIONS] {argument}")
     listed = []
     for line in result.stdout.split("Options:\n")[1].splitlines():
@@ -188,7 +194,7 @@ def test_a_shared_option_is_the_same_option_in_every_command() -> None:
             info["type"] = (type(param.type), vars(param.type))  # its bounds, choices...
             first = seen.setdefault(param.name, (name, info))
             assert first[1] == info, f"{param.name}: {first[0]} and {name} differ"
-    assert seen["timeout"][1]["help"].startswith("Seconds one API request may take")
+    assert seen["timeout"][1]["help"].startswith("How long one API request may take")
 
 
 def test_environment_variables_are_shown_where_an_option_reads_one(runner: CliRunner) -> None:
@@ -256,9 +262,9 @@ def test_a_command_takes_each_parameter_once_and_reads_those_it_lacks_as_their_d
 def test_a_bad_duration_is_refused_with_the_examples_of_its_own_option(
     runner: CliRunner, option: str, examples: str
 ) -> None:
-    result = runner.invoke(app, ["up", NS, option, "5"])
+    result = runner.invoke(app, ["up", NS, option, "5x"])
     assert result.exit_code == 2, result.output
-    assert f"'5' is not a duration: use a number and s, m or h {examples}" in result.stderr
+    assert f"'5x' is not a duration: use a number and s, m or h {examples}" in result.stderr
 
 
 def test_a_parameter_says_its_type_for_mypy_and_click_alike() -> None:

@@ -352,4 +352,4 @@ def test_status_shows_the_recorded_originals(shop: ApiServer, nsscale: Any) -> N
     assert nsscale("down", NS).code == 0
     doc = nsscale("status", NS, "-o", "json").json()
     originals = {w["name"]: w["original_replicas"] for w in doc["workloads"]}
-    assert originals == {"web": "3", "api": "2", "idle": None, "db": "1", "cache": "2"}
+    assert originals == {"web": 3, "api": 2, "idle": None, "db": 1, "cache": 2}

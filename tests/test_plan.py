@@ -179,7 +179,7 @@ def test_an_owner_that_does_not_control_leaves_the_workload_in() -> None:
     assert isinstance(decide(Operation.DOWN, owned("a", 3, controller=False)), Change)
 
 
-@pytest.mark.parametrize("bad", ["", "pod/a", "deployment/", "a/b/c", "Deployment/a"])
+@pytest.mark.parametrize("bad", ["", "pod/a", "deployment/", "a/b/c", "deploy.batch/a"])
 def test_a_bad_exclude_is_bad_input(bad: str) -> None:
     with pytest.raises(UsageError, match="invalid --exclude"):
         Selection(excludes=(bad,))

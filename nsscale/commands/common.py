@@ -19,6 +19,7 @@ from nsscale.commands.options import (
     KUBECTL,
     LOG_FILE,
     NAMESPACE,
+    NAMESPACE_FLAG,
     NAMESPACE_SELECTOR,
     NAMESPACES,
     OUTPUT,
@@ -110,15 +111,19 @@ def audit_options(parsed: Parsed) -> AuditOptions:
 
 @dataclass(frozen=True)
 class Scope:
-    """The namespaces a command names, and the selector that picks more."""
+    """The namespaces a command names (as arguments, with -n/--namespace, or both; each once),
+    and the selector that picks more."""
 
     named: tuple[str, ...]
     selector: str | None = None
+    one: bool = False  # the command takes exactly one namespace (recover, history)
 
     @classmethod
     def of(cls, parsed: Parsed) -> Scope:
-        names = parsed[NAMESPACES] if NAMESPACES.name in parsed.values else [parsed[NAMESPACE]]
-        return cls(tuple(dict.fromkeys(names or ())), parsed[NAMESPACE_SELECTOR])
+        one = NAMESPACES.name not in parsed.values
+        given = [parsed[NAMESPACE]] if one else parsed[NAMESPACES] or []
+        names = [n for n in (*given, *(parsed[NAMESPACE_FLAG] or ())) if n is not None]
+        return cls(tuple(dict.fromkeys(names)), parsed[NAMESPACE_SELECTOR], one)
 
     @property
     def single(self) -> bool:
@@ -126,17 +131,27 @@ class Scope:
         return len(self.named) == 1 and self.selector is None
 
     def check(self) -> None:
-        """UsageError for a bad name, or for no namespace at all."""
+        """UsageError for a bad name, for no namespace at all, or for several where the
+        command takes one."""
+        if self.one and not self.named:
+            raise UsageError("no namespace: name one", "-n NAMESPACE is the same as naming it")
+        if self.one and len(self.named) > 1:
+            raise UsageError(
+                f"one namespace at a time, not {', '.join(self.named)}",
+                "name one namespace, or give one -n NAMESPACE",
+            )
         if not self.named and self.selector is None:
             raise UsageError(
                 "no namespace: name one or more, or pick them with --namespace-selector",
-                "for example: nsscale down shop, or nsscale down --namespace-selector team=web",
+                "for example: nsscale down shop, or -n shop, or --namespace-selector team=web",
             )
         for name in self.named:
             check_namespace(name)
 
     def document(self) -> dict[str, Any]:
         """What is known of the command's namespaces, for a report of a failure."""
+        if self.one:
+            return {"namespace": self.named[0] if self.named else None}
         return {"namespace": self.named[0]} if self.single else {"namespaces": []}
 
 

@@ -6,18 +6,18 @@ from rich.text import Text
 
 from nsscale.audit.auditor import Auditor
 from nsscale.audit.trail import since, utcnow
-from nsscale.commands.common import Common, audit_options
-from nsscale.commands.options import LIMIT, NAMESPACE, SINCE, OutputFormat, Parsed
+from nsscale.commands.common import Common, Scope, audit_options
+from nsscale.commands.options import LIMIT, SINCE, OutputFormat, Parsed
 from nsscale.commands.output import print_json, show
 from nsscale.commands.tables import history_table
-from nsscale.engine.plan import check_namespace
 from nsscale.kube.review import cluster_name
 
 
 def history(parsed: Parsed) -> None:
-    namespace, common = parsed[NAMESPACE], Common.of(parsed)
+    scope, common = Scope.of(parsed), Common.of(parsed)
     common.setup_logging()
-    check_namespace(namespace)
+    scope.check()
+    namespace = scope.named[0]
     cluster = cluster_name(common.make_kubectl())
     source = Auditor(audit_options(parsed)).main
     events = source.history(cluster, namespace, since(parsed[SINCE], utcnow()), parsed[LIMIT])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import enum
 import inspect
-import math
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -100,16 +99,9 @@ class Parsed:  # a plain class, for the same reason
         return param.default
 
 
-def _finite(value: float) -> float:
-    # click's FloatRange lets "nan" through every bound
-    if not math.isfinite(value):
-        raise typer.BadParameter(f"{value} is not a number of seconds.")
-    return value
-
-
 def _duration(examples: str) -> Callable[[str], timedelta]:
-    """The parser of a duration option (seconds, minutes or hours), whose error gives
-    `examples`."""
+    """The parser of a duration option, in kubectl's forms: a number and s, m or h, or a bare
+    number of seconds (`30`, `90s`, `10m`, `1h`); its error gives `examples`."""
 
     def parse(text: str) -> timedelta:
         try:
@@ -118,6 +110,33 @@ def _duration(examples: str) -> Callable[[str], timedelta]:
             raise typer.BadParameter(str(exc)) from None
 
     return parse
+
+
+def _seconds(low: float, high: float, examples: str) -> Callable[[str], float]:
+    """The parser of a duration option whose value is seconds, from `low` to `high`."""
+    duration = _duration(examples)
+
+    def parse(text: str) -> float:
+        seconds = duration(text).total_seconds()
+        if not low <= seconds <= high:
+            raise typer.BadParameter(f"{text!r} is not from {low:g} to {high:g} seconds.")
+        return seconds
+
+    return parse
+
+
+def complete_namespaces(ctx: typer.Context, incomplete: str) -> list[str]:
+    """The namespaces kubectl lists that start with `incomplete` (at most a second)."""
+    from nsscale.commands.completion import namespaces
+
+    return namespaces(ctx.params, incomplete)
+
+
+def complete_contexts(ctx: typer.Context, incomplete: str) -> list[str]:
+    """The kubeconfig's contexts that start with `incomplete`."""
+    from nsscale.commands.completion import contexts
+
+    return contexts(ctx.params, incomplete)
 
 
 def _age(text: str) -> timedelta:
@@ -129,17 +148,39 @@ def _age(text: str) -> timedelta:
         raise typer.BadParameter(str(exc)) from None
 
 
-NAMESPACE = Param[str](
+# recover, history: one, named or given with -n
+NAMESPACE = Param[str | None](
     "namespace",
-    typer.Argument(metavar="NAMESPACE", help="The namespace (an RFC 1123 label)."),
+    typer.Argument(
+        metavar="NAMESPACE",
+        help="The namespace (an RFC 1123 label), or -n NAMESPACE.",
+        show_default=False,
+        autocompletion=complete_namespaces,
+    ),
+    None,
 )
-# down, up, scale, status: one or more, or --namespace-selector
+# down, up, scale, status, reconcile: one or more, or --namespace-selector
 NAMESPACES = Param[list[str] | None](
     "namespaces",
     typer.Argument(
         metavar="NAMESPACE...",
-        help="The namespaces (RFC 1123 labels); with --namespace-selector, none or more.",
+        help="The namespaces (RFC 1123 labels), also given with -n; with --namespace-selector, "
+        "none or more.",
         show_default=False,
+        autocompletion=complete_namespaces,
+    ),
+    None,
+)
+# kubectl's habit: the same as naming the namespace, and both may be mixed
+NAMESPACE_FLAG = Param[list[str] | None](
+    "namespace_flag",
+    typer.Option(
+        "--namespace",
+        "-n",
+        metavar="NAMESPACE",
+        help="A namespace, as kubectl takes it (repeatable): the same as naming it.",
+        show_default=False,
+        autocompletion=complete_namespaces,
     ),
     None,
 )
@@ -246,6 +287,7 @@ ARGOCD_NAMESPACE = Param[str](
         "--argocd-namespace",
         metavar="NAMESPACE",
         help="Where Argo CD keeps its Applications (for --suspend-gitops, and up).",
+        autocompletion=complete_namespaces,
     ),
     DEFAULT_ARGOCD_NAMESPACE,
 )
@@ -265,7 +307,7 @@ HOLD = Param[timedelta | None](
         parser=_duration("90m, 4h"),
         metavar="DURATION",
         help="After a successful run, keep `nsscale reconcile` off these namespaces this "
-        "long (the Namespace annotation nsscale/pause-until): 90m, 4h.",
+        "long (the Namespace annotation nsscale/pause-until): 90m, 4h, 3600 (seconds).",
         show_default=False,
     ),
     None,
@@ -285,7 +327,7 @@ WAIT_TIMEOUT = Param[timedelta](
         "--wait-timeout",
         parser=_duration("90s, 10m, 1h"),
         metavar="DURATION",
-        help="How long --wait waits: 90s, 10m, 1h.",
+        help="How long --wait waits: 90 (seconds), 90s, 10m, 1h.",
     ),
     DEFAULT_WAIT_TIMEOUT,
     typed=format_duration(DEFAULT_WAIT_TIMEOUT),
@@ -316,8 +358,8 @@ EXCLUDE = Param[list[str] | None](
     typer.Option(
         "--exclude",
         metavar="NAME|KIND/NAME",
-        help="Leave this workload alone (repeatable): NAME in every kind, or "
-        "deployment/NAME, statefulset/NAME.",
+        help="Leave this workload alone (repeatable): NAME in every kind, or KIND/NAME, KIND "
+        "as kubectl names it (deploy/web, sts/db, deployment.apps/web).",
         show_default=False,
     ),
     None,
@@ -373,17 +415,19 @@ TIMEOUT = Param[float](
     "timeout",
     typer.Option(
         "--timeout",
-        min=0.1,
-        max=86400,
-        callback=_finite,
-        help="Seconds one API request may take (kubectl's --request-timeout); a kubectl call "
-        "making N requests is stopped after N times this.",
+        parser=_seconds(0.1, 86400, "30, 30s, 2m"),
+        metavar="DURATION",
+        help="How long one API request may take (kubectl's --request-timeout): 30 (seconds), "
+        "30s, 2m; a kubectl call making N requests is stopped after N times this.",
     ),
     DEFAULT_TIMEOUT_S,
+    typed=format_duration(timedelta(seconds=DEFAULT_TIMEOUT_S)),
 )
 CONTEXT = Param[str | None](
     "context",
-    typer.Option("--context", help="The kubeconfig context to use."),
+    typer.Option(
+        "--context", help="The kubeconfig context to use.", autocompletion=complete_contexts
+    ),
     None,
 )
 # No envvar: kubectl reads $KUBECONFIG itself (a list of files, which --kubeconfig is not).

@@ -136,10 +136,12 @@ def _scale(
                     kubectl, operation, options, ahead, auditor, interrupts, on_wait=display
                 )
         except UsageError as err:  # nothing was attempted: not a run to record
-            failed = [
-                failed_before_start(ns, operation, str(err), dry_run, run_id) for ns in scope.named
-            ]
-            err.report = _report(scope, operation, failed, run_id, dry_run).to_dict()
+            if scope.named:  # else the boundary's document (no run over no namespace succeeds)
+                failed = [
+                    failed_before_start(ns, operation, str(err), dry_run, run_id)
+                    for ns in scope.named
+                ]
+                err.report = _report(scope, operation, failed, run_id, dry_run).to_dict()
             raise
         except KeyboardInterrupt as exc:  # before kubectl was started: nothing to record
             name = signal_name(exc)

@@ -11,7 +11,9 @@ left changed, or the delete fails, the mark is retired instead: marked `nsscale/
 outcome, holding the snapshot of what is left. A retired mark never blocks the next run, which
 takes it over (with a warning naming the earlier run) and keeps its snapshot. A mark that stopped
 being renewed without being retired (SIGKILL, a lost host) blocks until `nsscale recover NS`
-undoes that run from its snapshot, or `--force` takes it over. Every call on the Lease is
+undoes that run from its snapshot, or `--force` takes it over; unless its holder was a process
+of this same machine that no longer exists (engine/holder.py): that mark is over at once, as
+if retired, and the next run or `recover` takes it over without waiting. Every call on the Lease is
 retried like any other kubectl call; a retried write that had landed is recognised as ours.
 """
 
@@ -27,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from nsscale.defaults import DEFAULT_LEASE_S
+from nsscale.engine.holder import Holder, this_process
 from nsscale.engine.plan import Change, Entry, Snapshot
 from nsscale.errors import (
     ErrorKind,
@@ -53,6 +56,7 @@ __all__ = ["LEASE", "LockForbidden", "LockHeld", "Mark", "MarkLost", "RunLock"]
 _RUN_ID, _OPERATION, _SNAPSHOT = "nsscale/run-id", "nsscale/operation", "nsscale/snapshot"
 _ENDED = "nsscale/ended"  # the run is over; the snapshot holds what it left changed
 _OUTCOME = "nsscale/outcome"  # how the run that retired the mark ended
+_PROCESS = "nsscale/holder-process"  # which process holds it (engine/holder.py)
 _MICRO = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -71,14 +75,19 @@ class Mark:
     uid: str = ""
     ended: datetime | None = None  # set when the run is over but left its mark on purpose
     outcome: str = ""  # with `ended`: how the run ended
+    process: Holder | None = None  # the process holding it, when it could tell
 
     @property
     def expires(self) -> datetime:
         return self.renewed + timedelta(seconds=self.duration_s)
 
     def stale(self, now: datetime) -> bool:
-        """No live run holds it: its holder stopped renewing it, or has ended."""
-        return self.ended is not None or now > self.expires
+        """No live run holds it: its holder stopped renewing it, has ended, or is gone."""
+        return self.ended is not None or now > self.expires or self.holder_gone()
+
+    def holder_gone(self) -> bool:
+        """Its holder was a process of this machine that no longer exists."""
+        return self.ended is None and self.process is not None and self.process.gone(this_process())
 
     def describe(self) -> str:
         text = (
@@ -87,6 +96,8 @@ class Mark:
         )
         if self.ended is not None:
             text += f", ended {self.ended:%H:%M:%S} UTC ({self.outcome or 'partly changed'})"
+        elif self.holder_gone():
+            text += ", whose process no longer exists"
         return text
 
     def left_changed(self) -> str:
@@ -117,6 +128,8 @@ class Mark:
         if self.ended is not None:
             metadata["annotations"][_ENDED] = self.ended.strftime(_MICRO)
             metadata["annotations"][_OUTCOME] = self.outcome
+        if self.process is not None:
+            metadata["annotations"][_PROCESS] = self.process.encode()
         if self.resource_version:
             metadata["resourceVersion"] = self.resource_version
         if self.uid:
@@ -151,6 +164,7 @@ class Mark:
                 uid=str(meta.get("uid", "")),
                 ended=_time(annotations[_ENDED]) if _ENDED in annotations else None,
                 outcome=str(annotations.get(_OUTCOME, "")),
+                process=Holder.decode(str(annotations.get(_PROCESS, ""))),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"the Lease {LEASE!r} is not one nsscale wrote ({exc!r})") from exc
@@ -194,6 +208,8 @@ class RunLock:
         mark is read again and its holder named."""
         refused: dict[str, NsscaleError] = {}
         earlier: dict[str, Mark] = {}
+        # each mark names this process, so that a run on this machine can tell once it is gone
+        marks = {ns: replace(m, process=m.process or this_process()) for ns, m in marks.items()}
         attempts: list[tuple[str, dict[str, Mark]]] = [("create", dict(marks))]
         for _ in range(_RACE_ROUNDS):
             lost: list[str] = []
@@ -276,6 +292,15 @@ class RunLock:
         return held
 
     def _refuse_or_take_over(self, ns: str, existing: Mark, force: bool, recovering: bool) -> None:
+        if existing.holder_gone():
+            log.warning(
+                "the run holding the mark on %s is gone: %s; it may have left %s. This run "
+                "takes over its mark and keeps that record",
+                ns,
+                existing.describe(),
+                existing.left_changed(),
+            )
+            return
         if existing.ended is not None:
             if existing.snapshot:
                 log.warning(

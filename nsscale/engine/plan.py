@@ -9,6 +9,7 @@ import enum
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from nsscale.errors import InvalidNamespace, UsageError
 from nsscale.kube.kinds import EXCLUDABLE_KINDS
@@ -78,29 +79,63 @@ class Skip:
     warn: bool = False  # a person should hear of it (an annotation nsscale cannot read)
 
 
+# The kinds --exclude names: those read with the workloads, and the ScaledObjects paused beside
+# them (one excluded is not paused).
+EXCLUDE_KINDS = tuple(dict.fromkeys((*EXCLUDABLE_KINDS, Kind.SCALEDOBJECT)))
+
+
+def kind_names(kinds: Iterable[Kind] = EXCLUDE_KINDS) -> dict[str, Kind]:
+    """Every name kubectl takes for each kind, lowercase: its kind, plural and short names,
+    and the kind or plural with its group, as `kubectl get -o name` prints it
+    (`deployment.apps`), or its version and group (`deployments.v1.apps`)."""
+    names: dict[str, Kind] = {}
+    for kind in kinds:
+        group, _, version = kind.api_version.rpartition("/")
+        for name in (kind.value, kind.plural):
+            names[name] = kind
+            if group:
+                names[f"{name}.{group}"] = names[f"{name}.{version}.{group}"] = kind
+        names.update(dict.fromkeys(kind.info.short_names, kind))
+    return names
+
+
 @dataclass(frozen=True)
 class Selection:
     """Which workloads take part. `selector` (kubectl's label selector) is applied by the read
     itself: the others are never seen. `excludes` are `NAME` (that name in every kind) or
-    `KIND/NAME`; they, workloads annotated `nsscale/exclude: "true"` and workloads a controller
-    owns are skipped, each with its reason."""
+    `KIND/NAME`, KIND as kubectl names it (`deploy/web`, `deployment.apps/web`); they,
+    workloads annotated `nsscale/exclude: "true"` and workloads a controller owns are skipped,
+    each with its reason."""
 
     selector: str | None = None
     excludes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        _ = self.excluded_names  # a bad one is a UsageError before anything is read
+
+    @cached_property
+    def excluded_names(self) -> list[tuple[str, Kind | None, str]]:
+        """Each --exclude as (what was given, its kind or None for every kind, its name)."""
+        known = kind_names()
+        parsed = []
         for item in self.excludes:
             kind, _, name = item.rpartition("/")
-            if not name or (kind and kind not in EXCLUDABLE_KINDS) or "/" in kind:
+            if not name or "/" in kind:
                 raise UsageError(
                     f"invalid --exclude {item!r}: use NAME or KIND/NAME",
-                    f"KIND is one of {', '.join(EXCLUDABLE_KINDS)}",
+                    "for example: --exclude web, --exclude deploy/web",
                 )
+            if kind and kind.lower() not in known:
+                raise UsageError(
+                    f"invalid --exclude {item!r}: no kind {kind!r}", _accepted_kinds(known)
+                )
+            parsed.append((item, known[kind.lower()] if kind else None, name))
+        return parsed
 
     def excluded(self, workload: Workload) -> Skip | None:
         """Why the workload takes no part, or None if it does."""
-        for item in self.excludes:
-            if item in (workload.name, workload.ref):
+        for item, kind, name in self.excluded_names:
+            if name == workload.name and kind in (None, workload.kind):
                 return Skip(workload, f"excluded (--exclude {item})")
         value = workload.annotations.get(EXCLUDE)
         if value is not None and value.lower() != "false":
@@ -114,6 +149,16 @@ class Selection:
         if workload.owner is not None:
             return Skip(workload, f"managed by {workload.owner[0]} {workload.owner[1]}")
         return None
+
+
+def _accepted_kinds(known: Mapping[str, Kind]) -> str:
+    """The kinds --exclude takes, each with its other names: `deployment (deploy, ...)`."""
+    by_kind: dict[Kind, list[str]] = {}
+    for name, kind in known.items():
+        if name != kind.value and "." not in name:
+            by_kind.setdefault(kind, []).append(name)
+    listed = "; ".join(f"{k.value} ({', '.join(names)})" for k, names in by_kind.items())
+    return f"KIND is one of {listed}, or KIND.GROUP as kubectl get -o name prints it"
 
 
 @dataclass(frozen=True)

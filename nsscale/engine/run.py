@@ -154,7 +154,7 @@ def run_operation(
                 force=options.force,
                 selection=options.selection,
             )
-            plan = with_scaledobjects(plan, scaledobjects[namespace])
+            plan = with_scaledobjects(plan, scaledobjects[namespace], options.selection)
             mark = bool(plan.changes)
         plans[namespace] = plan
         marked += [namespace] if mark else []

@@ -8,7 +8,7 @@ from typing import Any
 
 from nsscale.engine.rivals.gitops import GitOpsOwner, gitops_owner
 from nsscale.engine.rivals.hpa import Autoscaler
-from nsscale.kube.objects import ORIGINAL, SCALED_TO, Workload, WorkloadKey
+from nsscale.kube.objects import ORIGINAL, SCALED_TO, Workload, WorkloadKey, parse_count
 
 
 def status_document(
@@ -24,8 +24,9 @@ def status_document(
                 "name": w.name,
                 "replicas": w.replicas,
                 "ready_replicas": w.ready,
-                "original_replicas": w.annotations.get(ORIGINAL),
-                "scaled_replicas": w.annotations.get(SCALED_TO),
+                # counts, as `replicas` is: null when none is recorded or it is no count
+                "original_replicas": parse_count(w.annotations.get(ORIGINAL)),
+                "scaled_replicas": parse_count(w.annotations.get(SCALED_TO)),
                 "hpa": _hpa_document((autoscalers or {}).get(w.key)),
                 "gitops_owner": _owner_document(gitops_owner(w)),
             }

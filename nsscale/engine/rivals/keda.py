@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from nsscale.engine.plan import Change, Operation, Plan, Skip
+from nsscale.engine.plan import Change, Operation, Plan, Selection, Skip
 from nsscale.errors import KubectlError, KubectlOutputError
 from nsscale.kube.cluster import list_objects
 from nsscale.kube.objects import PAUSED, Kind, State, Workload
@@ -53,9 +53,15 @@ def read_scaledobjects(kubectl: Kubectl, namespaces: Sequence[str] | None) -> li
     return [w for w in found if namespaces is None or w.namespace in namespaces]
 
 
-def with_scaledobjects(plan: Plan, scaledobjects: Sequence[Workload]) -> Plan:
+def with_scaledobjects(
+    plan: Plan, scaledobjects: Sequence[Workload], selection: Selection | None = None
+) -> Plan:
     """The plan with its ScaledObjects' pauses (before the workloads go down) or resumes (after
-    they are back up)."""
+    they are back up); one the selection excludes (`--exclude so/NAME`) is left alone."""
+    if selection is not None:
+        excluded = [skip for so in scaledobjects if (skip := selection.excluded(so)) is not None]
+        plan = replace(plan, skips=(*plan.skips, *excluded))
+        scaledobjects = [so for so in scaledobjects if selection.excluded(so) is None]
     if plan.operation is Operation.DOWN:
         down = {c.workload.key[1:] for c in plan.changes if c.to_replicas == 0}
         pauses: list[Change] = []
