@@ -1,0 +1,243 @@
+"""Every workload that scales (SPEC Part 3): Argo Rollouts moved like Deployments whenever their
+CRD is installed, and any custom resource with a scale subresource named by `--scale-resource`,
+its count read and written at its CRD's own paths; against the local API server with the real
+kubectl."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from nsscale.engine.plan import Change, Operation, Plan
+from nsscale.kube.kinds import KINDS, Kind, NoScaleSubresource, register
+from nsscale.kube.objects import ORIGINAL, State, Workload
+from nsscale.serve.service import plan_writes
+from tests.apiserver.kinds.custom import ARGO_ROLLOUT, GADGET, WIDGET
+from tests.apiserver.server import ApiServer
+from tests.faultkit import NSSCALE, run
+from tests.kube import NS
+
+WIDGETS = "widgets.example.com"
+
+
+def rollout(server: ApiServer, name: str, replicas: int, **meta: Any) -> None:
+    spec = {"replicas": replicas, "selector": {"matchLabels": {"app": name}}}
+    server.add_custom("argoproj.io/v1alpha1", "Rollout", NS, name, spec, **meta)
+
+
+def widget(server: ApiServer, name: str, size: int) -> None:
+    server.add_custom("example.com/v1", "Widget", NS, name, {"size": size})
+
+
+def spec_of(server: ApiServer, resource: str, name: str) -> tuple[Any, str | None]:
+    """(the object's spec, its recorded original count)."""
+    obj = server.get_object(resource, NS, name)
+    assert obj is not None
+    return obj["spec"], (obj["metadata"].get("annotations") or {}).get(ORIGINAL)
+
+
+@pytest.fixture
+def argo(apiserver: ApiServer) -> ApiServer:
+    apiserver.install_crds(ARGO_ROLLOUT)
+    apiserver.add_namespace(NS)
+    apiserver.add_deployment(NS, "web", replicas=2)
+    rollout(apiserver, "canary", 3)
+    return apiserver
+
+
+@pytest.fixture
+def widgets(apiserver: ApiServer) -> ApiServer:
+    apiserver.install_crds(WIDGET, GADGET)
+    apiserver.add_namespace(NS)
+    apiserver.add_deployment(NS, "web", replicas=2)
+    widget(apiserver, "big", 4)
+    return apiserver
+
+
+# ------------------------------------------------------------------------------ the kind table
+
+
+def test_a_rollout_is_one_entry_of_the_kind_table() -> None:
+    assert Kind("rollout") is Kind.ROLLOUT is Kind.from_api("Rollout")
+    info = Kind.ROLLOUT.info
+    assert (info.name, Kind.ROLLOUT.resource, Kind.ROLLOUT.listed) == (
+        "Rollout",
+        "rollouts.argoproj.io",
+        "rollouts.argoproj.io",
+    )
+    assert {"ro", "rollouts"} <= set(info.short_names)
+    assert Kind.ROLLOUT in list(Kind)
+
+
+def test_a_crd_with_a_scale_subresource_becomes_a_kind_at_its_own_paths() -> None:
+    kind = register(WIDGET.manifest())
+    assert kind is Kind("widget") is register(WIDGET.manifest())  # once, whatever is asked
+    assert KINDS[kind].replicas == ("spec", "size")
+    assert KINDS[kind].ready == ("readySize",)
+    obj = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w", "namespace": NS, "resourceVersion": "7"},
+        "spec": {"size": 5, "colour": "blue"},
+        "status": {"readySize": 2},
+    }
+    found = Workload.from_manifest(obj)
+    assert (found.kind, found.replicas, found.ready) == (kind, 5, 2)
+    written = found.render(State(0, "5"))
+    assert written["spec"] == {"size": 0, "colour": "blue"}
+    assert written["metadata"]["annotations"][ORIGINAL] == "5"
+    with pytest.raises(NoScaleSubresource):
+        register(GADGET.manifest())
+
+
+def test_serve_asks_to_update_rollouts_in_their_group() -> None:
+    obj = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "canary", "namespace": NS, "resourceVersion": "1"},
+        "spec": {"replicas": 3},
+    }
+    plan = Plan(NS, Operation.DOWN, (Change(Workload.from_manifest(obj), State(0, "3")),), ())
+    asked = {(a.verb, a.group, a.resource) for a in plan_writes([plan])}
+    assert ("update", "argoproj.io", "rollouts") in asked
+
+
+# ------------------------------------------------------------------------------ Argo Rollouts
+
+
+def test_down_and_up_move_rollouts_like_deployments(argo: ApiServer, env: dict[str, str]) -> None:
+    down = run(env, "down", NS, "-o", "json")
+    assert down.code == 0, str(down)
+    moved = {(s["type"], s["name"]) for s in json.loads(down.stdout)["scaled_resources"]}
+    assert moved == {("deployment", "web"), ("rollout", "canary")}
+    spec, original = spec_of(argo, "rollouts", "canary")
+    assert (spec["replicas"], original) == (0, "3")
+
+    status = run(env, "status", NS, "-o", "json")
+    assert status.code == 0, str(status)
+    assert "canary" in status.stdout and "rollout" in status.stdout
+
+    up = run(env, "up", NS)
+    assert up.code == 0, str(up)
+    spec, original = spec_of(argo, "rollouts", "canary")
+    assert (spec["replicas"], original) == (3, None)
+
+
+def test_rollouts_are_chosen_like_deployments(argo: ApiServer, env: dict[str, str]) -> None:
+    rollout(argo, "kept", 2, annotations={"nsscale/exclude": "true"})
+    rollout(argo, "named", 2)
+    owner = {"apiVersion": "v1", "kind": "Thing", "name": "boss", "uid": "u1", "controller": True}
+    rollout(argo, "owned", 2, owner_references=[owner])
+    down = run(env, "down", NS, "--exclude", "rollout/named", "-o", "json")
+    assert down.code == 0, str(down)
+    report = json.loads(down.stdout)
+    assert {s["name"] for s in report["scaled_resources"]} == {"web", "canary"}
+    for name in ("kept", "named", "owned"):
+        assert spec_of(argo, "rollouts", name)[0]["replicas"] == 2
+
+
+def test_a_failed_down_rolls_its_rollouts_back(argo: ApiServer, env: dict[str, str]) -> None:
+    argo.fail("PUT", "deployments", "web", status=500, times=None)
+    down = run(env, "down", NS, "--retries", "0", "-o", "json")
+    assert down.code == 1, str(down)
+    assert spec_of(argo, "rollouts", "canary") == ({"replicas": 3, **_selector("canary")}, None)
+
+
+def _selector(name: str) -> dict[str, Any]:
+    return {"selector": {"matchLabels": {"app": name}}}
+
+
+def test_without_argo_rollouts_nothing_is_said(apiserver: ApiServer, env: dict[str, str]) -> None:
+    apiserver.add_namespace(NS)
+    apiserver.add_deployment(NS, "web", replicas=2)
+    down = run(env, "down", NS)
+    assert down.code == 0, str(down)
+    assert "ollout" not in down.stderr
+
+
+def test_rollouts_that_may_not_be_read_are_one_warning(
+    argo: ApiServer, env: dict[str, str]
+) -> None:
+    argo.forbid("list", "rollouts")
+    down = run(env, "down", NS, "-o", "json")
+    assert down.code == 0, str(down)
+    assert down.stderr.count("could not read the Rollouts") == 1, down.stderr
+    assert {s["name"] for s in json.loads(down.stdout)["scaled_resources"]} == {"web"}
+    assert spec_of(argo, "rollouts", "canary")[0]["replicas"] == 3
+
+
+# ------------------------------------------------------------------------------ --scale-resource
+
+
+def test_a_custom_resource_is_moved_at_its_crd_s_path(
+    widgets: ApiServer, env: dict[str, str]
+) -> None:
+    down = run(env, "down", NS, "--scale-resource", WIDGETS, "-o", "json")
+    assert down.code == 0, str(down)
+    moved = {(s["type"], s["name"]) for s in json.loads(down.stdout)["scaled_resources"]}
+    assert moved == {("deployment", "web"), ("widget", "big")}
+    assert spec_of(widgets, "widgets", "big") == ({"size": 0}, "4")
+
+    status = run(env, "status", NS, "--scale-resource", WIDGETS, "-o", "json")
+    assert status.code == 0, str(status)
+    assert "big" in status.stdout
+
+    up = run(env, "up", NS, "--scale-resource", WIDGETS)
+    assert up.code == 0, str(up)
+    assert spec_of(widgets, "widgets", "big") == ({"size": 4}, None)
+
+
+@pytest.mark.parametrize("named", ["gadgets.example.com", "sprockets.example.com"])
+def test_a_resource_without_a_scale_subresource_is_exit_2_naming_it(
+    widgets: ApiServer, env: dict[str, str], named: str
+) -> None:
+    down = run(env, "down", NS, "--scale-resource", named)
+    assert down.code == 2, str(down)
+    assert named in down.stderr
+    assert "Traceback" not in down.stderr
+    assert spec_of(widgets, "widgets", "big")[1] is None
+    assert widgets.workload(NS, "deployment", "web")["spec"]["replicas"] == 2
+
+
+def test_wait_judges_a_custom_resource_by_its_status_path(
+    widgets: ApiServer, env: dict[str, str]
+) -> None:
+    # nobody brings status.readySize to 0: never ready
+    widgets.set_status("widgets", NS, "big", {"readySize": 4})
+    late = run(env, "down", NS, "--scale-resource", WIDGETS, "--wait", "--wait-timeout", "3s")
+    assert late.code == 4, str(late)
+    assert "big" in late.stdout + late.stderr
+
+    widgets.edit_object("widgets", NS, "big", {"spec": {"size": 4}})
+    proc = subprocess.Popen(
+        [str(NSSCALE), "down", NS, "--scale-resource", WIDGETS, "--wait", "--wait-timeout", "60s"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def controller() -> None:  # the widget's: reports the new size once it sees it
+        while spec_of(widgets, "widgets", "big")[0]["size"] != 0:
+            time.sleep(0.1)
+        time.sleep(1)
+        widgets.set_status("widgets", NS, "big", {"readySize": 0})
+
+    threading.Thread(target=controller, daemon=True).start()
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, out + err
+
+
+def test_custom_resources_that_may_not_be_read_are_one_warning(
+    widgets: ApiServer, env: dict[str, str]
+) -> None:
+    widgets.forbid("list", "widgets")
+    down = run(env, "down", NS, "--scale-resource", WIDGETS)
+    assert down.code == 0, str(down)
+    assert down.stderr.count("could not read the Widgets") == 1, down.stderr
+    assert spec_of(widgets, "widgets", "big")[0]["size"] == 4
