@@ -19,7 +19,7 @@ from nsscale.kube.objects import ORIGINAL, State, Workload
 from nsscale.serve.service import plan_writes
 from tests.apiserver.kinds.custom import ARGO_ROLLOUT, GADGET, WIDGET
 from tests.apiserver.server import ApiServer
-from tests.faultkit import NSSCALE, run
+from tests.faultkit import NSSCALE, Finished, run
 from tests.kube import NS
 
 WIDGETS = "widgets.example.com"
@@ -120,7 +120,8 @@ def test_down_and_up_move_rollouts_like_deployments(argo: ApiServer, env: dict[s
 
     status = run(env, "status", NS, "-o", "json")
     assert status.code == 0, str(status)
-    assert "canary" in status.stdout and "rollout" in status.stdout
+    shown = {(w["type"], w["name"], w["replicas"], w["original_replicas"]) for w in _shown(status)}
+    assert ("rollout", "canary", 0, "3") in shown
 
     up = run(env, "up", NS)
     assert up.code == 0, str(up)
@@ -146,6 +147,13 @@ def test_a_failed_down_rolls_its_rollouts_back(argo: ApiServer, env: dict[str, s
     down = run(env, "down", NS, "--retries", "0", "-o", "json")
     assert down.code == 1, str(down)
     assert spec_of(argo, "rollouts", "canary") == ({"replicas": 3, **_selector("canary")}, None)
+
+
+def _shown(status: Finished) -> list[dict[str, Any]]:
+    """The workloads `status -o json` shows (one namespace, or a list of them)."""
+    document = json.loads(status.stdout)
+    documents = document if isinstance(document, list) else [document]
+    return [w for d in documents for w in d.get("workloads", [])]
 
 
 def _selector(name: str) -> dict[str, Any]:
@@ -185,7 +193,8 @@ def test_a_custom_resource_is_moved_at_its_crd_s_path(
 
     status = run(env, "status", NS, "--scale-resource", WIDGETS, "-o", "json")
     assert status.code == 0, str(status)
-    assert "big" in status.stdout
+    shown = {(w["type"], w["name"], w["replicas"], w["original_replicas"]) for w in _shown(status)}
+    assert ("widget", "big", 0, "4") in shown
 
     up = run(env, "up", NS, "--scale-resource", WIDGETS)
     assert up.code == 0, str(up)
