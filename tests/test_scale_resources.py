@@ -9,11 +9,13 @@ import json
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from nsscale.engine.plan import Change, Operation, Plan
+from nsscale.kube import kinds
 from nsscale.kube.kinds import KINDS, Kind, NoScaleSubresource, register
 from nsscale.kube.objects import ORIGINAL, State, Workload
 from nsscale.serve.service import plan_writes
@@ -74,6 +76,19 @@ def test_a_rollout_is_one_entry_of_the_kind_table() -> None:
     assert Kind.ROLLOUT in list(Kind)
 
 
+@pytest.fixture
+def registry() -> Iterator[None]:
+    """The kinds known, as they were before the test registered its own (the table is the
+    process's: other tests list it)."""
+    known, named = dict(kinds.KINDS), dict(kinds._NAMED)
+    yield
+    kinds.KINDS.clear()
+    kinds.KINDS.update(known)
+    kinds._NAMED.clear()
+    kinds._NAMED.update(named)
+
+
+@pytest.mark.usefixtures("registry")
 def test_a_crd_with_a_scale_subresource_becomes_a_kind_at_its_own_paths() -> None:
     kind = register(WIDGET.manifest())
     assert kind is Kind("widget") is register(WIDGET.manifest())  # once, whatever is asked
