@@ -17,11 +17,22 @@ import pytest
 from nsscale.engine.plan import Change, Operation, Plan
 from nsscale.kube import kinds
 from nsscale.kube.kinds import KINDS, Kind, NoScaleSubresource, register
-from nsscale.kube.objects import ORIGINAL, State, Workload
+from nsscale.kube.objects import ORIGINAL, SCALED_TO, State, Workload
 from nsscale.serve.service import plan_writes
 from tests.apiserver.kinds.custom import ARGO_ROLLOUT, GADGET, WIDGET
 from tests.apiserver.server import ApiServer
-from tests.faultkit import NSSCALE, Finished, run
+from tests.faultkit import (
+    NSSCALE,
+    Finished,
+    Key,
+    MatrixLog,
+    Observed,
+    judge_down,
+    observe,
+    run,
+    seed,
+    untouched,
+)
 from tests.kube import NS
 
 WIDGETS = "widgets.example.com"
@@ -265,3 +276,91 @@ def test_custom_resources_that_may_not_be_read_are_one_warning(
     assert down.code == 0, str(down)
     assert down.stderr.count("could not read the Widgets") == 1, down.stderr
     assert spec_of(widgets, "widgets", "big")[0]["size"] == 4
+
+
+# ------------------------------------------------------------------------------ the fault matrix
+
+# Deployments are written first (the always-served kinds), then the widgets, each by name:
+# with --batch-size 1 --parallel 1 a fault on a widget's first PUT hits its forward write, on
+# its second its undo.
+FAULTED: dict[Key, int] = {
+    ("deployment", "alpha"): 3,
+    ("deployment", "bravo"): 2,
+    ("widget", "big"): 4,
+    ("widget", "small"): 1,
+}
+# failure kind -> the error_kind nsscale reports for it
+WRITE_FAILURES = {
+    "timeout": "timeout",
+    "500": "server_error",
+    "403": "forbidden",
+    "409": "conflict",
+    "drop": "unreachable",
+    "garble": "other",
+}
+UNKNOWN = {"timeout", "drop", "garble"}  # the answer never reaches nsscale
+
+
+def fault(server: ApiServer, failure: str, name: str, nth: int = 1) -> None:
+    """The failure on the nth PUT of this widget (1: its write, 2: its undo)."""
+    if failure == "timeout":
+        server.hang("PUT", "widgets", name, nth=nth)
+    elif failure == "drop":
+        server.drop("PUT", "widgets", name, nth=nth)
+    elif failure == "garble":
+        server.garble("PUT", "widgets", name, nth=nth)
+    else:
+        server.fail("PUT", "widgets", name, status=int(failure), nth=nth)
+
+
+def observed(server: ApiServer) -> dict[Key, Observed]:
+    """The deployments and widgets as faultkit judges them: (count, original, scaled-to)."""
+    found = {k: v for k, v in observe(server, NS).items() if k in FAULTED}
+    for obj in server.objects("widgets", NS):
+        annotations = obj["metadata"].get("annotations") or {}
+        found[("widget", obj["metadata"]["name"])] = (
+            obj["spec"]["size"],
+            annotations.get(ORIGINAL),
+            annotations.get(SCALED_TO),
+        )
+    return found
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mode", ["rollback", "no-rollback"])
+@pytest.mark.parametrize("position", ["first", "last", "rollback"])
+@pytest.mark.parametrize("failure", WRITE_FAILURES)
+def test_fault_matrix_of_a_custom_kind(
+    apiserver: ApiServer,
+    env: dict[str, str],
+    matrix: MatrixLog,
+    failure: str,
+    position: str,
+    mode: str,
+) -> None:
+    apiserver.install_crds(WIDGET)
+    seed(apiserver, NS, {k: n for k, n in FAULTED.items() if k[0] == "deployment"})
+    for (kind, name), size in FAULTED.items():
+        if kind == "widget":
+            widget(apiserver, name, size)
+    failing = "big" if position == "first" else "small"
+    fault(apiserver, failure, failing)
+    if position == "rollback":  # and then the undo of the first widget fails too
+        fault(apiserver, failure, "big", nth=2)
+    args = ["down", NS, "--scale-resource", WIDGETS, "--batch-size", "1", "--parallel", "1"]
+    args += ["--retries", "0", "--timeout", "3" if failure in UNKNOWN else "20", "-o", "json"]
+    if mode == "no-rollback":
+        args.append("--no-rollback")
+    done = run(env, *args)
+    final, report = observed(apiserver), done.json()
+    verdict = judge_down(FAULTED, final, done.code, report)
+    matrix.add(f"wg:{failure}", position, mode, verdict)
+    assert verdict.ok, verdict.explain(final, report)
+    assert verdict.originals_lost == ()
+    assert "Traceback" not in done.stderr, done.stderr
+    assert [(f["type"], f["name"], f["error_kind"]) for f in report["failed_resources"]] == [
+        ("widget", failing, WRITE_FAILURES[failure])
+    ]
+    if mode == "rollback" and position != "rollback":
+        assert done.code == 1, str(done)
+        assert final == untouched(FAULTED)
