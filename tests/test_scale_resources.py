@@ -137,12 +137,18 @@ def test_serve_asks_to_update_rollouts_in_their_group() -> None:
 
 
 def test_down_and_up_move_rollouts_like_deployments(argo: ApiServer, env: dict[str, str]) -> None:
-    down = run(env, "down", NS, "-o", "json")
+    down = run(env, "down", NS, "--events", "-o", "json")
     assert down.code == 0, str(down)
     moved = {(s["type"], s["name"]) for s in json.loads(down.stdout)["scaled_resources"]}
     assert moved == {("deployment", "web"), ("rollout", "canary")}
     spec, original = spec_of(argo, "rollouts", "canary")
     assert (spec["replicas"], original) == (0, "3")
+    canary = argo.get_object("rollouts", NS, "canary")
+    assert canary is not None
+    events = [e for e in argo.objects("events", NS) if e["involvedObject"]["kind"] == "Rollout"]
+    assert [(e["reason"], e["involvedObject"]["uid"]) for e in events] == [
+        ("ScaledDown", canary["metadata"]["uid"])
+    ]
 
     status = run(env, "status", NS, "-o", "json")
     assert status.code == 0, str(status)
@@ -225,6 +231,23 @@ def test_a_custom_resource_is_moved_at_its_crd_s_path(
     up = run(env, "up", NS, "--scale-resource", WIDGETS)
     assert up.code == 0, str(up)
     assert spec_of(widgets, "widgets", "big") == ({"size": 4}, None)
+
+
+def test_recover_puts_back_the_custom_resources_a_failed_run_left(
+    widgets: ApiServer, env: dict[str, str]
+) -> None:
+    widget(widgets, "small", 1)
+    widgets.fail("PUT", "widgets", "small", status=500)
+    widgets.fail("PUT", "widgets", "big", status=500, nth=2)  # its undo fails too
+    args = ("--scale-resource", WIDGETS, "--batch-size", "1", "--parallel", "1", "--retries", "0")
+    failed = run(env, "down", NS, *args)
+    assert failed.code == 3, str(failed)
+    assert spec_of(widgets, "widgets", "big") == ({"size": 0}, "4")
+
+    recovered = run(env, "recover", NS, "--scale-resource", WIDGETS)
+    assert recovered.code == 0, str(recovered)
+    assert spec_of(widgets, "widgets", "big") == ({"size": 4}, None)
+    assert widgets.workload(NS, "deployment", "web")["spec"]["replicas"] == 2
 
 
 @pytest.mark.parametrize("named", ["gadgets.example.com", "sprockets.example.com"])
