@@ -154,6 +154,9 @@ def test_down_and_up_move_rollouts_like_deployments(argo: ApiServer, env: dict[s
     assert status.code == 0, str(status)
     shown = {(w["type"], w["name"], w["replicas"], w["original_replicas"]) for w in _shown(status)}
     assert ("rollout", "canary", 0, "3") in shown
+    table = run(env, "status", NS)
+    assert table.code == 0, str(table)
+    assert [line for line in table.stdout.splitlines() if "rollout" in line and "canary" in line]
 
     up = run(env, "up", NS)
     assert up.code == 0, str(up)
