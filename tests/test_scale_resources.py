@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from nsscale.engine.plan import Change, Operation, Plan
+from nsscale.errors import NoScaleResource
 from nsscale.kube import kinds
-from nsscale.kube.kinds import KINDS, Kind, NoScaleSubresource, register
+from nsscale.kube.kinds import KINDS, Kind, register
 from nsscale.kube.objects import ORIGINAL, SCALED_TO, State, Workload
 from nsscale.serve.service import plan_writes
 from tests.apiserver.kinds.custom import ARGO_ROLLOUT, GADGET, WIDGET
@@ -117,7 +118,7 @@ def test_a_crd_with_a_scale_subresource_becomes_a_kind_at_its_own_paths() -> Non
     written = found.render(State(0, "5"))
     assert written["spec"] == {"size": 0, "colour": "blue"}
     assert written["metadata"]["annotations"][ORIGINAL] == "5"
-    with pytest.raises(NoScaleSubresource):
+    with pytest.raises(NoScaleResource, match=GADGET.name):
         register(GADGET.manifest())
 
 

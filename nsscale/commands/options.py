@@ -326,7 +326,7 @@ SCALE_RESOURCE = Param[list[str] | None](
     "scale_resource",
     typer.Option(
         "--scale-resource",
-        metavar="RESOURCE.GROUP",
+        metavar="PLURAL.GROUP",
         help="Also move this custom resource (repeatable), as a Deployment: its CRD's scale "
         "subresource says where its replica count is (e.g. widgets.example.com).",
         show_default=False,

@@ -23,7 +23,7 @@ from nsscale.errors import (
     NoScaleResource,
     UsageError,
 )
-from nsscale.kube.kinds import NoScaleSubresource, register
+from nsscale.kube.kinds import register
 from nsscale.kube.objects import WORKLOAD_KINDS, Kind, Namespace, Workload
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl, parse_documents
@@ -227,14 +227,7 @@ def scale_resource_kinds(kubectl: Kubectl, names: Sequence[str]) -> tuple[Kind, 
             if err.kind is ErrorKind.NOT_FOUND:
                 raise NoScaleResource(name, "no CustomResourceDefinition has that name") from err
             raise
-        try:
-            kind = _SCALE_RESOURCES[name] = register(crd)
-        except NoScaleSubresource as exc:
-            raise NoScaleResource(
-                name, "its CustomResourceDefinition has no scale subresource"
-            ) from exc
-        except ValueError as exc:
-            raise NoScaleResource(name, str(exc)) from exc
+        kind = _SCALE_RESOURCES[name] = register(crd)
         return kind
 
     unique = list(dict.fromkeys(names))

@@ -17,6 +17,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from nsscale.errors import NoScaleResource
+
 
 class _Registry(type):
     """Iterating `Kind` gives every kind known, the built-in ones first."""
@@ -228,16 +230,13 @@ EXCLUDABLE_KINDS = tuple(k for k in Kind if k.info.excludable)
 GITOPS_KINDS = tuple(k for k in Kind if k.gitops)
 
 
-class NoScaleSubresource(ValueError):
-    """A CustomResourceDefinition that declares no scale subresource: nothing to move by."""
-
-
 def register(crd: Mapping[str, Any]) -> Kind:
     """The kind of a CustomResourceDefinition (as `kubectl get crd NAME -o json` prints it)
     that declares a scale subresource: an entry of KINDS from now on, its replica count at
     the definition's `specReplicasPath`, ready when its `statusReplicasPath` says so. The same
-    definition registered again is the same kind. NoScaleSubresource if it declares none;
-    ValueError if it cannot be read or its kind's name is another's."""
+    definition registered again is the same kind. NoScaleResource (exit 2) if it declares none,
+    cannot be read, or its kind's name is another's."""
+    resource = str((crd.get("metadata") or {}).get("name", "?"))
     try:
         spec = crd["spec"]
         names = spec["names"]
@@ -245,7 +244,7 @@ def register(crd: Mapping[str, Any]) -> Kind:
         version = next((v for v in served if v.get("storage")), served[0])
         scale = (version.get("subresources") or {}).get("scale")
         if scale is None:
-            raise NoScaleSubresource(f"{crd['metadata']['name']} has no scale subresource")
+            raise NoScaleResource(resource, "its CustomResourceDefinition has no scale subresource")
         status_path = _path(scale.get("statusReplicasPath") or ".status.replicas")
         info = KindInfo(
             str(names["kind"]),
@@ -260,14 +259,16 @@ def register(crd: Mapping[str, Any]) -> Kind:
             excludable=True,
             optional=True,
         )
-    except (KeyError, TypeError, IndexError, AttributeError) as exc:
-        raise ValueError(f"not a CustomResourceDefinition nsscale can read ({exc!r})") from exc
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
+        why = f"not a CustomResourceDefinition nsscale can read ({exc})"
+        raise NoScaleResource(resource, why) from exc
     with _REGISTERING:
         name = info.name.lower()
         known = _NAMED.get(name)
         if known is not None:
             if KINDS[known].api_version.rpartition("/")[0] != spec["group"]:
-                raise ValueError(f"its kind {info.name} is one nsscale moves already")
+                why = f"its kind {info.name} is one nsscale moves already, in another group"
+                raise NoScaleResource(resource, why)
             if known in _BUILT_IN:
                 return known
         kind = known or _named(name)
