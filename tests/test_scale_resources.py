@@ -391,3 +391,18 @@ def test_fault_matrix_of_a_custom_kind(
     if mode == "rollback" and position != "rollback":
         assert done.code == 1, str(done)
         assert final == untouched(FAULTED)
+
+
+def test_reconcile_brings_down_rollouts_and_the_custom_resources_named(
+    widgets: ApiServer, env: dict[str, str]
+) -> None:
+    widgets.install_crds(ARGO_ROLLOUT)
+    widgets.add_namespace(NS, labels={"nsscale/scheduled": "true"})
+    rollout(widgets, "canary", 3)
+    args = ("--namespace-selector", "nsscale/scheduled=true", "--uptime", "never", "-o", "json")
+    done = run(env, "reconcile", *args, "--scale-resource", WIDGETS)
+    assert done.code == 0, str(done)
+    [decision] = json.loads(done.stdout)["namespaces"]
+    moved = {(s["type"], s["name"]) for s in decision["result"]["scaled_resources"]}
+    assert moved == {("deployment", "web"), ("rollout", "canary"), ("widget", "big")}
+    assert spec_of(widgets, "widgets", "big") == ({"size": 0}, "4")
