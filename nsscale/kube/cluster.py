@@ -206,9 +206,6 @@ def _kept(workloads: list[Workload], namespaces: Sequence[str] | None, one: bool
     return sorted(kept, key=lambda w: order[w.namespace])
 
 
-T = TypeVar("T")
-
-
 _SCALE_RESOURCES: dict[str, Kind] = {}  # RESOURCE.GROUP -> its kind, read once per process
 
 
@@ -235,6 +232,9 @@ def scale_resource_kinds(kubectl: Kubectl, names: Sequence[str]) -> tuple[Kind, 
         return ()
     with ThreadPoolExecutor(len(unique), thread_name_prefix="nsscale-read") as pool:
         return tuple(pool.map(kind_of, unique))
+
+
+T = TypeVar("T")
 
 
 def each_namespace(read: Callable[[str], T], namespaces: Sequence[str]) -> dict[str, T]:
