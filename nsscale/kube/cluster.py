@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -106,10 +107,9 @@ class KubectlCluster:
                 log.warning("could not read the %ss, so none is moved: %s", kind.info.name, err)
                 return []
 
-        with ThreadPoolExecutor(len(optional), thread_name_prefix="nsscale-read") as pool:
-            others = list(pool.map(read_optional, optional))
-            found = read(namespace, selector, served) if served else []
-        return found + [w for listed in others for w in listed]
+        others = side_by_side(read_optional, optional)
+        found = read(namespace, selector, served) if served else []
+        return found + [w for f in others for w in f.result()]
 
     def _list_decoded(
         self, namespace: str | None, selector: str | None, kinds: Sequence[Kind]
@@ -227,14 +227,29 @@ def scale_resource_kinds(kubectl: Kubectl, names: Sequence[str]) -> tuple[Kind, 
         kind = _SCALE_RESOURCES[name] = register(crd)
         return kind
 
-    unique = list(dict.fromkeys(names))
-    if not unique:
-        return ()
-    with ThreadPoolExecutor(len(unique), thread_name_prefix="nsscale-read") as pool:
-        return tuple(pool.map(kind_of, unique))
+    return tuple(f.result() for f in side_by_side(kind_of, list(dict.fromkeys(names))))
 
 
 T = TypeVar("T")
+A = TypeVar("A")
+
+
+def side_by_side(call: Callable[[A], T], args: Sequence[A]) -> list[Future[T]]:
+    """`call` of each argument, each started at once in a daemon thread of its own: a run
+    stopped by a signal exits without waiting for them, as it would for a pool's threads."""
+    futures: list[Future[T]] = []
+    for arg in args:
+        future: Future[T] = Future()
+
+        def work(arg: A = arg, future: Future[T] = future) -> None:
+            try:
+                future.set_result(call(arg))
+            except BaseException as exc:  # handed to whoever asks for the result
+                future.set_exception(exc)
+
+        threading.Thread(target=work, name="nsscale-read", daemon=True).start()
+        futures.append(future)
+    return futures
 
 
 def each_namespace(read: Callable[[str], T], namespaces: Sequence[str]) -> dict[str, T]:
