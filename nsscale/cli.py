@@ -47,6 +47,7 @@ from nsscale.commands.options import (
     REPORTING,
     RETRIES,
     RUN,
+    SCALE_RESOURCE,
     SELECTOR,
     SERVE,
     SERVER_DRY_RUN,
@@ -156,14 +157,32 @@ _wire(
 )
 _wire(
     "recover",
-    [NAMESPACE, NAMESPACE_FLAG, RECOVER_FORCE, DRY_RUN, RETRIES, *CONNECTION, *REPORTING, *AUDIT],
+    [
+        NAMESPACE,
+        NAMESPACE_FLAG,
+        RECOVER_FORCE,
+        DRY_RUN,
+        RETRIES,
+        SCALE_RESOURCE,
+        *CONNECTION,
+        *REPORTING,
+        *AUDIT,
+    ],
     "run:recover",
     "Undo what an interrupted run (SIGKILL, a lost host) did, from its in-cluster snapshot.",
     scope_document,
 )
 _wire(
     "status",
-    [NAMESPACES, NAMESPACE_FLAG, NAMESPACE_SELECTOR, SELECTOR, *CONNECTION, *REPORTING],
+    [
+        NAMESPACES,
+        NAMESPACE_FLAG,
+        NAMESPACE_SELECTOR,
+        SELECTOR,
+        SCALE_RESOURCE,
+        *CONNECTION,
+        *REPORTING,
+    ],
     "status:status",
     "Show current, ready and recorded-original replicas per workload (read only).",
     scope_document,
@@ -183,6 +202,7 @@ _wire(
         ARGOCD_NAMESPACE,
         SELECTOR,
         EXCLUDE,
+        SCALE_RESOURCE,
         *(
             p for p in RUN if p not in (SERVER_DRY_RUN, NO_ROLLBACK, FORCE)
         ),  # the run options, less three

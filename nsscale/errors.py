@@ -6,6 +6,7 @@
     │   ├── NamespaceNotFound           the namespace does not exist
     │   ├── ProtectedNamespace          a namespace nsscale never acts on
     │   ├── KubectlNotFound             no kubectl binary where we looked, or not a program
+    │   ├── NoScaleResource             --scale-resource names no CRD with a scale subresource
     │   ├── KubeconfigError             no such kubeconfig file, or no such context in it
     │   └── TokenFileError              serve's --token-file cannot be read, or a line is wrong
     ├── KubectlFailure (1)              kubectl failed: what every kubectl caller catches
@@ -77,6 +78,16 @@ class ProtectedNamespace(UsageError):
 
 class KubectlNotFound(UsageError):
     pass
+
+
+class NoScaleResource(UsageError):
+    """`--scale-resource RESOURCE.GROUP` names no custom resource nsscale can scale."""
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(
+            f"--scale-resource {name}: {why}",
+            "name a CustomResourceDefinition with a scale subresource: kubectl get crd",
+        )
 
 
 class TokenFileError(UsageError):

@@ -98,15 +98,24 @@ def register_no_keda(fp: Any, binary: str = KUBECTL) -> None:
     fp.register(argv, returncode=1, stderr=missing)
 
 
+def register_no_rollouts(fp: Any, binary: str = KUBECTL) -> None:
+    """The read of Argo Rollouts a run starts with, beside the workloads: not installed."""
+    argv = [binary, "get", "rollouts.argoproj.io", "-n", NS, "-o", "json", fp.any()]
+    missing = 'error: the server doesn\'t have a resource type "rollouts" in group "argoproj.io"\n'
+    fp.register(argv, returncode=1, stderr=missing)
+
+
 class Script:
     """Registers, in order, the kubectl calls a test expects; records what each replace wrote."""
 
     def __init__(self, fp: Any, namespace_exists: bool = True) -> None:
         self.fp = fp
         self.writes: list[list[dict[str, Any]]] = []
-        # read beside the workloads as a run starts: the Namespace, KEDA's ScaledObjects
+        # read beside the workloads as a run starts: the Namespace, KEDA's ScaledObjects, Argo
+        # Rollouts
         self.namespace(namespace_exists)
         register_no_keda(fp)
+        register_no_rollouts(fp)
 
     def get(
         self,

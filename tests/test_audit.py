@@ -779,7 +779,7 @@ def test_audit_required_and_an_unwritable_record_change_nothing(
     assert result.exit_code == 1, result.output
     assert "cannot append to the audit file" in result.stderr
     assert "so nothing was changed (--audit-required)" in result.stderr
-    assert sorted(c[1] for c in fp.calls) == ["create", "get", "get", "get"]  # reads, review
+    assert sorted(c[1] for c in fp.calls) == ["create", *["get"] * 4]  # reads, review
 
 
 def test_audit_required_keeps_3(fp: Any, runner: CliRunner, tmp_path: Path) -> None:
@@ -827,7 +827,8 @@ def test_a_dry_run_records_nothing(fp: Any, runner: CliRunner, tmp_path: Path) -
     result = nsscale(runner, "down", NS, "--dry-run")
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "state").exists()
-    assert [c[1] for c in fp.calls] == ["get"] * 3  # the workloads, the Namespace, KEDA
+    # the workloads, the Namespace, KEDA, Argo Rollouts
+    assert [c[1] for c in fp.calls] == ["get"] * 4
 
 
 def test_the_log_file_carries_the_run_id_and_stderr_keeps_the_seed_format(

@@ -25,6 +25,7 @@ from tests.kube import (
     moved,
     namespace_object,
     register_autoscalers,
+    register_no_rollouts,
     workload,
 )
 
@@ -161,7 +162,8 @@ def test_dry_run_makes_no_mutating_call(fp: Any, runner: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     assert "would scale" in result.stdout
     assert "Dry run: 2 would be scaled, 1 skipped in shop; nothing changed." in result.stdout
-    assert [c[1] for c in fp.calls] == ["get"] * 3  # the workloads, the Namespace, KEDA
+    # the workloads, the Namespace, KEDA, Argo Rollouts
+    assert [c[1] for c in fp.calls] == ["get"] * 4
 
 
 def test_dry_run_json_marks_planned_changes(fp: Any, runner: CliRunner) -> None:
@@ -241,6 +243,7 @@ def test_kubectl_path_from_the_environment(
     read_namespace = ["/opt/k/kubectl", "get", "namespace", NS, "-o", "json", *argv[-3:]]
     fp.register(read_namespace, stdout=namespace_object())
     register_autoscalers(fp, "/opt/k/kubectl")
+    register_no_rollouts(fp, "/opt/k/kubectl")
 
     result = runner.invoke(
         app,
@@ -309,7 +312,7 @@ def test_a_denied_update_fails_before_any_change(fp: Any, runner: CliRunner) -> 
     )
     assert json.loads(result.stdout)["total_scaled"] == 0
     # the reads and the review, no write
-    assert sorted(c[1] for c in fp.calls) == ["create", "get", "get", "get"]
+    assert sorted(c[1] for c in fp.calls) == ["create", "get", "get", "get", "get"]
 
 
 def test_an_unanswered_review_is_a_warning_and_the_guarded_writes_go_on(

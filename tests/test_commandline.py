@@ -43,13 +43,21 @@ from tests.kube import (
     listing,
     register_autoscalers,
     register_namespace,
+    register_no_rollouts,
     workload,
 )
 
 BIN = Path(sys.executable).parent  # the virtualenv's bin: the installed console scripts
 REINSTALL = "reinstall the package: .venv/bin/pip install -e . --no-deps"
 
-CHOICE = ["--namespace-selector", "--all-or-nothing", "-l", "--selector", "--exclude"]
+CHOICE = [
+    "--namespace-selector",
+    "--all-or-nothing",
+    "-l",
+    "--selector",
+    "--exclude",
+    "--scale-resource",
+]
 RUN = [
     "--dry-run",
     "--server-dry-run",
@@ -107,8 +115,25 @@ OPTIONS = {
         "--events",
         *AUDIT,
     ],
-    "recover": [*NS_FLAG, "--force", "--dry-run", "--retries", *CONNECTION, *REPORTING, *AUDIT],
-    "status": [*NS_FLAG, "--namespace-selector", "-l", "--selector", *CONNECTION, *REPORTING],
+    "recover": [
+        *NS_FLAG,
+        "--force",
+        "--dry-run",
+        "--retries",
+        "--scale-resource",
+        *CONNECTION,
+        *REPORTING,
+        *AUDIT,
+    ],
+    "status": [
+        *NS_FLAG,
+        "--namespace-selector",
+        "-l",
+        "--selector",
+        "--scale-resource",
+        *CONNECTION,
+        *REPORTING,
+    ],
     "reconcile": [
         *NS_FLAG,
         "--namespace-selector",
@@ -122,6 +147,7 @@ OPTIONS = {
         "-l",
         "--selector",
         "--exclude",
+        "--scale-resource",
         "--dry-run",
         "--wait",
         "--wait-timeout",
@@ -217,22 +243,24 @@ def test_kubectl_from_the_environment(fp: Any, runner: CliRunner) -> None:
     fp.register([*status_argv("/opt/k/kubectl"), fp.any()], stdout=listing(workload("a", 3)))
     register_namespace(fp, "/opt/k/kubectl")
     register_autoscalers(fp, "/opt/k/kubectl")
+    register_no_rollouts(fp, "/opt/k/kubectl")
     result = runner.invoke(app, ["status", NS], env={"NSSCALE_KUBECTL": "/opt/k/kubectl"})
     assert result.exit_code == 0, result.output
-    assert [call[0] for call in fp.calls] == ["/opt/k/kubectl"] * 3
+    assert [call[0] for call in fp.calls] == ["/opt/k/kubectl"] * 4
 
 
 def test_the_kubectl_option_wins_over_the_environment(fp: Any, runner: CliRunner) -> None:
     fp.register([*status_argv("/opt/flag/kubectl"), fp.any()], stdout=listing(workload("a", 3)))
     register_namespace(fp, "/opt/flag/kubectl")
     register_autoscalers(fp, "/opt/flag/kubectl")
+    register_no_rollouts(fp, "/opt/flag/kubectl")
     result = runner.invoke(
         app,
         ["status", NS, "--kubectl", "/opt/flag/kubectl"],
         env={"NSSCALE_KUBECTL": "/opt/env/kubectl"},
     )
     assert result.exit_code == 0, result.output
-    assert [call[0] for call in fp.calls] == ["/opt/flag/kubectl"] * 3
+    assert [call[0] for call in fp.calls] == ["/opt/flag/kubectl"] * 4
 
 
 @pytest.mark.parametrize("value", [None, ""])
@@ -242,9 +270,10 @@ def test_without_the_option_or_the_variable_kubectl_is_the_one_on_path(
     fp.register([*status_argv(KUBECTL), fp.any()], stdout=listing(workload("a", 3)))
     register_namespace(fp)
     register_autoscalers(fp)
+    register_no_rollouts(fp)
     result = runner.invoke(app, ["status", NS], env={"NSSCALE_KUBECTL": value})
     assert result.exit_code == 0, result.output
-    assert [call[0] for call in fp.calls] == [KUBECTL] * 3
+    assert [call[0] for call in fp.calls] == [KUBECTL] * 4
 
 
 def test_a_command_takes_each_parameter_once_and_reads_those_it_lacks_as_their_default() -> None:

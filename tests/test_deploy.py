@@ -18,6 +18,7 @@ from nsscale.engine.lock import Mark
 from tests.apiserver.fixtures import Kubectl as KubectlFixture
 from tests.apiserver.kinds.custom import (
     ARGO_APPLICATION,
+    ARGO_ROLLOUT,
     FLUX_HELM_RELEASE,
     FLUX_KUSTOMIZATION,
     KEDA_SCALED_OBJECT,
@@ -105,9 +106,9 @@ def test_the_base_renders_what_runs_reconcile_in_the_cluster(kubectl_bin: Path) 
 def test_the_cluster_role_grants_exactly_what_nsscale_sends(
     apiserver: ApiServer, env: dict[str, str], kubectl_bin: Path, kubectl: KubectlFixture
 ) -> None:
-    # Every feature that reaches the API: several namespaces, CronJobs, KEDA, HPAs, the marks,
-    # a rollback, reconcile, --hold, --events, status and recover.
-    apiserver.install_crds(KEDA_SCALED_OBJECT, *GITOPS)
+    # Every feature that reaches the API: several namespaces, CronJobs, KEDA, HPAs, Argo
+    # Rollouts, the marks, a rollback, reconcile, --hold, --events, status and recover.
+    apiserver.install_crds(KEDA_SCALED_OBJECT, ARGO_ROLLOUT, *GITOPS)
     for crd, kind, where in zip(
         GITOPS, ("Application", "Kustomization", "HelmRelease"), OWNED, strict=True
     ):
@@ -120,6 +121,7 @@ def test_the_cluster_role_grants_exactly_what_nsscale_sends(
             labels = {k: v for k, v in owner.items() if k != "namespace"}
             apiserver.add_deployment(ns, f"site-{i}", replicas=1, **labels)
         apiserver.add_cronjob(ns, "report")
+        apiserver.add_custom(ARGO_ROLLOUT.api_version, "Rollout", ns, "canary", {"replicas": 2})
         apiserver.add_hpa(ns, "web", "Deployment", "web", 1, 4)
         apiserver.add_custom(
             "keda.sh/v1alpha1", "ScaledObject", ns, "web", {"scaleTargetRef": {"name": "web"}}

@@ -853,7 +853,7 @@ with open(os.environ["FAKE_KUBECTL_LOG"], "a") as log:
 if args[:2] == ["get", "deployments,statefulsets"]:
     with open(os.environ["FAKE_KUBECTL_GET"], "rb") as canned:
         sys.stdout.buffer.write(canned.read())
-elif args[:2] == ["get", "scaledobjects.keda.sh"]:
+elif args[:2] in (["get", "scaledobjects.keda.sh"], ["get", "rollouts.argoproj.io"]):
     print("error: the server doesn't have a resource type", file=sys.stderr)
     sys.exit(1)
 elif args[:2] == ["get", "horizontalpodautoscalers.autoscaling"]:

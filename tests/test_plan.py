@@ -239,14 +239,20 @@ def test_every_kind_is_one_entry_saying_how_the_api_kubectl_and_rbac_name_it() -
             "applications.argoproj.io",
             "applications.argoproj.io",
         ),
+        Kind.ROLLOUT: (
+            "Rollout",
+            "argoproj.io/v1alpha1",
+            "rollouts.argoproj.io",
+            "rollouts.argoproj.io",
+        ),
     }
     assert (WORKLOAD_KINDS, EXCLUDABLE_KINDS) == (
         (Kind.DEPLOYMENT, Kind.STATEFULSET),
-        (Kind.DEPLOYMENT, Kind.STATEFULSET, Kind.CRONJOB),
+        (Kind.DEPLOYMENT, Kind.STATEFULSET, Kind.CRONJOB, Kind.ROLLOUT),
     )
 
 
-@pytest.mark.parametrize("kind", WORKLOAD_KINDS)
+@pytest.mark.parametrize("kind", [*WORKLOAD_KINDS, Kind.ROLLOUT])
 def test_a_workload_s_count_is_read_and_written_at_its_kind_s_replica_path(kind: Kind) -> None:
     manifest = {
         "apiVersion": kind.api_version,

@@ -59,13 +59,14 @@ def test_at_night_it_brings_down_what_its_schedule_wants_down(
 
     again = reconcile(env, "--uptime", WORKDAYS, "--at", NIGHT, "-vv")  # cron, 5 minutes later
     assert again.code == 0, str(again)
-    # the Namespaces, and each kind of workload passed through as the server sent it: no
-    # write, no mark
-    starts = re.findall(r"\[DEBUG\] kubectl: .*", again.stderr)
-    assert [s.split()[3:6] for s in starts] == [
-        ["get", "namespaces", "-l"],
+    # the Namespaces, then each kind of workload (Argo Rollouts too, not installed here) passed
+    # through as the server sent it, side by side: no write, no mark
+    starts = [s.split()[3:6] for s in re.findall(r"\[DEBUG\] kubectl: .*", again.stderr)]
+    assert starts[0] == ["get", "namespaces", "-l"], again.stderr
+    assert sorted(starts[1:]) == [
         ["get", "--raw", "'/apis/apps/v1/deployments?limit=500'"],
         ["get", "--raw", "'/apis/apps/v1/statefulsets?limit=500'"],
+        ["get", "--raw", "'/apis/argoproj.io/v1alpha1/rollouts?limit=500'"],
     ], again.stderr
     assert "already down" in again.stdout
     audit = tmp_path / "state" / "nsscale" / "audit.jsonl"

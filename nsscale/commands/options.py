@@ -364,6 +364,17 @@ EXCLUDE = Param[list[str] | None](
     ),
     None,
 )
+SCALE_RESOURCE = Param[list[str] | None](
+    "scale_resource",
+    typer.Option(
+        "--scale-resource",
+        metavar="PLURAL.GROUP",
+        help="Also move this custom resource (repeatable), as a Deployment: its CRD's scale "
+        "subresource says where its replica count is (e.g. widgets.example.com).",
+        show_default=False,
+    ),
+    None,
+)
 # recover's --force says what it does there
 RECOVER_FORCE = Param[bool](
     "force",
@@ -606,7 +617,8 @@ RUN = (
     RETRIES,
     REQUIRE_LOCK,
 )
-CHOICE = (NAMESPACE_SELECTOR, ALL_OR_NOTHING, SELECTOR, EXCLUDE)  # which namespaces and workloads
+# which namespaces and workloads
+CHOICE = (NAMESPACE_SELECTOR, ALL_OR_NOTHING, SELECTOR, EXCLUDE, SCALE_RESOURCE)
 CONNECTION = (TIMEOUT, CONTEXT, KUBECONFIG, KUBECTL)
 REPORTING = (OUTPUT, VERBOSE, LOG_FILE)
 ALERTING = (ON_FAILURE, EVENTS)

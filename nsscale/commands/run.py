@@ -25,6 +25,7 @@ from nsscale.commands.options import (
     REPLICAS,
     REQUIRE_LOCK,
     RETRIES,
+    SCALE_RESOURCE,
     SELECTOR,
     SERVER_DRY_RUN,
     SUSPEND_CRONJOBS,
@@ -82,6 +83,7 @@ def run_options(operation: Operation, parsed: Parsed) -> RunOptions:
             retries=parsed[RETRIES],
             force=parsed[RECOVER_FORCE],
             parallel=1,
+            scale_resources=_scale_resources(parsed),
         ).for_operation(operation)
     excluded = parsed[EXCLUDE]
     return RunOptions(
@@ -103,6 +105,7 @@ def run_options(operation: Operation, parsed: Parsed) -> RunOptions:
         wait_timeout_s=parsed[WAIT_TIMEOUT].total_seconds(),
         hold_s=hold.total_seconds() if (hold := parsed[HOLD]) is not None else None,
         events=parsed[EVENTS],
+        scale_resources=_scale_resources(parsed),
     ).for_operation(operation)
 
 
@@ -189,3 +192,9 @@ def _emit(report: RunResult | MultiResult, common: Common, *, refused: bool = Fa
         print_json(report.to_dict())
     elif not refused:
         show(*render_report(report))
+
+
+def _scale_resources(parsed: Parsed) -> tuple[str, ...]:
+    """--scale-resource, each once."""
+    named: list[str] | None = parsed[SCALE_RESOURCE]
+    return tuple(dict.fromkeys(named or ()))

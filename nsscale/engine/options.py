@@ -39,6 +39,7 @@ class RunOptions:
     argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE  # where Argo CD's Applications live
     events: bool = False  # a Kubernetes Event on each workload changed
     hold_s: float | None = None  # after success: reconcile leaves the namespaces alone this long
+    scale_resources: tuple[str, ...] = ()  # custom resources (RESOURCE.GROUP) moved too
     wait: bool = False  # after the writes, until every changed workload is ready
     wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT.total_seconds()
     # Called with every namespace's plan after the reads and before the first write (a dry run

@@ -28,7 +28,13 @@ from nsscale.engine.options import RunOptions
 from nsscale.engine.rivals.hpa import Autoscaler, read_autoscalers
 from nsscale.engine.rivals.keda import read_scaledobjects
 from nsscale.errors import ErrorKind, KubectlError, ReadsCancelled
-from nsscale.kube.cluster import KubectlCluster, read_namespaces, read_workloads
+from nsscale.kube.cluster import (
+    KubectlCluster,
+    read_namespaces,
+    read_workloads,
+    scale_resource_kinds,
+)
+from nsscale.kube.kinds import OPTIONAL_WORKLOAD_KINDS
 from nsscale.kube.objects import WORKLOAD_KINDS, Kind, Namespace, Workload, WorkloadKey
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kube.review import Review, cluster_name, question, review
@@ -41,6 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("nsscale")
 
 VERB = "update"  # every write nsscale makes is a PUT of the whole object (`kubectl replace`)
+# the kinds a run moves by their count of pods: Argo Rollouts among them when installed
+MOVED_KINDS = (*WORKLOAD_KINDS, *OPTIONAL_WORKLOAD_KINDS)
 
 
 def write_question(kind: Kind, namespace: str) -> str:
@@ -61,7 +69,8 @@ class Lookahead:
         selector: str | None = None,
         namespace_selector: str | None = None,
         autoscalers: bool = False,
-        kinds: Sequence[Kind] = WORKLOAD_KINDS,
+        kinds: Sequence[Kind] = MOVED_KINDS,
+        scale_resources: Sequence[str] = (),
         scaledobjects: bool = False,
         optional_cronjobs: bool = False,
         raw_reads: bool = False,
@@ -73,13 +82,16 @@ class Lookahead:
         run before its first change). `selector`: only the workloads it matches are read.
         `autoscalers`: also read the HorizontalPodAutoscalers targeting them. `kinds`: those
         read (and asked about), CronJobs among them when the run may move them.
+        `scale_resources`: custom resources (RESOURCE.GROUP) read and moved beside them, each
+        a kind built from its CustomResourceDefinition, read first (NoScaleResource: exit 2).
         `scaledobjects`: also read KEDA's ScaledObjects (a call of their own).
         `optional_cronjobs`: CronJobs the caller may not read are a warning, not a failure.
         `raw_reads`: the workloads are read a kind per process, faster (see KubectlCluster)."""
         self.started = time.monotonic()  # the run's clock starts with its first read
         self._cancelled = False
         self._named, self._namespace_selector = tuple(named), namespace_selector
-        self.kinds = tuple(kinds)
+        custom = scale_resource_kinds(kubectl, scale_resources) if scale_resources else ()
+        self.kinds = tuple(dict.fromkeys((*kinds, *custom)))
         self._targets: Targets | None = None
         self._choosing = threading.Lock()
         cluster = KubectlCluster(kubectl, raw_reads=raw_reads)
@@ -147,7 +159,8 @@ class Lookahead:
             namespace_selector=namespace_selector,
             audit_check=None if dry_run else auditor.check,
             autoscalers=bool(options.replicas),  # scale to N > 0: an HPA overrides it
-            kinds=(*WORKLOAD_KINDS, Kind.CRONJOB) if options.cronjobs else WORKLOAD_KINDS,
+            kinds=(*MOVED_KINDS, Kind.CRONJOB) if options.cronjobs else MOVED_KINDS,
+            scale_resources=options.scale_resources,
             scaledobjects=options.keda,
             optional_cronjobs=options.cronjobs and not options.suspend_cronjobs,
         )
@@ -159,6 +172,7 @@ class Lookahead:
         named: Sequence[str],
         namespace_selector: str | None = None,
         selector: str | None = None,
+        scale_resources: Sequence[str] = (),
     ) -> Lookahead:
         """The reads `status` shows: the namespaces, their workloads and the HPAs targeting
         them, side by side; nothing written, nothing audited."""
@@ -171,6 +185,7 @@ class Lookahead:
             selector=selector,
             namespace_selector=namespace_selector,
             autoscalers=True,
+            scale_resources=scale_resources,
         )
 
     @property

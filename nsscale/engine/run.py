@@ -268,8 +268,9 @@ def wait_for(
         "waiting up to %gs for %d workload(s) to be ready", options.wait_timeout_s, len(wanted)
     )
     cluster, retry = KubectlCluster(kubectl), RetryPolicy(options.retries)
+    kinds = tuple(dict.fromkeys(w.kind for w, _ in wanted))
     waited = wait_ready(
-        lambda namespaces: read_workloads(cluster, namespaces, retry),
+        lambda namespaces: read_workloads(cluster, namespaces, retry, kinds=kinds),
         wanted,
         options.wait_timeout_s,
         on_poll,

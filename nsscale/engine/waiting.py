@@ -4,7 +4,9 @@ target, as `kubectl rollout status` judges it, or the time is up (nothing is und
 A workload is ready when its controller has seen its latest spec (`status.observedGeneration`
 at least `metadata.generation`) and the status counts of its kind's rule (kube/kinds.py) all
 equal its replicas: for a Deployment `replicas`, `updatedReplicas`, `readyReplicas` and
-`availableReplicas`; for a StatefulSet `replicas` and `readyReplicas`. An absent field counts 0.
+`availableReplicas`; for a StatefulSet `replicas` and `readyReplicas`; for an Argo Rollout as for
+a Deployment; for a custom resource of `--scale-resource` its CRD's `statusReplicasPath` (its
+status need not report observedGeneration). An absent field counts 0.
 One read per poll covers every namespace waited on.
 """
 
@@ -14,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from nsscale.errors import NsscaleError
 from nsscale.kube.objects import Workload, WorkloadKey
@@ -26,11 +29,26 @@ POLL_S = 2.0
 def is_ready(workload: Workload) -> bool:
     """At its target, as its controller reports."""
     status = workload.manifest.get("status") or {}
+    info = workload.kind.info  # the kind's rule (kube/kinds.py)
     generation = int(workload.manifest.get("metadata", {}).get("generation") or 0)
-    if int(status.get("observedGeneration") or 0) < generation:
+    if info.observed and _generation(status.get("observedGeneration")) < generation:
         return False
-    counted = workload.kind.info.ready  # the kind's rule (kube/kinds.py)
-    return all(int(status.get(f) or 0) == workload.replicas for f in counted)
+    return all(_count(status, field) == workload.replicas for field in info.ready)
+
+
+def _generation(observed: object) -> int:
+    """status.observedGeneration: a number (an Argo Rollout's is a decimal string)."""
+    if isinstance(observed, int):
+        return observed
+    return int(observed) if isinstance(observed, str) and observed.isdecimal() else 0
+
+
+def _count(status: Mapping[str, Any], field: str) -> int:
+    """The status count at a dotted path (absent: 0)."""
+    node: Any = status
+    for key in field.split("."):
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node if isinstance(node, int) and not isinstance(node, bool) else 0
 
 
 @dataclass(frozen=True)

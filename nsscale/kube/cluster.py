@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
-from nsscale.errors import ErrorKind, KubectlError, KubectlOutputError, UsageError
+from nsscale.errors import (
+    ErrorKind,
+    KubectlError,
+    KubectlOutputError,
+    NoScaleResource,
+    UsageError,
+)
+from nsscale.kube.kinds import register
 from nsscale.kube.objects import WORKLOAD_KINDS, Kind, Namespace, Workload
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl, parse_documents
@@ -24,6 +32,7 @@ from nsscale.kubectl import Kubectl, parse_documents
 log = logging.getLogger("nsscale")
 
 RAW_PAGE = 500  # objects per page of a raw list (kubectl get's --chunk-size)
+NOT_INSTALLED = "the server doesn't have a resource type"  # kubectl, of a type not served
 
 
 class Cluster(Protocol):
@@ -61,9 +70,8 @@ class KubectlCluster:
     ) -> list[Workload]:
         one = namespaces is not None and len(namespaces) == 1
         only = namespaces[0] if namespaces is not None and one else None  # else: -A, kept
-        read = self._list_raw if self.raw_reads else self._list_decoded
         try:
-            workloads = read(only, selector, kinds)
+            workloads = self._read(only, selector, kinds)
         except KubectlError as err:
             if one or namespaces is None or err.kind is not ErrorKind.FORBIDDEN:
                 raise
@@ -75,6 +83,33 @@ class KubectlCluster:
             )
             return [w for ns in namespaces for w in found[ns]]
         return _kept(workloads, namespaces, one)
+
+    def _read(
+        self, namespace: str | None, selector: str | None, kinds: Sequence[Kind]
+    ) -> list[Workload]:
+        """The kinds always served in one read; each kind whose CRD may be absent (an Argo
+        Rollout, a custom resource) in a read of its own, side by side with it."""
+        read = self._list_raw if self.raw_reads else self._list_decoded
+        served = [k for k in kinds if not k.info.optional]
+        optional = [k for k in kinds if k.info.optional]
+        if not optional:
+            return read(namespace, selector, served)
+
+        def read_optional(kind: Kind) -> list[Workload]:
+            try:
+                return read(namespace, selector, [kind])
+            except KubectlError as err:
+                if NOT_INSTALLED in err.stderr or err.kind is ErrorKind.NOT_FOUND:
+                    log.debug("%s are not installed: none to move", kind.resource)
+                    return []
+                if err.kind is not ErrorKind.FORBIDDEN:
+                    raise
+                log.warning("could not read the %ss, so none is moved: %s", kind.info.name, err)
+                return []
+
+        others = side_by_side(read_optional, optional)
+        found = read(namespace, selector, served) if served else []
+        return found + [w for f in others for w in f.result()]
 
     def _list_decoded(
         self, namespace: str | None, selector: str | None, kinds: Sequence[Kind]
@@ -171,7 +206,50 @@ def _kept(workloads: list[Workload], namespaces: Sequence[str] | None, one: bool
     return sorted(kept, key=lambda w: order[w.namespace])
 
 
+_SCALE_RESOURCES: dict[str, Kind] = {}  # RESOURCE.GROUP -> its kind, read once per process
+
+
+def scale_resource_kinds(kubectl: Kubectl, names: Sequence[str]) -> tuple[Kind, ...]:
+    """The kinds of the custom resources named (`--scale-resource RESOURCE.GROUP`), each built
+    from its CustomResourceDefinition (one read each, side by side, the first time it is
+    named); NoScaleResource (exit 2) naming one not installed or declaring no scale
+    subresource."""
+
+    def kind_of(name: str) -> Kind:
+        if name in _SCALE_RESOURCES:
+            return _SCALE_RESOURCES[name]
+        try:
+            crd = kubectl.json(["get", "customresourcedefinitions", name])
+        except KubectlError as err:
+            if err.kind is ErrorKind.NOT_FOUND:
+                raise NoScaleResource(name, "no CustomResourceDefinition has that name") from err
+            raise
+        kind = _SCALE_RESOURCES[name] = register(crd)
+        return kind
+
+    return tuple(f.result() for f in side_by_side(kind_of, list(dict.fromkeys(names))))
+
+
 T = TypeVar("T")
+A = TypeVar("A")
+
+
+def side_by_side(call: Callable[[A], T], args: Sequence[A]) -> list[Future[T]]:
+    """`call` of each argument, each started at once in a daemon thread of its own: a run
+    stopped by a signal exits without waiting for them, as it would for a pool's threads."""
+    futures: list[Future[T]] = []
+    for arg in args:
+        future: Future[T] = Future()
+
+        def work(arg: A = arg, future: Future[T] = future) -> None:
+            try:
+                future.set_result(call(arg))
+            except BaseException as exc:  # handed to whoever asks for the result
+                future.set_exception(exc)
+
+        threading.Thread(target=work, name="nsscale-read", daemon=True).start()
+        futures.append(future)
+    return futures
 
 
 def each_namespace(read: Callable[[str], T], namespaces: Sequence[str]) -> dict[str, T]:

@@ -120,7 +120,7 @@ class Workload:
                 kind=kind,
                 name=str(meta["name"]),
                 replicas=_count(spec_replicas),
-                ready=_count(status.get("readyReplicas", 0)),
+                ready=_count(_at(status, kind.info.ready_count.split("."), 0)),
                 resource_version=str(meta["resourceVersion"]),
                 annotations={str(k): str(v) for k, v in annotations.items()},
                 manifest=obj,

@@ -85,6 +85,7 @@ def reconcile(
         audited=False,
         selector=options.selection.selector,
         namespace_selector=namespace_selector,
+        scale_resources=options.scale_resources,
         raw_reads=True,  # cron runs it every few minutes: the decision read is its whole cost
     )
     workloads = ahead.workloads()

@@ -48,12 +48,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARGO_APPLICATION",
+    "ARGO_ROLLOUT",
     "CRD",
     "CUSTOM_RESOURCE_DEFINITIONS",
     "FLUX_HELM_RELEASE",
     "FLUX_KUSTOMIZATION",
+    "GADGET",
     "KEDA_SCALED_OBJECT",
     "READY_MADE",
+    "WIDGET",
     "CustomResource",
     "CustomResourceDefinitions",
     "custom_kinds",
@@ -97,6 +100,8 @@ class CRD:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     status: bool = True
+    # the scale subresource: (specReplicasPath, statusReplicasPath), or none
+    scale: tuple[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -127,8 +132,17 @@ class CRD:
                 "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
             },
         }
+        subresources: JSON = {}
         if self.status:
-            version["subresources"] = {"status": {}}
+            subresources["status"] = {}
+        if self.scale is not None:
+            subresources["scale"] = {
+                "specReplicasPath": self.scale[0],
+                "statusReplicasPath": self.scale[1],
+                "labelSelectorPath": ".status.selector",
+            }
+        if subresources:
+            version["subresources"] = subresources
         return {
             "apiVersion": CUSTOM_RESOURCE_DEFINITIONS.api_version,
             "kind": CUSTOM_RESOURCE_DEFINITIONS.kind,
@@ -155,6 +169,25 @@ FLUX_HELM_RELEASE = CRD(
 ARGO_APPLICATION = CRD(
     "argoproj.io", "v1alpha1", "Application", "applications", short_names=("app", "apps")
 )
+ARGO_ROLLOUT = CRD(
+    "argoproj.io",
+    "v1alpha1",
+    "Rollout",
+    "rollouts",
+    short_names=("ro",),
+    scale=(".spec.replicas", ".status.replicas"),
+)
+# a made-up kind that keeps its count elsewhere than spec.replicas
+WIDGET = CRD(
+    "example.com",
+    "v1",
+    "Widget",
+    "widgets",
+    short_names=("wg",),
+    scale=(".spec.size", ".status.readySize"),
+)
+# the same without a scale subresource: nothing nsscale can move by
+GADGET = CRD("example.com", "v1", "Gadget", "gadgets")
 READY_MADE = (KEDA_SCALED_OBJECT, FLUX_KUSTOMIZATION, FLUX_HELM_RELEASE, ARGO_APPLICATION)
 
 
