@@ -17,7 +17,7 @@ from nsscale.engine.plan import Change, Operation, Plan
 from nsscale.kube.objects import Kind, State, Workload
 from nsscale.serve.auth import Access
 from nsscale.serve.service import plan_writes
-from tests.apiserver.kinds.custom import FLUX_KUSTOMIZATION, KEDA_SCALED_OBJECT
+from tests.apiserver.kinds.custom import ARGO_ROLLOUT, FLUX_KUSTOMIZATION, KEDA_SCALED_OBJECT
 from tests.apiserver.server import ApiServer
 from tests.faultkit import lease, nsscale_env, observe, run, scaled_down, seed, untouched
 from tests.test_serve import SPEC, Reply, Served, audit_records, in_background, wait_until
@@ -34,7 +34,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[ApiServer]:
     with ApiServer() as server:
-        server.install_crds(KEDA_SCALED_OBJECT, FLUX_KUSTOMIZATION)
+        server.install_crds(KEDA_SCALED_OBJECT, FLUX_KUSTOMIZATION, ARGO_ROLLOUT)
         yield server
 
 
@@ -279,6 +279,25 @@ def test_a_status_read_by_who_may_not_get_statefulsets_is_403_and_reads_nothing(
     shown = server.request("GET", "/api/namespaces/peek", token=user(faults, "grace"))
     assert shown.status == 200, shown
     assert {w["name"] for w in shown.json["workloads"]} == {"web", "api", "db"}
+
+
+@pytest.mark.e2e
+def test_a_status_that_shows_rollouts_asks_for_them_too(server: Served, faults: ApiServer) -> None:
+    """Rollouts are read only where Argo is installed: shown, they are asked about, so a
+    caller who may not get them never sees them."""
+    seed(faults, "argo", SPEC)
+    spec = {"replicas": 2, "selector": {"matchLabels": {"app": "canary"}}}
+    faults.add_custom("argoproj.io/v1alpha1", "Rollout", "argo", "canary", spec)
+    faults.forbid("get", "rollouts", user="heidi")
+
+    denied = server.request("GET", "/api/namespaces/argo", token=user(faults, "heidi"))
+
+    assert denied.status == 403, denied
+    assert denied.json["message"] == "heidi may not get argoproj.io/rollouts in namespace argo"
+    assert "canary" not in denied.text
+    shown = server.request("GET", "/api/namespaces/argo", token=user(faults, "ivan"))
+    assert shown.status == 200, shown
+    assert {(w["type"], w["name"]) for w in shown.json["workloads"]} >= {("rollout", "canary")}
 
 
 # ------------------------------------------------------------------------------- tokens

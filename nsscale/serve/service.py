@@ -36,6 +36,7 @@ from nsscale.errors import (
     ProtectedNamespace,
     UsageError,
 )
+from nsscale.kube.kinds import OPTIONAL_WORKLOAD_KINDS, Kind
 from nsscale.kube.objects import SYSTEM, WORKLOAD_KINDS
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl
@@ -121,12 +122,15 @@ class Service:
         self.authority.authorize(caller, status_reads(namespace))
         failed = f"Failed to read namespace {namespace}"
         try:
-            return Answer(200, namespace_status(self.kubectl, namespace))
+            document = namespace_status(self.kubectl, namespace)
         except UsageError as err:
             raise _refusal(err, failed, "") from None
         except NsscaleError as err:  # a read that failed
             log.error("%s: %s", failed, err)
             raise ServerFailed(failed, error=["its workloads could not be read"]) from None
+        # a kind read only where installed (Argo Rollouts) is asked about once it is shown
+        self.authority.authorize(caller, shown_reads(namespace, document))
+        return Answer(200, document)
 
     def _check(self, caller: Caller, namespace: str) -> None:
         """What is refused before kubectl is started for the request: a bad name, a namespace
@@ -181,6 +185,15 @@ def status_reads(namespace: str) -> list[Access]:
     """What a status reads and shows: the workloads of each kind, and the HPAs targeting them."""
     resources = [kind.resource for kind in WORKLOAD_KINDS] + [AUTOSCALERS]
     return [Access.named(v, r, namespace) for r in resources for v in STATUS_VERBS]
+
+
+def shown_reads(namespace: str, document: Mapping[str, Any]) -> list[Access]:
+    """What a status document shows beyond status_reads: the kinds read only where their CRD
+    is installed, asked about only when there are some to show (a cluster without Argo has
+    no RBAC rule for Rollouts)."""
+    shown = {Kind(w["type"]) for w in document.get("workloads", [])}
+    extra = [kind for kind in OPTIONAL_WORKLOAD_KINDS if kind in shown]
+    return [Access.of(v, kind, namespace) for kind in extra for v in STATUS_VERBS]
 
 
 def held_message(namespace: str, mark: Mark | None) -> str:
