@@ -93,6 +93,7 @@ def run_namespace(
     run_id: str | None = None,
     authorize: Callable[[Mapping[str, Plan]], None] | None = None,
     holder: str = "",
+    scale_resources: tuple[str, ...] = (),
 ) -> Executed:
     """One run of `operation` on one namespace, with the engine the command line runs, for a
     caller that keeps its own process: no signal handler is installed (a signal never reaches
@@ -108,19 +109,22 @@ def run_namespace(
         run_id=run_id or new_run_id(),
         authorize=authorize,
         holder=holder,
+        scale_resources=scale_resources,
     ).for_operation(operation)
     ahead = Lookahead.for_run(kubectl, [namespace], None, options, auditor)
     with Interrupts(handlers=False) as interrupts:
         return execute(kubectl, operation, options, ahead, auditor, interrupts)
 
 
-def namespace_status(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
+def namespace_status(
+    kubectl: Kubectl, namespace: str, scale_resources: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """The document `nsscale status NAMESPACE -o json` prints, read as that command reads it
     (the Namespace, its workloads and the HPAs targeting them, side by side). UsageError for
     a namespace that does not exist or is protected; KubectlError when a read fails."""
     from nsscale.engine.status import status_document
 
-    ahead = Lookahead.for_status(kubectl, [namespace])
+    ahead = Lookahead.for_status(kubectl, [namespace], scale_resources=scale_resources)
     workloads, autoscalers = ahead.workloads(), ahead.autoscalers()
     return status_document(namespace, workloads[namespace], autoscalers)
 

@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -406,3 +407,46 @@ def test_reconcile_brings_down_rollouts_and_the_custom_resources_named(
     moved = {(s["type"], s["name"]) for s in decision["result"]["scaled_resources"]}
     assert moved == {("deployment", "web"), ("rollout", "canary"), ("widget", "big")}
     assert spec_of(widgets, "widgets", "big") == ({"size": 0}, "4")
+
+
+# ------------------------------------------------------------------------------- serve
+
+
+def test_serve_moves_and_shows_the_custom_resources_it_is_given(
+    widgets: ApiServer, env: dict[str, str], tmp_path: Path
+) -> None:
+    from tests.test_serve import ADMIN, Served, token_file
+
+    tokens = token_file(tmp_path / "tokens", ADMIN)
+    served = Served(env, "--token-file", str(tokens), "--scale-resource", WIDGETS)
+    try:
+        shown = served.request("GET", f"/api/namespaces/{NS}")
+        assert shown.status == 200, shown
+        assert ("widget", "big") in {(w["type"], w["name"]) for w in shown.json["workloads"]}
+
+        down = served.post(NS)
+        assert down.status == 200, down
+        assert spec_of(widgets, "widgets", "big") == ({"size": 0}, "4")
+        assert widgets.workload(NS, "deployment", "web")["spec"]["replicas"] == 0
+    finally:
+        assert served.stop() == 0, served.stderr
+
+
+def test_serve_with_a_resource_that_cannot_scale_does_not_start(
+    widgets: ApiServer, env: dict[str, str], tmp_path: Path
+) -> None:
+    from tests.test_serve import ADMIN, token_file
+
+    tokens = token_file(tmp_path / "tokens", ADMIN)
+    argv = [str(NSSCALE), "serve", "--listen", "127.0.0.1:0", "--token-file", str(tokens)]
+    done = subprocess.run(
+        [*argv, "--scale-resource", "gadgets.example.com"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "gadgets.example.com" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -9,6 +9,7 @@ from nsscale.commands.options import (
     MAX_CONNECTIONS,
     MAX_REVIEWS,
     MAX_RUNS,
+    SCALE_RESOURCE,
     TOKEN_AUDIENCE,
     TOKEN_FILE,
     Parsed,
@@ -24,6 +25,7 @@ def serve_command(parsed: Parsed) -> int:
     from nsscale.serve.command import serve  # Flask and waitress, once known to be there
 
     audiences = parsed[TOKEN_AUDIENCE]
+    scale_resources = parsed[SCALE_RESOURCE]
     options = ServeOptions(
         listen=parsed[LISTEN],
         token_file=parsed[TOKEN_FILE],
@@ -32,6 +34,7 @@ def serve_command(parsed: Parsed) -> int:
         token_audiences=tuple(audiences or ()),
         max_reviews=parsed[MAX_REVIEWS],
         max_connections=parsed[MAX_CONNECTIONS],
+        scale_resources=tuple(dict.fromkeys(scale_resources or ())),
         kubectl=common.kubectl_config(),
         audit=audit_options(parsed),
     )

@@ -27,6 +27,7 @@ from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 from nsscale.audit.auditor import Auditor
 from nsscale.defaults import KUBECTL_ENV
 from nsscale.errors import CannotListen, KubectlNotFound
+from nsscale.kube.cluster import scale_resource_kinds
 from nsscale.kubectl import Kubectl
 from nsscale.serve.accesslog import AccessLog, server_log, setup_server_log
 from nsscale.serve.app import make_app
@@ -64,7 +65,11 @@ def serve(options: ServeOptions) -> int:
     with _Signals() as signals:
         kubectl = Kubectl(options.kubectl)
         authority = make_authority(options, kubectl)
-        service = Service(kubectl, authority, Auditor(options.audit), options.max_runs)
+        if options.scale_resources:  # a CRD that is not there, or cannot scale: exit 2 now
+            scale_resource_kinds(kubectl, options.scale_resources)
+        service = Service(
+            kubectl, authority, Auditor(options.audit), options.max_runs, options.scale_resources
+        )
         access = AccessLog(make_app(service))
         socket_map: SocketMap = {}
         _allow_files(options.max_connections + SPARE_FILES)

@@ -26,6 +26,7 @@ class ServeOptions:
     token_audiences: tuple[str, ...] = ()  # --token-audience: TokenReview's spec.audiences
     max_reviews: int = DEFAULT_MAX_REVIEWS
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    scale_resources: tuple[str, ...] = ()  # --scale-resource: custom resources moved too
     kubectl: KubectlConfig = field(default_factory=KubectlConfig)
     audit: AuditOptions = field(default_factory=AuditOptions)
 

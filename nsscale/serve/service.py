@@ -36,7 +36,7 @@ from nsscale.errors import (
     ProtectedNamespace,
     UsageError,
 )
-from nsscale.kube.kinds import OPTIONAL_WORKLOAD_KINDS, Kind
+from nsscale.kube.kinds import Kind
 from nsscale.kube.objects import SYSTEM, WORKLOAD_KINDS
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl
@@ -67,9 +67,15 @@ class Service:
     audit, and the slots of --max-runs."""
 
     def __init__(
-        self, kubectl: Kubectl, authority: Authority, auditor: Auditor, max_runs: int
+        self,
+        kubectl: Kubectl,
+        authority: Authority,
+        auditor: Auditor,
+        max_runs: int,
+        scale_resources: tuple[str, ...] = (),
     ) -> None:
         self.kubectl = kubectl
+        self.scale_resources = scale_resources  # --scale-resource: moved and shown too
         self.authority = authority
         self.auditor = auditor
         self.max_runs = max_runs
@@ -108,6 +114,7 @@ class Service:
                 run_id=run_id,
                 authorize=authorize,
                 holder=f"{caller.name}{SERVED}",
+                scale_resources=self.scale_resources,
             )
         except UsageError as err:
             failed = f"Failed to {WORDS[operation][0]} namespace {namespace}"
@@ -122,13 +129,14 @@ class Service:
         self.authority.authorize(caller, status_reads(namespace))
         failed = f"Failed to read namespace {namespace}"
         try:
-            document = namespace_status(self.kubectl, namespace)
+            document = namespace_status(self.kubectl, namespace, self.scale_resources)
         except UsageError as err:
             raise _refusal(err, failed, "") from None
         except NsscaleError as err:  # a read that failed
             log.error("%s: %s", failed, err)
             raise ServerFailed(failed, error=["its workloads could not be read"]) from None
-        # a kind read only where installed (Argo Rollouts) is asked about once it is shown
+        # a kind read only where installed (Argo Rollouts, --scale-resource) is asked about
+        # once it is shown
         self.authority.authorize(caller, shown_reads(namespace, document))
         return Answer(200, document)
 
@@ -189,10 +197,10 @@ def status_reads(namespace: str) -> list[Access]:
 
 def shown_reads(namespace: str, document: Mapping[str, Any]) -> list[Access]:
     """What a status document shows beyond status_reads: the kinds read only where their CRD
-    is installed, asked about only when there are some to show (a cluster without Argo has
-    no RBAC rule for Rollouts)."""
+    is installed (Argo Rollouts, --scale-resource), asked about only when there are some to
+    show (a cluster without Argo has no RBAC rule for Rollouts)."""
     shown = {Kind(w["type"]) for w in document.get("workloads", [])}
-    extra = [kind for kind in OPTIONAL_WORKLOAD_KINDS if kind in shown]
+    extra = sorted(shown - set(WORKLOAD_KINDS))
     return [Access.of(v, kind, namespace) for kind in extra for v in STATUS_VERBS]
 
 
