@@ -155,7 +155,7 @@ def test_down_and_up_move_rollouts_like_deployments(argo: ApiServer, env: dict[s
     status = run(env, "status", NS, "-o", "json")
     assert status.code == 0, str(status)
     shown = {(w["type"], w["name"], w["replicas"], w["original_replicas"]) for w in _shown(status)}
-    assert ("rollout", "canary", 0, "3") in shown
+    assert ("rollout", "canary", 0, 3) in shown
     table = run(env, "status", NS)
     assert table.code == 0, str(table)
     assert [line for line in table.stdout.splitlines() if "rollout" in line and "canary" in line]
@@ -231,7 +231,7 @@ def test_a_custom_resource_is_moved_at_its_crd_s_path(
     status = run(env, "status", NS, "--scale-resource", WIDGETS, "-o", "json")
     assert status.code == 0, str(status)
     shown = {(w["type"], w["name"], w["replicas"], w["original_replicas"]) for w in _shown(status)}
-    assert ("widget", "big", 0, "4") in shown
+    assert ("widget", "big", 0, 4) in shown
 
     up = run(env, "up", NS, "--scale-resource", WIDGETS)
     assert up.code == 0, str(up)
