@@ -259,6 +259,7 @@ class Namespace:
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    uid: str = ""  # for an Event about it
 
     @property
     def protection(self) -> str | None:
@@ -277,6 +278,7 @@ class Namespace:
                 name=str(meta["name"]),
                 labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
                 annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
+                uid=str(meta.get("uid", "")),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a Namespace ({exc!r})") from exc

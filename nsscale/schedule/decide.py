@@ -31,7 +31,8 @@ class Action(enum.StrEnum):
     UP = "up"
     NONE = "none"  # already as wanted
     PAUSED = "paused"  # nsscale/pause-until is still ahead
-    SKIPPED = "skipped"  # no schedule, or one that cannot be read
+    SKIPPED = "skipped"  # no schedule
+    ERROR = "error"  # an annotation that cannot be read: the run fails, loudly
 
 
 @dataclass(frozen=True)
@@ -159,19 +160,21 @@ def _schedule(namespace: Namespace, policy: Policy) -> tuple[Schedule, str, bool
     decision to skip it."""
     name, annotations = namespace.name, namespace.annotations
     if UPTIME in annotations and DOWNTIME in annotations:
-        why = f"both {UPTIME} and {DOWNTIME} are set: keep one"
-        log.warning("namespace %s skipped: %s", name, why)
-        return Decision(name, Action.SKIPPED, why, source="annotation")
+        return _error(name, f"both {UPTIME} and {DOWNTIME} are set: keep one")
     for key, is_uptime in ((UPTIME, True), (DOWNTIME, False)):
         if key in annotations:
             try:
                 return parse_schedule(annotations[key], policy.timezone), "annotation", is_uptime
             except ScheduleError as err:
-                why = f"its {key} cannot be read: {err}"
-                log.warning("namespace %s skipped: %s", name, why)
-                return Decision(name, Action.SKIPPED, why, source="annotation")
+                return _error(name, f"its {key} cannot be read: {err}")
     if policy.uptime is not None:
         return policy.uptime, "option", True
     if policy.downtime is not None:
         return policy.downtime, "option", False
     return Decision(name, Action.SKIPPED, "no schedule")
+
+
+def _error(namespace: str, why: str) -> Decision:
+    """A namespace left as it is because of its annotations, said on stderr as an error."""
+    log.error("namespace %s left as it is: %s", namespace, why)
+    return Decision(namespace, Action.ERROR, why, source="annotation")

@@ -16,16 +16,17 @@ from datetime import datetime
 from typing import Any
 
 from nsscale.audit.auditor import Auditor
+from nsscale.engine.events import record_namespace_warnings
 from nsscale.engine.interrupts import Interrupts
 from nsscale.engine.options import RunOptions
 from nsscale.engine.plan import Operation
 from nsscale.engine.reads import Lookahead
 from nsscale.engine.result import MultiResult, RunResult, new_run_id
 from nsscale.engine.waiting import Progress
-from nsscale.errors import NsscaleError
+from nsscale.errors import ExitCode, NsscaleError
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl
-from nsscale.schedule.decide import Decision, Policy, decide
+from nsscale.schedule.decide import Action, Decision, Policy, decide
 
 
 @dataclass
@@ -47,12 +48,18 @@ class Reconciled:
         return MultiResult(ordered, operation, run_id, any(r.dry_run for r in ordered))
 
     @property
+    def errors(self) -> list[Decision]:
+        """The namespaces whose annotations could not be read."""
+        return [d for d in self.decisions if d.action is Action.ERROR]
+
+    @property
     def exit_code(self) -> int:
-        return self.runs.exit_code
+        """The runs' code; 1 when they went well but an annotation could not be read."""
+        return self.runs.exit_code or (ExitCode.FAILED if self.errors else 0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "success": self.runs.success,
+            "success": self.runs.success and not self.errors,
             "exit_code": self.exit_code,
             "at": self.at.isoformat(),
             "namespaces": [
@@ -94,6 +101,9 @@ def reconcile(
         for ns, found in workloads.items()
     ]
     done = Reconciled(at, decisions)
+    if options.events and not (options.dry_run or options.server_dry_run):
+        invalid = [(ahead.namespace(d.namespace), "InvalidSchedule", d.reason) for d in done.errors]
+        record_namespace_warnings(kubectl, invalid)
     for operation in (Operation.DOWN, Operation.UP):
         group = [d.namespace for d in decisions if d.operation is operation]
         if not group or interrupts.stop_reason:
