@@ -84,3 +84,35 @@ def test_both_annotations_are_an_error(teams: ApiServer, env: dict[str, str]) ->
         "error",
         "both nsscale/uptime and nsscale/downtime are set: keep one",
     )
+
+
+def test_kube_downscalers_annotations_are_read_where_nsscales_are_absent(
+    teams: ApiServer, env: dict[str, str]
+) -> None:
+    # dev moved from kube-downscaler: its uptime and an excluded workload, as it wrote them
+    teams.add_namespace("dev", annotations={"downscaler/uptime": "Mon-Fri 08:00-18:00 UTC"})
+    teams.add_deployment("dev", "cache", 1, annotations={"downscaler/exclude": "true"})
+    # qa has both: nsscale's own wins
+    teams.add_namespace(
+        "qa", annotations={"nsscale/uptime": "always", "downscaler/uptime": "never"}
+    )
+    # demo's kube-downscaler schedule is unreadable: the error names its annotation
+    teams.add_namespace("demo", annotations={"downscaler/downtime": "Sat-Sun 25:00-26:00"})
+    done = reconcile(env, "--at", NIGHT, "-o", "json")
+    assert done.code == 1, str(done)
+    found = entries(done.stdout)
+    dev, qa, demo = found["dev"], found["qa"], found["demo"]
+    assert (dev["action"], dev["schedule_source"]) == ("down", "kube-downscaler annotation")
+    assert dev["schedule"] == "Mon-Fri 08:00-18:00 UTC"
+    skips = {s["name"]: s["reason"] for s in dev["result"]["skipped_resources"]}
+    assert skips["cache"] == "excluded (annotation downscaler/exclude)"
+    assert {
+        d["metadata"]["name"]: d["spec"]["replicas"] for d in teams.objects("deployments", "dev")
+    } == {
+        "web": 0,
+        "cache": 1,
+    }
+    assert (qa["action"], qa["schedule_source"]) == ("none", "annotation")
+    assert (demo["action"], demo["schedule_source"]) == ("error", "kube-downscaler annotation")
+    assert demo["reason"].startswith("its downscaler/downtime cannot be read: ")
+    assert observe(teams, "demo") == untouched(SPEC)

@@ -13,7 +13,15 @@ from functools import cached_property
 
 from nsscale.errors import InvalidNamespace, UsageError
 from nsscale.kube.kinds import EXCLUDABLE_KINDS
-from nsscale.kube.objects import EXCLUDE, ORIGINAL, Kind, State, Workload, parse_count
+from nsscale.kube.objects import (
+    EXCLUDE,
+    ORIGINAL,
+    Kind,
+    State,
+    Workload,
+    annotation,
+    parse_count,
+)
 
 _RFC1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
@@ -137,13 +145,13 @@ class Selection:
         for item, kind, name in self.excluded_names:
             if name == workload.name and kind in (None, workload.kind):
                 return Skip(workload, f"excluded (--exclude {item})")
-        value = workload.annotations.get(EXCLUDE)
+        key, value = annotation(workload.annotations, EXCLUDE) or (EXCLUDE, None)
         if value is not None and value.lower() != "false":
             if value.lower() == "true":
-                return Skip(workload, f"excluded (annotation {EXCLUDE})")
+                return Skip(workload, f"excluded (annotation {key})")
             return Skip(
                 workload,
-                f"excluded: the annotation {EXCLUDE} is {value!r}, neither true nor false",
+                f"excluded: the annotation {key} is {value!r}, neither true nor false",
                 warn=True,
             )
         if workload.owner is not None:

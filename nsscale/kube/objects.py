@@ -34,6 +34,14 @@ PAUSED = "autoscaling.keda.sh/paused-replicas"  # KEDA leaves the target at this
 ORIGINAL_PAUSED = "nsscale/original-paused-replicas"  # PAUSED before nsscale's, or "none"
 ORIGINAL_AUTOMATED = "nsscale/original-automated"  # an Application's automated sync, as JSON
 PAUSE_UNTIL = "nsscale/pause-until"  # on a Namespace: leave it alone until then (RFC 3339)
+EXCLUDE_UNTIL = "nsscale/exclude-until"  # on a workload or Namespace: left alone until then
+# kube-downscaler's annotation for each of nsscale's, read where nsscale's is absent (migration)
+KUBE_DOWNSCALER = {
+    "nsscale/uptime": "downscaler/uptime",
+    "nsscale/downtime": "downscaler/downtime",
+    EXCLUDE: "downscaler/exclude",
+    EXCLUDE_UNTIL: "downscaler/exclude-until",
+}
 SUSPENDED_FOR = "nsscale/suspended-for"  # the namespaces a GitOps owner is suspended for
 
 
@@ -241,6 +249,14 @@ def _count(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise TypeError(f"replica count {value!r}")
     return value
+
+
+def annotation(annotations: Mapping[str, str], key: str) -> tuple[str, str] | None:
+    """(the key found, its value): nsscale's `key`, else kube-downscaler's counterpart."""
+    for found in (key, KUBE_DOWNSCALER.get(key)):
+        if found is not None and found in annotations:
+            return found, annotations[found]
+    return None
 
 
 def parse_count(text: str | None) -> int | None:
