@@ -116,3 +116,78 @@ def test_kube_downscalers_annotations_are_read_where_nsscales_are_absent(
     assert (demo["action"], demo["schedule_source"]) == ("error", "kube-downscaler annotation")
     assert demo["reason"].startswith("its downscaler/downtime cannot be read: ")
     assert observe(teams, "demo") == untouched(SPEC)
+
+
+def test_exclude_until_leaves_a_workload_or_namespace_alone_until_then(
+    teams: ApiServer, env: dict[str, str]
+) -> None:
+    # NIGHT is 2026-12-02T22:00:00Z
+    teams.add_deployment(
+        "dev", "late", 2, annotations={"nsscale/exclude-until": "2026-12-02T22:00:01Z"}
+    )
+    teams.add_deployment("dev", "api", 2, annotations={"downscaler/exclude-until": "2026-12-03"})
+    teams.add_deployment("dev", "old", 2, annotations={"nsscale/exclude-until": "2026-12-02"})
+    teams.add_deployment("dev", "bad", 2, annotations={"nsscale/exclude-until": "tomorrow"})
+    teams.add_namespace("qa", annotations={"nsscale/exclude-until": "2026-12-02T23:30:00+01:00"})
+    teams.add_namespace(
+        "demo", annotations={"downscaler/exclude-until": "2026-12-02T23:00:00+01:00"}
+    )
+    done = reconcile(env, "--uptime", WORKDAYS, "--at", NIGHT, "-o", "json")
+    assert done.code == 0, str(done)
+    found = entries(done.stdout)
+    skips = {s["name"]: s["reason"] for s in found["dev"]["result"]["skipped_resources"]}
+    assert (
+        skips["late"]
+        == "excluded until 2026-12-02T22:00:01+00:00 (annotation nsscale/exclude-until)"
+    )
+    assert (
+        skips["api"]
+        == "excluded until 2026-12-03T00:00:00+00:00 (annotation downscaler/exclude-until)"
+    )
+    assert skips["bad"] == (
+        "excluded: nsscale/exclude-until is 'tomorrow', "
+        "neither an RFC 3339 time with an offset nor YYYY-MM-DD"
+    )
+    assert "old" not in skips
+    replicas = {
+        d["metadata"]["name"]: d["spec"]["replicas"] for d in teams.objects("deployments", "dev")
+    }
+    assert replicas == {"web": 0, "late": 2, "api": 2, "old": 0, "bad": 2}
+    assert (found["qa"]["action"], found["qa"]["reason"]) == (
+        "skipped",
+        "excluded until 2026-12-02T23:30:00+01:00 (annotation nsscale/exclude-until)",
+    )
+    assert observe(teams, "qa") == untouched(SPEC)
+    # the end instant is no longer excluded
+    assert found["demo"]["action"] == "down"
+    assert observe(teams, "demo") == scaled_down(SPEC)
+
+
+def test_an_unreadable_exclude_until_on_a_namespace_is_its_error(
+    teams: ApiServer, env: dict[str, str]
+) -> None:
+    teams.add_namespace("qa", annotations={"nsscale/exclude-until": "next week"})
+    done = reconcile(env, "--uptime", WORKDAYS, "--at", NIGHT, "-o", "json")
+    assert done.code == 1, str(done)
+    qa = entries(done.stdout)["qa"]
+    assert qa["action"] == "error"
+    assert qa["reason"] == (
+        "its nsscale/exclude-until is 'next week', "
+        "neither an RFC 3339 time with an offset nor YYYY-MM-DD"
+    )
+    assert observe(teams, "qa") == untouched(SPEC)
+
+
+def test_down_leaves_a_workload_excluded_until_a_later_day(
+    teams: ApiServer, env: dict[str, str]
+) -> None:
+    teams.add_deployment("dev", "late", 2, annotations={"nsscale/exclude-until": "2999-01-01"})
+    done = run(env, "down", "dev", "-o", "json")
+    assert done.code == 0, str(done)
+    [skip] = json.loads(done.stdout)["skipped_resources"]
+    assert (
+        skip["reason"]
+        == "excluded until 2999-01-01T00:00:00+00:00 (annotation nsscale/exclude-until)"
+    )
+    assert observe(teams, "dev")[("deployment", "late")][0] == 2
+    assert observe(teams, "dev")[("deployment", "web")][0] == 0

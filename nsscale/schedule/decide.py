@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from nsscale.defaults import DEFAULT_TIMEZONE
-from nsscale.engine.plan import Operation, Selection, make_plan
+from nsscale.engine.plan import (
+    Operation,
+    Selection,
+    excluded_until,
+    make_plan,
+)
 from nsscale.errors import UsageError
 from nsscale.kube.objects import KUBE_DOWNSCALER, PAUSE_UNTIL, Namespace, Workload
 from nsscale.schedule.grammar import ScheduleError, parse_schedule, time_zone
@@ -116,6 +121,12 @@ def decide(
     paused = pause_until(namespace)
     if paused is not None and at < paused:
         return Decision(name, Action.PAUSED, f"paused until {paused.isoformat()}")
+    excluded = excluded_until(namespace.annotations, at)
+    if excluded is not None:
+        why, unreadable = excluded
+        if unreadable:
+            return _error(name, f"its {why.removeprefix('excluded: ')}", "annotation")
+        return Decision(name, Action.SKIPPED, why)
     found = _schedule(namespace, policy)
     if isinstance(found, Decision):
         return found

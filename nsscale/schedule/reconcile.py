@@ -84,6 +84,7 @@ def reconcile(
 ) -> Reconciled:
     """Decide for every namespace, then run `down` and `up` where needed. UsageError (a named
     namespace missing or protected...) before anything was attempted."""
+    options = replace(options, selection=replace(options.selection, at=at))  # exclude-until
     ahead = Lookahead(
         kubectl,
         named,
