@@ -191,3 +191,20 @@ def test_down_leaves_a_workload_excluded_until_a_later_day(
     )
     assert observe(teams, "dev")[("deployment", "late")][0] == 2
     assert observe(teams, "dev")[("deployment", "web")][0] == 0
+
+
+def test_an_exclude_that_matches_nothing_is_a_warning(
+    teams: ApiServer, env: dict[str, str]
+) -> None:
+    done = reconcile(env, "--uptime", WORKDAYS, "--at", NIGHT, "--exclude", "webb")
+    assert done.code == 0, str(done)
+    assert done.stderr.count("--exclude webb matches no workload in the chosen namespaces") == 1
+    assert observe(teams, "dev") == scaled_down(SPEC)
+
+    matched = run(env, "up", "dev", "--exclude", "deploy/web", "--exclude", "sts/web")
+    assert matched.code == 0, str(matched)
+    assert "--exclude deploy/web" not in matched.stderr
+    assert "--exclude sts/web matches no workload in the chosen namespaces" in matched.stderr
+
+    quiet = reconcile(env, "--uptime", WORKDAYS, "--at", NIGHT, "--exclude", "db")
+    assert "matches no workload" not in quiet.stderr

@@ -166,6 +166,19 @@ class Selection:
         return None
 
 
+def unmatched_excludes(selection: Selection, workloads: Iterable[Workload]) -> list[str]:
+    """A warning for each --exclude that names no workload among `workloads` (every workload
+    of the chosen namespaces): a typo must not pass in silence. A ScaledObject's is not checked:
+    those are read apart from the workloads."""
+    seen = list(workloads)
+    return [
+        f"--exclude {item} matches no workload in the chosen namespaces"
+        for item, kind, name in selection.excluded_names
+        if kind is not Kind.SCALEDOBJECT
+        and not any(w.name == name and kind in (None, w.kind) for w in seen)
+    ]
+
+
 def excluded_until(annotations: Mapping[str, str], at: datetime) -> tuple[str, bool] | None:
     """(why an `exclude-until`, nsscale's else kube-downscaler's, leaves the object alone at
     `at`, whether that is because it cannot be read), or None when there is none or its time

@@ -10,6 +10,7 @@ and audit record. A namespace already as wanted, paused, or without a schedule i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -19,7 +20,7 @@ from nsscale.audit.auditor import Auditor
 from nsscale.engine.events import record_namespace_warnings
 from nsscale.engine.interrupts import Interrupts
 from nsscale.engine.options import RunOptions
-from nsscale.engine.plan import Operation
+from nsscale.engine.plan import Operation, unmatched_excludes
 from nsscale.engine.reads import Lookahead
 from nsscale.engine.result import MultiResult, RunResult, new_run_id
 from nsscale.engine.waiting import Progress
@@ -27,6 +28,8 @@ from nsscale.errors import ExitCode, NsscaleError
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl
 from nsscale.schedule.decide import Action, Decision, Policy, decide
+
+log = logging.getLogger("nsscale")
 
 
 @dataclass
@@ -97,6 +100,9 @@ def reconcile(
         raw_reads=True,  # cron runs it every few minutes: the decision read is its whole cost
     )
     workloads = ahead.workloads()
+    every = (w for found in workloads.values() for w in found)
+    for warning in unmatched_excludes(options.selection, every):
+        log.warning("%s", warning)
     decisions = [
         decide(ahead.namespace(ns), found, policy, at, options.selection)
         for ns, found in workloads.items()
@@ -116,7 +122,14 @@ def reconcile(
 
         run_ahead = Lookahead.for_run(kubectl, group, None, run_options, auditor)
         executed = execute(
-            kubectl, operation, run_options, run_ahead, auditor, interrupts, on_wait=on_wait
+            kubectl,
+            operation,
+            run_options,
+            run_ahead,
+            auditor,
+            interrupts,
+            on_wait=on_wait,
+            check_excludes=False,  # checked above, over every namespace
         )
         done.results.update((r.namespace, r) for r in executed.results)
         if executed.refusal is not None:
