@@ -96,6 +96,9 @@ def test_kube_downscalers_annotations_are_read_where_nsscales_are_absent(
     teams.add_namespace(
         "qa", annotations={"nsscale/uptime": "always", "downscaler/uptime": "never"}
     )
+    teams.add_namespace("lab", labels={"nsscale/scheduled": "true"})
+    teams.add_namespace("lab", annotations={"downscaler/exclude": "true"})
+    seed(teams, "lab", SPEC)
     # demo's kube-downscaler schedule is unreadable: the error names its annotation
     teams.add_namespace("demo", annotations={"downscaler/downtime": "Sat-Sun 25:00-26:00"})
     done = reconcile(env, "--at", NIGHT, "-o", "json")
@@ -113,6 +116,9 @@ def test_kube_downscalers_annotations_are_read_where_nsscales_are_absent(
         "cache": 1,
     }
     assert (qa["action"], qa["schedule_source"]) == ("none", "annotation")
+    lab = found["lab"]
+    assert (lab["action"], lab["reason"]) == ("skipped", "excluded (annotation downscaler/exclude)")
+    assert observe(teams, "lab") == untouched(SPEC)
     assert (demo["action"], demo["schedule_source"]) == ("error", "kube-downscaler annotation")
     assert demo["reason"].startswith("its downscaler/downtime cannot be read: ")
     assert observe(teams, "demo") == untouched(SPEC)

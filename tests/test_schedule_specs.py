@@ -13,6 +13,7 @@ from datetime import datetime
 
 import pytest
 
+from nsscale.engine.plan import until_instant
 from nsscale.schedule import Period, ScheduleError, parse_schedule
 
 _SUNDAY = "2017-11-26T15:33:00Z"  # a Sunday
@@ -116,3 +117,20 @@ def test_a_bad_period_names_itself(spec: str, message: str) -> None:
     with pytest.raises(ScheduleError) as raised:
         parse_schedule(spec)
     assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("value", "until"),
+    [
+        ("2027-01-07", "2027-01-07T00:00:00+00:00"),  # a day: its start in UTC
+        (" 2027-01-07T09:30:00+01:00 ", "2027-01-07T09:30:00+01:00"),
+        ("2027-01-07T08:30:00Z", "2027-01-07T08:30:00+00:00"),
+        ("2027-01-07T09:30:00", None),  # no offset: which 09:30?
+        ("tomorrow", None),
+        ("2027-02-30", None),
+        ("", None),
+    ],
+)
+def test_exclude_until_reads_a_time_or_a_day(value: str, until: str | None) -> None:
+    found = until_instant(value)
+    assert (found.isoformat() if found else None) == until

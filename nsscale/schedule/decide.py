@@ -21,7 +21,14 @@ from nsscale.engine.plan import (
     make_plan,
 )
 from nsscale.errors import UsageError
-from nsscale.kube.objects import KUBE_DOWNSCALER, PAUSE_UNTIL, Namespace, Workload
+from nsscale.kube.objects import (
+    EXCLUDE,
+    KUBE_DOWNSCALER,
+    PAUSE_UNTIL,
+    Namespace,
+    Workload,
+    annotation,
+)
 from nsscale.schedule.grammar import ScheduleError, parse_schedule, time_zone
 from nsscale.schedule.windows import Schedule
 
@@ -127,6 +134,9 @@ def decide(
         if unreadable:
             return _error(name, f"its {why.removeprefix('excluded: ')}", "annotation")
         return Decision(name, Action.SKIPPED, why)
+    key, value = annotation(namespace.annotations, EXCLUDE) or (EXCLUDE, "false")
+    if value.lower() == "true":  # kube-downscaler's teams exclude whole namespaces this way
+        return Decision(name, Action.SKIPPED, f"excluded (annotation {key})")
     found = _schedule(namespace, policy)
     if isinstance(found, Decision):
         return found
