@@ -267,11 +267,6 @@ _DAYS = "days are Mon, Tue, Wed, Thu, Fri, Sat, Sun"
             'in "Mon-Wed-Fri 08:00-10:00": '
             "Mon-Wed-Fri is not a day or a range of days (Mon, or Mon-Fri)",
         ),
-        (
-            "Wed-Wed 08:00-10:00",
-            'in "Wed-Wed 08:00-10:00": '
-            "Wed-Wed could be one day or the whole week: write Wed or Wed-Tue",
-        ),
         ("08:00-18:00 Mon-Fri", f'in "08:00-18:00 Mon-Fri": 08:00-18:00 is not a day: {_FORM}'),
         (
             "Mon 08:00-10:00 Mars/Olympus",

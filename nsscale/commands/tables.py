@@ -209,7 +209,9 @@ def decisions_table(done: Reconciled) -> Grid:
     title = f"nsscale reconcile at {done.at.isoformat(timespec='minutes')}"
     table = Grid(title, ("namespace", "wants", "action", "reason"), cut=("reason", "namespace"))
     for d in done.decisions:
-        style = {"down": "yellow", "up": "green", "paused": "cyan"}.get(d.action.value, "dim")
+        style = {"down": "yellow", "up": "green", "paused": "cyan", "error": "red"}.get(
+            d.action.value, "dim"
+        )
         table.add_row(d.namespace, d.desired or "-", Text(d.action.value, style), d.reason)
     return table
 

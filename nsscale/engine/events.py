@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from nsscale.engine.result import RunResult
 from nsscale.errors import NsscaleError
 from nsscale.kube.cluster import create_objects
-from nsscale.kube.objects import Workload
+from nsscale.kube.objects import Namespace, Workload
 
 if TYPE_CHECKING:
     from nsscale.kubectl import Kubectl
@@ -65,20 +65,56 @@ def _events(result: RunResult) -> list[dict[str, Any]]:
     return events
 
 
+def record_namespace_warnings(
+    kubectl: Kubectl, warnings: Sequence[tuple[Namespace, str, str]]
+) -> None:
+    """A `Warning` Event on each Namespace, as (it, reason, message): what reconcile could not
+    read in its annotations (`InvalidSchedule`), for `kubectl get events -n NAMESPACE`."""
+    events = [
+        _object_event(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "name": ns.name,
+                "namespace": ns.name,
+                "uid": ns.uid,
+            },
+            ns.name,
+            reason,
+            message,
+            warning=True,
+        )
+        for ns, reason, message in warnings
+    ]
+    if not events:
+        return
+    try:
+        create_objects(kubectl, events)
+    except NsscaleError as err:
+        log.warning("could not record the Events of the namespaces: %s", err)
+
+
 def _event(workload: Workload, reason: str, message: str, warning: bool = False) -> dict[str, Any]:
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     meta = workload.manifest.get("metadata") or {}
+    involved = {
+        "apiVersion": str(workload.manifest.get("apiVersion", "apps/v1")),
+        "kind": str(workload.manifest.get("kind", "")),
+        "name": workload.name,
+        "namespace": workload.namespace,
+        "uid": str(meta.get("uid", "")),
+    }
+    return _object_event(involved, workload.namespace, reason, message, warning)
+
+
+def _object_event(
+    involved: dict[str, str], namespace: str, reason: str, message: str, warning: bool
+) -> dict[str, Any]:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"generateName": f"{workload.name}.", "namespace": workload.namespace},
-        "involvedObject": {
-            "apiVersion": str(workload.manifest.get("apiVersion", "apps/v1")),
-            "kind": str(workload.manifest.get("kind", "")),
-            "name": workload.name,
-            "namespace": workload.namespace,
-            "uid": str(meta.get("uid", "")),
-        },
+        "metadata": {"generateName": f"{involved['name']}.", "namespace": namespace},
+        "involvedObject": involved,
         "reason": reason,
         "message": message,
         "type": "Warning" if warning else "Normal",

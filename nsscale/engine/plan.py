@@ -9,12 +9,23 @@ import enum
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 
 from nsscale.errors import InvalidNamespace, UsageError
 from nsscale.kube.kinds import EXCLUDABLE_KINDS
-from nsscale.kube.objects import EXCLUDE, ORIGINAL, Kind, State, Workload, parse_count
+from nsscale.kube.objects import (
+    EXCLUDE,
+    EXCLUDE_UNTIL,
+    ORIGINAL,
+    Kind,
+    State,
+    Workload,
+    annotation,
+    parse_count,
+)
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _RFC1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
@@ -109,6 +120,7 @@ class Selection:
 
     selector: str | None = None
     excludes: tuple[str, ...] = ()
+    at: datetime | None = None  # the instant an exclude-until is compared with (None: now)
 
     def __post_init__(self) -> None:
         _ = self.excluded_names  # a bad one is a UsageError before anything is read
@@ -137,18 +149,63 @@ class Selection:
         for item, kind, name in self.excluded_names:
             if name == workload.name and kind in (None, workload.kind):
                 return Skip(workload, f"excluded (--exclude {item})")
-        value = workload.annotations.get(EXCLUDE)
+        until = excluded_until(workload.annotations, self.at or datetime.now(UTC))
+        if until is not None:
+            return Skip(workload, *until)
+        key, value = annotation(workload.annotations, EXCLUDE) or (EXCLUDE, None)
         if value is not None and value.lower() != "false":
             if value.lower() == "true":
-                return Skip(workload, f"excluded (annotation {EXCLUDE})")
+                return Skip(workload, f"excluded (annotation {key})")
             return Skip(
                 workload,
-                f"excluded: the annotation {EXCLUDE} is {value!r}, neither true nor false",
+                f"excluded: the annotation {key} is {value!r}, neither true nor false",
                 warn=True,
             )
         if workload.owner is not None:
             return Skip(workload, f"managed by {workload.owner[0]} {workload.owner[1]}")
         return None
+
+
+def unmatched_excludes(selection: Selection, workloads: Iterable[Workload]) -> list[str]:
+    """A warning for each --exclude that names no workload among `workloads` (every workload
+    of the chosen namespaces): a typo must not pass in silence. A ScaledObject's is not checked:
+    those are read apart from the workloads."""
+    seen = list(workloads)
+    return [
+        f"--exclude {item} matches no workload in the chosen namespaces"
+        for item, kind, name in selection.excluded_names
+        if kind is not Kind.SCALEDOBJECT
+        and not any(w.name == name and kind in (None, w.kind) for w in seen)
+    ]
+
+
+def excluded_until(annotations: Mapping[str, str], at: datetime) -> tuple[str, bool] | None:
+    """(why an `exclude-until`, nsscale's else kube-downscaler's, leaves the object alone at
+    `at`, whether that is because it cannot be read), or None when there is none or its time
+    has come. One that cannot be read leaves it alone too: a guess would act on what its owner
+    kept out."""
+    found = annotation(annotations, EXCLUDE_UNTIL)
+    if found is None:
+        return None
+    key, value = found
+    until = until_instant(value)
+    if until is None:
+        why = f"{key} is {value!r}, neither an RFC 3339 time with an offset nor YYYY-MM-DD"
+        return f"excluded: {why}", True
+    return (f"excluded until {until.isoformat()} (annotation {key})", False) if at < until else None
+
+
+def until_instant(value: str) -> datetime | None:
+    """An RFC 3339 time with an offset, or a day `YYYY-MM-DD` (its start in UTC, as
+    kube-downscaler reads it); None if it is neither."""
+    text = value.strip()
+    try:
+        if _DAY.fullmatch(text):
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        until = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return until if until.tzinfo is not None else None
 
 
 def _accepted_kinds(known: Mapping[str, Kind]) -> str:

@@ -21,7 +21,15 @@ from nsscale.engine.events import record_events
 from nsscale.engine.interrupts import Interrupts, signal_name
 from nsscale.engine.lock import Mark, RunLock, merged, snapshot_of
 from nsscale.engine.options import RunOptions
-from nsscale.engine.plan import Entry, Operation, Plan, Snapshot, make_plan, plan_recovery
+from nsscale.engine.plan import (
+    Entry,
+    Operation,
+    Plan,
+    Snapshot,
+    make_plan,
+    plan_recovery,
+    unmatched_excludes,
+)
 from nsscale.engine.reads import Lookahead, write_question
 from nsscale.engine.result import RunResult, failed_before_start
 from nsscale.engine.rivals.gitops import owned, owner_keys, read_owners, warn_of_gitops, with_owners
@@ -68,6 +76,7 @@ def execute(
     interrupts: Interrupts,
     *,
     on_wait: Callable[[Progress], None] = lambda progress: None,
+    check_excludes: bool = True,
 ) -> Executed:
     """A whole run of `down`, `up`, `scale` or `recover`, as every interface runs it (the
     command line, the Python API), from the reads `ahead` started (`Lookahead.for_run`): the
@@ -104,6 +113,13 @@ def execute(
         name = signal_name(exc)
         executed = Executed(refused(f"interrupted by {name}", name), interrupted=name)
     results = executed.results
+    if check_excludes and executed.refusal is None and executed.interrupted is None:
+        plans = [r.plan for r in results]
+        seen = [c.workload for p in plans for c in p.changes] + [
+            s.workload for p in plans for s in p.skips
+        ]
+        for warning in unmatched_excludes(options.selection, seen):
+            log.warning("%s", warning)
     if options.wait:
         results = wait_for(kubectl, results, options, interrupts, on_wait)
     if options.events and not dry_run:

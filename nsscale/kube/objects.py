@@ -34,6 +34,14 @@ PAUSED = "autoscaling.keda.sh/paused-replicas"  # KEDA leaves the target at this
 ORIGINAL_PAUSED = "nsscale/original-paused-replicas"  # PAUSED before nsscale's, or "none"
 ORIGINAL_AUTOMATED = "nsscale/original-automated"  # an Application's automated sync, as JSON
 PAUSE_UNTIL = "nsscale/pause-until"  # on a Namespace: leave it alone until then (RFC 3339)
+EXCLUDE_UNTIL = "nsscale/exclude-until"  # on a workload or Namespace: left alone until then
+# kube-downscaler's annotation for each of nsscale's, read where nsscale's is absent (migration)
+KUBE_DOWNSCALER = {
+    "nsscale/uptime": "downscaler/uptime",
+    "nsscale/downtime": "downscaler/downtime",
+    EXCLUDE: "downscaler/exclude",
+    EXCLUDE_UNTIL: "downscaler/exclude-until",
+}
 SUSPENDED_FOR = "nsscale/suspended-for"  # the namespaces a GitOps owner is suspended for
 
 
@@ -243,6 +251,14 @@ def _count(value: object) -> int:
     return value
 
 
+def annotation(annotations: Mapping[str, str], key: str) -> tuple[str, str] | None:
+    """(the key found, its value): nsscale's `key`, else kube-downscaler's counterpart."""
+    for found in (key, KUBE_DOWNSCALER.get(key)):
+        if found is not None and found in annotations:
+            return found, annotations[found]
+    return None
+
+
 def parse_count(text: str | None) -> int | None:
     """A recorded count as an int; None when absent or not a decimal count."""
     if text is None or not text.isdecimal():
@@ -259,6 +275,7 @@ class Namespace:
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    uid: str = ""  # for an Event about it
 
     @property
     def protection(self) -> str | None:
@@ -277,6 +294,7 @@ class Namespace:
                 name=str(meta["name"]),
                 labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
                 annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
+                uid=str(meta.get("uid", "")),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a Namespace ({exc!r})") from exc

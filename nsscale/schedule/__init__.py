@@ -3,6 +3,15 @@ of local wall-clock time. Pure: text in (`parse_schedule`), a yes or no for an i
 (`Schedule.contains`); the grammar is in `grammar.py`, the evaluation in `windows.py`."""
 
 from nsscale.schedule.grammar import ScheduleError, parse_schedule, time_zone
-from nsscale.schedule.windows import ALWAYS, NEVER, Schedule, Window
+from nsscale.schedule.windows import ALWAYS, NEVER, Period, Schedule, Window
 
-__all__ = ["ALWAYS", "NEVER", "Schedule", "ScheduleError", "Window", "parse_schedule", "time_zone"]
+__all__ = [
+    "ALWAYS",
+    "NEVER",
+    "Period",
+    "Schedule",
+    "ScheduleError",
+    "Window",
+    "parse_schedule",
+    "time_zone",
+]

@@ -14,9 +14,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from nsscale.defaults import DEFAULT_TIMEZONE
-from nsscale.engine.plan import Operation, Selection, make_plan
+from nsscale.engine.plan import (
+    Operation,
+    Selection,
+    excluded_until,
+    make_plan,
+)
 from nsscale.errors import UsageError
-from nsscale.kube.objects import PAUSE_UNTIL, Namespace, Workload
+from nsscale.kube.objects import (
+    EXCLUDE,
+    KUBE_DOWNSCALER,
+    PAUSE_UNTIL,
+    Namespace,
+    Workload,
+    annotation,
+)
 from nsscale.schedule.grammar import ScheduleError, parse_schedule, time_zone
 from nsscale.schedule.windows import Schedule
 
@@ -31,7 +43,8 @@ class Action(enum.StrEnum):
     UP = "up"
     NONE = "none"  # already as wanted
     PAUSED = "paused"  # nsscale/pause-until is still ahead
-    SKIPPED = "skipped"  # no schedule, or one that cannot be read
+    SKIPPED = "skipped"  # no schedule
+    ERROR = "error"  # an annotation that cannot be read: the run fails, loudly
 
 
 @dataclass(frozen=True)
@@ -49,7 +62,7 @@ class Decision:
     action: Action
     reason: str
     schedule: str | None = None  # as described, when there is one
-    source: str | None = None  # "annotation" or "option"
+    source: str | None = None  # "annotation", "kube-downscaler annotation" or "option"
     desired: str | None = None  # "up" or "down", when a schedule said
 
     @property
@@ -115,6 +128,15 @@ def decide(
     paused = pause_until(namespace)
     if paused is not None and at < paused:
         return Decision(name, Action.PAUSED, f"paused until {paused.isoformat()}")
+    excluded = excluded_until(namespace.annotations, at)
+    if excluded is not None:
+        why, unreadable = excluded
+        if unreadable:
+            return _error(name, f"its {why.removeprefix('excluded: ')}", "annotation")
+        return Decision(name, Action.SKIPPED, why)
+    key, value = annotation(namespace.annotations, EXCLUDE) or (EXCLUDE, "false")
+    if value.lower() == "true":  # kube-downscaler's teams exclude whole namespaces this way
+        return Decision(name, Action.SKIPPED, f"excluded (annotation {key})")
     found = _schedule(namespace, policy)
     if isinstance(found, Decision):
         return found
@@ -156,22 +178,29 @@ def pause_until(namespace: Namespace) -> datetime | None:
 
 def _schedule(namespace: Namespace, policy: Policy) -> tuple[Schedule, str, bool] | Decision:
     """The schedule that rules the namespace: (it, where from, is it an uptime), or the
-    decision to skip it."""
+    decision to skip it. kube-downscaler's annotations count only without nsscale's."""
     name, annotations = namespace.name, namespace.annotations
-    if UPTIME in annotations and DOWNTIME in annotations:
-        why = f"both {UPTIME} and {DOWNTIME} are set: keep one"
-        log.warning("namespace %s skipped: %s", name, why)
-        return Decision(name, Action.SKIPPED, why, source="annotation")
-    for key, is_uptime in ((UPTIME, True), (DOWNTIME, False)):
+    own = UPTIME in annotations or DOWNTIME in annotations
+    source = "annotation" if own else "kube-downscaler annotation"
+    uptime, downtime = (
+        (UPTIME, DOWNTIME) if own else (KUBE_DOWNSCALER[UPTIME], KUBE_DOWNSCALER[DOWNTIME])
+    )
+    if uptime in annotations and downtime in annotations:
+        return _error(name, f"both {uptime} and {downtime} are set: keep one", source)
+    for key, is_uptime in ((uptime, True), (downtime, False)):
         if key in annotations:
             try:
-                return parse_schedule(annotations[key], policy.timezone), "annotation", is_uptime
+                return parse_schedule(annotations[key], policy.timezone), source, is_uptime
             except ScheduleError as err:
-                why = f"its {key} cannot be read: {err}"
-                log.warning("namespace %s skipped: %s", name, why)
-                return Decision(name, Action.SKIPPED, why, source="annotation")
+                return _error(name, f"its {key} cannot be read: {err}", source)
     if policy.uptime is not None:
         return policy.uptime, "option", True
     if policy.downtime is not None:
         return policy.downtime, "option", False
     return Decision(name, Action.SKIPPED, "no schedule")
+
+
+def _error(namespace: str, why: str, source: str) -> Decision:
+    """A namespace left as it is because of its annotations, said on stderr as an error."""
+    log.error("namespace %s left as it is: %s", namespace, why)
+    return Decision(namespace, Action.ERROR, why, source=source)

@@ -1,36 +1,48 @@
 """Schedule text to a Schedule: the grammar of `--uptime`, `--downtime` and the Namespace
-annotations `nsscale/uptime` and `nsscale/downtime` (README, "Schedules").
+annotations `nsscale/uptime` and `nsscale/downtime` (README, "Schedules"); kube-downscaler's time
+specs read as it writes them.
 
-    SPEC    always | never | WINDOW, WINDOW, ...
+    SPEC    always | never | PART, PART, ...
+    PART    WINDOW | PERIOD
     WINDOW  DAYS TIMES [TZ]
-    DAYS    DAY | DAY-DAY            a range may wrap: Fri-Mon is Fri, Sat, Sun, Mon
+    DAYS    DAY | DAY-DAY            a range may wrap: Fri-Mon is Fri, Sat, Sun, Mon; a range whose
+                                     ends are the same day is that day (Sun-Sun is Sunday)
     DAY     Mon Tue Wed Thu Fri Sat Sun
     TIMES   HH:MM-HH:MM              start included, end excluded; an end not after the start
                                      crosses midnight: Fri 22:00-06:00 ends Saturday 06:00, and
                                      Mon 08:00-08:00 is the 24 hours from Monday 08:00
     HH:MM   00:00 to 24:00           24:00 only as an end: the end of the day
     TZ      an IANA name             default: parse_schedule's default_tz
+    PERIOD  START-END                RFC 3339 times with offsets, start included, end excluded:
+                                     2026-12-24T00:00:00+01:00-2027-01-02T00:00:00+01:00
 
 Lenient where nothing can be misread: `always`, `never`, days and time zones in any case
 (`mon-FRI`, `europe/madrid`), a one-digit hour (`8:00`), any whitespace between the parts of a
 window and around commas and dashes (`Mon - Fri 08:00 - 18:00`). Strict where a guess could be
-wrong: full day names, `Mon-Mon` (one day, or the week?), `24:00` as a start, UTC offsets as
-zones. `Schedule.describe()` gives the normalised text.
+wrong: full day names, `24:00` as a start, UTC offsets as zones, a period without offsets.
+`Schedule.describe()` gives the normalised text.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from nsscale.defaults import DEFAULT_TIMEZONE
-from nsscale.schedule.windows import ALWAYS, DAY_MINUTES, NEVER, WEEKDAYS, Schedule, Window
+from nsscale.schedule.windows import ALWAYS, DAY_MINUTES, NEVER, WEEKDAYS, Period, Schedule, Window
 
 _KEYWORDS = {"always": ALWAYS, "never": NEVER}
 _DAY_NUMBERS = {name.lower(): number for number, name in enumerate(WEEKDAYS)}
 _DASH = re.compile(r"\s*-\s*")
 _TIME = re.compile(r"(?P<hours>\d{1,2}):(?P<minutes>\d{2})")
+_INSTANT = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})"
+_PERIOD = re.compile(rf"(?P<start>{_INSTANT})\s*-\s*(?P<end>{_INSTANT})", re.IGNORECASE)
+_PERIOD_FORM = (
+    "a period is START-END, RFC 3339 times with offsets, "
+    "e.g. 2026-12-24T00:00:00+01:00-2027-01-02T00:00:00+01:00"
+)
 _WINDOW_FORM = "a window is DAYS HH:MM-HH:MM [TZ], e.g. Mon-Fri 08:00-18:00 Europe/Madrid"
 
 
@@ -60,7 +72,9 @@ def parse_schedule(text: str, default_tz: str = DEFAULT_TIMEZONE) -> Schedule:
     return Schedule(tuple(_window(part, default) for part in parts))
 
 
-def _window(part: str, default: ZoneInfo) -> Window:
+def _window(part: str, default: ZoneInfo) -> Window | Period:
+    if re.match(r"\d{4}-", part):
+        return _period(part)
     words = _DASH.sub("-", part).split()
     days, rest = words[0], words[1:]
     if days.lower() in _KEYWORDS:
@@ -81,6 +95,20 @@ def _window(part: str, default: ZoneInfo) -> Window:
     return Window(first_day, last_day, start, end, zone)
 
 
+def _period(part: str) -> Period:
+    """An absolute range: kube-downscaler's holidays and release nights."""
+    match = _PERIOD.fullmatch(part)
+    if match is None:
+        raise ScheduleError(f"not a period: {_PERIOD_FORM}", part)
+    try:
+        start, end = (datetime.fromisoformat(match[end].upper()) for end in ("start", "end"))
+    except ValueError as err:  # a day or an hour that does not exist: 2026-02-30
+        raise ScheduleError(f"not a time: {err}", part) from err
+    if end <= start:
+        raise ScheduleError("the period ends before it starts", part)
+    return Period(start, end)
+
+
 def _days(word: str, part: str) -> tuple[int, int]:
     if any(char.isdigit() for char in word):
         raise ScheduleError(f"{word} is not a day: {_WINDOW_FORM}", part)
@@ -88,14 +116,7 @@ def _days(word: str, part: str) -> tuple[int, int]:
     if len(names) > 2 or not all(names):
         raise ScheduleError(f"{word} is not a day or a range of days (Mon, or Mon-Fri)", part)
     numbers = [_day(name, part) for name in names]
-    first, last = numbers[0], numbers[-1]
-    if len(numbers) == 2 and first == last:
-        every_day = f"{WEEKDAYS[first]}-{WEEKDAYS[(first - 1) % 7]}"
-        raise ScheduleError(
-            f"{word} could be one day or the whole week: write {WEEKDAYS[first]} or {every_day}",
-            part,
-        )
-    return first, last
+    return numbers[0], numbers[-1]
 
 
 def _day(name: str, part: str) -> int:

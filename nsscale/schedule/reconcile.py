@@ -10,22 +10,26 @@ and audit record. A namespace already as wanted, paused, or without a schedule i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from nsscale.audit.auditor import Auditor
+from nsscale.engine.events import record_namespace_warnings
 from nsscale.engine.interrupts import Interrupts
 from nsscale.engine.options import RunOptions
-from nsscale.engine.plan import Operation
+from nsscale.engine.plan import Operation, unmatched_excludes
 from nsscale.engine.reads import Lookahead
 from nsscale.engine.result import MultiResult, RunResult, new_run_id
 from nsscale.engine.waiting import Progress
-from nsscale.errors import NsscaleError
+from nsscale.errors import ExitCode, NsscaleError
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl
-from nsscale.schedule.decide import Decision, Policy, decide
+from nsscale.schedule.decide import Action, Decision, Policy, decide
+
+log = logging.getLogger("nsscale")
 
 
 @dataclass
@@ -47,12 +51,18 @@ class Reconciled:
         return MultiResult(ordered, operation, run_id, any(r.dry_run for r in ordered))
 
     @property
+    def errors(self) -> list[Decision]:
+        """The namespaces whose annotations could not be read."""
+        return [d for d in self.decisions if d.action is Action.ERROR]
+
+    @property
     def exit_code(self) -> int:
-        return self.runs.exit_code
+        """The runs' code; 1 when they went well but an annotation could not be read."""
+        return self.runs.exit_code or (ExitCode.FAILED if self.errors else 0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "success": self.runs.success,
+            "success": self.runs.success and not self.errors,
             "exit_code": self.exit_code,
             "at": self.at.isoformat(),
             "namespaces": [
@@ -77,6 +87,7 @@ def reconcile(
 ) -> Reconciled:
     """Decide for every namespace, then run `down` and `up` where needed. UsageError (a named
     namespace missing or protected...) before anything was attempted."""
+    options = replace(options, selection=replace(options.selection, at=at))  # exclude-until
     ahead = Lookahead(
         kubectl,
         named,
@@ -89,11 +100,17 @@ def reconcile(
         raw_reads=True,  # cron runs it every few minutes: the decision read is its whole cost
     )
     workloads = ahead.workloads()
+    every = (w for found in workloads.values() for w in found)
+    for warning in unmatched_excludes(options.selection, every):
+        log.warning("%s", warning)
     decisions = [
         decide(ahead.namespace(ns), found, policy, at, options.selection)
         for ns, found in workloads.items()
     ]
     done = Reconciled(at, decisions)
+    if options.events and not (options.dry_run or options.server_dry_run):
+        invalid = [(ahead.namespace(d.namespace), "InvalidSchedule", d.reason) for d in done.errors]
+        record_namespace_warnings(kubectl, invalid)
     for operation in (Operation.DOWN, Operation.UP):
         group = [d.namespace for d in decisions if d.operation is operation]
         if not group or interrupts.stop_reason:
@@ -105,7 +122,14 @@ def reconcile(
 
         run_ahead = Lookahead.for_run(kubectl, group, None, run_options, auditor)
         executed = execute(
-            kubectl, operation, run_options, run_ahead, auditor, interrupts, on_wait=on_wait
+            kubectl,
+            operation,
+            run_options,
+            run_ahead,
+            auditor,
+            interrupts,
+            on_wait=on_wait,
+            check_excludes=False,  # checked above, over every namespace
         )
         done.results.update((r.namespace, r) for r in executed.results)
         if executed.refusal is not None:

@@ -78,10 +78,26 @@ class Window:
 
 
 @dataclass(frozen=True)
-class Schedule:
-    """`always`, `never` (no windows), or the union of its windows."""
+class Period:
+    """One absolute stretch of time, as kube-downscaler writes it (a holiday, a release night):
+    from `start` (included) to `end` (excluded), both aware instants."""
 
-    windows: tuple[Window, ...] = ()
+    start: datetime
+    end: datetime
+
+    def contains(self, at: datetime) -> bool:
+        return self.start <= _aware(at) < self.end
+
+    def describe(self) -> str:
+        """`2026-12-24T00:00:00+01:00-2027-01-02T00:00:00+01:00`, as written."""
+        return f"{self.start.isoformat()}-{self.end.isoformat()}"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """`always`, `never` (no windows), or the union of its windows and periods."""
+
+    windows: tuple[Window | Period, ...] = ()
     always: bool = False
 
     def __post_init__(self) -> None:
