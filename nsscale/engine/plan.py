@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
+from nsscale.engine.respect import Respect, RuleError
 from nsscale.errors import InvalidNamespace, UsageError
 from nsscale.kube.kinds import EXCLUDABLE_KINDS
 from nsscale.kube.objects import EXCLUDE, ORIGINAL, Kind, State, Workload, parse_count
@@ -193,8 +194,10 @@ def make_plan(
     replicas: int | None = None,
     force: bool = False,
     selection: Selection = Selection(),
+    respect: Respect | None = None,
 ) -> Plan:
-    """Decide, per workload, what the operation does to it and why it skips the others."""
+    """Decide, per workload, what the operation does to it and why it skips the others;
+    `respect`: a scheduled down's rules (grace period, hand changes, downtime replicas)."""
     changes: list[Change] = []
     skips: list[Skip] = []
     target = 0 if operation is Operation.DOWN else replicas
@@ -204,7 +207,11 @@ def make_plan(
         if workload.kind is Kind.CRONJOB and target is None and workload.state.original is None:
             continue  # `up` resumes only the CronJobs nsscale suspended; the others are not its
         decision = selection.excluded(workload) or (
-            _restore(workload, force) if target is None else _move(workload, target)
+            _restore(workload, force)
+            if target is None
+            else _move(workload, target)
+            if respect is None or operation is not Operation.DOWN
+            else _respectful_down(workload, respect)
         )
         if isinstance(decision, Change):
             changes.append(decision)
@@ -224,6 +231,18 @@ def _move(workload: Workload, target: int) -> Change | Skip:
     # The first recorded original is kept: a second `down` must not record 0.
     original = state.original if state.original is not None else str(state.replicas)
     return Change(workload, State(target, original, str(target)))
+
+
+def _respectful_down(workload: Workload, respect: Respect) -> Change | Skip:
+    if (why := respect.held(workload)) is not None:
+        return Skip(workload, why)
+    try:
+        target = respect.target(workload)
+    except RuleError as err:
+        return Skip(workload, f"left alone: {err}", warn=True)
+    if target and workload.replicas <= target:
+        return Skip(workload, f"already at or below {target}")  # a down never raises one
+    return _move(workload, target)
 
 
 def _restore(workload: Workload, force: bool) -> Change | Skip:

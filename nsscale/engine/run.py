@@ -153,6 +153,7 @@ def run_operation(
                 replicas=options.replicas,
                 force=options.force,
                 selection=options.selection,
+                respect=options.respect.get(namespace),
             )
             plan = with_scaledobjects(plan, scaledobjects[namespace], options.selection)
             mark = bool(plan.changes)

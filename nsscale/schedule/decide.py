@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from nsscale.defaults import DEFAULT_TIMEZONE
 from nsscale.engine.plan import Operation, Selection, make_plan
+from nsscale.engine.respect import Respect
 from nsscale.errors import UsageError
 from nsscale.kube.objects import PAUSE_UNTIL, Namespace, Workload
 from nsscale.schedule.grammar import ScheduleError, parse_schedule, time_zone
@@ -110,7 +111,9 @@ def decide(
     policy: Policy,
     at: datetime,
     selection: Selection,
+    respect: Respect | None = None,
 ) -> Decision:
+    """`respect`: the namespace's rules for a down (grace period, hand changes, sleeping at N)."""
     name = namespace.name
     paused = pause_until(namespace)
     if paused is not None and at < paused:
@@ -123,7 +126,7 @@ def decide(
     desired = Operation.UP if inside == is_uptime else Operation.DOWN
     window = "inside" if inside else "outside"
     kind = "uptime" if is_uptime else "downtime"
-    plan = make_plan(name, desired, workloads, selection=selection)
+    plan = make_plan(name, desired, workloads, selection=selection, respect=respect)
     described = schedule.describe()
     if not plan.changes:
         action, why = Action.NONE, f"already {desired.value} ({window} its {kind} {described})"

@@ -10,6 +10,7 @@ and audit record. A namespace already as wanted, paused, or without a schedule i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -20,12 +21,16 @@ from nsscale.engine.interrupts import Interrupts
 from nsscale.engine.options import RunOptions
 from nsscale.engine.plan import Operation
 from nsscale.engine.reads import Lookahead
+from nsscale.engine.respect import Respect, RuleError
 from nsscale.engine.result import MultiResult, RunResult, new_run_id
 from nsscale.engine.waiting import Progress
 from nsscale.errors import NsscaleError
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl
-from nsscale.schedule.decide import Decision, Policy, decide
+from nsscale.schedule.decide import Action, Decision, Policy, decide
+from nsscale.schedule.rules import Rules
+
+log = logging.getLogger("nsscale")
 
 
 @dataclass
@@ -73,6 +78,7 @@ def reconcile(
     auditor: Auditor,
     interrupts: Interrupts,
     *,
+    rules: Rules | None = None,
     on_wait: Callable[[Progress], None] = lambda progress: None,
 ) -> Reconciled:
     """Decide for every namespace, then run `down` and `up` where needed. UsageError (a named
@@ -88,18 +94,26 @@ def reconcile(
         scale_resources=options.scale_resources,
         raw_reads=True,  # cron runs it every few minutes: the decision read is its whole cost
     )
+    rules = rules or Rules()
     workloads = ahead.workloads()
-    decisions = [
-        decide(ahead.namespace(ns), found, policy, at, options.selection)
-        for ns, found in workloads.items()
-    ]
+    decisions = []
+    respect: dict[str, Respect] = {}
+    for ns, found in workloads.items():
+        namespace = ahead.namespace(ns)
+        try:
+            respect[ns] = rules.of(namespace, at)
+        except RuleError as err:
+            log.warning("namespace %s skipped: %s", ns, err)
+            decisions.append(Decision(ns, Action.SKIPPED, str(err), source="annotation"))
+            continue
+        decisions.append(decide(namespace, found, policy, at, options.selection, respect[ns]))
     done = Reconciled(at, decisions)
     for operation in (Operation.DOWN, Operation.UP):
         group = [d.namespace for d in decisions if d.operation is operation]
         if not group or interrupts.stop_reason:
             continue
         # each run its own id, as audited
-        run_options = replace(options, run_id=new_run_id(), replicas=None)
+        run_options = replace(options, run_id=new_run_id(), replicas=None, respect=respect)
         run_options = run_options.for_operation(operation)
         from nsscale.engine.run import execute  # the engine: loaded only when a namespace needs it
 
