@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from nsscale.engine.respect import Respect, RuleError
-from nsscale.errors import InvalidNamespace, UsageError
+from nsscale.engine.respect import Respect
+from nsscale.errors import InvalidNamespace, InvalidRule, UsageError
 from nsscale.kube.kinds import EXCLUDABLE_KINDS
 from nsscale.kube.objects import EXCLUDE, ORIGINAL, Kind, State, Workload, parse_count
 
@@ -238,7 +238,7 @@ def _respectful_down(workload: Workload, respect: Respect) -> Change | Skip:
         return Skip(workload, why)
     try:
         target = respect.target(workload)
-    except RuleError as err:
+    except InvalidRule as err:
         return Skip(workload, f"left alone: {err}", warn=True)
     if target and workload.replicas <= target:
         return Skip(workload, f"already at or below {target}")  # a down never raises one

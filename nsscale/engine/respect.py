@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from nsscale.durations import format_duration, parse_duration
+from nsscale.errors import InvalidRule
 from nsscale.kube.objects import Workload, parse_count
 
 GRACE_PERIOD = "nsscale/grace-period"  # on a Namespace: how long a new workload is left alone
@@ -20,10 +21,6 @@ DOWNTIME_REPLICAS = "nsscale/downtime-replicas"  # on a workload or Namespace: t
 PEER_DOWNTIME_REPLICAS = "downscaler/downtime-replicas"  # kube-downscaler's, read where ours is not
 DEFAULT_GRACE_PERIOD = timedelta(minutes=15)
 HAND_CHANGED = "changed by hand since nsscale scaled it"
-
-
-class RuleError(ValueError):
-    """An annotation of the rules that cannot be read (its message names it and the bad part)."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +46,7 @@ class Respect:
         return None
 
     def target(self, workload: Workload) -> int:
-        """The count the down brings the workload to (RuleError: its annotation is no count)."""
+        """The count the down brings the workload to (InvalidRule: its annotation is no count)."""
         if not workload.kind.scales:  # a CronJob, a ScaledObject: only stopped
             return 0
         for key in (DOWNTIME_REPLICAS, PEER_DOWNTIME_REPLICAS):
@@ -73,7 +70,7 @@ class Respect:
 def replica_count(text: str, what: str) -> int:
     count = parse_count(text)
     if count is None:
-        raise RuleError(f"{what} is {text!r}, not a replica count (0 or more)")
+        raise InvalidRule(f"{what} is {text!r}, not a replica count (0 or more)")
     return count
 
 
@@ -81,7 +78,7 @@ def grace_period(text: str, what: str) -> timedelta:
     try:
         return parse_duration(text, "dhms", "a duration", "15m, 1h, 0")
     except ValueError as err:
-        raise RuleError(f"{what}: {err}") from None
+        raise InvalidRule(f"{what}: {err}") from None
 
 
 def namespace_rules(
@@ -95,7 +92,7 @@ def namespace_rules(
 ) -> Respect:
     """A namespace's rules from its annotations and the options (None: not given). The grace
     period option beats the annotation only when given; the downtime replicas of the Namespace
-    beat the option's. RuleError for an annotation that cannot be read."""
+    beat the option's. InvalidRule for an annotation that cannot be read."""
     if grace is None:
         text = annotations.get(GRACE_PERIOD)
         grace = DEFAULT_GRACE_PERIOD if text is None else grace_period(text, GRACE_PERIOD)

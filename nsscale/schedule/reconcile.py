@@ -21,10 +21,10 @@ from nsscale.engine.interrupts import Interrupts
 from nsscale.engine.options import RunOptions
 from nsscale.engine.plan import Operation
 from nsscale.engine.reads import Lookahead
-from nsscale.engine.respect import Respect, RuleError
+from nsscale.engine.respect import Respect
 from nsscale.engine.result import MultiResult, RunResult, new_run_id
 from nsscale.engine.waiting import Progress
-from nsscale.errors import NsscaleError
+from nsscale.errors import InvalidRule, NsscaleError
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl
 from nsscale.schedule.decide import Action, Decision, Policy, decide
@@ -102,7 +102,7 @@ def reconcile(
         namespace = ahead.namespace(ns)
         try:
             respect[ns] = rules.of(namespace, at)
-        except RuleError as err:
+        except InvalidRule as err:
             log.warning("namespace %s skipped: %s", ns, err)
             decisions.append(Decision(ns, Action.SKIPPED, str(err), source="annotation"))
             continue
