@@ -47,9 +47,13 @@ def test_a_new_workload_is_left_alone_for_its_grace_period(
     )
     born = created(apiserver, "new")
     at = (born + timedelta(minutes=4, seconds=10)).isoformat()
-    report = run(env, "reconcile", "dev", *NIGHT, "--at", at)
-    assert report.code == 0, str(report)
-    assert "already down" in report.stdout  # all new: nothing to bring down
+    report = reconcile(env, "--at", at)
+    [decision] = report["namespaces"]
+    assert decision["action"] == "none"  # all new: not yet, and not "already down"
+    assert decision["reason"] == (
+        "outside its uptime never: left alone, deployment/new grace period: created 4m ago"
+        " (15m) (and 1 more)"
+    )
 
     # a deployment time later than the creation counts from it
     late = (born + timedelta(minutes=20)).isoformat()

@@ -78,6 +78,7 @@ class Skip:
     workload: Workload
     reason: str
     warn: bool = False  # a person should hear of it (an annotation nsscale cannot read)
+    held: bool = False  # left alone for a person: a grace period, a change by hand
 
 
 # The kinds --exclude names: those read with the workloads, and the ScaledObjects paused beside
@@ -235,7 +236,7 @@ def _move(workload: Workload, target: int) -> Change | Skip:
 
 def _respectful_down(workload: Workload, respect: Respect) -> Change | Skip:
     if (why := respect.held(workload)) is not None:
-        return Skip(workload, why)
+        return Skip(workload, why, held=True)
     try:
         target = respect.target(workload)
     except InvalidRule as err:

@@ -128,7 +128,11 @@ def decide(
     kind = "uptime" if is_uptime else "downtime"
     plan = make_plan(name, desired, workloads, selection=selection, respect=respect)
     described = schedule.describe()
-    if not plan.changes:
+    held = [f"{skip.workload.ref} {skip.reason}" for skip in plan.skips if skip.held]
+    if not plan.changes and held:  # wanted down, but not yet: say why, not "already down"
+        action, why = Action.NONE, f"{window} its {kind} {described}: left alone, {held[0]}"
+        why += f" (and {len(held) - 1} more)" if len(held) > 1 else ""
+    elif not plan.changes:
         action, why = Action.NONE, f"already {desired.value} ({window} its {kind} {described})"
     else:
         action = Action.DOWN if desired is Operation.DOWN else Action.UP
