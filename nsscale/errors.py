@@ -19,6 +19,7 @@
     ├── PreflightFailed (1)             the caller may not make a write the plan needs
     ├── OwnersUnreadable (1)            --suspend-gitops could not read an owner to suspend
     ├── CannotListen (1)                serve's --listen address cannot be bound
+    ├── InvalidRule (1)                 a grace period or downtime replicas annotation unread
     ├── ReadsCancelled (1)              the run was stopped before its first reads were done
     └── AuditError (1)                  an audit sink failed (a run only warns, see audit/)
 
@@ -335,6 +336,11 @@ class OwnersUnreadable(NsscaleError):
 
 class ReadsCancelled(NsscaleError):
     """A read the run began with was not waited for: the run was stopped before its end."""
+
+
+class InvalidRule(NsscaleError):
+    """An annotation of reconcile's rules (nsscale/grace-period, nsscale/downtime-replicas)
+    that cannot be read: that namespace or workload is left alone."""
 
 
 class CannotListen(NsscaleError):

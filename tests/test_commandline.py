@@ -141,6 +141,10 @@ OPTIONS = {
         "--downtime",
         "--timezone",
         "--at",
+        "--grace-period",
+        "--deployment-time-annotation",
+        "--enforce",
+        "--downtime-replicas",
         "--suspend-cronjobs",
         "--suspend-gitops",
         "--argocd-namespace",
@@ -188,10 +192,13 @@ def help_options(runner: CliRunner, name: str) -> list[str]:
     argument = "[NAMESPACE...]" if many else "[NAMESPACE]"
     assert result.stdout.startswith(f"Usage: nsscale {name} [OPTIONS] {argument}")
     listed = []
-    for line in result.stdout.split("Options:\n")[1].splitlines():
+    lines = result.stdout.split("Options:\n")[1].splitlines()
+    for line, after in zip(lines, [*lines[1:], ""], strict=True):
         if not re.match("  -", line):  # a help text's next line is indented further
             continue
         names, _, help_text = line.strip().partition("  ")
+        if not help_text and not re.match("  -", after):  # a long name: its help goes below
+            help_text = after
         flags = re.findall(r"--?[a-z][a-z-]*", names.split(" <")[0])
         assert help_text.strip(), f"{name} {flags}: no help text"
         listed += flags

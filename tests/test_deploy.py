@@ -136,7 +136,15 @@ def test_the_cluster_role_grants_exactly_what_nsscale_sends(
         ["up", "alpha", "bravo", "--hold", "1h", "--events"],
         ["scale", "alpha", "--replicas", "2"],
         ["status", "alpha", "bravo"],
-        ["reconcile", "--namespace-selector", "nsscale/scheduled=true", "--uptime", "never"],
+        [
+            "reconcile",
+            "--namespace-selector",
+            "nsscale/scheduled=true",
+            "--uptime",
+            "never",
+            "--grace-period",
+            "0",
+        ],
         ["recover", "alpha"],
     ]
     for args in commands:

@@ -278,7 +278,9 @@ def test_an_owner_left_suspended_by_a_failed_rollback_is_put_back_by_recover(
 def test_reconcile_suspends_the_owner_at_night_and_resumes_it_in_the_morning(
     gitops: ApiServer, env: dict[str, str]
 ) -> None:
-    night = run(env, "reconcile", "a", "--uptime", "never", "--suspend-gitops")
+    night = run(
+        env, "reconcile", "a", "--uptime", "never", "--suspend-gitops", "--grace-period", "0"
+    )
     assert night.code == 0, str(night)
     assert kustomization(gitops) == (True, {ORIGINAL_SUSPEND: "none", SUSPENDED_FOR: "a"})
     morning = run(env, "reconcile", "a", "--uptime", "always")

@@ -77,6 +77,8 @@ def test_reconcile_in_a_pod_logs_in_with_the_service_account(
         "nsscale/scheduled=true",
         "--uptime",
         "never",
+        "--grace-period",
+        "0",
         "-o",
         "json",
     )

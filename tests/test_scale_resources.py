@@ -401,7 +401,7 @@ def test_reconcile_brings_down_rollouts_and_the_custom_resources_named(
     widgets.add_namespace(NS, labels={"nsscale/scheduled": "true"})
     rollout(widgets, "canary", 3)
     args = ("--namespace-selector", "nsscale/scheduled=true", "--uptime", "never", "-o", "json")
-    done = run(env, "reconcile", *args, "--scale-resource", WIDGETS)
+    done = run(env, "reconcile", *args, "--scale-resource", WIDGETS, "--grace-period", "0")
     assert done.code == 0, str(done)
     [decision] = json.loads(done.stdout)["namespaces"]
     moved = {(s["type"], s["name"]) for s in decision["result"]["scaled_resources"]}

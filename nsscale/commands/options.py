@@ -409,6 +409,48 @@ TIMEZONE = Param[str](
     typer.Option("--timezone", help="The time zone of a window that names none (an IANA name)."),
     DEFAULT_TIMEZONE,
 )
+GRACE_PERIOD = Param[timedelta | None](
+    "grace_period",
+    typer.Option(
+        "--grace-period",
+        parser=_duration("15m, 1h, 0"),
+        metavar="DURATION",
+        help="A down leaves alone a workload younger than this (default 15m, unless a Namespace "
+        "says otherwise in nsscale/grace-period); 0 turns it off. Given, it beats the annotation.",
+        show_default=False,
+    ),
+    None,
+)
+DEPLOYMENT_TIME_ANNOTATION = Param[str | None](
+    "deployment_time_annotation",
+    typer.Option(
+        "--deployment-time-annotation",
+        metavar="NAME",
+        help="A workload annotation holding its deployment time (RFC 3339): the grace period "
+        "counts from it when it is later than the creation.",
+    ),
+    None,
+)
+ENFORCE = Param[bool](
+    "enforce",
+    typer.Option(
+        "--enforce",
+        help="A down also brings down workloads changed by hand since nsscale scaled them.",
+    ),
+    False,
+)
+DOWNTIME_REPLICAS = Param[int | None](
+    "downtime_replicas",
+    typer.Option(
+        "--downtime-replicas",
+        min=0,
+        metavar="N",
+        help="A down scales to N instead of 0 (default 0), unless the workload or its Namespace "
+        "has nsscale/downtime-replicas (or downscaler/downtime-replicas).",
+        show_default=False,
+    ),
+    None,
+)
 AT = Param[str | None](
     "at",
     typer.Option(

@@ -7,7 +7,11 @@ from nsscale.commands.alert import alert
 from nsscale.commands.common import Common, Scope, audit_options
 from nsscale.commands.options import (
     AT,
+    DEPLOYMENT_TIME_ANNOTATION,
     DOWNTIME,
+    DOWNTIME_REPLICAS,
+    ENFORCE,
+    GRACE_PERIOD,
     TIMEZONE,
     UPTIME,
     OutputFormat,
@@ -20,6 +24,7 @@ from nsscale.engine.interrupts import Interrupts
 from nsscale.engine.plan import Operation
 from nsscale.schedule.decide import instant, policy_of
 from nsscale.schedule.reconcile import Reconciled, reconcile
+from nsscale.schedule.rules import Rules
 
 
 def reconcile_command(parsed: Parsed) -> int:
@@ -43,6 +48,12 @@ def reconcile_command(parsed: Parsed) -> int:
                 options,
                 Auditor(audit_options(parsed)),
                 interrupts,
+                rules=Rules(
+                    parsed[GRACE_PERIOD],
+                    parsed[DEPLOYMENT_TIME_ANNOTATION],
+                    parsed[ENFORCE],
+                    parsed[DOWNTIME_REPLICAS],
+                ),
                 on_wait=display,
             )
         for refusal in done.refusals:

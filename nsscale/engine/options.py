@@ -15,6 +15,7 @@ from nsscale.defaults import (
     DEFAULT_WAIT_TIMEOUT,
 )
 from nsscale.engine.plan import Operation, Plan, Selection
+from nsscale.engine.respect import Respect
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class RunOptions:
     # Called with every namespace's plan after the reads and before the first write (a dry run
     # too); raising stops the run with nothing changed (`nsscale serve`: the caller's rights).
     authorize: Callable[[Mapping[str, Plan]], None] | None = field(default=None, compare=False)
+    # reconcile's down: each namespace's rules (grace period, hand changes, downtime replicas)
+    respect: Mapping[str, Respect] = field(default_factory=dict, compare=False)
     holder: str = ""  # who the in-cluster mark names; "" = user@host pid N
 
     def for_operation(self, operation: Operation) -> RunOptions:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 
-from nsscale.errors import InvalidNamespace, UsageError
+from nsscale.engine.respect import Respect
+from nsscale.errors import InvalidNamespace, InvalidRule, UsageError
 from nsscale.kube.kinds import EXCLUDABLE_KINDS
 from nsscale.kube.objects import (
     EXCLUDE,
@@ -88,6 +89,7 @@ class Skip:
     workload: Workload
     reason: str
     warn: bool = False  # a person should hear of it (an annotation nsscale cannot read)
+    held: bool = False  # left alone for a person: a grace period, a change by hand
 
 
 # The kinds --exclude names: those read with the workloads, and the ScaledObjects paused beside
@@ -250,8 +252,10 @@ def make_plan(
     replicas: int | None = None,
     force: bool = False,
     selection: Selection = Selection(),
+    respect: Respect | None = None,
 ) -> Plan:
-    """Decide, per workload, what the operation does to it and why it skips the others."""
+    """Decide, per workload, what the operation does to it and why it skips the others;
+    `respect`: a scheduled down's rules (grace period, hand changes, downtime replicas)."""
     changes: list[Change] = []
     skips: list[Skip] = []
     target = 0 if operation is Operation.DOWN else replicas
@@ -261,7 +265,11 @@ def make_plan(
         if workload.kind is Kind.CRONJOB and target is None and workload.state.original is None:
             continue  # `up` resumes only the CronJobs nsscale suspended; the others are not its
         decision = selection.excluded(workload) or (
-            _restore(workload, force) if target is None else _move(workload, target)
+            _restore(workload, force)
+            if target is None
+            else _move(workload, target)
+            if respect is None or operation is not Operation.DOWN
+            else _respectful_down(workload, respect)
         )
         if isinstance(decision, Change):
             changes.append(decision)
@@ -281,6 +289,18 @@ def _move(workload: Workload, target: int) -> Change | Skip:
     # The first recorded original is kept: a second `down` must not record 0.
     original = state.original if state.original is not None else str(state.replicas)
     return Change(workload, State(target, original, str(target)))
+
+
+def _respectful_down(workload: Workload, respect: Respect) -> Change | Skip:
+    if (why := respect.held(workload)) is not None:
+        return Skip(workload, why, held=True)
+    try:
+        target = respect.target(workload)
+    except InvalidRule as err:
+        return Skip(workload, f"left alone: {err}", warn=True)
+    if target and workload.replicas <= target:
+        return Skip(workload, f"already at or below {target}")  # a down never raises one
+    return _move(workload, target)
 
 
 def _restore(workload: Workload, force: bool) -> Change | Skip:

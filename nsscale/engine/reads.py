@@ -158,7 +158,8 @@ class Lookahead:
             selector=options.selection.selector,
             namespace_selector=namespace_selector,
             audit_check=None if dry_run else auditor.check,
-            autoscalers=bool(options.replicas),  # scale to N > 0: an HPA overrides it
+            # scale to N > 0, or a scheduled down to N: an HPA overrides it
+            autoscalers=bool(options.replicas or options.respect),
             kinds=(*MOVED_KINDS, Kind.CRONJOB) if options.cronjobs else MOVED_KINDS,
             scale_resources=options.scale_resources,
             scaledobjects=options.keda,

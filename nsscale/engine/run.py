@@ -33,7 +33,7 @@ from nsscale.engine.plan import (
 from nsscale.engine.reads import Lookahead, write_question
 from nsscale.engine.result import RunResult, failed_before_start
 from nsscale.engine.rivals.gitops import owned, owner_keys, read_owners, warn_of_gitops, with_owners
-from nsscale.engine.rivals.hpa import warn_of_autoscalers
+from nsscale.engine.rivals.hpa import warn_of_autoscalers, warn_of_floors
 from nsscale.engine.rivals.keda import with_scaledobjects
 from nsscale.engine.waiting import Progress, wait_ready
 from nsscale.engine.writer import Writer
@@ -169,6 +169,7 @@ def run_operation(
                 replicas=options.replicas,
                 force=options.force,
                 selection=options.selection,
+                respect=options.respect.get(namespace),
             )
             plan = with_scaledobjects(plan, scaledobjects[namespace], options.selection)
             mark = bool(plan.changes)
@@ -186,6 +187,8 @@ def run_operation(
         warn_of_gitops(changing)
     if operation is Operation.SCALE and options.replicas:
         warn_of_autoscalers(changing, ahead.autoscalers(), options.replicas)
+    if operation is Operation.DOWN and options.respect:
+        warn_of_floors([c for p in plans.values() for c in p.changes], ahead.autoscalers())
     if options.authorize is not None:
         options.authorize(plans)
     one_unit = options.all_or_nothing or len(plans) == 1

@@ -20,6 +20,7 @@ from nsscale.engine.plan import (
     excluded_until,
     make_plan,
 )
+from nsscale.engine.respect import Respect
 from nsscale.errors import UsageError
 from nsscale.kube.objects import (
     EXCLUDE,
@@ -123,7 +124,9 @@ def decide(
     policy: Policy,
     at: datetime,
     selection: Selection,
+    respect: Respect | None = None,
 ) -> Decision:
+    """`respect`: the namespace's rules for a down (grace period, hand changes, sleeping at N)."""
     name = namespace.name
     paused = pause_until(namespace)
     if paused is not None and at < paused:
@@ -132,7 +135,7 @@ def decide(
     if excluded is not None:
         why, unreadable = excluded
         if unreadable:
-            return _error(name, f"its {why.removeprefix('excluded: ')}", "annotation")
+            return invalid(name, f"its {why.removeprefix('excluded: ')}", "annotation")
         return Decision(name, Action.SKIPPED, why)
     key, value = annotation(namespace.annotations, EXCLUDE) or (EXCLUDE, "false")
     if value.lower() == "true":  # kube-downscaler's teams exclude whole namespaces this way
@@ -145,9 +148,13 @@ def decide(
     desired = Operation.UP if inside == is_uptime else Operation.DOWN
     window = "inside" if inside else "outside"
     kind = "uptime" if is_uptime else "downtime"
-    plan = make_plan(name, desired, workloads, selection=selection)
+    plan = make_plan(name, desired, workloads, selection=selection, respect=respect)
     described = schedule.describe()
-    if not plan.changes:
+    held = [f"{skip.workload.ref} {skip.reason}" for skip in plan.skips if skip.held]
+    if not plan.changes and held:  # wanted down, but not yet: say why, not "already down"
+        action, why = Action.NONE, f"{window} its {kind} {described}: left alone, {held[0]}"
+        why += f" (and {len(held) - 1} more)" if len(held) > 1 else ""
+    elif not plan.changes:
         action, why = Action.NONE, f"already {desired.value} ({window} its {kind} {described})"
     else:
         action = Action.DOWN if desired is Operation.DOWN else Action.UP
@@ -186,13 +193,13 @@ def _schedule(namespace: Namespace, policy: Policy) -> tuple[Schedule, str, bool
         (UPTIME, DOWNTIME) if own else (KUBE_DOWNSCALER[UPTIME], KUBE_DOWNSCALER[DOWNTIME])
     )
     if uptime in annotations and downtime in annotations:
-        return _error(name, f"both {uptime} and {downtime} are set: keep one", source)
+        return invalid(name, f"both {uptime} and {downtime} are set: keep one", source)
     for key, is_uptime in ((uptime, True), (downtime, False)):
         if key in annotations:
             try:
                 return parse_schedule(annotations[key], policy.timezone), source, is_uptime
             except ScheduleError as err:
-                return _error(name, f"its {key} cannot be read: {err}", source)
+                return invalid(name, f"its {key} cannot be read: {err}", source)
     if policy.uptime is not None:
         return policy.uptime, "option", True
     if policy.downtime is not None:
@@ -200,7 +207,7 @@ def _schedule(namespace: Namespace, policy: Policy) -> tuple[Schedule, str, bool
     return Decision(name, Action.SKIPPED, "no schedule")
 
 
-def _error(namespace: str, why: str, source: str) -> Decision:
+def invalid(namespace: str, why: str, source: str) -> Decision:
     """A namespace left as it is because of its annotations, said on stderr as an error."""
     log.error("namespace %s left as it is: %s", namespace, why)
     return Decision(namespace, Action.ERROR, why, source=source)

@@ -22,12 +22,14 @@ from nsscale.engine.interrupts import Interrupts
 from nsscale.engine.options import RunOptions
 from nsscale.engine.plan import Operation, unmatched_excludes
 from nsscale.engine.reads import Lookahead
+from nsscale.engine.respect import Respect
 from nsscale.engine.result import MultiResult, RunResult, new_run_id
 from nsscale.engine.waiting import Progress
-from nsscale.errors import ExitCode, NsscaleError
+from nsscale.errors import ExitCode, InvalidRule, NsscaleError
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl
-from nsscale.schedule.decide import Action, Decision, Policy, decide
+from nsscale.schedule.decide import Action, Decision, Policy, decide, invalid
+from nsscale.schedule.rules import Rules
 
 log = logging.getLogger("nsscale")
 
@@ -83,6 +85,7 @@ def reconcile(
     auditor: Auditor,
     interrupts: Interrupts,
     *,
+    rules: Rules | None = None,
     on_wait: Callable[[Progress], None] = lambda progress: None,
 ) -> Reconciled:
     """Decide for every namespace, then run `down` and `up` where needed. UsageError (a named
@@ -99,24 +102,33 @@ def reconcile(
         scale_resources=options.scale_resources,
         raw_reads=True,  # cron runs it every few minutes: the decision read is its whole cost
     )
+    rules = rules or Rules()
     workloads = ahead.workloads()
     every = (w for found in workloads.values() for w in found)
     for warning in unmatched_excludes(options.selection, every):
         log.warning("%s", warning)
-    decisions = [
-        decide(ahead.namespace(ns), found, policy, at, options.selection)
-        for ns, found in workloads.items()
-    ]
+    decisions = []
+    respect: dict[str, Respect] = {}
+    for ns, found in workloads.items():
+        namespace = ahead.namespace(ns)
+        try:
+            respect[ns] = rules.of(namespace, at)
+        except InvalidRule as err:  # a bad replica or grace annotation: loud, as a schedule's
+            decisions.append(invalid(ns, str(err), "annotation"))
+            continue
+        decisions.append(decide(namespace, found, policy, at, options.selection, respect[ns]))
     done = Reconciled(at, decisions)
     if options.events and not (options.dry_run or options.server_dry_run):
-        invalid = [(ahead.namespace(d.namespace), "InvalidSchedule", d.reason) for d in done.errors]
-        record_namespace_warnings(kubectl, invalid)
+        warnings = [
+            (ahead.namespace(d.namespace), "InvalidSchedule", d.reason) for d in done.errors
+        ]
+        record_namespace_warnings(kubectl, warnings)
     for operation in (Operation.DOWN, Operation.UP):
         group = [d.namespace for d in decisions if d.operation is operation]
         if not group or interrupts.stop_reason:
             continue
         # each run its own id, as audited
-        run_options = replace(options, run_id=new_run_id(), replicas=None)
+        run_options = replace(options, run_id=new_run_id(), replicas=None, respect=respect)
         run_options = run_options.for_operation(operation)
         from nsscale.engine.run import execute  # the engine: loaded only when a namespace needs it
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nsscale.engine.plan import Change
 from nsscale.errors import KubectlFailure
 from nsscale.kube.cluster import list_objects
 from nsscale.kube.objects import Kind, Workload, WorkloadKey
@@ -74,4 +75,21 @@ def warn_of_autoscalers(
                 workload.ref,
                 hpa.describe(),
                 replicas,
+            )
+
+
+def warn_of_floors(
+    changes: Iterable[Change], autoscalers: Mapping[WorkloadKey, Autoscaler]
+) -> None:
+    """A scheduled down to N > 0 (downtime replicas): an HPA whose minReplicas is above N raises
+    the workload back at its next sync. nsscale does not move an HPA's minReplicas yet: said."""
+    for change in changes:
+        hpa = autoscalers.get(change.workload.key)
+        if hpa is not None and change.to_replicas and hpa.min_replicas > change.to_replicas:
+            log.warning(
+                "%s: %s will raise it back above the downtime replicas %d (its minReplicas"
+                " is not lowered by nsscale)",
+                change.workload.ref,
+                hpa.describe(),
+                change.to_replicas,
             )
