@@ -77,7 +77,8 @@ class Served:
         self.proc = subprocess.Popen(argv, env=dict(env), stderr=subprocess.PIPE, text=True)
         self._lines: list[str] = []
         self._changed = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         if not self.wait_for("listening on http://", 30):
             self.proc.kill()
             raise AssertionError(f"nsscale serve did not start:\n{self.stderr}")
@@ -132,7 +133,13 @@ class Served:
     def stop(self, timeout: float = 60) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = 60) -> int:
+        """Its exit code, once its stderr is read to the end (the reader may lag the exit)."""
+        code = self.proc.wait(timeout)
+        self._reader.join(timeout)
+        return code
 
 
 # what a cluster's error may say of the server that asked: its address, host, files, pid
@@ -528,11 +535,11 @@ def test_the_token_file_is_read_again_when_it_changes(
         token_file(tmp_path / "tokens", f"{new} sh*  # rotated\n{old} preview-*\n")
         assert served.request("GET", "/api/namespaces/shop", token=new).status == 200
         assert served.request("GET", "/api/namespaces/shop", token=old).status == 403
-        assert "changed: 2 token(s) now" in served.stderr
+        assert served.wait_for("changed: 2 token(s) now")  # its log is read as it comes
 
         tokens.write_text(f"{new} Bad-Glob\n")  # a bad line: nobody gets in until it is fixed
         assert served.request("GET", "/api/namespaces/shop", token=new).status == 401
-        assert "'Bad-Glob' is not a namespace glob" in served.stderr
+        assert served.wait_for("'Bad-Glob' is not a namespace glob")
         tokens.unlink()
         assert served.request("GET", "/api/namespaces/shop", token=new).status == 401
         token_file(tmp_path / "tokens", f"{new}\n")
@@ -650,7 +657,7 @@ def test_sigterm_lets_the_run_in_flight_finish_then_exits_0(
     assert served.proc.poll() is None
     held.release()
     thread.join(60)
-    assert served.proc.wait(60) == 0, served.stderr
+    assert served.wait(60) == 0, served.stderr
     assert out[0].status == 200, out[0]
     assert observe(faults, "term") == scaled_down(SPEC)
     assert served.stderr.rstrip().endswith("nsscale serve: stopped")

@@ -185,7 +185,7 @@ def test_sigterm_exits_within_5_s_whatever_clients_do(served: Served) -> None:
         stopped = time.monotonic()
         served.proc.send_signal(signal.SIGTERM)
         try:
-            code = served.proc.wait(30)
+            code = served.wait(30)
         except subprocess.TimeoutExpired:
             code = None
         took = time.monotonic() - stopped
