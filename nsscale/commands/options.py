@@ -127,14 +127,14 @@ def _seconds(low: float, high: float, examples: str) -> Callable[[str], float]:
 
 def complete_namespaces(ctx: typer.Context, incomplete: str) -> list[str]:
     """The namespaces kubectl lists that start with `incomplete` (at most a second)."""
-    from nsscale.commands.completion import namespaces
+    from nsscale.commands.completers import namespaces
 
     return namespaces(ctx.params, incomplete)
 
 
 def complete_contexts(ctx: typer.Context, incomplete: str) -> list[str]:
     """The kubeconfig's contexts that start with `incomplete`."""
-    from nsscale.commands.completion import contexts
+    from nsscale.commands.completers import contexts
 
     return contexts(ctx.params, incomplete)
 
