@@ -15,3 +15,4 @@ DEFAULT_LISTEN = "127.0.0.1:8080"  # serve: loopback; another interface is a cho
 DEFAULT_MAX_RUNS = 4  # serve: runs at once
 DEFAULT_MAX_REVIEWS = 8  # serve: TokenReviews and SubjectAccessReviews in flight at once
 DEFAULT_MAX_CONNECTIONS = 1000  # serve: connections open at once
+DEFAULT_GRACE_PERIOD = timedelta(minutes=15)  # reconcile: a new workload is left alone this long

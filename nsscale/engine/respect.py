@@ -12,14 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from nsscale.defaults import DEFAULT_GRACE_PERIOD
 from nsscale.durations import format_duration, parse_duration
 from nsscale.errors import InvalidRule
-from nsscale.kube.objects import Workload, parse_count
+from nsscale.kube.objects import DOWNTIME_REPLICAS, GRACE_PERIOD, Workload, annotation, parse_count
 
-GRACE_PERIOD = "nsscale/grace-period"  # on a Namespace: how long a new workload is left alone
-DOWNTIME_REPLICAS = "nsscale/downtime-replicas"  # on a workload or Namespace: the count asleep
-PEER_DOWNTIME_REPLICAS = "downscaler/downtime-replicas"  # kube-downscaler's, read where ours is not
-DEFAULT_GRACE_PERIOD = timedelta(minutes=15)
 HAND_CHANGED = "changed by hand since nsscale scaled it"
 
 
@@ -49,9 +46,9 @@ class Respect:
         """The count the down brings the workload to (InvalidRule: its annotation is no count)."""
         if not workload.kind.scales:  # a CronJob, a ScaledObject: only stopped
             return 0
-        for key in (DOWNTIME_REPLICAS, PEER_DOWNTIME_REPLICAS):
-            if key in workload.annotations:
-                return replica_count(workload.annotations[key], f"{workload.ref}: {key}")
+        if found := annotation(workload.annotations, DOWNTIME_REPLICAS):
+            key, value = found
+            return replica_count(value, f"{workload.ref}: {key}")
         return self.downtime_replicas
 
     def _age(self, workload: Workload) -> timedelta | None:
@@ -97,10 +94,9 @@ def namespace_rules(
         text = annotations.get(GRACE_PERIOD)
         grace = DEFAULT_GRACE_PERIOD if text is None else grace_period(text, GRACE_PERIOD)
     count = downtime_replicas or 0
-    for key in (DOWNTIME_REPLICAS, PEER_DOWNTIME_REPLICAS):
-        if key in annotations:
-            count = replica_count(annotations[key], f"namespace annotation {key}")
-            break
+    if found := annotation(annotations, DOWNTIME_REPLICAS):
+        key, value = found
+        count = replica_count(value, f"namespace annotation {key}")
     return Respect(at, grace, time_annotation, enforce, count)
 
 

@@ -35,12 +35,15 @@ ORIGINAL_PAUSED = "nsscale/original-paused-replicas"  # PAUSED before nsscale's,
 ORIGINAL_AUTOMATED = "nsscale/original-automated"  # an Application's automated sync, as JSON
 PAUSE_UNTIL = "nsscale/pause-until"  # on a Namespace: leave it alone until then (RFC 3339)
 EXCLUDE_UNTIL = "nsscale/exclude-until"  # on a workload or Namespace: left alone until then
+GRACE_PERIOD = "nsscale/grace-period"  # on a Namespace: how long a new workload is left alone
+DOWNTIME_REPLICAS = "nsscale/downtime-replicas"  # on a workload or Namespace: the count asleep
 # kube-downscaler's annotation for each of nsscale's, read where nsscale's is absent (migration)
 KUBE_DOWNSCALER = {
     "nsscale/uptime": "downscaler/uptime",
     "nsscale/downtime": "downscaler/downtime",
     EXCLUDE: "downscaler/exclude",
     EXCLUDE_UNTIL: "downscaler/exclude-until",
+    DOWNTIME_REPLICAS: "downscaler/downtime-replicas",
 }
 SUSPENDED_FOR = "nsscale/suspended-for"  # the namespaces a GitOps owner is suspended for
 
