@@ -18,7 +18,7 @@ class Rules:
     downtime_replicas: int | None = None  # None: not given (0 unless the Namespace says)
 
     def of(self, namespace: Namespace, at: datetime) -> Respect:
-        """The namespace's rules at `at`; RuleError for an annotation that cannot be read."""
+        """The namespace's rules at `at`; InvalidRule for an annotation that cannot be read."""
         return namespace_rules(
             namespace.annotations,
             at,
