@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from nsscale.engine.rivals.gitops import GitOpsOwner, gitops_owner
@@ -33,6 +33,18 @@ def status_document(
             for w in workloads
         ],
     }
+
+
+def namespace_state(workloads: Iterable[Workload]) -> str:
+    """`awake` (every workload that scales is up), `asleep` (none is), `partly`, or `empty` (none
+    to scale). A workload is up when its spec.replicas > 0, whatever its pods."""
+    counts = [w.replicas for w in workloads if w.kind.scales]
+    up = sum(1 for replicas in counts if replicas > 0)
+    if not counts:
+        return "empty"
+    if up == len(counts):
+        return "awake"
+    return "asleep" if up == 0 else "partly"
 
 
 def _hpa_document(hpa: Autoscaler | None) -> dict[str, Any] | None:

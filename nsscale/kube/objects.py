@@ -37,6 +37,7 @@ PAUSE_UNTIL = "nsscale/pause-until"  # on a Namespace: leave it alone until then
 EXCLUDE_UNTIL = "nsscale/exclude-until"  # on a workload or Namespace: left alone until then
 GRACE_PERIOD = "nsscale/grace-period"  # on a Namespace: how long a new workload is left alone
 DOWNTIME_REPLICAS = "nsscale/downtime-replicas"  # on a workload or Namespace: the count asleep
+LAST_RUN = "nsscale/last-run"  # on a Namespace: the last run that changed it, as JSON
 # kube-downscaler's annotation for each of nsscale's, read where nsscale's is absent (migration)
 KUBE_DOWNSCALER = {
     "nsscale/uptime": "downscaler/uptime",
