@@ -32,8 +32,8 @@ log = logging.getLogger("nsscale")
 def changed(result: RunResult) -> bool:
     """Whether the run wrote a workload of its namespace: some write landed (even if undone
     since) or may have."""
-    o = result.outcome
-    return not result.dry_run and bool(o.scaled or o.uncertain or o.rollback)
+    o = result.outcome  # a rollback undoes only these
+    return not result.dry_run and bool(o.scaled or o.uncertain)
 
 
 def last_run(result: RunResult, by: str, at: datetime) -> dict[str, Any]:
