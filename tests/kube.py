@@ -98,7 +98,7 @@ def register_cluster_id(fp: Any, binary: str = KUBECTL) -> None:
 
 def register_last_run(fp: Any, binary: str = KUBECTL) -> None:
     """The annotation `nsscale/last-run` a run that changed the namespace ends with."""
-    fp.register([binary, "annotate", "namespace", NS, fp.any()])
+    fp.register([binary, "annotate", "-f", "-", fp.any()])
 
 
 def register_autoscalers(fp: Any, binary: str = KUBECTL) -> None:

@@ -358,9 +358,15 @@ def create_objects(kubectl: Kubectl, objects: Sequence[Mapping[str, Any]]) -> No
 
 
 def annotate_namespaces(kubectl: Kubectl, namespaces: Sequence[str], key: str, value: str) -> None:
-    """Set the annotation on the Namespaces, in one call (a GET and a PATCH each)."""
-    args = ["annotate", "namespace", *namespaces, f"{key}={value}", "--overwrite"]
-    kubectl.run(args, requests=2 * len(namespaces))
+    """Set the annotation on the Namespaces, in one call (a GET and a PATCH each). They are
+    named in a List on stdin: kubectl throttles the GETs of objects named in argv (5 a second:
+    50 Namespaces took 18 s), not those of objects read from a file (0.1 s)."""
+    named = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}} for ns in namespaces
+    ]
+    document = {"apiVersion": "v1", "kind": "List", "items": named}
+    args = ["annotate", "-f", "-", f"{key}={value}", "--overwrite"]
+    kubectl.run(args, json.dumps(document), requests=2 * len(namespaces))
 
 
 CLUSTER_ID_NAMESPACE = "kube-system"  # every cluster has it; its uid is the cluster's id
