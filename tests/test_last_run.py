@@ -112,6 +112,28 @@ def test_a_rolled_back_run_says_so(shop: ApiServer, env: dict[str, str]) -> None
     )
 
 
+def test_a_run_left_partly_changed_then_recovered_then_scaled(
+    shop: ApiServer, env: dict[str, str]
+) -> None:
+    shop.fail("PUT", "statefulsets", "db", status=500, times=None)
+    partial = run(env, "down", NS, "-o", "json", "--no-rollback", "--retries", "0")
+    assert partial.code == 3, str(partial)
+
+    def said() -> tuple[Any, ...]:
+        found = last_run(shop)
+        assert found is not None
+        return found["run_id"], found["operation"], found["outcome"], found["exit_code"]
+
+    assert said() == (partial.json()["run_id"], "down", "partial", 3)
+    shop.clear_faults()
+    recovered = run(env, "recover", NS, "-o", "json")
+    assert recovered.code == 0, str(recovered)
+    assert said() == (recovered.json()["run_id"], "recover", "success", 0)
+    scaled = run(env, "scale", NS, "--replicas", "2", "-o", "json")
+    assert scaled.code == 0, str(scaled)
+    assert said() == (scaled.json()["run_id"], "scale", "success", 0)
+
+
 def test_a_run_that_wrote_nothing_leaves_it_as_it_was(
     shop: ApiServer, env: dict[str, str], kubectl: KubectlFixture
 ) -> None:
