@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from nsscale import __version__
 from nsscale.durations import parse_duration
-from nsscale.engine.outcome import RunOutcome, run_outcome
+from nsscale.engine.outcome import RunOutcome as RunOutcome  # the audit's words, and last-run's
+from nsscale.engine.outcome import run_outcome as run_outcome
 from nsscale.engine.plan import Operation
 from nsscale.engine.result import RunResult
 from nsscale.errors import AuditError

@@ -23,7 +23,6 @@ from nsscale.errors import (
     KubectlError,
     KubectlOutputError,
     NoScaleResource,
-    NsscaleError,
     UsageError,
 )
 from nsscale.kube.kinds import register
@@ -410,9 +409,9 @@ def cluster_id(kubectl: Kubectl) -> str | None:
             return _cluster_ids[key]
     try:
         found: str | None = read_cluster_id(kubectl)
-    except NsscaleError as err:
-        log.debug("the cluster's id is unknown: cannot read the Namespace kube-system: %s", err)
-        if not (isinstance(err, KubectlError) and err.kind in _FOR_GOOD):
+    except Exception as exc:  # best effort, as the cluster's name: it only labels the record
+        log.debug("the cluster's id is unknown: cannot read the Namespace kube-system: %s", exc)
+        if not (isinstance(exc, KubectlError) and exc.kind in _FOR_GOOD):
             return None
         found = None
     with _cluster_ids_lock:
