@@ -95,6 +95,13 @@ def entries(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["namespace"]: e for e in body["namespaces"]}
 
 
+def annotations_of(cluster: ApiServer, namespace: str) -> dict[str, str]:
+    found = cluster.get_object("namespaces", "", namespace)
+    assert found is not None, namespace
+    annotations: dict[str, str] = found["metadata"].get("annotations", {})
+    return annotations
+
+
 def post(served: Served, namespace: str, action: str, body: Any) -> Reply:
     return served.request("POST", f"/api/namespaces/{namespace}/{action}", json.dumps(body))
 
@@ -237,7 +244,7 @@ def test_activate_with_a_hold_wakes_it_and_keeps_reconcile_off(
 
     assert reply.status == 200, reply
     assert observe(cluster, "held") == untouched(SPEC)
-    until = cluster.get_object("namespaces", "", "held")["metadata"]["annotations"][PAUSE_UNTIL]
+    until = annotations_of(cluster, "held")[PAUSE_UNTIL]
     held = datetime.fromisoformat(until)
     assert before + timedelta(hours=4) - timedelta(seconds=2) <= held
     assert held <= datetime.now(UTC) + timedelta(hours=4)
@@ -253,8 +260,7 @@ def test_a_dry_run_with_a_hold_holds_nothing(server: Served, cluster: ApiServer)
     reply = post(server, "held-dry", "activate", {"hold": "90m", "dry_run": True})
 
     assert reply.status == 200, reply
-    namespace = cluster.get_object("namespaces", "", "held-dry")
-    assert PAUSE_UNTIL not in namespace["metadata"].get("annotations", {})
+    assert PAUSE_UNTIL not in annotations_of(cluster, "held-dry")
 
 
 @pytest.mark.e2e
@@ -276,8 +282,7 @@ def test_a_bad_hold_is_400_and_changes_nothing(
     assert reply.status == 400, reply
     assert says in reply.json["message"]
     assert observe(cluster, "hold-bad") == untouched({key: 0 for key in SPEC})
-    namespace = cluster.get_object("namespaces", "", "hold-bad")
-    assert PAUSE_UNTIL not in namespace["metadata"].get("annotations", {})
+    assert PAUSE_UNTIL not in annotations_of(cluster, "hold-bad")
 
 
 # ------------------------------------------------------------------------ history
