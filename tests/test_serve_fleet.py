@@ -42,6 +42,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[ApiServer]:
     with ApiServer() as server:
+        for system in ("kube-system", "kube-public", "kube-node-lease"):
+            if server.get_object("namespaces", "", system) is None:
+                seed(server, system, SPEC)
         seed(server, "fleet-awake", SPEC)
         seed(server, "fleet-asleep", {key: 0 for key in SPEC})
         seed(server, "fleet-partly", {**SPEC, ("deployment", "api"): 0})
@@ -216,16 +219,26 @@ def test_with_kubernetes_auth_a_caller_sees_what_rbac_lets_them_get(
     for name in names:
         if name != "fleet-partly":
             cluster.forbid("get", "namespaces", namespace=name, user="gina")
+    cluster.forbid("list", "deployments", namespace="fleet-partly", user="gina")
     served = Served(serve_env, "--kubernetes-auth")
     try:
         gina = fleet(served, "gina-token-0123456789abcdef")
         hugo = fleet(served, "hugo-token-0123456789abcdef")  # may list every namespace
+        # her history of it needs what its status needs
+        history = "/api/namespaces/fleet-partly/history"
+        denied = served.request("GET", history, token="gina-token-0123456789abcdef")
+        allowed = served.request("GET", history, token="hugo-token-0123456789abcdef")
     finally:
         assert served.stop() == 0, served.stderr
         cluster.allow_all()
     assert list(entries(gina)) == ["fleet-partly"]
     assert entries(gina)["fleet-partly"]["state"] == "partly"
     assert set(entries(hugo)) == set(names) - {"kube-system", "kube-public", "kube-node-lease"}
+    assert denied.status == 403, denied
+    assert denied.json["message"] == (
+        "gina may not list apps/deployments in namespace fleet-partly"
+    )
+    assert allowed.status == 200, allowed
 
 
 # ------------------------------------------------------------------------ {"hold": "4h"}
