@@ -6,6 +6,7 @@ kubectl and the local API server."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,8 +20,11 @@ from nsscale.schedule import parse_schedule
 from nsscale.schedule.view import next_change, week
 from tests.apiserver.rbac import CLUSTER_SCOPE
 from tests.apiserver.server import ApiServer
+from tests.dynamodb import Dynamo, aws_env, closed_port_url, dynamodb, moto_endpoint
 from tests.faultkit import nsscale_env, observe, scaled_down, seed, untouched
 from tests.test_serve import ADMIN, SPEC, Reply, Served, token_file
+
+__all__ = ["aws_env", "dynamodb", "moto_endpoint"]  # fixtures, used by name
 
 TWO = "two-0123456789abcdef0123456789abcdef"  # a token whose globs admit fleet-asleep, fleet-awake
 NIGHTS = "Mon-Fri 22:00-06:00 Europe/Madrid"
@@ -359,3 +363,48 @@ def test_the_fleet_is_one_read_and_an_absent_kind_is_not_read_again_at_once(
 
     asked = sorted(str(r.resource) for r in cluster.requests[before:])
     assert asked == ["deployments", "namespaces", "statefulsets"]
+
+
+def with_aws(env: dict[str, str], **override: str) -> dict[str, str]:
+    """The server's environment with the test's AWS settings (aws_env put them in ours)."""
+    aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    return {**env, **aws, **override}
+
+
+@pytest.mark.e2e
+def test_history_comes_from_dynamodb_when_the_server_has_a_table(
+    serve_env: dict[str, str], cluster: ApiServer, home: Path, dynamodb: Dynamo
+) -> None:
+    seed(cluster, "storied-in-dynamodb", SPEC)
+    tokens = token_file(home / "tokens-dynamodb", f"{ADMIN}  # admin\n")
+    env = with_aws(serve_env)
+    served = Served(env, "--token-file", str(tokens), "--audit-table", dynamodb.table)
+    try:
+        down = post(served, "storied-in-dynamodb", "deactivate", {})
+        up = post(served, "storied-in-dynamodb", "activate", {})
+        reply = served.request("GET", "/api/namespaces/storied-in-dynamodb/history")
+    finally:
+        assert served.stop() == 0, served.stderr
+    assert (down.status, up.status) == (200, 200), (down, up)
+    assert reply.status == 200, reply
+    body = reply.json
+    assert (body["source"], body["note"]) == ("dynamodb", None)
+    assert [r["run_id"] for r in body["runs"]] == [up.json["run_id"], down.json["run_id"]]
+
+
+@pytest.mark.e2e
+def test_history_with_an_audit_that_cannot_be_read_still_shows_the_last_run(
+    serve_env: dict[str, str], home: Path, aws_env: str
+) -> None:
+    tokens = token_file(home / "tokens-no-audit", f"{ADMIN}  # admin\n")
+    env = with_aws(serve_env, AWS_ENDPOINT_URL_DYNAMODB=closed_port_url())
+    served = Served(env, "--token-file", str(tokens), "--audit-table", "nowhere")
+    try:
+        reply = served.request("GET", "/api/namespaces/fleet-never/history")
+    finally:
+        assert served.stop() == 0, served.stderr
+    assert reply.status == 200, reply
+    body = reply.json
+    assert body["runs"] == [LAST | {"from": LAST_RUN}]
+    assert body["note"] == "the audit could not be read now: only the last run is shown"
+    assert "127.0.0.1" not in reply.text
