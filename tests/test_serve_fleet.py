@@ -68,7 +68,10 @@ def cluster() -> Iterator[ApiServer]:
         )
         seed(server, "fleet-vault", SPEC)
         server.add_namespace("fleet-vault", annotations={"nsscale/protected": "true"})
-        server.add_namespace("fleet-bad", annotations={"nsscale/uptime": "Mon-Fri 25:00-26:00"})
+        server.add_namespace(
+            "fleet-bad",
+            annotations={"nsscale/uptime": "Mon-Fri 25:00-26:00", PAUSE_UNTIL: "tomorrow"},
+        )
         seed(server, "hold-bad", {key: 0 for key in SPEC})
         yield server
 
@@ -170,8 +173,12 @@ def test_each_namespace_says_what_reconcile_would_do_now(server: Served) -> None
     assert (vault["protected"], vault["action"]) == (True, "skipped")
     assert vault["reason"].startswith("protected (annotated nsscale/protected")
     bad = found["fleet-bad"]
-    assert (bad["action"], bad["schedule"]) == ("error", None)
+    assert (bad["action"], bad["schedule"], bad["pause_until"]) == ("error", None, None)
     assert "nsscale/uptime cannot be read" in bad["reason"]
+    # said in the answer, not in the server's log at each look (a page polls)
+    assert server.request("GET", "/api/namespaces/fleet-empty").status == 200
+    assert server.wait_for("/api/namespaces/fleet-empty")
+    assert "fleet-bad" not in server.stderr
 
 
 @pytest.mark.e2e
