@@ -15,9 +15,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from nsscale.kube.objects import LAST_RUN, PAUSE_UNTIL
+from nsscale.kube.objects import LAST_RUN, PAUSE_UNTIL, Namespace, Workload
 from nsscale.schedule import parse_schedule
+from nsscale.schedule.decide import Policy
 from nsscale.schedule.view import next_change, week
+from nsscale.serve.fleet import namespace_entry
 from tests.apiserver.rbac import CLUSTER_SCOPE
 from tests.apiserver.server import ApiServer
 from tests.dynamodb import Dynamo, aws_env, closed_port_url, dynamodb, moto_endpoint
@@ -214,6 +216,41 @@ def test_a_token_sees_only_the_namespaces_its_globs_admit(server: Served) -> Non
 def test_the_fleet_needs_a_token(server: Served) -> None:
     reply = server.request("GET", "/api/namespaces", token=None)
     assert reply.status == 401, reply
+
+
+def test_an_entry_names_where_its_schedule_comes_from_and_its_zone() -> None:
+    at = datetime(2026, 12, 9, 12, 0, tzinfo=UTC)  # a Wednesday, 13:00 in Madrid
+    policy = Policy(uptime=parse_schedule("Mon-Fri 08:00-18:00", "Europe/Madrid"))
+    workloads = [workload("web", 2), workload("db", 0)]
+
+    by_option = namespace_entry(Namespace("a"), workloads, policy, at)
+    migrated = Namespace("b", annotations={"downscaler/downtime": "Sat-Sun 00:00-24:00 UTC"})
+    by_downscaler = namespace_entry(migrated, workloads, policy, at)
+    holidays = Namespace(
+        "c", annotations={"nsscale/downtime": "2026-12-24T00:00:00+01:00-2027-01-02T00:00:00+01:00"}
+    )
+    by_period = namespace_entry(holidays, workloads, Policy(timezone="America/New_York"), at)
+
+    assert (by_option["schedule_source"], by_option["schedule_kind"]) == ("option", "uptime")
+    assert (by_option["timezone"], by_option["desired"]) == ("Europe/Madrid", "up")
+    assert by_option["next_change"] == "2026-12-09T18:00:00+01:00"
+    assert (by_option["state"], by_option["workloads"]) == ("partly", {"up": 1, "total": 2})
+    assert by_downscaler["schedule_source"] == "kube-downscaler annotation"
+    assert (by_downscaler["schedule_kind"], by_downscaler["timezone"]) == ("downtime", "UTC")
+    assert by_downscaler["next_change"] == "2026-12-12T00:00:00Z"
+    assert by_downscaler["week"]["up"][5:] == ["0" * 48] * 2
+    assert (by_period["timezone"], by_period["week"]["zone"]) == ("America/New_York",) * 2
+    assert by_period["next_change"] is None  # 15 days ahead: past the horizon
+
+
+def workload(name: str, replicas: int) -> Workload:
+    manifest = {
+        "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "metadata": {"name": name, "namespace": "a", "resourceVersion": "1"},
+        "spec": {"replicas": replicas},
+    }
+    return Workload.from_manifest(manifest)
 
 
 # ------------------------------------------------------------------------ --kubernetes-auth
