@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections import Counter as Tally
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from nsscale.audit.trail import run_outcome
 from nsscale.engine.result import RunResult
@@ -25,7 +24,9 @@ from nsscale.schedule.reconcile import Reconciled
 
 STATES = ("awake", "asleep", "partly", "empty")  # engine.status.namespace_state's
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# what generate_latest writes, as every Prometheus reads it (prometheus_client's newer LATEST
+# says version=1.0.0, which Prometheus 2 does not know)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class Metrics:
