@@ -152,6 +152,25 @@ def test_api_scheduler_wants_a_caller_and_says_when_there_is_no_loop(
     assert cluster.get_object("leases", HOME_NS, LEADER_LEASE) is None  # no loop, no Lease
 
 
+def test_without_pod_namespace_the_lease_is_in_the_kubeconfig_context_namespace(
+    cluster: ApiServer, tmp_path: Path, kubectl_bin: Path
+) -> None:
+    seed(cluster, "night", {("deployment", "web"): 0})
+    cluster.add_namespace("team-home")
+    kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig", namespace="team-home")
+    env = nsscale_env(kubeconfig, kubectl_bin, XDG_STATE_HOME=str(tmp_path / "state"))
+    assert "POD_NAMESPACE" not in env
+    served = serving(env, tmp_path, "--reconcile-every", "1s", "-n", "night")
+    try:
+        assert wait_until(lambda: cluster.get_object("leases", "team-home", LEADER_LEASE)), (
+            served.stderr
+        )
+        assert "holding the Lease nsscale-scheduler in team-home" in served.stderr
+    finally:
+        assert served.stop() == 0, served.stderr
+    assert cluster.get_object("leases", HOME_NS, LEADER_LEASE) is None
+
+
 @pytest.mark.timing
 def test_of_two_servers_one_reconciles_and_the_other_takes_over_when_it_dies(
     cluster: ApiServer, tmp_path: Path, kubectl_bin: Path
