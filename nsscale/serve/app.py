@@ -90,7 +90,7 @@ def _readyz(loop: Scheduler) -> Response:
     """Ready once the API server has answered (lately): else 503, and no traffic is sent."""
     if loop.readiness.ready():
         return _respond(Answer(200, {"success": True, "message": "ready"}))
-    raise Unavailable("the API server cannot be reached yet")
+    raise Unavailable("the server cannot reach the API server: not ready")
 
 
 def _metrics(loop: Scheduler) -> Response:

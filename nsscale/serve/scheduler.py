@@ -140,6 +140,8 @@ class Scheduler:
         self._stop.set()
         with self._lock:
             if self._interrupts is not None and self._interrupts.received is None:
+                # noted as Interrupts' handler notes a signal in the main thread; the round's
+                # thread gets none itself
                 self._interrupts.received = reason
 
     def join(self) -> None:
