@@ -199,8 +199,8 @@ def test_of_two_servers_one_reconciles_and_the_other_takes_over_when_it_dies(
         leader.wait()
         assert wait_until(lambda: str(holder(cluster)).endswith(identity(other)), 3 * LEASE_S)
         took = time.monotonic() - killed
-        # the lease's duration, one retry and a kubectl call or two of slack
-        assert took < LEASE_S + 4, took
+        # the lease's duration, one retry, and slack for kubectl on a loaded machine
+        assert took < 2 * LEASE_S, took
         cluster.add_deployment("night", "late", replicas=2)  # deployed since: to bring down
         assert wait_until(lambda: len(runs(other_home, "night")) == 1), other.stderr
         assert other.request("GET", "/api/scheduler").json["leader"] is True
@@ -228,10 +228,13 @@ def test_sigterm_releases_the_lease_and_the_other_takes_over_at_once(
         assert str(holder(cluster)).endswith(identity(first))
         assert first.stop() == 0, first.stderr
         stopped = time.monotonic()
-        assert "released the leader Lease" in first.stderr or holder(cluster) != identity(first)
+        assert "nsscale serve: released the leader Lease nsscale-scheduler" in first.stderr
+        # released, not left to expire (the second could not take it for seconds yet)
+        assert not str(holder(cluster)).endswith(identity(first))
         assert wait_until(lambda: str(holder(cluster)).endswith(identity(second)), 3 * LEASE_S)
         took = time.monotonic() - stopped
-        assert took < LEASE_S - 1, took  # well before the lease would have expired
+        assert took < LEASE_S, took  # at its next read, before the lease would have expired
+        assert second.wait_for("nsscale serve: took the leader Lease nsscale-scheduler")
     finally:
         for served in (first, second):
             if served is not None and served.proc.poll() is None:

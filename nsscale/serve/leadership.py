@@ -27,6 +27,7 @@ from datetime import timedelta
 from nsscale.errors import ErrorKind, KubectlError, NsscaleError
 from nsscale.kube.leader import LEADER_LEASE, LeaderRecord, now, read_leader, write_leader
 from nsscale.kubectl import Kubectl
+from nsscale.serve.accesslog import server_log
 
 log = logging.getLogger("nsscale")
 
@@ -127,7 +128,9 @@ class Leadership:
                 return
             raise
         if taken:
-            log.info("took the leader Lease %s in %s", LEADER_LEASE, self.namespace)
+            server_log.info(
+                "nsscale serve: took the leader Lease %s in %s", LEADER_LEASE, self.namespace
+            )
         self._record, self.holder = written, written.holder
         self._observed_at = self._renewed_at = at
 
@@ -149,6 +152,6 @@ class Leadership:
             try:
                 self._record = write_leader(self.kubectl, self.namespace, released)
                 self.holder = None
-                log.info("released the leader Lease %s", LEADER_LEASE)
+                server_log.info("nsscale serve: released the leader Lease %s", LEADER_LEASE)
             except NsscaleError as err:
                 log.warning("could not release the leader Lease %s: %s", LEADER_LEASE, err)
