@@ -77,6 +77,7 @@ def serve(options: ServeOptions) -> int:
             options.max_runs,
             options.scale_resources,
             on_run=scheduler.metrics.observe_run,
+            policy=options.policy,
         )
         access = AccessLog(make_app(service, scheduler))
         socket_map: SocketMap = {}
