@@ -72,6 +72,7 @@ class Lookahead:
         kinds: Sequence[Kind] = MOVED_KINDS,
         scale_resources: Sequence[str] = (),
         scaledobjects: bool = False,
+        autoscalers_moved: bool = False,
         optional_cronjobs: bool = False,
         raw_reads: bool = False,
     ) -> None:
@@ -85,6 +86,7 @@ class Lookahead:
         `scale_resources`: custom resources (RESOURCE.GROUP) read and moved beside them, each
         a kind built from its CustomResourceDefinition, read first (NoScaleResource: exit 2).
         `scaledobjects`: also read KEDA's ScaledObjects (a call of their own).
+        `autoscalers_moved`: the run may write the HPAs' floors (asked about).
         `optional_cronjobs`: CronJobs the caller may not read are a warning, not a failure.
         `raw_reads`: the workloads are read a kind per process, faster (see KubectlCluster)."""
         self.started = time.monotonic()  # the run's clock starts with its first read
@@ -120,7 +122,11 @@ class Lookahead:
         self._workloads = _start(lambda: self._read(self._scope))
         self._review: Future[Review] | None = None
         if writes:
-            asked = (*self.kinds, *([Kind.SCALEDOBJECT] if scaledobjects else []))
+            asked = (
+                *self.kinds,
+                *([Kind.SCALEDOBJECT] if scaledobjects else []),
+                *([Kind.HPA] if autoscalers_moved else []),
+            )
             questions = [(VERB, kind.resource) for kind in asked]
             self._review = _start(
                 lambda: review(
@@ -158,8 +164,9 @@ class Lookahead:
             selector=options.selection.selector,
             namespace_selector=namespace_selector,
             audit_check=None if dry_run else auditor.check,
-            # scale to N > 0, or a scheduled down to N: an HPA overrides it
-            autoscalers=bool(options.replicas or options.respect),
+            # scale to N > 0: an HPA overrides it; a scheduled down to N, up, recover: moved
+            autoscalers=bool(options.replicas or options.autoscalers),
+            autoscalers_moved=options.autoscalers,
             kinds=(*MOVED_KINDS, Kind.CRONJOB) if options.cronjobs else MOVED_KINDS,
             scale_resources=options.scale_resources,
             scaledobjects=options.keda,
