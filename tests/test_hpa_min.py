@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from nsscale.kube.objects import ORIGINAL_MIN_REPLICAS
+from nsscale.kube.objects import ORIGINAL, ORIGINAL_MIN_REPLICAS, SCALED_TO
 from tests.apiserver.server import ApiServer
 from tests.faultkit import observe, run
 
@@ -148,10 +148,19 @@ def test_a_failed_write_after_the_floor_undoes_it(
     autoscaled: ApiServer, env: dict[str, str]
 ) -> None:
     autoscaled.fail("PUT", "deployments", "web", status=500, times=None)
-    done = run(env, "reconcile", NS, *NIGHT, "--downtime-replicas", "1", "--retries", "0")
+    args = ("--downtime-replicas", "1", "--retries", "0", "-o", "json")
+    done = run(env, "reconcile", NS, *NIGHT, *args)
     assert done.code == 1, str(done)
-    assert floor(autoscaled) == (3, 6, None)
+    result = json.loads(done.stdout)["namespaces"][0]["result"]
+    assert {
+        (r["type"], r["name"], r["restored_replicas"], r["status"])
+        for r in result["rollback_results"]
+    } == {(HPA, "web", 3, "success"), ("deployment", "api", 2, "success")}
+    assert result["left_changed"] == []
+    assert floor(autoscaled) == (3, 6, None)  # back, its record gone
     assert observe(autoscaled, NS)[("deployment", "api")] == (2, None, None)
+    moved = [w for w in hpa_writes(autoscaled) if w.startswith("horizontalpodautoscalers")]
+    assert moved == ["horizontalpodautoscalers/web 200"] * 2  # lowered, then put back
 
 
 @pytest.mark.e2e
@@ -216,8 +225,12 @@ INSTANTS = st.datetimes(
     min_value=datetime(2026, 12, 18), max_value=datetime(2027, 1, 4), timezones=st.just(UTC)
 )
 SLEEP = st.none() | st.integers(0, 3)  # a downtime-replicas annotation, or none
+# replicas, a downtime-replicas annotation, its HPA's minReplicas, asleep at this count already
+# (nsscale's records on it and on the HPA, as a down to it leaves them)
 WORKLOADS = st.lists(
-    st.tuples(st.integers(0, 5), SLEEP, st.none() | st.integers(1, 4)),  # replicas, sleep, HPA min
+    st.tuples(
+        st.integers(1, 5), SLEEP, st.none() | st.integers(1, 4), st.none() | st.integers(0, 2)
+    ),
     min_size=1,
     max_size=3,
 )
@@ -242,7 +255,7 @@ def test_reconcile_twice_in_a_row_changes_nothing_the_second_time(
     env: dict[str, str],
     schedule: tuple[str, str],
     at: datetime,
-    workloads: list[tuple[int, int | None, int | None]],
+    workloads: list[tuple[int, int | None, int | None, int | None]],
     namespace_sleep: int | None,
     option_sleep: int | None,
 ) -> None:
@@ -251,17 +264,26 @@ def test_reconcile_twice_in_a_row_changes_nothing_the_second_time(
     if namespace_sleep is not None:
         annotations["nsscale/downtime-replicas"] = str(namespace_sleep)
     apiserver.add_namespace(namespace, annotations=annotations)
-    for i, (replicas, sleep, hpa_min) in enumerate(workloads):
+    for i, (replicas, sleep, hpa_min, asleep) in enumerate(workloads):
         name = f"w{i}"
-        sleeping = {"downscaler/downtime-replicas": str(sleep)} if sleep is not None else {}
-        apiserver.add_deployment(namespace, name, replicas=replicas, annotations=sleeping)
+        notes = {"downscaler/downtime-replicas": str(sleep)} if sleep is not None else {}
+        if asleep is not None and asleep < replicas:
+            notes |= {ORIGINAL: str(replicas), SCALED_TO: str(asleep)}
+        count = replicas if asleep is None else min(asleep, replicas)
+        apiserver.add_deployment(namespace, name, replicas=count, annotations=notes)
         if hpa_min is not None:
-            apiserver.add_hpa(namespace, name, "Deployment", name, hpa_min, max_replicas=6)
+            lowered = count < hpa_min and ORIGINAL in notes and count > 0
+            recorded = {ORIGINAL_MIN_REPLICAS: str(hpa_min)} if lowered else {}
+            low = count if lowered else hpa_min
+            apiserver.add_hpa(
+                namespace, name, "Deployment", name, low, max_replicas=6, annotations=recorded
+            )
     args = ["reconcile", namespace, "--at", at.isoformat(), "--grace-period", "0", "-o", "json"]
     if option_sleep is not None:
         args += ["--downtime-replicas", str(option_sleep)]
-    first = run(env, *args)
+    first = run(env, *args)  # up or down, or nothing to do
     assert first.code == 0, str(first)
+    event(f"first: {json.loads(first.stdout)['namespaces'][0]['action']}")
     writes = _writes(apiserver, namespace)
     second = run(env, *args)
     assert second.code == 0, str(second)
