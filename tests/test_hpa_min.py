@@ -203,6 +203,59 @@ def test_an_unreadable_recorded_floor_is_named_and_left_as_is_by_up(
     assert floor(autoscaled) == (1, 6, "zero")
 
 
+@pytest.mark.e2e
+def test_the_hpa_controller_s_status_write_meanwhile_is_no_conflict_to_give_up_on(
+    autoscaled: ApiServer, env: dict[str, str]
+) -> None:
+    # The controller writes the HPA's status at every sync: a new resourceVersion, and nsscale's
+    # PUT carrying the one it read is refused (409): its floor still as read, it is sent again.
+    autoscaled.before(
+        "PUT",
+        "horizontalpodautoscalers",
+        "web",
+        call=lambda: autoscaled.set_status(
+            "horizontalpodautoscalers", NS, "web", {"currentReplicas": 4, "desiredReplicas": 3}
+        ),
+    )
+    reconciled(env, "--downtime-replicas", "1")
+    assert floor(autoscaled) == (1, 6, "3")
+    moved = [w for w in hpa_writes(autoscaled) if w.startswith("horizontalpodautoscalers")]
+    assert moved == ["horizontalpodautoscalers/web 409", "horizontalpodautoscalers/web 200"]
+
+
+@pytest.mark.e2e
+def test_a_floor_somebody_changes_meanwhile_is_left_to_them_and_nothing_changes(
+    autoscaled: ApiServer, env: dict[str, str]
+) -> None:
+    autoscaled.before(
+        "PUT",
+        "horizontalpodautoscalers",
+        "web",
+        call=lambda: autoscaled.edit_object(
+            "horizontalpodautoscalers", NS, "web", {"spec": {"minReplicas": 2}}
+        ),
+    )
+    done = run(env, "reconcile", NS, *NIGHT, "--downtime-replicas", "1", "-o", "json")
+    assert done.code == 1, str(done)
+    [failed] = json.loads(done.stdout)["namespaces"][0]["result"]["failed_resources"]
+    assert (failed["type"], failed["error_kind"]) == (HPA, "conflict")
+    assert floor(autoscaled) == (2, 6, None)  # theirs, never clobbered
+    assert observe(autoscaled, NS)[("deployment", "web")] == (4, None, None)
+
+
+@pytest.mark.e2e
+def test_up_puts_a_floor_back_no_higher_than_a_ceiling_lowered_meanwhile(
+    autoscaled: ApiServer, env: dict[str, str]
+) -> None:
+    reconciled(env, "--downtime-replicas", "1")
+    autoscaled.edit_object("horizontalpodautoscalers", NS, "web", {"spec": {"maxReplicas": 2}})
+    up = run(env, "up", NS, "-o", "json")
+    assert up.code == 0, str(up)  # the API refuses minReplicas 3 over maxReplicas 2
+    assert "HPA web (1-2): its recorded minReplicas 3 is above its maxReplicas 2" in up.stderr
+    assert floor(autoscaled) == (2, 2, None)
+    assert observe(autoscaled, NS)[("deployment", "web")] == (4, None, None)
+
+
 # ------------------------------------------------ the property: a second reconcile changes nothing
 
 WEEKLY = st.sampled_from(

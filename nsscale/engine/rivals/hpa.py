@@ -118,6 +118,16 @@ def with_autoscalers(plan: Plan, autoscalers: Mapping[WorkloadKey, Autoscaler]) 
                 )
                 skips.append(Skip(hpa, why, warn=True))
             else:  # back to its floor, the record removed
+                if floor > found.max_replicas:  # the API refuses a floor above the ceiling
+                    log.warning(
+                        "%s: its recorded minReplicas %d is above its maxReplicas %d now "
+                        "(changed since): put back to %d",
+                        found.describe(),
+                        floor,
+                        found.max_replicas,
+                        found.max_replicas,
+                    )
+                    floor = found.max_replicas
                 restores.append(Change(hpa, State(floor)))
         return replace(plan, changes=(*plan.changes, *restores), skips=(*plan.skips, *skips))
     return plan
