@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from nsscale.kube.objects import ORIGINAL, ORIGINAL_MIN_REPLICAS, SCALED_TO
+from tests.apiserver.fixtures import Kubectl as KubectlFixture
 from tests.apiserver.server import ApiServer
 from tests.faultkit import observe, run
 
@@ -254,6 +256,40 @@ def test_up_puts_a_floor_back_no_higher_than_a_ceiling_lowered_meanwhile(
     assert "HPA web (1-2): its recorded minReplicas 3 is above its maxReplicas 2" in up.stderr
     assert floor(autoscaled) == (2, 2, None)
     assert observe(autoscaled, NS)[("deployment", "web")] == (4, None, None)
+
+
+@pytest.mark.e2e
+def test_the_local_api_server_answers_an_hpa_put_as_a_real_one(
+    autoscaled: ApiServer, kubectl: KubectlFixture
+) -> None:
+    def replaced(change: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        obj = autoscaled.get_object("horizontalpodautoscalers", NS, "web")
+        assert obj is not None
+        obj["spec"] |= change.get("spec", {})
+        obj["metadata"] |= change.get("metadata", {})
+        return kubectl("replace", "-f", "-", "-o", "json", input=json.dumps(obj))
+
+    def refusal(proc: subprocess.CompletedProcess[str]) -> str:
+        assert proc.returncode == 1, proc
+        return proc.stderr.strip()
+
+    autoscaled.set_status("horizontalpodautoscalers", NS, "web", {"desiredReplicas": 4})
+    assert refusal(replaced({"spec": {"minReplicas": 0}})) == (
+        'The HorizontalPodAutoscaler "web" is invalid: spec.minReplicas: Invalid value: 0: '
+        "must be greater than or equal to 1"
+    )
+    assert refusal(replaced({"spec": {"minReplicas": 7}})) == (
+        'The HorizontalPodAutoscaler "web" is invalid: spec.maxReplicas: Invalid value: 6: '
+        "must be greater than or equal to `minReplicas`"
+    )
+    stale = {"metadata": {"resourceVersion": "1"}, "spec": {"minReplicas": 1}}
+    assert "the object has been modified" in refusal(replaced(stale))
+    done = replaced({"spec": {"minReplicas": 1}})
+    assert done.returncode == 0, done.stderr
+    written = json.loads(done.stdout)
+    assert (written["spec"]["minReplicas"], written["metadata"]["generation"]) == (1, 2)
+    assert written["status"] == {"desiredReplicas": 4}  # the controller's, kept
+    assert floor(autoscaled) == (1, 6, None)
 
 
 # ------------------------------------------------ the property: a second reconcile changes nothing
