@@ -259,6 +259,20 @@ def test_up_puts_a_floor_back_no_higher_than_a_ceiling_lowered_meanwhile(
 
 
 @pytest.mark.e2e
+def test_hpas_nobody_may_read_are_a_warning_to_a_down_to_n_but_not_to_up(
+    autoscaled: ApiServer, env: dict[str, str]
+) -> None:
+    autoscaled.forbid("list", "horizontalpodautoscalers")
+    down = run(env, "reconcile", NS, *NIGHT, "--downtime-replicas", "1")
+    assert down.code == 0, str(down)
+    assert "[WARNING] could not read the HorizontalPodAutoscalers (forbidden)" in down.stderr
+    assert floor(autoscaled) == (3, 6, None)  # not moved: not known
+    up = run(env, "up", NS)  # who may not read them lowered none
+    assert up.code == 0, str(up)
+    assert "HorizontalPodAutoscalers" not in up.stderr
+
+
+@pytest.mark.e2e
 def test_the_local_api_server_answers_an_hpa_put_as_a_real_one(
     autoscaled: ApiServer, kubectl: KubectlFixture
 ) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from nsscale.engine.plan import Change, Operation, Plan, Skip
-from nsscale.errors import KubectlFailure
+from nsscale.errors import ErrorKind, KubectlFailure
 from nsscale.kube.cluster import list_objects
 from nsscale.kube.objects import ORIGINAL_MIN_REPLICAS, State, Workload, WorkloadKey, parse_count
 
@@ -50,14 +50,18 @@ class Autoscaler:
 
 
 def read_autoscalers(
-    kubectl: Kubectl, namespaces: Sequence[str] | None
+    kubectl: Kubectl, namespaces: Sequence[str] | None, *, putting_back: bool = False
 ) -> dict[WorkloadKey, Autoscaler]:
     """The HPA targeting each workload of the namespaces (None: of every namespace), in one
-    kubectl call. One that cannot be read is a warning and no HPA: no floor of it is moved."""
+    kubectl call. One that cannot be read is a warning and no HPA: no floor of it is moved.
+    `putting_back` (up, recover): not allowed to read them is said at info level (who may not
+    read them lowered none either)."""
     try:
         items, one = list_objects(kubectl, RESOURCE, namespaces)
     except KubectlFailure as err:
-        log.warning("could not read the HorizontalPodAutoscalers (%s): %s", err.kind, err)
+        quiet = putting_back and err.kind is ErrorKind.FORBIDDEN
+        level = logging.INFO if quiet else logging.WARNING
+        log.log(level, "could not read the HorizontalPodAutoscalers (%s): %s", err.kind, err)
         return {}
     found: dict[WorkloadKey, Autoscaler] = {}
     for item in items:
