@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +134,7 @@ def test_the_cluster_role_grants_exactly_what_nsscale_sends(
             apiserver.add_deployment(ns, f"site-{i}", replicas=1, **labels)
         apiserver.add_cronjob(ns, "report")
         apiserver.add_custom(ARGO_ROLLOUT.api_version, "Rollout", ns, "canary", {"replicas": 2})
-        apiserver.add_hpa(ns, "web", "Deployment", "web", 1, 4)
+        apiserver.add_hpa(ns, "web", "Deployment", "web", 2, 4)  # lowered by a down to 1
         apiserver.add_custom(
             "keda.sh/v1alpha1", "ScaledObject", ns, "web", {"scaleTargetRef": {"name": "web"}}
         )
@@ -156,6 +156,10 @@ def test_the_cluster_role_grants_exactly_what_nsscale_sends(
             "never",
             "--grace-period",
             "0",
+            "--downtime-replicas",
+            "1",
+            "--at",  # past the --hold above
+            (now + timedelta(hours=2)).isoformat(),
         ],
         ["recover", "alpha"],
     ]
