@@ -4,6 +4,7 @@
     GET  /api/namespaces/<ns>                  200: what `nsscale status <ns> -o json` prints
     POST /api/namespaces/<ns>/deactivate       a `down` run (optional body {"dry_run": true})
     POST /api/namespaces/<ns>/activate         an `up` run
+    GET  /, /namespaces/<ns>, /static/<file>   the web page (web.py: HTML, no data, no auth)
 
 Flask routes and parses; service.py decides. A refusal, an unknown path (404), a wrong method
 (405) and a bug (500, its traceback in the server's log at -vv only) are answered as JSON
@@ -25,6 +26,7 @@ from nsscale.serve.accesslog import CALLER_KEY, RUN_ID_KEY
 from nsscale.serve.answers import HEALTHY, Answer, BadRequest, Refusal, Unavailable
 from nsscale.serve.auth import Caller
 from nsscale.serve.service import Service
+from nsscale.serve.web import install as install_page
 
 log = logging.getLogger("nsscale")
 
@@ -38,7 +40,7 @@ ACTIONS = {"deactivate": Operation.DOWN, "activate": Operation.UP}
 
 
 def make_app(service: Service) -> Flask:
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the page's files: web.py, with its headers
     app.url_map.merge_slashes = False  # no redirect for `//`: a path is what it says
     routes = (
         ("/healthz", "healthz", _healthz, "GET"),
@@ -65,6 +67,7 @@ def make_app(service: Service) -> Flask:
         if service.stopping.is_set():
             raise Unavailable("the server is shutting down: try another replica, or again later")
 
+    install_page(app)
     app.register_error_handler(Refusal, lambda refusal: _respond(refusal.answer()))
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _internal_error)
