@@ -513,13 +513,13 @@
   }
 
   function table(caption, head, rows) {
-    if (!rows.length) return el("p", { class: "muted" }, `No ${caption.toLowerCase()}.`);
+    if (!rows.length) return el("p", { class: "muted" }, `No ${caption.toLowerCase()} recorded.`);
     return el(
       "div",
       { class: "table-wrap" },
       el(
         "table",
-        {},
+        { class: caption.toLowerCase() },
         el("caption", { class: "visually-hidden" }, caption),
         el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", {}, rows.map((row) => el("tr", {}, row.map((c, i) => (i === 0 ? el("th", { scope: "row" }, c) : el("td", {}, c)))))),
