@@ -1,9 +1,11 @@
 """The Flask app of `nsscale serve`: the seed's endpoints and /healthz, every answer JSON.
 
     GET  /healthz                              200, no auth
+    GET  /api/namespaces                       200: every namespace the caller may see (fleet.py)
     GET  /api/namespaces/<ns>                  200: what `nsscale status <ns> -o json` prints
+    GET  /api/namespaces/<ns>/history          200: its recorded runs, newest first (fleet.py)
     POST /api/namespaces/<ns>/deactivate       a `down` run (optional body {"dry_run": true})
-    POST /api/namespaces/<ns>/activate         an `up` run
+    POST /api/namespaces/<ns>/activate         an `up` run ({"hold": "4h"}: as `up --hold`)
     GET  /, /namespaces/<ns>, /static/<file>   the web page (web.py: HTML, no data, no auth)
 
 Flask routes and parses; service.py decides. A refusal, an unknown path (404), a wrong method
@@ -15,25 +17,31 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
+from nsscale.durations import parse_duration
 from nsscale.engine.plan import Operation
 from nsscale.engine.result import new_run_id
 from nsscale.serve.accesslog import CALLER_KEY, RUN_ID_KEY
 from nsscale.serve.answers import HEALTHY, Answer, BadRequest, Refusal, Unavailable
 from nsscale.serve.auth import Caller
+from nsscale.serve.fleet import Fleet
 from nsscale.serve.service import Service
 from nsscale.serve.web import install as install_page
 
 log = logging.getLogger("nsscale")
 
 MAX_BODY = 64 * 1024
-BODY_KEYS = ("dry_run",)
+BODY_KEYS = ("dry_run", "hold")
+MAX_HOLD = timedelta(days=30)
 ENDPOINTS = (
-    "GET /healthz, GET /api/namespaces/<namespace>, "
+    "GET /healthz, GET /api/namespaces, GET /api/namespaces/<namespace>, "
+    "GET /api/namespaces/<namespace>/history, "
     "POST /api/namespaces/<namespace>/activate or /deactivate"
 )
 ACTIONS = {"deactivate": Operation.DOWN, "activate": Operation.UP}
@@ -42,8 +50,16 @@ ACTIONS = {"deactivate": Operation.DOWN, "activate": Operation.UP}
 def make_app(service: Service) -> Flask:
     app = Flask(__name__, static_folder=None)  # the page's files: web.py, with its headers
     app.url_map.merge_slashes = False  # no redirect for `//`: a path is what it says
+    fleet = Fleet(service)
     routes = (
         ("/healthz", "healthz", _healthz, "GET"),
+        ("/api/namespaces", "fleet", lambda: _read(service, fleet.namespaces), "GET"),
+        (
+            "/api/namespaces/<namespace>/history",
+            "history",
+            lambda namespace: _read(service, lambda c: fleet.history(c, namespace)),
+            "GET",
+        ),
         (
             "/api/namespaces/<namespace>",
             "status",
@@ -85,11 +101,19 @@ def _status(service: Service, namespace: str) -> Response:
     return _respond(service.status(caller, namespace))
 
 
+def _read(service: Service, answer: Callable[[Caller], Answer]) -> Response:
+    caller = _caller(service)
+    _no_query()
+    return _respond(answer(caller))
+
+
 def _act(service: Service, namespace: str, action: str) -> Response:
     caller = _caller(service)
     _no_query()
-    dry_run = _dry_run(_options())
-    return _respond(service.act(caller, namespace, ACTIONS[action], dry_run, new_run_id()))
+    body = _options()
+    dry_run, hold = _dry_run(body), _hold(body, action)
+    operation = ACTIONS[action]
+    return _respond(service.act(caller, namespace, operation, dry_run, new_run_id(), hold))
 
 
 def _caller(service: Service) -> Caller:
@@ -139,11 +163,30 @@ def _dry_run(body: dict[str, Any]) -> bool:
     unknown = [key for key in body if key not in BODY_KEYS]
     if unknown:
         shown = ", ".join(json.dumps(key[:40]) for key in unknown[:3])
-        raise BadRequest(f"unknown key(s) in the body: {shown}; the one option is dry_run")
+        raise BadRequest(f"unknown key(s) in the body: {shown}; the options are dry_run, hold")
     dry_run = body.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise BadRequest("dry_run must be true or false")
     return dry_run
+
+
+def _hold(body: dict[str, Any], action: str) -> timedelta | None:
+    """`{"hold": "4h"}`, activate's alone: as `up --hold`, reconcile then leaves the namespace
+    up this long (at most MAX_HOLD)."""
+    if "hold" not in body:
+        return None
+    if action != "activate":
+        raise BadRequest(f'hold is for activate only: {action} takes {{"dry_run": true}} alone')
+    text = body["hold"]
+    if not isinstance(text, str):
+        raise BadRequest('hold must be a duration as text, such as {"hold": "4h"}')
+    try:
+        hold = parse_duration(text[:40], "smh", "a duration", "90m, 4h")
+    except ValueError as exc:
+        raise BadRequest(f"invalid hold: {exc}") from None
+    if hold > MAX_HOLD:
+        raise BadRequest(f"invalid hold: {text[:40]!r} is over {MAX_HOLD.days} days")
+    return hold
 
 
 def _respond(answer: Answer) -> Response:
