@@ -7,11 +7,13 @@ Also the small fleet both of them show: a few namespaces with schedules, in the 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from playwright.sync_api import Browser, Playwright
 
+from nsscale.kube.objects import LAST_RUN
 from tests.apiserver.server import ApiServer
 from tests.faultkit import Key, seed
 
@@ -29,6 +31,16 @@ CHROMIUM_ARGS = (
     "--disable-gpu",
 )
 
+# A run the in-cluster scheduler made, as the Namespace's nsscale/last-run keeps it
+SCHEDULER_RUN = {
+    "run_id": "20261207T060002Z-4f1c",
+    "operation": "down",
+    "outcome": "success",
+    "exit_code": 0,
+    "at": "2026-12-07T06:00:02Z",
+    "by": "system:serviceaccount:nsscale:scheduler",
+}
+
 # The fleet: (namespace, its annotations, its workloads)
 FLEET: tuple[tuple[str, dict[str, str], dict[Key, int]], ...] = (
     (
@@ -37,8 +49,8 @@ FLEET: tuple[tuple[str, dict[str, str], dict[Key, int]], ...] = (
         {("deployment", "web"): 3, ("deployment", "api"): 2, ("statefulset", "db"): 1},
     ),
     (
-        "batch",  # a night shift: its window crosses midnight
-        {"nsscale/uptime": "Mon-Fri 22:00-06:00 UTC"},
+        "batch",  # a night shift: its window crosses midnight; its last run made elsewhere
+        {"nsscale/uptime": "Mon-Fri 22:00-06:00 UTC", LAST_RUN: json.dumps(SCHEDULER_RUN)},
         {("deployment", "worker"): 2, ("deployment", "scheduler"): 1},
     ),
     (

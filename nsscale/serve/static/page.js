@@ -508,7 +508,10 @@
     parts.push(el("h2", {}, "Workloads"));
     parts.push(status.status === 200 ? workloadsTable(status.data.workloads || []) : problem("Could not read its workloads", status));
     parts.push(el("h2", {}, "History"));
-    parts.push(history.status === 200 ? historyTable(history.data.runs || []) : problem("Could not read its history", history));
+    if (history.status === 200) {
+      if (history.data.note) parts.push(el("p", { class: "muted" }, history.data.note));
+      parts.push(historyTable(history.data.runs || []));
+    } else parts.push(problem("Could not read its history", history));
     view().replaceChildren(...parts);
   }
 
@@ -551,7 +554,7 @@
           when ? el("time", { datetime: when, title: when }, `${clock(when, "UTC")} UTC (${relative(when)})`) : "\u2014",
           [r.operation || "", el("span", { class: "muted run-id" }, ` ${r.run_id || ""}`)],
           el("span", { class: `outcome outcome-${r.outcome}` }, `${words(r.outcome)}${r.exit_code !== undefined ? ` (exit ${r.exit_code})` : ""}`),
-          r.caller || r.user || "\u2014",
+          r.by || r.caller || r.user || "\u2014",
           `${r.total_scaled ?? 0} scaled${r.total_failed ? `, ${r.total_failed} failed` : ""}${r.rollback_performed ? `, rolled back ${r.rollback_success_count}` : ""}`,
         ];
       }),
