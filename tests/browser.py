@@ -57,7 +57,7 @@ FLEET: tuple[tuple[str, dict[str, str], dict[Key, int]], ...] = (
         "preview-42",
         {
             "nsscale/downtime": (
-                "Sat-Sun 00:00-24:00 America/New_York, Mon-Fri 19:00-07:00 America/New_York"
+                "Sun-Fri 19:00-07:00 America/New_York, Sat-Sun 00:00-24:00 America/New_York"
             )
         },
         {("deployment", "web"): 1, ("statefulset", "db"): 1},

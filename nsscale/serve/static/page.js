@@ -273,7 +273,11 @@
   function wantedFact(ns) {
     if (!ns.desired) return null;
     const reason = ns.reason ? el("span", { class: "muted" }, ` (${ns.reason})`) : "";
-    return fact("Schedule wants", ns.desired, reason);
+    const now = ns.state === "awake" ? "up" : ns.state === "asleep" ? "down" : null;
+    if (now === ns.desired) return fact("Schedule wants", ns.desired, reason);
+    // what the next reconcile would change (or why it will not): said, not only coloured
+    const state = (STATES[ns.state] || { word: ns.state }).word.toLowerCase();
+    return fact("Schedule wants", el("strong", { class: "differs" }, `${ns.desired}, but it is ${state}`), reason);
   }
 
   function actions(ns) {
@@ -389,8 +393,9 @@
     } else {
       const errors = data.error || result.errors || [];
       parts.push(list("errors", errors.map((e) => [e])));
-      const failed = (result.failed_resources || []).map((r) => [ref(r), ` failed: ${r.error}`]);
-      parts.push(list("failed", failed));
+      if (!errors.length) {
+        parts.push(list("failed", (result.failed_resources || []).map((r) => [ref(r), ` failed: ${r.error}`])));
+      }
       const rolled = data.rollback_info;
       if (rolled) {
         const whole = rolled.failed_count === 0;
