@@ -10,13 +10,15 @@ skip)."""
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 
+from nsscale.serve import web
 from nsscale.serve.web import CONTENT_SECURITY_POLICY
 from tests.apiserver.server import ApiServer
 from tests.browser import FLEET, launch, seed_fleet
@@ -150,6 +152,23 @@ def test_the_page_and_its_files_carry_a_strict_policy_and_no_inline_code(server:
         missing = server.request("GET", path)
         assert missing.status == 404, missing
         assert missing.json["success"] is False
+
+
+def test_a_wheel_carries_every_file_of_the_page() -> None:
+    """pyproject.toml's package data names each file of templates/ and static/ (a file it
+    misses is served from a checkout, and missing from an installed wheel)."""
+    root = Path(__file__).resolve().parents[1]
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["nsscale.serve"]
+    package = Path(web.__file__).parent
+    files = [
+        PurePosixPath(path.relative_to(package).as_posix())
+        for folder in ("templates", "static")
+        for path in (package / folder).rglob("*")
+        if path.is_file()
+    ]
+    assert len(files) >= 4, files
+    assert [f for f in files if not any(f.match(p) for p in patterns)] == []
 
 
 # ------------------------------------------------------------------------------- the browser

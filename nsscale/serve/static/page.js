@@ -530,7 +530,18 @@
         { class: caption.toLowerCase() },
         el("caption", { class: "visually-hidden" }, caption),
         el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)))),
-        el("tbody", {}, rows.map((row) => el("tr", {}, row.map((c, i) => (i === 0 ? el("th", { scope: "row" }, c) : el("td", {}, c)))))),
+        el(
+          "tbody",
+          {},
+          rows.map((row) =>
+            el(
+              "tr",
+              {},
+              // data-label: a narrow screen shows each row as a card of labelled lines
+              row.map((c, i) => el(i === 0 ? "th" : "td", { scope: i === 0 ? "row" : null, "data-label": head[i] }, el("span", {}, c))),
+            ),
+          ),
+        ),
       ),
     );
   }
