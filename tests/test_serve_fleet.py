@@ -333,3 +333,16 @@ def test_history_is_refused_as_a_status_would_be(server: Served) -> None:
     assert server.request("GET", "/api/namespaces/kube-system/history").status == 403
     assert server.request("GET", "/api/namespaces/nowhere/history").status == 404
     assert server.request("POST", "/api/namespaces/fleet-never/history").status == 405
+
+
+@pytest.mark.e2e
+def test_the_fleet_is_one_read_and_an_absent_kind_is_not_read_again_at_once(
+    server: Served, cluster: ApiServer
+) -> None:
+    fleet(server)  # Argo Rollouts are not installed here: found so, and remembered a while
+    before = cluster.request_count
+
+    fleet(server)
+
+    asked = sorted(str(r.resource) for r in cluster.requests[before:])
+    assert asked == ["deployments", "namespaces", "statefulsets"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,6 +57,9 @@ from nsscale.serve.service import Service, status_reads
 log = logging.getLogger("nsscale")
 
 HISTORY_LIMIT = 50  # runs in a namespace's history answer
+# An optional kind (Argo Rollouts) found not installed is not read again for this long: a read
+# of it is a kubectl process, and most clusters have none.
+ABSENT_FOR_S = 60.0
 # Of an audit record, what names the server rather than the run: its host, its OS account and
 # its own Kubernetes identity (a served run's caller is `caller`), and the sink's keys.
 SERVER_KEYS = ("pk", "sk", "host", "user", "kubectl_user", "kubectl_groups")
@@ -73,6 +77,7 @@ class Fleet:
     def __init__(self, service: Service) -> None:
         self.service = service
         self._kinds: tuple[Kind, ...] | None = None  # read once: the CRDs of --scale-resource
+        self._absent: dict[Kind, float] = {}  # optional kinds not installed, until when
         self._cluster: str | None = None  # the audit's name of the cluster
         self._lock = threading.Lock()
 
@@ -142,11 +147,12 @@ class Fleet:
         try:
             kinds = self._workload_kinds()
             [namespaces] = side_by_side(
-                lambda _: retry.call(lambda: cluster.namespaces(), "reading the namespaces"),
+                lambda _: retry.call(cluster.every_namespace, "reading the namespaces"),
                 [None],
             )
             workloads = read_workloads(cluster, None, retry, None, kinds)
             found = namespaces.result()
+            self._note_absent(cluster.absent)
         except NsscaleError as err:
             log.error("%s: %s", failed, err)
             raise ServerFailed(failed, error=["the namespaces could not be read"]) from None
@@ -156,12 +162,20 @@ class Fleet:
         return FleetRead(found, by_namespace)
 
     def _workload_kinds(self) -> tuple[Kind, ...]:
+        """The kinds a fleet read reads: those moved, less the optional ones not installed a
+        moment ago."""
         with self._lock:
             if self._kinds is None:
                 scale = self.service.scale_resources
                 custom = scale_resource_kinds(self.service.kubectl, scale) if scale else ()
                 self._kinds = tuple(dict.fromkeys((*MOVED_KINDS, *custom)))
-            return self._kinds
+            now = time.monotonic()
+            return tuple(k for k in self._kinds if self._absent.get(k, 0.0) <= now)
+
+    def _note_absent(self, kinds: set[Kind]) -> None:
+        with self._lock:
+            until = time.monotonic() + ABSENT_FOR_S
+            self._absent.update(dict.fromkeys(kinds, until))
 
 
 def namespace_entry(
