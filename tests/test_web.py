@@ -264,6 +264,15 @@ def test_a_failure_shows_its_rollback_and_the_namespace_as_it_was(
     assert page.get_attribute(f"{faulty} .answer", "data-status") == "500"
     assert observe(faults, "faulty") == untouched(WORKLOADS["faulty"])
     assert wait_until(lambda: page.get_attribute(faulty, "data-state") == "awake", 10, 0.1)
+    # someone scales a workload by hand: Refresh shows it, and keeps the answer on screen
+    faults.edit_workload("faulty", "deployment", "web", replicas=0)
+    try:
+        page.click("#refresh")
+        page.wait_for_selector(f'{faulty}[data-state="partly"]')
+        assert page.inner_text(f"{faulty} .count") == "1/2 up"
+        assert "deployment/web back to 2" in page.inner_text(f"{faulty} .answer")
+    finally:
+        faults.edit_workload("faulty", "deployment", "web", replicas=2)
     tab.check()
 
 
@@ -333,6 +342,20 @@ def test_at_375_px_nothing_scrolls_sideways_and_the_namespace_page_shows_workloa
         history = page.inner_text("table.runs")
         assert history.index(runs[1]) < history.index(runs[0]), history  # newest first
         assert "token:admin" in history, history  # who asked
+        # an action on the namespace page brings its workloads and its runs up to date
+        page.click('button[data-action="sleep"]')
+        page.click('button[data-action="confirm"]')
+        page.wait_for_selector('section.ns[data-state="asleep"] .answer-ok')
+        run_id = page.inner_text(".answer .run-id").removeprefix("run ")
+        page.wait_for_selector(f'table.runs :text("{run_id}")')
+        assert "deployment/web" in page.inner_text("table.workloads")
+        replicas = page.eval_on_selector_all(
+            "table.workloads tbody tr", "rows => rows.map(r => r.cells[1].textContent)"
+        )
+        assert replicas == ["0", "0"], replicas
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.click('button[data-action="wake"]')
+        page.wait_for_selector('section.ns[data-state="awake"] .answer-ok')
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         narrow.check()
     finally:

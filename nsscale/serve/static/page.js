@@ -8,6 +8,7 @@
 (function () {
   const TOKEN_KEY = "nsscale.token";
   const HOLD = "4h"; // the "Wake for 4 h" button: activate with {"hold": "4h"}
+  const REFRESH_MS = 60e3; // the view is brought up to date every minute while the tab is seen
   const SLOTS = 48; // the week strip's slots per day (30 minutes each)
   const STATES = {
     awake: { word: "Awake", mark: "\u25CF" }, // ●
@@ -445,7 +446,7 @@
     answer.className = ok ? "answer answer-ok" : "answer answer-failed";
     answer.setAttribute("data-status", reply.status);
     answer.replaceChildren(...answerBody(reply.status, reply.data, name).filter(Boolean));
-    await refreshOne(namespace, name);
+    await refresh(namespace, name);
   }
 
   // ------------------------------------------------------------------ views
@@ -475,14 +476,16 @@
     return `${namespaces.length} namespace${namespaces.length === 1 ? "" : "s"}${said.length ? `: ${said.join(", ")}` : ""}`;
   }
 
-  function filterBox(onChange) {
+  function filterBox(onChange, value) {
     const input = el("input", { id: "filter", type: "search", placeholder: "name contains\u2026", autocomplete: "off", spellcheck: "false" });
+    input.value = value;
     input.addEventListener("input", () => onChange(input.value.trim()));
     return el("div", { class: "filter" }, el("label", { for: "filter" }, "Filter"), input);
   }
 
-  async function showFleet() {
-    const { reply, namespaces } = await fetchFleet();
+  async function showFleet(known, knownReply) {
+    const { reply, namespaces } = known ? { reply: knownReply, namespaces: known } : await fetchFleet();
+    const filtered = $("#filter") ? $("#filter").value.trim() : "";
     if (!namespaces) {
       view().replaceChildren(problem("Could not list the namespaces", reply));
       return;
@@ -494,13 +497,13 @@
       for (const node of items) node.hidden = text !== "" && !node.dataset.namespace.includes(text);
     };
     const empty = namespaces.length ? null : el("p", {}, "You may see no namespace: your token names none, or none exists.");
-    const parts = [el("div", { class: "bar" }, heading, filterBox(apply)), empty, el("div", { class: "fleet" }, items)];
+    const parts = [el("div", { class: "bar" }, heading, filterBox(apply, filtered)), empty, el("div", { class: "fleet" }, items)];
     view().replaceChildren(...parts.filter(Boolean));
+    apply(filtered);
   }
 
   async function showNamespace(namespace) {
-    const path = `/api/namespaces/${encodeURIComponent(namespace)}`;
-    const [fleet, status, history] = await Promise.all([fetchFleet(), api("GET", path), api("GET", `${path}/history`)]);
+    const [fleet, details] = await Promise.all([fetchFleet(), namespaceDetails(namespace)]);
     const parts = [el("p", {}, el("a", { href: "/" }, "\u2190 All namespaces"))];
     const ns = fleet.namespaces && fleet.namespaces.find((n) => n.namespace === namespace);
     if (ns) {
@@ -510,14 +513,22 @@
       parts.push(el("h1", {}, namespace));
       parts.push(fleet.namespaces ? el("p", { class: "problem" }, "Not in your list: it does not exist or your token may not see it.") : problem("Could not list the namespaces", fleet.reply));
     }
-    parts.push(el("h2", {}, "Workloads"));
-    parts.push(status.status === 200 ? workloadsTable(status.data.workloads || []) : problem("Could not read its workloads", status));
-    parts.push(el("h2", {}, "History"));
-    if (history.status === 200) {
-      if (history.data.note) parts.push(el("p", { class: "muted" }, history.data.note));
-      parts.push(historyTable(history.data.runs || []));
-    } else parts.push(problem("Could not read its history", history));
+    parts.push(el("h2", {}, "Workloads"), details.workloads, el("h2", {}, "History"), details.history);
     view().replaceChildren(...parts);
+  }
+
+  /** The namespace page's workloads (its status) and runs (its history), each in its box. */
+  async function namespaceDetails(namespace) {
+    const path = `/api/namespaces/${encodeURIComponent(namespace)}`;
+    const [status, history] = await Promise.all([api("GET", path), api("GET", `${path}/history`)]);
+    const workloads = el("div", { id: "workloads" });
+    workloads.append(status.status === 200 ? workloadsTable(status.data.workloads || []) : problem("Could not read its workloads", status));
+    const runs = el("div", { id: "history" });
+    if (history.status === 200) {
+      if (history.data.note) runs.append(el("p", { class: "muted" }, history.data.note));
+      runs.append(historyTable(history.data.runs || []));
+    } else runs.append(problem("Could not read its history", history));
+    return { workloads, history: runs };
   }
 
   function table(caption, head, rows) {
@@ -577,25 +588,67 @@
     );
   }
 
-  /** After an action: the namespace's card again (its answer and the focus kept). */
-  async function refreshOne(namespace, pressed) {
+  /** A card drawn again from fresh data, in place: its answer kept, and the focus where it was
+   * (or on the button just pressed). A card asking to confirm, or running, is left alone. */
+  function renew(section, ns, pressed) {
+    const body = $(".ns-body", section);
+    if (!body) return;
+    if (!pressed && ($(".confirm", section) || $("button.act[disabled]", section))) return;
+    const focused = body.contains(document.activeElement) ? document.activeElement : null;
+    const again = pressed || (focused && focused.dataset.action) || (focused && focused.tagName === "A" ? "link" : null);
+    section.dataset.state = ns.state;
+    const fresh = card(ns, $("h1.ns-name", section) ? 1 : 2);
+    body.replaceWith(fresh);
+    const target = again === "link" ? $(".ns-name a", fresh) : again ? $(`button[data-action="${again}"]`, fresh) : null;
+    if (target) target.focus();
+  }
+
+  /** The view brought up to date without losing what is on it (answers, focus, the filter):
+   * after an action (`pressed` on `namespace`), on Refresh, and every REFRESH_MS. */
+  async function refresh(namespace, pressed) {
     const { reply, namespaces } = await fetchFleet();
-    const section = $(`section.ns[data-namespace="${CSS.escape(namespace)}"]`);
-    const ns = namespaces && namespaces.find((n) => n.namespace === namespace);
-    if (!section) return;
-    if (!ns) {
-      section.querySelectorAll("button.act").forEach((b) => (b.disabled = false));
-      if (!namespaces) $(".answer", section).append(problem("Could not read it again", reply));
+    if (!namespaces) {
+      $("#updated").textContent = `refresh failed (HTTP ${reply.status}): ${reply.data.message || ""}`;
+      $("#updated").className = "problem";
+      document.querySelectorAll("button.act[disabled]").forEach((b) => (b.disabled = false));
+      return;
+    }
+    $("#updated").className = "muted";
+    const sections = [...document.querySelectorAll("section.ns")];
+    const onFleet = !!$("#summary");
+    const shown = sections.map((s) => s.dataset.namespace).join("\n");
+    if (onFleet && shown !== namespaces.map((n) => n.namespace).join("\n")) {
+      await showFleet(namespaces, reply); // namespaces came or went: the list again
       return;
     }
     stamp(reply.data.at);
-    const level = $("h1.ns-name", section) ? 1 : 2;
-    section.dataset.state = ns.state;
-    $(".ns-body", section).replaceWith(card(ns, level));
-    const summaryHeading = $("#summary");
-    if (summaryHeading) summaryHeading.textContent = summary(namespaces);
-    const again = $(`button[data-action="${pressed === "hold" ? "hold" : pressed}"]`, section);
-    if (again) again.focus();
+    const byName = new Map(namespaces.map((n) => [n.namespace, n]));
+    for (const section of sections) {
+      const ns = byName.get(section.dataset.namespace);
+      if (ns) renew(section, ns, section.dataset.namespace === namespace ? pressed : null);
+    }
+    if (onFleet) $("#summary").textContent = summary(namespaces);
+    const match = pageNamespace();
+    if (match) {
+      const details = await namespaceDetails(match);
+      $("#workloads").replaceWith(details.workloads);
+      $("#history").replaceWith(details.history);
+    }
+  }
+
+  function pageNamespace() {
+    const match = /^\/namespaces\/([^/]+)$/.exec(location.pathname);
+    return match ? decodeURIComponent(match[1]) : null;
+  }
+
+  /** Refresh, except while signed out, the tab is hidden, or the view is being drawn. */
+  async function tick() {
+    if (!token() || document.hidden || !$("#login").hidden || view().getAttribute("aria-busy") === "true") return;
+    try {
+      await refresh(null, null);
+    } catch (err) {
+      if (!(err instanceof NeedToken)) throw err;
+    }
   }
 
   async function start() {
@@ -606,8 +659,8 @@
     $("#tools").hidden = false;
     view().setAttribute("aria-busy", "true");
     try {
-      const match = /^\/namespaces\/([^/]+)$/.exec(location.pathname);
-      if (match) await showNamespace(decodeURIComponent(match[1]));
+      const namespace = pageNamespace();
+      if (namespace) await showNamespace(namespace);
       else await showFleet();
     } catch (err) {
       if (!(err instanceof NeedToken)) throw err;
@@ -618,8 +671,9 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     $("#login").addEventListener("submit", onLogin);
-    $("#refresh").addEventListener("click", start);
+    $("#refresh").addEventListener("click", () => (view().childElementCount ? tick() : start()));
     $("#signout").addEventListener("click", signOut);
     start();
+    setInterval(tick, REFRESH_MS);
   });
 })();
