@@ -490,6 +490,7 @@
       view().replaceChildren(problem("Could not list the namespaces", reply));
       return;
     }
+    const drawing = performance.now();
     stamp(reply.data.at);
     const heading = el("h1", { class: "summary", id: "summary" }, summary(namespaces));
     const items = namespaces.map((ns) => item(ns, 2));
@@ -500,6 +501,7 @@
     const parts = [el("div", { class: "bar" }, heading, filterBox(apply, filtered)), empty, el("div", { class: "fleet" }, items)];
     view().replaceChildren(...parts.filter(Boolean));
     apply(filtered);
+    performance.measure("nsscale:draw", { start: drawing }); // what the list costs to build
   }
 
   async function showNamespace(namespace) {
