@@ -41,6 +41,8 @@
   }
 
   const $ = (selector, root) => (root || document).querySelector(selector);
+  const apiPath = (namespace) => `/api/namespaces/${encodeURIComponent(namespace)}`;
+  const namespaceHref = (namespace) => `/namespaces/${encodeURIComponent(namespace)}`;
 
   // ------------------------------------------------------------------ time
 
@@ -278,7 +280,8 @@
     if (now === ns.desired) return fact("Schedule wants", ns.desired, reason);
     // what the next reconcile would change (or why it will not): said, not only coloured
     const state = (STATES[ns.state] || { word: ns.state }).word.toLowerCase();
-    return fact("Schedule wants", el("strong", { class: "differs" }, `${ns.desired}, but it is ${state}`), reason);
+    const differs = el("strong", { class: "differs" }, `${ns.desired}, but it is ${state}`);
+    return fact("Schedule wants", differs, reason);
   }
 
   function actions(ns) {
@@ -293,7 +296,8 @@
         { type: "button", class: `act act-${name}`, "data-action": name },
         action.label,
       );
-      button.addEventListener("click", () => (name === "sleep" ? confirmSleep(ns, box) : act(ns.namespace, name)));
+      const press = () => (name === "sleep" ? confirmSleep(ns, box) : act(ns.namespace, name));
+      button.addEventListener("click", press);
       box.append(button);
     }
     return box;
@@ -302,7 +306,11 @@
   /** Sleep takes services down: one explicit step naming the namespace. Waking never waits. */
   function confirmSleep(ns, box) {
     const count = ns.workloads ? ns.workloads.up : "its";
-    const yes = el("button", { type: "button", class: "act act-confirm", "data-action": "confirm" }, `Yes, sleep ${ns.namespace}`);
+    const yes = el(
+      "button",
+      { type: "button", class: "act act-confirm", "data-action": "confirm" },
+      `Yes, sleep ${ns.namespace}`,
+    );
     const no = el("button", { type: "button", class: "act", "data-action": "cancel" }, "Cancel");
     const ask = el(
       "div",
@@ -332,7 +340,7 @@
     const title = el(
       `h${headingLevel}`,
       { class: "ns-name" },
-      headingLevel === 2 ? el("a", { href: `/namespaces/${encodeURIComponent(ns.namespace)}` }, ns.namespace) : ns.namespace,
+      headingLevel === 2 ? el("a", { href: namespaceHref(ns.namespace) }, ns.namespace) : ns.namespace,
     );
     const facts = el(
       "dl",
@@ -351,9 +359,18 @@
         { class: "ns-head" },
         title,
         stateBadge(ns.state),
-        el("span", { class: "count", "data-up": workloads.up, "data-total": workloads.total }, `${workloads.up}/${workloads.total} up`),
+        el(
+          "span",
+          { class: "count", "data-up": workloads.up, "data-total": workloads.total },
+          `${workloads.up}/${workloads.total} up`,
+        ),
       ),
-      el("div", { class: "ns-detail" }, facts, ns.week ? weekStrip(ns.week) : el("p", { class: "week-none muted" }, "No schedule: no week to show.")),
+      el(
+        "div",
+        { class: "ns-detail" },
+        facts,
+        ns.week ? weekStrip(ns.week) : el("p", { class: "week-none muted" }, "No schedule: no week to show."),
+      ),
       actions(ns),
     );
   }
@@ -382,20 +399,27 @@
     const result = data.result || {};
     const ok = status === 200 && data.success;
     const parts = [
-      el("p", { class: "answer-head" }, el("strong", {}, ok ? "\u2714 Done: " : "\u2716 Failed: "), data.message || `HTTP ${status}`),
+      el(
+        "p",
+        { class: "answer-head" },
+        el("strong", {}, ok ? "\u2714 Done: " : "\u2716 Failed: "),
+        data.message || `HTTP ${status}`,
+      ),
     ];
     if (ok) {
-      const changed = (data.scaled_resources || []).map((r) => [ref(r), ` ${r.from_replicas} \u2192 ${r.to_replicas}`]);
-      const suspended = (result.suspended_resources || []).map((r) => [ref(r), ` ${r.change || r.status || ""}`]);
-      const skipped = (result.skipped_resources || []).map((r) => [ref(r), el("span", { class: "muted" }, ` skipped: ${r.reason}`)]);
+      const each = (rows, show) => (rows || []).map((r) => [ref(r), show(r)]);
+      const changed = each(data.scaled_resources, (r) => ` ${r.from_replicas} \u2192 ${r.to_replicas}`);
+      const suspended = each(result.suspended_resources, (r) => ` ${r.change || r.status || ""}`);
+      const skipped = each(result.skipped_resources, (r) => el("span", { class: "muted" }, ` skipped: ${r.reason}`));
       if (!changed.length && !suspended.length) parts.push(el("p", {}, "Nothing to change."));
       parts.push(list("changes", [...changed, ...suspended, ...skipped]));
-      if (action === "hold" && data.pause_until) parts.push(el("p", {}, "Held until ", timeEl(data.pause_until, null)));
+      if (action === "hold") parts.push(el("p", {}, "Held: schedules leave it awake for 4 h (see Hold)."));
     } else {
       const errors = data.error || result.errors || [];
       parts.push(list("errors", errors.map((e) => [e])));
       if (!errors.length) {
-        parts.push(list("failed", (result.failed_resources || []).map((r) => [ref(r), ` failed: ${r.error}`])));
+        const failed = (result.failed_resources || []).map((r) => [ref(r), ` failed: ${r.error}`]);
+        parts.push(list("failed", failed));
       }
       const rolled = data.rollback_info;
       if (rolled) {
@@ -407,7 +431,8 @@
             el("strong", {}, "Rollback: "),
             whole
               ? `${rolled.success_count} workload(s) put back; the namespace is as it was.`
-              : `${rolled.success_count} put back, ${rolled.failed_count} NOT put back: left partly changed, a person must look.`,
+              : `${rolled.success_count} put back, ${rolled.failed_count} NOT put back: ` +
+                  "left partly changed, a person must look.",
           ),
         );
         const back = (result.rollback_results || []).map((r) => [
@@ -421,7 +446,8 @@
       }
       if (data.holder) {
         const h = data.holder;
-        parts.push(el("p", {}, `Held by run ${h.run_id} (${h.operation}) since ${h.started}${h.caller ? ` for ${h.caller}` : ""}.`));
+        const who = h.caller ? ` for ${h.caller}` : "";
+        parts.push(el("p", {}, `Held by run ${h.run_id} (${h.operation}) since ${h.started}${who}.`));
       }
     }
     if (data.run_id) parts.push(el("p", { class: "muted run-id" }, `run ${data.run_id}`));
@@ -437,7 +463,7 @@
     answer.replaceChildren(el("p", {}, `${action.doing} ${namespace}\u2026`));
     let reply;
     try {
-      reply = await api("POST", `/api/namespaces/${encodeURIComponent(namespace)}/${action.path}`, action.body);
+      reply = await api("POST", `${apiPath(namespace)}/${action.path}`, action.body);
     } catch (err) {
       if (err instanceof NeedToken) return;
       throw err;
@@ -454,11 +480,13 @@
   const view = () => $("#view");
 
   function problem(what, reply) {
-    return el("p", { class: "problem", role: "alert" }, `${what}: HTTP ${reply.status}: ${reply.data.message || "no message"}`);
+    const said = reply.data.message || "no message";
+    return el("p", { class: "problem", role: "alert" }, `${what}: HTTP ${reply.status}: ${said}`);
   }
 
   function stamp(at) {
-    $("#updated").textContent = `as of ${clock(at || new Date().toISOString(), Intl.DateTimeFormat().resolvedOptions().timeZone)}`;
+    const here = Intl.DateTimeFormat().resolvedOptions().timeZone; // the reader's own clock
+    $("#updated").textContent = `as of ${clock(at || new Date().toISOString(), here)}`;
   }
 
   async function fetchFleet() {
@@ -473,11 +501,18 @@
     const said = Object.keys(STATES)
       .filter((s) => counts[s])
       .map((s) => `${counts[s]} ${STATES[s].word.toLowerCase()}`);
-    return `${namespaces.length} namespace${namespaces.length === 1 ? "" : "s"}${said.length ? `: ${said.join(", ")}` : ""}`;
+    const count = `${namespaces.length} namespace${namespaces.length === 1 ? "" : "s"}`;
+    return said.length ? `${count}: ${said.join(", ")}` : count;
   }
 
   function filterBox(onChange, value) {
-    const input = el("input", { id: "filter", type: "search", placeholder: "name contains\u2026", autocomplete: "off", spellcheck: "false" });
+    const input = el("input", {
+      id: "filter",
+      type: "search",
+      placeholder: "name contains\u2026",
+      autocomplete: "off",
+      spellcheck: "false",
+    });
     input.value = value;
     input.addEventListener("input", () => onChange(input.value.trim()));
     return el("div", { class: "filter" }, el("label", { for: "filter" }, "Filter"), input);
@@ -497,8 +532,12 @@
     const apply = (text) => {
       for (const node of items) node.hidden = text !== "" && !node.dataset.namespace.includes(text);
     };
-    const empty = namespaces.length ? null : el("p", {}, "You may see no namespace: your token names none, or none exists.");
-    const parts = [el("div", { class: "bar" }, heading, filterBox(apply, filtered)), empty, el("div", { class: "fleet" }, items)];
+    const none = "You may see no namespace: your token names none, or none exists.";
+    const parts = [
+      el("div", { class: "bar" }, heading, filterBox(apply, filtered)),
+      namespaces.length ? null : el("p", {}, none),
+      el("div", { class: "fleet" }, items),
+    ];
     view().replaceChildren(...parts.filter(Boolean));
     apply(filtered);
     performance.measure("nsscale:draw", { start: drawing }); // what the list costs to build
@@ -513,7 +552,10 @@
       parts.push(item(ns, 1));
     } else {
       parts.push(el("h1", {}, namespace));
-      parts.push(fleet.namespaces ? el("p", { class: "problem" }, "Not in your list: it does not exist or your token may not see it.") : problem("Could not list the namespaces", fleet.reply));
+      const unseen = "Not in your list: it does not exist or your token may not see it.";
+      parts.push(
+        fleet.namespaces ? el("p", { class: "problem" }, unseen) : problem("Could not list the namespaces", fleet.reply),
+      );
     }
     parts.push(el("h2", {}, "Workloads"), details.workloads, el("h2", {}, "History"), details.history);
     view().replaceChildren(...parts);
@@ -521,10 +563,12 @@
 
   /** The namespace page's workloads (its status) and runs (its history), each in its box. */
   async function namespaceDetails(namespace) {
-    const path = `/api/namespaces/${encodeURIComponent(namespace)}`;
+    const path = apiPath(namespace);
     const [status, history] = await Promise.all([api("GET", path), api("GET", `${path}/history`)]);
     const workloads = el("div", { id: "workloads" });
-    workloads.append(status.status === 200 ? workloadsTable(status.data.workloads || []) : problem("Could not read its workloads", status));
+    workloads.append(
+      status.status === 200 ? workloadsTable(status.data.workloads || []) : problem("Could not read its workloads", status),
+    );
     const runs = el("div", { id: "history" });
     if (history.status === 200) {
       if (history.data.note) runs.append(el("p", { class: "muted" }, history.data.note));
@@ -551,12 +595,22 @@
               "tr",
               {},
               // data-label: a narrow screen shows each row as a card of labelled lines
-              row.map((c, i) => el(i === 0 ? "th" : "td", { scope: i === 0 ? "row" : null, "data-label": head[i] }, el("span", {}, c))),
+              row.map((c, i) => {
+                const cell = i === 0 ? { scope: "row", "data-label": head[i] } : { "data-label": head[i] };
+                return el(i === 0 ? "th" : "td", cell, el("span", {}, c));
+              }),
             ),
           ),
         ),
       ),
     );
+  }
+
+  /** What else sets the workload's replicas: its HPA (min-max), its GitOps owner. */
+  function rivals(w) {
+    const hpa = w.hpa ? `HPA ${w.hpa.name} (${w.hpa.min ?? "?"}-${w.hpa.max ?? "?"})` : "";
+    const owner = w.gitops_owner ? `${w.gitops_owner.tool} ${w.gitops_owner.kind}/${w.gitops_owner.name}` : "";
+    return [hpa, owner].filter(Boolean).join(", ");
   }
 
   function workloadsTable(workloads) {
@@ -568,7 +622,7 @@
         String(w.replicas ?? "\u2014"),
         String(w.ready_replicas ?? "\u2014"),
         w.original_replicas === null || w.original_replicas === undefined ? "\u2014" : String(w.original_replicas),
-        [w.hpa ? `HPA ${typeof w.hpa === "string" ? w.hpa : w.hpa.name || ""}` : "", w.gitops_owner ? ` ${typeof w.gitops_owner === "string" ? w.gitops_owner : w.gitops_owner.name || ""}` : ""].join("").trim() || "\u2014",
+        rivals(w) || "\u2014",
       ]),
     );
   }
@@ -579,12 +633,17 @@
       ["When", "Run", "Outcome", "By", "Changed"],
       runs.map((r) => {
         const when = r.time || r.at;
+        const exit = r.exit_code !== undefined && r.exit_code !== null ? ` (exit ${r.exit_code})` : "";
         return [
           when ? el("time", { datetime: when, title: when }, `${clock(when, "UTC")} UTC (${relative(when)})`) : "\u2014",
           [r.operation || "", el("span", { class: "muted run-id" }, ` ${r.run_id || ""}`)],
-          el("span", { class: `outcome outcome-${r.outcome}` }, `${words(r.outcome)}${r.exit_code !== undefined ? ` (exit ${r.exit_code})` : ""}`),
+          el("span", { class: `outcome outcome-${r.outcome}` }, `${words(r.outcome)}${exit}`),
           r.by || r.caller || r.user || "\u2014",
-          `${r.total_scaled ?? 0} scaled${r.total_failed ? `, ${r.total_failed} failed` : ""}${r.rollback_performed ? `, rolled back ${r.rollback_success_count}` : ""}`,
+          [
+            `${r.total_scaled ?? 0} scaled`,
+            r.total_failed ? `, ${r.total_failed} failed` : "",
+            r.rollback_performed ? `, rolled back ${r.rollback_success_count}` : "",
+          ].join(""),
         ];
       }),
     );
@@ -597,11 +656,13 @@
     if (!body) return;
     if (!pressed && ($(".confirm", section) || $("button.act[disabled]", section))) return;
     const focused = body.contains(document.activeElement) ? document.activeElement : null;
-    const again = pressed || (focused && focused.dataset.action) || (focused && focused.tagName === "A" ? "link" : null);
+    const link = focused && focused.tagName === "A" ? "link" : null;
+    const again = pressed || (focused && focused.dataset.action) || link;
     section.dataset.state = ns.state;
     const fresh = card(ns, $("h1.ns-name", section) ? 1 : 2);
     body.replaceWith(fresh);
-    const target = again === "link" ? $(".ns-name a", fresh) : again ? $(`button[data-action="${again}"]`, fresh) : null;
+    const button = again ? $(`button[data-action="${again}"]`, fresh) : null;
+    const target = again === "link" ? $(".ns-name a", fresh) : button;
     if (target) target.focus();
   }
 
@@ -645,7 +706,8 @@
 
   /** Refresh, except while signed out, the tab is hidden, or the view is being drawn. */
   async function tick() {
-    if (!token() || document.hidden || !$("#login").hidden || view().getAttribute("aria-busy") === "true") return;
+    const drawing = view().getAttribute("aria-busy") === "true";
+    if (!token() || document.hidden || !$("#login").hidden || drawing) return;
     try {
       await refresh(null, null);
     } catch (err) {
