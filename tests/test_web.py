@@ -215,8 +215,14 @@ def test_sleep_by_keyboard_then_wake_and_wake_for_4_h(
             break
     else:
         pytest.fail("Tab never reached shop's Sleep button")
+    # the focus is seen: a solid outline, not the browser's faint default
+    assert sleep.evaluate("button => getComputedStyle(button).outlineStyle") == "solid"
     page.keyboard.press("Enter")  # asks first: Sleep takes services down
     confirm = page.locator(f'{shop} button[data-action="confirm"]')
+    assert confirm.evaluate("button => button === document.activeElement")
+    page.keyboard.press("Escape")  # changed my mind: back to Sleep, nothing done
+    assert sleep.evaluate("button => button === document.activeElement")
+    page.keyboard.press("Enter")
     assert confirm.evaluate("button => button === document.activeElement")
     assert observe(cluster, "shop") == untouched(WORKLOADS["shop"])
     page.keyboard.press("Enter")
