@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -105,7 +106,7 @@ def main() -> None:
     parser = spread_parser(__doc__.splitlines()[0], repeat=10)
     parser.add_argument("--cli-repeat", type=int, default=3, help="runs per CLI figure")
     args = parser.parse_args()
-    print(machine())
+    print(f"{machine()}, load average {os.getloadavg()[0]:.1f} at the start")
     print("GET /api/namespaces against the command line's view of the same fleet")
     print(
         "| namespaces × workloads | latency | GET /api/namespaces (median) | p90 "
@@ -115,6 +116,7 @@ def main() -> None:
     for latency in (int(s) for s in args.latencies.split(",")):
         line = measure(args.namespaces, args.workloads, latency, args.repeat, args.cli_repeat)
         print(line, flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end (figures rise with it)")
 
 
 if __name__ == "__main__":

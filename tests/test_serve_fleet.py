@@ -6,6 +6,7 @@ kubectl and the local API server."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,13 +15,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from nsscale.kube.objects import LAST_RUN, PAUSE_UNTIL
+from nsscale.kube.objects import LAST_RUN, PAUSE_UNTIL, Namespace, Workload
 from nsscale.schedule import parse_schedule
+from nsscale.schedule.decide import Policy
 from nsscale.schedule.view import next_change, week
+from nsscale.serve.fleet import namespace_entry
 from tests.apiserver.rbac import CLUSTER_SCOPE
 from tests.apiserver.server import ApiServer
+from tests.dynamodb import Dynamo, aws_env, closed_port_url, dynamodb, moto_endpoint
 from tests.faultkit import nsscale_env, observe, scaled_down, seed, untouched
 from tests.test_serve import ADMIN, SPEC, Reply, Served, token_file
+
+__all__ = ["aws_env", "dynamodb", "moto_endpoint"]  # fixtures, used by name
 
 TWO = "two-0123456789abcdef0123456789abcdef"  # a token whose globs admit fleet-asleep, fleet-awake
 NIGHTS = "Mon-Fri 22:00-06:00 Europe/Madrid"
@@ -42,6 +48,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[ApiServer]:
     with ApiServer() as server:
+        for system in ("kube-system", "kube-public", "kube-node-lease"):
+            if server.get_object("namespaces", "", system) is None:
+                seed(server, system, SPEC)
         seed(server, "fleet-awake", SPEC)
         seed(server, "fleet-asleep", {key: 0 for key in SPEC})
         seed(server, "fleet-partly", {**SPEC, ("deployment", "api"): 0})
@@ -61,7 +70,10 @@ def cluster() -> Iterator[ApiServer]:
         )
         seed(server, "fleet-vault", SPEC)
         server.add_namespace("fleet-vault", annotations={"nsscale/protected": "true"})
-        server.add_namespace("fleet-bad", annotations={"nsscale/uptime": "Mon-Fri 25:00-26:00"})
+        server.add_namespace(
+            "fleet-bad",
+            annotations={"nsscale/uptime": "Mon-Fri 25:00-26:00", PAUSE_UNTIL: "tomorrow"},
+        )
         seed(server, "hold-bad", {key: 0 for key in SPEC})
         yield server
 
@@ -163,8 +175,12 @@ def test_each_namespace_says_what_reconcile_would_do_now(server: Served) -> None
     assert (vault["protected"], vault["action"]) == (True, "skipped")
     assert vault["reason"].startswith("protected (annotated nsscale/protected")
     bad = found["fleet-bad"]
-    assert (bad["action"], bad["schedule"]) == ("error", None)
+    assert (bad["action"], bad["schedule"], bad["pause_until"]) == ("error", None, None)
     assert "nsscale/uptime cannot be read" in bad["reason"]
+    # said in the answer, not in the server's log at each look (a page polls)
+    assert server.request("GET", "/api/namespaces/fleet-empty").status == 200
+    assert server.wait_for("/api/namespaces/fleet-empty")
+    assert "fleet-bad" not in server.stderr
 
 
 @pytest.mark.e2e
@@ -202,6 +218,41 @@ def test_the_fleet_needs_a_token(server: Served) -> None:
     assert reply.status == 401, reply
 
 
+def test_an_entry_names_where_its_schedule_comes_from_and_its_zone() -> None:
+    at = datetime(2026, 12, 9, 12, 0, tzinfo=UTC)  # a Wednesday, 13:00 in Madrid
+    policy = Policy(uptime=parse_schedule("Mon-Fri 08:00-18:00", "Europe/Madrid"))
+    workloads = [workload("web", 2), workload("db", 0)]
+
+    by_option = namespace_entry(Namespace("a"), workloads, policy, at)
+    migrated = Namespace("b", annotations={"downscaler/downtime": "Sat-Sun 00:00-24:00 UTC"})
+    by_downscaler = namespace_entry(migrated, workloads, policy, at)
+    holidays = Namespace(
+        "c", annotations={"nsscale/downtime": "2026-12-24T00:00:00+01:00-2027-01-02T00:00:00+01:00"}
+    )
+    by_period = namespace_entry(holidays, workloads, Policy(timezone="America/New_York"), at)
+
+    assert (by_option["schedule_source"], by_option["schedule_kind"]) == ("option", "uptime")
+    assert (by_option["timezone"], by_option["desired"]) == ("Europe/Madrid", "up")
+    assert by_option["next_change"] == "2026-12-09T18:00:00+01:00"
+    assert (by_option["state"], by_option["workloads"]) == ("partly", {"up": 1, "total": 2})
+    assert by_downscaler["schedule_source"] == "kube-downscaler annotation"
+    assert (by_downscaler["schedule_kind"], by_downscaler["timezone"]) == ("downtime", "UTC")
+    assert by_downscaler["next_change"] == "2026-12-12T00:00:00Z"
+    assert by_downscaler["week"]["up"][5:] == ["0" * 48] * 2
+    assert (by_period["timezone"], by_period["week"]["zone"]) == ("America/New_York",) * 2
+    assert by_period["next_change"] is None  # 15 days ahead: past the horizon
+
+
+def workload(name: str, replicas: int) -> Workload:
+    manifest = {
+        "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "metadata": {"name": name, "namespace": "a", "resourceVersion": "1"},
+        "spec": {"replicas": replicas},
+    }
+    return Workload.from_manifest(manifest)
+
+
 # ------------------------------------------------------------------------ --kubernetes-auth
 
 
@@ -216,16 +267,26 @@ def test_with_kubernetes_auth_a_caller_sees_what_rbac_lets_them_get(
     for name in names:
         if name != "fleet-partly":
             cluster.forbid("get", "namespaces", namespace=name, user="gina")
+    cluster.forbid("list", "deployments", namespace="fleet-partly", user="gina")
     served = Served(serve_env, "--kubernetes-auth")
     try:
         gina = fleet(served, "gina-token-0123456789abcdef")
         hugo = fleet(served, "hugo-token-0123456789abcdef")  # may list every namespace
+        # her history of it needs what its status needs
+        history = "/api/namespaces/fleet-partly/history"
+        denied = served.request("GET", history, token="gina-token-0123456789abcdef")
+        allowed = served.request("GET", history, token="hugo-token-0123456789abcdef")
     finally:
         assert served.stop() == 0, served.stderr
         cluster.allow_all()
     assert list(entries(gina)) == ["fleet-partly"]
     assert entries(gina)["fleet-partly"]["state"] == "partly"
     assert set(entries(hugo)) == set(names) - {"kube-system", "kube-public", "kube-node-lease"}
+    assert denied.status == 403, denied
+    assert denied.json["message"] == (
+        "gina may not list apps/deployments in namespace fleet-partly"
+    )
+    assert allowed.status == 200, allowed
 
 
 # ------------------------------------------------------------------------ {"hold": "4h"}
@@ -346,3 +407,48 @@ def test_the_fleet_is_one_read_and_an_absent_kind_is_not_read_again_at_once(
 
     asked = sorted(str(r.resource) for r in cluster.requests[before:])
     assert asked == ["deployments", "namespaces", "statefulsets"]
+
+
+def with_aws(env: dict[str, str], **override: str) -> dict[str, str]:
+    """The server's environment with the test's AWS settings (aws_env put them in ours)."""
+    aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    return {**env, **aws, **override}
+
+
+@pytest.mark.e2e
+def test_history_comes_from_dynamodb_when_the_server_has_a_table(
+    serve_env: dict[str, str], cluster: ApiServer, home: Path, dynamodb: Dynamo
+) -> None:
+    seed(cluster, "storied-in-dynamodb", SPEC)
+    tokens = token_file(home / "tokens-dynamodb", f"{ADMIN}  # admin\n")
+    env = with_aws(serve_env)
+    served = Served(env, "--token-file", str(tokens), "--audit-table", dynamodb.table)
+    try:
+        down = post(served, "storied-in-dynamodb", "deactivate", {})
+        up = post(served, "storied-in-dynamodb", "activate", {})
+        reply = served.request("GET", "/api/namespaces/storied-in-dynamodb/history")
+    finally:
+        assert served.stop() == 0, served.stderr
+    assert (down.status, up.status) == (200, 200), (down, up)
+    assert reply.status == 200, reply
+    body = reply.json
+    assert (body["source"], body["note"]) == ("dynamodb", None)
+    assert [r["run_id"] for r in body["runs"]] == [up.json["run_id"], down.json["run_id"]]
+
+
+@pytest.mark.e2e
+def test_history_with_an_audit_that_cannot_be_read_still_shows_the_last_run(
+    serve_env: dict[str, str], home: Path, aws_env: str
+) -> None:
+    tokens = token_file(home / "tokens-no-audit", f"{ADMIN}  # admin\n")
+    env = with_aws(serve_env, AWS_ENDPOINT_URL_DYNAMODB=closed_port_url())
+    served = Served(env, "--token-file", str(tokens), "--audit-table", "nowhere")
+    try:
+        reply = served.request("GET", "/api/namespaces/fleet-never/history")
+    finally:
+        assert served.stop() == 0, served.stderr
+    assert reply.status == 200, reply
+    body = reply.json
+    assert body["runs"] == [LAST | {"from": LAST_RUN}]
+    assert body["note"] == "the audit could not be read now: only the last run is shown"
+    assert "127.0.0.1" not in reply.text

@@ -132,7 +132,7 @@ def decide(
     `loud`: an annotation that cannot be read is also said in the log (a view that only shows
     it, polled every few seconds, says it in its answer alone)."""
     name = namespace.name
-    paused = pause_until(namespace)
+    paused = pause_until(namespace, loud=loud)
     if paused is not None and at < paused:
         return Decision(name, Action.PAUSED, f"paused until {paused.isoformat()}")
     excluded = excluded_until(namespace.annotations, at)
@@ -166,9 +166,9 @@ def decide(
     return Decision(name, action, why, described, source, desired.value)
 
 
-def pause_until(namespace: Namespace) -> datetime | None:
-    """Its `nsscale/pause-until`, when set and readable (an unreadable one is a warning and
-    ignored)."""
+def pause_until(namespace: Namespace, *, loud: bool = True) -> datetime | None:
+    """Its `nsscale/pause-until`, when set and readable (an unreadable one is ignored, and a
+    warning when `loud`)."""
     value = namespace.annotations.get(PAUSE_UNTIL)
     if value is None:
         return None
@@ -177,6 +177,8 @@ def pause_until(namespace: Namespace) -> datetime | None:
     except ValueError:
         until = None
     if until is None or until.tzinfo is None:
+        if not loud:
+            return None
         log.warning(
             "namespace %s: %s is %r, not an RFC 3339 time with an offset: ignored",
             namespace.name,

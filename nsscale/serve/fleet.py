@@ -187,7 +187,7 @@ def namespace_entry(
     schedule, source, is_uptime = (None, None, True) if isinstance(found, Decision) else found
     decision = _decision(namespace, workloads, policy, at)
     zone = _zone(schedule, policy)
-    paused = pause_until(namespace)
+    paused = pause_until(namespace, loud=False)
     changes = next_change(schedule, at) if schedule is not None else None
     return {
         "namespace": namespace.name,
