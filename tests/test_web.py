@@ -123,6 +123,14 @@ def tab(browser: Browser, server: Served) -> Iterator[Tab]:
 
 
 @pytest.fixture
+def phone(browser: Browser, server: Served) -> Iterator[Tab]:
+    """A tab 375 px wide."""
+    opened = Tab(browser, server, width=375)
+    yield opened
+    opened.context.close()
+
+
+@pytest.fixture
 def faults(cluster: ApiServer) -> Iterator[ApiServer]:
     yield cluster
     cluster.clear_faults()
@@ -255,8 +263,9 @@ def test_sleep_by_keyboard_then_wake_and_wake_for_4_h(
 
 
 def test_a_failure_shows_its_rollback_and_the_namespace_as_it_was(
-    tab: Tab, faults: ApiServer
+    phone: Tab, faults: ApiServer
 ) -> None:
+    tab = phone  # on a phone: the long error wraps, nothing scrolls sideways
     faults.fail("PUT", "statefulsets", "db", namespace="faulty", status=500, times=None)
     page = tab.sign_in()
     faulty = tab.section("faulty")
@@ -268,6 +277,7 @@ def test_a_failure_shows_its_rollback_and_the_namespace_as_it_was(
     assert "1 workload(s) put back; the namespace is as it was" in answer, answer
     assert "deployment/web back to 2" in answer, answer
     assert page.get_attribute(f"{faulty} .answer", "data-status") == "500"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
     assert observe(faults, "faulty") == untouched(WORKLOADS["faulty"])
     assert wait_until(lambda: page.get_attribute(faulty, "data-state") == "awake", 10, 0.1)
     # someone scales a workload by hand: Refresh shows it, and keeps the answer on screen
@@ -330,39 +340,35 @@ def test_the_week_strip_of_a_window_across_midnight(tab: Tab) -> None:
 
 
 def test_at_375_px_nothing_scrolls_sideways_and_the_namespace_page_shows_workloads_and_history(
-    browser: Browser, server: Served
+    phone: Tab, server: Served
 ) -> None:
     runs = [server.post("faulty", action).json["run_id"] for action in ("deactivate", "activate")]
-    narrow = Tab(browser, server, width=375)
-    try:
-        page = narrow.sign_in()
-        page.wait_for_selector(narrow.section("faulty"))
-        assert page.evaluate("document.documentElement.scrollWidth") <= 375
-        page.click(f"{narrow.section('faulty')} h2 a")
-        page.wait_for_url("**/namespaces/faulty")
-        # the token came along (the same tab's sessionStorage): the workloads, then the runs
-        page.wait_for_selector("table.workloads")
-        workloads = page.inner_text("table.workloads")
-        assert "deployment/web" in workloads
-        assert "statefulset/db" in workloads
-        history = page.inner_text("table.runs")
-        assert history.index(runs[1]) < history.index(runs[0]), history  # newest first
-        assert "token:admin" in history, history  # who asked
-        # an action on the namespace page brings its workloads and its runs up to date
-        page.click('button[data-action="sleep"]')
-        page.click('button[data-action="confirm"]')
-        page.wait_for_selector('section.ns[data-state="asleep"] .answer-ok')
-        run_id = page.inner_text(".answer .run-id").removeprefix("run ")
-        page.wait_for_selector(f'table.runs :text("{run_id}")')
-        assert "deployment/web" in page.inner_text("table.workloads")
-        replicas = page.eval_on_selector_all(
-            "table.workloads tbody tr", "rows => rows.map(r => r.cells[1].textContent)"
-        )
-        assert replicas == ["0", "0"], replicas
-        assert page.evaluate("document.documentElement.scrollWidth") <= 375
-        page.click('button[data-action="wake"]')
-        page.wait_for_selector('section.ns[data-state="awake"] .answer-ok')
-        assert page.evaluate("document.documentElement.scrollWidth") <= 375
-        narrow.check()
-    finally:
-        narrow.context.close()
+    page = phone.sign_in()
+    page.wait_for_selector(phone.section("faulty"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.click(f"{phone.section('faulty')} h2 a")
+    page.wait_for_url("**/namespaces/faulty")
+    # the token came along (the same tab's sessionStorage): the workloads, then the runs
+    page.wait_for_selector("table.workloads")
+    workloads = page.inner_text("table.workloads")
+    assert "deployment/web" in workloads
+    assert "statefulset/db" in workloads
+    history = page.inner_text("table.runs")
+    assert history.index(runs[1]) < history.index(runs[0]), history  # newest first
+    assert "token:admin" in history, history  # who asked
+    # an action on the namespace page brings its workloads and its runs up to date
+    page.click('button[data-action="sleep"]')
+    page.click('button[data-action="confirm"]')
+    page.wait_for_selector('section.ns[data-state="asleep"] .answer-ok')
+    run_id = page.inner_text(".answer .run-id").removeprefix("run ")
+    page.wait_for_selector(f'table.runs :text("{run_id}")')
+    assert "deployment/web" in page.inner_text("table.workloads")
+    replicas = page.eval_on_selector_all(
+        "table.workloads tbody tr", "rows => rows.map(r => r.cells[1].textContent)"
+    )
+    assert replicas == ["0", "0"], replicas
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.click('button[data-action="wake"]')
+    page.wait_for_selector('section.ns[data-state="awake"] .answer-ok')
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    phone.check()
