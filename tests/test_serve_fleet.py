@@ -452,3 +452,23 @@ def test_history_with_an_audit_that_cannot_be_read_still_shows_the_last_run(
     assert body["runs"] == [LAST | {"from": LAST_RUN}]
     assert body["note"] == "the audit could not be read now: only the last run is shown"
     assert "127.0.0.1" not in reply.text
+
+
+@pytest.mark.e2e
+def test_the_fleet_decides_by_the_servers_reconcile_options(
+    serve_env: dict[str, str], cluster: ApiServer, home: Path
+) -> None:
+    seed(cluster, "optioned", SPEC)  # new workloads: in their grace period, unless it is 0
+    tokens = token_file(home / "tokens-options", f"{ADMIN}  # admin\n")
+    loop = ["--reconcile-every", "24h", "--namespace-selector", "nobody=here"]  # acts on none
+    rules = ["--uptime", "never", "--grace-period", "0", "--exclude", "api"]
+    served = Served(serve_env, "--token-file", str(tokens), *loop, *rules)
+    try:
+        found = entries(fleet(served))
+    finally:
+        assert served.stop() == 0, served.stderr
+    optioned = found["optioned"]
+    assert (optioned["schedule"], optioned["schedule_source"]) == ("never", "option")
+    assert (optioned["action"], optioned["desired"]) == ("down", "down")
+    assert optioned["reason"] == "outside its uptime never: 2 to bring down"  # api excluded
+    assert observe(cluster, "optioned") == untouched(SPEC)

@@ -1,6 +1,9 @@
 """The Flask app of `nsscale serve`: the seed's endpoints and /healthz, every answer JSON.
 
     GET  /healthz                              200, no auth
+    GET  /readyz                               200 once the API server answers, else 503
+    GET  /metrics                              Prometheus' text format, no auth
+    GET  /api/scheduler                        the reconcile loop: last round, next
     GET  /api/namespaces                       200: every namespace the caller may see (fleet.py)
     GET  /api/namespaces/<ns>                  200: what `nsscale status <ns> -o json` prints
     GET  /api/namespaces/<ns>/history          200: its recorded runs, newest first (fleet.py)
@@ -27,10 +30,13 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from nsscale.durations import parse_duration
 from nsscale.engine.plan import Operation
 from nsscale.engine.result import new_run_id
+from nsscale.schedule.decide import Policy
 from nsscale.serve.accesslog import CALLER_KEY, RUN_ID_KEY
 from nsscale.serve.answers import HEALTHY, Answer, BadRequest, Refusal, Unavailable
 from nsscale.serve.auth import Caller
 from nsscale.serve.fleet import Fleet
+from nsscale.serve.metrics import CONTENT_TYPE as METRICS_TYPE
+from nsscale.serve.scheduler import Scheduler
 from nsscale.serve.service import Service
 from nsscale.serve.web import install as install_page
 
@@ -47,12 +53,16 @@ ENDPOINTS = (
 ACTIONS = {"deactivate": Operation.DOWN, "activate": Operation.UP}
 
 
-def make_app(service: Service) -> Flask:
+def make_app(service: Service, scheduler: Scheduler | None = None) -> Flask:
+    loop = scheduler or Scheduler(service.kubectl, None, Policy(), service.auditor)
     app = Flask(__name__, static_folder=None)  # the page's files: web.py, with its headers
     app.url_map.merge_slashes = False  # no redirect for `//`: a path is what it says
-    fleet = Fleet(service)
+    fleet = Fleet(service, loop.loop)
     routes = (
         ("/healthz", "healthz", _healthz, "GET"),
+        ("/readyz", "readyz", lambda: _readyz(loop), "GET"),
+        ("/metrics", "metrics", lambda: _metrics(loop), "GET"),
+        ("/api/scheduler", "scheduler", lambda: _scheduler(service, loop), "GET"),
         ("/api/namespaces", "fleet", lambda: _read(service, fleet.namespaces), "GET"),
         (
             "/api/namespaces/<namespace>/history",
@@ -93,6 +103,23 @@ def make_app(service: Service) -> Flask:
 def _healthz() -> Response:
     """Alive and taking requests (503 once a stop has begun: see before_request)."""
     return _respond(Answer(200, HEALTHY))
+
+
+def _readyz(loop: Scheduler) -> Response:
+    """Ready once the API server has answered (lately): else 503, and no traffic is sent."""
+    if loop.readiness.ready():
+        return _respond(Answer(200, {"success": True, "message": "ready"}))
+    raise Unavailable("the server cannot reach the API server: not ready")
+
+
+def _metrics(loop: Scheduler) -> Response:
+    return Response(loop.metrics.exposition(), mimetype=None, content_type=METRICS_TYPE)
+
+
+def _scheduler(service: Service, loop: Scheduler) -> Response:
+    _caller(service)
+    _no_query()
+    return _respond(Answer(200, loop.document()))
 
 
 def _status(service: Service, namespace: str) -> Response:

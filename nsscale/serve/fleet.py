@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,6 +51,7 @@ from nsscale.schedule.view import next_change, week
 from nsscale.schedule.windows import Schedule, Window
 from nsscale.serve.answers import Answer, NotFound, ServerFailed
 from nsscale.serve.auth import Caller
+from nsscale.serve.options import LoopOptions
 from nsscale.serve.redact import redacted
 from nsscale.serve.service import Service, status_reads
 
@@ -72,10 +73,13 @@ class FleetRead:
 
 
 class Fleet:
-    """The fleet endpoints of one server (its Service: kubectl, authority, audit, policy)."""
+    """The fleet endpoints of one server (its Service: kubectl, authority, audit, policy),
+    deciding as its reconcile loop would (`loop`: its rules and selection, when it has one)."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, loop: LoopOptions | None = None) -> None:
         self.service = service
+        self.rules = loop.rules if loop is not None else Rules()
+        self.selection = loop.run.selection if loop is not None else Selection()
         self._kinds: tuple[Kind, ...] | None = None  # read once: the CRDs of --scale-resource
         self._absent: dict[Kind, float] = {}  # optional kinds not installed, until when
         self._cluster: str | None = None  # the audit's name of the cluster
@@ -84,12 +88,22 @@ class Fleet:
     def namespaces(self, caller: Caller, at: datetime | None = None) -> Answer:
         """200 with every namespace the caller may see, as it is at `at` (now)."""
         at = at or datetime.now(UTC)
-        found = self._read()
+        [reading] = side_by_side(lambda _: self._read(), [None])
+        # meanwhile, whether the caller may see every namespace (--kubernetes-auth: a review,
+        # then kept): asked side by side with the read, not after it
+        self.service.authority.visible(caller, ())
+        found = reading.result()
         names = sorted(name for name in found.namespaces if name not in SYSTEM)
         shown = self.service.authority.visible(caller, names)
+        policy, selection = self.service.policy, replace(self.selection, at=at)
         entries = [
             namespace_entry(
-                found.namespaces[name], found.workloads.get(name, ()), self.service.policy, at
+                found.namespaces[name],
+                found.workloads.get(name, ()),
+                policy,
+                at,
+                self.rules,
+                selection,
             )
             for name in shown
         ]
@@ -179,13 +193,20 @@ class Fleet:
 
 
 def namespace_entry(
-    namespace: Namespace, workloads: Sequence[Workload], policy: Policy, at: datetime
+    namespace: Namespace,
+    workloads: Sequence[Workload],
+    policy: Policy,
+    at: datetime,
+    rules: Rules | None = None,
+    selection: Selection | None = None,
 ) -> dict[str, Any]:
-    """One namespace of GET /api/namespaces (docs/contract.md)."""
+    """One namespace of GET /api/namespaces (docs/contract.md): what reconcile would decide
+    with `policy`, `rules` and `selection` (a loop's, else the defaults)."""
     scaling = [w for w in workloads if w.kind.scales]
     found = ruling_schedule(namespace, policy, loud=False)
     schedule, source, is_uptime = (None, None, True) if isinstance(found, Decision) else found
-    decision = _decision(namespace, workloads, policy, at)
+    selection = selection or Selection(at=at)
+    decision = _decision(namespace, workloads, policy, at, rules or Rules(), selection)
     zone = _zone(schedule, policy)
     paused = pause_until(namespace, loud=False)
     changes = next_change(schedule, at) if schedule is not None else None
@@ -209,17 +230,22 @@ def namespace_entry(
 
 
 def _decision(
-    namespace: Namespace, workloads: Sequence[Workload], policy: Policy, at: datetime
+    namespace: Namespace,
+    workloads: Sequence[Workload],
+    policy: Policy,
+    at: datetime,
+    rules: Rules,
+    selection: Selection,
 ) -> Decision:
     """What reconcile would do now; a protected namespace is skipped, as reconcile skips it."""
     name = namespace.name
     if (why := namespace.protection) is not None:
         return Decision(name, Action.SKIPPED, f"protected ({why}): nsscale never scales it")
     try:
-        respect = Rules().of(namespace, at)
+        respect = rules.of(namespace, at)
     except InvalidRule as err:  # a bad replica or grace annotation, as reconcile says it
         return invalid(name, str(err), "annotation", loud=False)
-    return decide(namespace, workloads, policy, at, Selection(at=at), respect, loud=False)
+    return decide(namespace, workloads, policy, at, selection, respect, loud=False)
 
 
 def _desired(schedule: Schedule | None, is_uptime: bool, at: datetime) -> str | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from itertools import chain
 from typing import Any
@@ -27,6 +27,7 @@ from nsscale.api import namespace_status, run_namespace
 from nsscale.audit.auditor import Auditor
 from nsscale.engine.lock import Mark, RunLock
 from nsscale.engine.plan import Operation, Plan, check_namespace
+from nsscale.engine.result import RunResult
 from nsscale.engine.rivals.hpa import RESOURCE as AUTOSCALERS
 from nsscale.engine.run import Executed
 from nsscale.errors import (
@@ -75,9 +76,11 @@ class Service:
         auditor: Auditor,
         max_runs: int,
         scale_resources: tuple[str, ...] = (),
+        on_run: Callable[[RunResult], None] = lambda result: None,
         policy: Policy | None = None,
     ) -> None:
         self.kubectl = kubectl
+        self.on_run = on_run  # each run made, as it ended (the metrics)
         self.policy = policy or Policy()  # reconcile's schedule: GET /api/namespaces decides by it
         self.scale_resources = scale_resources  # --scale-resource: moved and shown too
         self.authority = authority
@@ -133,6 +136,8 @@ class Service:
             raise _refusal(err, failed, run_id) from None
         finally:
             self._slots.release()
+        for result in executed.results:
+            self.on_run(result)
         return self.run_answer(executed, namespace, operation)
 
     def status(self, caller: Caller, namespace: str) -> Answer:
