@@ -155,11 +155,20 @@ def test_the_page_and_its_files_carry_a_strict_policy_and_no_inline_code(server:
     assert not re.search(r"<script(?![^>]*\bsrc=)", html), "an inline script"
     assert not re.search(r"\sstyle=|<style", html), "an inline style"
     assert not re.search(r"(src|href)=\"(https?:)?//", html), "a file from another host"
-    # what is not the page stays the API's JSON
-    for path in ("/api/nope", "/static/nope.js"):
-        missing = server.request("GET", path)
-        assert missing.status == 404, missing
-        assert missing.json["success"] is False
+    # what is not the page stays the API's JSON: no such file, nothing outside static/, and no
+    # method the page was not written for
+    for method, path, status in (
+        ("GET", "/api/nope", 404),
+        ("GET", "/static/nope.js", 404),
+        ("GET", "/static/%2E%2E/web.py", 404),
+        ("GET", "/static/../web.py", 404),
+        ("OPTIONS", "/", 405),
+        ("POST", "/", 405),
+        ("DELETE", "/static/page.js", 405),
+    ):
+        refused = server.request(method, path)
+        assert refused.status == status, (method, path, refused)
+        assert refused.json["success"] is False
 
 
 def test_a_wheel_carries_every_file_of_the_page() -> None:

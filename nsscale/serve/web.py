@@ -14,7 +14,9 @@ or style.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, render_template
+from pathlib import Path
+
+from flask import Blueprint, Flask, Response, render_template, send_from_directory
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -36,25 +38,29 @@ HEADERS = {
     "Cache-Control": "no-cache",
 }
 
-page = Blueprint(
-    "web",
-    __name__,
-    template_folder="templates",
-    static_folder="static",
-    static_url_path="/static",
-)
+STATIC = Path(__file__).parent / "static"
+# as the API's routes: no automatic OPTIONS (a path answers only what it was written to)
+ONLY_GET = {"provide_automatic_options": False}
+
+page = Blueprint("web", __name__, template_folder="templates")
 
 
-@page.get("/")
+@page.get("/", **ONLY_GET)
 def fleet() -> str:
     return render_template("page.html")
 
 
-@page.get("/namespaces/<namespace>")
+@page.get("/namespaces/<namespace>", **ONLY_GET)
 def namespace(namespace: str) -> str:
     """The same shell: the script reads the namespace from the path (nothing is echoed here)."""
     del namespace
     return render_template("page.html")
+
+
+@page.get("/static/<path:filename>", **ONLY_GET)
+def static(filename: str) -> Response:
+    """The script, the stylesheet, the icon (a name outside the folder: 404)."""
+    return send_from_directory(STATIC, filename)
 
 
 @page.after_request
