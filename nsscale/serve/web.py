@@ -9,7 +9,7 @@ or style.
 
     GET /                              the page (the fleet)
     GET /namespaces/<namespace>        the same page (the script shows that namespace)
-    GET /static/<file>                 page.js, page.css
+    GET /static/<file>                 page.js, page.css, favicon.svg
 """
 
 from __future__ import annotations
