@@ -250,6 +250,8 @@ def test_the_scheduler_needs_exactly_its_grants_and_the_cluster_role(
         alice = "alice-token-0123456789"
         assert served.request("POST", "/api/namespaces/bravo/deactivate", token=alice).status == 200
         assert served.request("GET", "/api/namespaces/bravo", token=alice).status == 200
+        assert served.request("GET", "/api/namespaces", token=alice).status == 200
+        assert served.request("GET", "/api/namespaces/bravo/history", token=alice).status == 200
         assert wait_until(lambda: observe(apiserver, "alpha") == scaled_down(SPEC), 30)
         assert served.request("GET", "/readyz", token=None).status == 200
     finally:
