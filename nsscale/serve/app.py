@@ -9,6 +9,7 @@
     GET  /api/namespaces/<ns>/history          200: its recorded runs, newest first (fleet.py)
     POST /api/namespaces/<ns>/deactivate       a `down` run (optional body {"dry_run": true})
     POST /api/namespaces/<ns>/activate         an `up` run ({"hold": "4h"}: as `up --hold`)
+    GET  /, /namespaces/<ns>, /static/<file>   the web page (web.py: HTML, no data, no auth)
 
 Flask routes and parses; service.py decides. A refusal, an unknown path (404), a wrong method
 (405) and a bug (500, its traceback in the server's log at -vv only) are answered as JSON
@@ -37,6 +38,7 @@ from nsscale.serve.fleet import Fleet
 from nsscale.serve.metrics import CONTENT_TYPE as METRICS_TYPE
 from nsscale.serve.scheduler import Scheduler
 from nsscale.serve.service import Service
+from nsscale.serve.web import install as install_page
 
 log = logging.getLogger("nsscale")
 
@@ -53,7 +55,7 @@ ACTIONS = {"deactivate": Operation.DOWN, "activate": Operation.UP}
 
 def make_app(service: Service, scheduler: Scheduler | None = None) -> Flask:
     loop = scheduler or Scheduler(service.kubectl, None, Policy(), service.auditor)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the page's files: web.py, with its headers
     app.url_map.merge_slashes = False  # no redirect for `//`: a path is what it says
     fleet = Fleet(service, loop.loop)
     routes = (
@@ -91,6 +93,7 @@ def make_app(service: Service, scheduler: Scheduler | None = None) -> Flask:
         if service.stopping.is_set():
             raise Unavailable("the server is shutting down: try another replica, or again later")
 
+    install_page(app)
     app.register_error_handler(Refusal, lambda refusal: _respond(refusal.answer()))
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _internal_error)
