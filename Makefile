@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.many
 	$(BIN)/python -m benchmarks.reconcile
+	$(BIN)/python -m benchmarks.scheduler
 	$(BIN)/python -m benchmarks.serve
 
 clean:

@@ -94,6 +94,7 @@ def run_namespace(
     authorize: Callable[[Mapping[str, Plan]], None] | None = None,
     holder: str = "",
     scale_resources: tuple[str, ...] = (),
+    hold_s: float | None = None,
 ) -> Executed:
     """One run of `operation` on one namespace, with the engine the command line runs, for a
     caller that keeps its own process: no signal handler is installed (a signal never reaches
@@ -101,7 +102,7 @@ def run_namespace(
     and, when it changed nothing because it was refused, why (`Executed.refusal`: LockHeld
     when another run holds the namespace). `authorize` and `holder`: as in RunOptions.
     UsageError for bad input found before anything was attempted (no such namespace, a
-    protected one, no kubectl): not a run, not recorded."""
+    protected one, no kubectl): not a run, not recorded. `hold_s`: as `up --hold`."""
     options = RunOptions(
         dry_run=dry_run,
         rollback=rollback,
@@ -110,6 +111,7 @@ def run_namespace(
         authorize=authorize,
         holder=holder,
         scale_resources=scale_resources,
+        hold_s=hold_s,
     ).for_operation(operation)
     ahead = Lookahead.for_run(kubectl, [namespace], None, options, auditor)
     with Interrupts(handlers=False) as interrupts:

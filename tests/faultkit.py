@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from nsscale.engine.lock import Mark
-from nsscale.kube.objects import ORIGINAL, SCALED_TO
+from nsscale.kube.objects import ORIGINAL, ORIGINAL_MIN_REPLICAS, SCALED_TO
 from tests.apiserver.fixtures import Kubectl as KubectlFixture
 from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer
@@ -59,6 +59,17 @@ def observe(server: ApiServer, namespace: str) -> dict[Key, Observed]:
             annotations.get(ORIGINAL),
             annotations.get(SCALED_TO),
         )
+    return found
+
+
+def observe_floors(server: ApiServer, namespace: str) -> dict[Key, Observed]:
+    """The HPAs of the namespace, each as (minReplicas, its recorded original, None): an HPA's
+    floor is judged as a workload's count is."""
+    found: dict[Key, Observed] = {}
+    for obj in server.objects("horizontalpodautoscalers", namespace):
+        annotations = obj["metadata"].get("annotations", {})
+        key = ("horizontalpodautoscaler", obj["metadata"]["name"])
+        found[key] = (obj["spec"]["minReplicas"], annotations.get(ORIGINAL_MIN_REPLICAS), None)
     return found
 
 
@@ -248,10 +259,16 @@ def originals_lost(initial: Mapping[Key, int], final: Mapping[Key, Observed]) ->
 
 
 def judge_down(
-    initial: Mapping[Key, int], final: Mapping[Key, Observed], code: int, report: Any
+    initial: Mapping[Key, int],
+    final: Mapping[Key, Observed],
+    code: int,
+    report: Any,
+    target: Mapping[Key, Observed] | None = None,
 ) -> Verdict:
-    """Judge a run of `down` (target 0) that exited `code` and printed `report` (or None)."""
-    before, target = untouched(initial), scaled_down(initial)
+    """Judge a run of `down` that exited `code` and printed `report` (or None); `target`: how a
+    complete run leaves each object (by default: every workload at 0)."""
+    before = untouched(initial)
+    target = scaled_down(initial) if target is None else target
     changed = frozenset(k for k in final if final[k] != before[k])
     problems: list[str] = []
     if report is not None:

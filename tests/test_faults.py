@@ -53,6 +53,7 @@ from tests.faultkit import (
     lease,
     nsscale_env,
     observe,
+    observe_floors,
     originals_lost,
     run,
     scaled_down,
@@ -306,6 +307,67 @@ def test_fault_matrix_slow_admission_is_not_a_timeout(
     matrix.add("slow", "every", "rollback", verdict)
     assert verdict.ok, verdict.explain(final, done.json())
     assert done.code == 0, str(done)
+
+
+# An HPA's floor moved with a scheduled down to N (SPEC Part 3): reconcile at night with
+# --downtime-replicas 1 over api (2) and web (4, its HPA 3-6). The writes, one per step: the HPA's
+# minReplicas to 1 first, then api, then web; the rollback undoes them in reverse order.
+SLEEPING: dict[Key, int] = {("deployment", "api"): 2, ("deployment", "web"): 4}
+FLOOR: Key = ("horizontalpodautoscaler", "web")
+ASLEEP: dict[Key, Observed] = {
+    ("deployment", "api"): (1, "2", "1"),
+    ("deployment", "web"): (1, "4", "1"),
+    FLOOR: (1, "3", None),  # maxReplicas never written
+}
+FLOOR_POSITIONS = {
+    "hpa": [(FLOOR, 1)],  # the floor's own PUT
+    "after-hpa": [(("deployment", "web"), 1)],  # the last workload's, after the floor moved
+    "hpa-undo": [(("deployment", "web"), 1), (FLOOR, 2)],  # ... and the floor's undo too
+}
+FLOOR_CASES = [
+    *((kind, position) for kind in ("500", "timeout", "drop") for position in ("hpa", "after-hpa")),
+    ("500", "hpa-undo"),
+]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(("kind", "position"), FLOOR_CASES)
+def test_fault_matrix_a_failure_while_an_hpa_floor_is_moved(
+    tmp_path: Path, kubectl_bin: Path, matrix: MatrixLog, kind: str, position: str
+) -> None:
+    with ApiServer() as server:
+        seed(server, NS, SLEEPING)
+        server.add_hpa(NS, "web", "Deployment", "web", min_replicas=3, max_replicas=6)
+        faults = [inject(server, kind, key, nth) for key, nth in FLOOR_POSITIONS[position]]
+        env = nsscale_env(server.write_kubeconfig(tmp_path / "kubeconfig"), kubectl_bin)
+        done = run(
+            env,
+            "reconcile",
+            NS,
+            *("--uptime", "never", "--grace-period", "0", "--downtime-replicas", "1"),
+            *MATRIX_ARGS,
+            *("--retries", "0", "--timeout", "3" if kind in UNKNOWN else "20"),
+        )
+        final = observe(server, NS) | observe_floors(server, NS)
+    initial = SLEEPING | {FLOOR: 3}
+    report = done.json()["namespaces"][0]["result"]
+    verdict = judge_down(initial, final, done.code, report, ASLEEP)
+    matrix.add(kind, position, "rollback", verdict)
+    assert verdict.ok, verdict.explain(final, report)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert [f.fired for f in faults] == [1] * len(faults)
+    failing = FLOOR_POSITIONS[position][0][0]
+    assert [(f["type"], f["name"], f["error_kind"]) for f in report["failed_resources"]] == [
+        (*failing, KINDS[kind])
+    ]
+    if position == "hpa-undo":  # left lowered, reported, its original kept on it
+        assert done.code == 3, str(done)
+        assert final[FLOOR] == (1, "3", None)
+        assert [(w["type"], w["name"]) for w in report["left_changed"]] == [FLOOR]
+    else:  # as it was: the floor back at 3, its record gone
+        assert done.code == 1, str(done)
+        assert final == untouched(initial)
+        assert report["rollback_performed"] is (position == "after-hpa")
 
 
 MATRIX_TESTS = {

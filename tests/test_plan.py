@@ -245,6 +245,12 @@ def test_every_kind_is_one_entry_saying_how_the_api_kubectl_and_rbac_name_it() -
             "rollouts.argoproj.io",
             "rollouts.argoproj.io",
         ),
+        Kind.HPA: (
+            "HorizontalPodAutoscaler",
+            "autoscaling/v2",
+            "horizontalpodautoscalers.autoscaling",
+            "horizontalpodautoscalers",
+        ),
     }
     assert (WORKLOAD_KINDS, EXCLUDABLE_KINDS) == (
         (Kind.DEPLOYMENT, Kind.STATEFULSET),

@@ -220,17 +220,4 @@ def test_a_second_decision_right_after_the_first_changes_nothing(
     assert second.changes == ()
 
 
-@pytest.mark.e2e
-def test_an_hpa_floor_above_the_downtime_replicas_is_a_warning(
-    apiserver: ApiServer, env: dict[str, str]
-) -> None:
-    apiserver.add_deployment(
-        "dev", "web", replicas=4, annotations={"nsscale/downtime-replicas": "1"}
-    )
-    apiserver.add_hpa("dev", "web", "Deployment", "web", min_replicas=2, max_replicas=6)
-    done = run(env, "reconcile", "dev", *NIGHT, "--grace-period", "0")
-    assert done.code == 0, str(done)
-    assert "deployment/web: HPA web (2-6) will raise it back above the downtime replicas 1" in (
-        done.stderr
-    )
-    assert observe(apiserver, "dev")[("deployment", "web")] == (1, "4", "1")
+# An HPA's floor above the downtime replicas is moved with the workload: tests/test_hpa_min.py.

@@ -125,6 +125,14 @@ def _seconds(low: float, high: float, examples: str) -> Callable[[str], float]:
     return parse
 
 
+def _interval(text: str) -> timedelta:
+    """--reconcile-every: a duration of at least a second."""
+    every = _duration("30s, 5m, 1h")(text)
+    if every < timedelta(seconds=1):
+        raise typer.BadParameter(f"{text!r} is under a second: reconcile at most once a second.")
+    return every
+
+
 def complete_namespaces(ctx: typer.Context, incomplete: str) -> list[str]:
     """The namespaces kubectl lists that start with `incomplete` (at most a second)."""
     from nsscale.commands.completers import namespaces
@@ -637,6 +645,19 @@ MAX_REVIEWS = Param[int](
     ),
     DEFAULT_MAX_REVIEWS,
 )
+RECONCILE_EVERY = Param[timedelta | None](
+    "reconcile_every",
+    typer.Option(
+        "--reconcile-every",
+        parser=_interval,
+        metavar="DURATION",
+        help="Also reconcile on this interval (5m, 1h, 300), with reconcile's options, while "
+        "holding the Lease nsscale-scheduler in the server's namespace: of several replicas, "
+        "one reconciles.",
+        show_default=False,
+    ),
+    None,
+)
 MAX_CONNECTIONS = Param[int](
     "max_connections",
     typer.Option(
@@ -674,6 +695,28 @@ CONNECTION = (TIMEOUT, CONTEXT, KUBECONFIG, KUBECTL)
 REPORTING = (OUTPUT, VERBOSE, LOG_FILE)
 ALERTING = (ON_FAILURE, EVENTS)
 AUDIT = (AUDIT_TABLE, AUDIT_FILE, AUDIT_REQUIRED)
+# serve --reconcile-every's rounds: reconcile's options that make sense in a loop
+SERVE_RECONCILE = (
+    NAMESPACE_FLAG,
+    NAMESPACE_SELECTOR,
+    UPTIME,
+    DOWNTIME,
+    TIMEZONE,
+    GRACE_PERIOD,
+    DEPLOYMENT_TIME_ANNOTATION,
+    ENFORCE,
+    DOWNTIME_REPLICAS,
+    SUSPEND_CRONJOBS,
+    SUSPEND_GITOPS,
+    ARGOCD_NAMESPACE,
+    SELECTOR,
+    EXCLUDE,
+    EVENTS,
+    BATCH_SIZE,
+    PARALLEL,
+    RETRIES,
+    REQUIRE_LOCK,
+)
 SERVE = (
     LISTEN,
     TOKEN_FILE,
@@ -683,4 +726,6 @@ SERVE = (
     MAX_REVIEWS,
     MAX_CONNECTIONS,
     SCALE_RESOURCE,
+    RECONCILE_EVERY,
+    *SERVE_RECONCILE,
 )

@@ -410,6 +410,8 @@ def _switch(change: Change) -> str:
     owner that stays suspended for other namespaces, "kept suspended"."""
     if change.from_replicas == change.to_replicas == 0:
         return "kept suspended"
+    if change.workload.kind.counted:  # an HPA's minReplicas: lowered, or put back
+        return change.workload.kind.info.switched[change.to_replicas >= change.from_replicas]
     return change.workload.kind.info.switched[change.to_replicas]
 
 
@@ -481,4 +483,4 @@ def _move(before: int, after: int, kind: Kind = Kind.DEPLOYMENT) -> str:
 
 
 def _count(replicas: int, kind: Kind) -> str:
-    return str(replicas) if kind.scales else kind.info.switch[replicas]
+    return str(replicas) if kind.counted else kind.info.switch[replicas]

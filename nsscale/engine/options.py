@@ -36,6 +36,8 @@ class RunOptions:
     cronjobs: bool = False  # CronJobs take part: suspended by down, resumed by up
     suspend_cronjobs: bool = False  # asked for (down): CronJobs that cannot be read fail the run
     keda: bool = False  # ScaledObjects of the workloads taken to 0 are paused (resumed by up)
+    # HPAs take part: a floor above a scheduled down's N lowered to N (put back by up, recover)
+    autoscalers: bool = False
     suspend_gitops: bool = False  # down, scale: suspend the GitOps owners of what changes
     argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE  # where Argo CD's Applications live
     events: bool = False  # a Kubernetes Event on each workload changed
@@ -54,12 +56,14 @@ class RunOptions:
         """These options with the kinds that take part in `operation` beside the workloads (the
         one rule of the command line, the Python call and reconcile): CronJobs in up and
         recover, which put back what was suspended, and in down when asked to suspend them;
-        KEDA's ScaledObjects in every operation but scale."""
+        KEDA's ScaledObjects in every operation but scale; HPAs in up and recover, and in a down
+        with reconcile's rules (downtime replicas)."""
         resuming = operation in (Operation.UP, Operation.RECOVER)
         return replace(
             self,
             cronjobs=resuming or self.suspend_cronjobs,
             keda=operation is not Operation.SCALE,
+            autoscalers=resuming or (operation is Operation.DOWN and bool(self.respect)),
         )
 
 

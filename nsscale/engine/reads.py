@@ -74,6 +74,8 @@ class Lookahead:
         kinds: Sequence[Kind] = MOVED_KINDS,
         scale_resources: Sequence[str] = (),
         scaledobjects: bool = False,
+        autoscalers_moved: bool = False,
+        autoscalers_put_back: bool = False,
         optional_cronjobs: bool = False,
         raw_reads: bool = False,
     ) -> None:
@@ -88,6 +90,8 @@ class Lookahead:
         `scale_resources`: custom resources (RESOURCE.GROUP) read and moved beside them, each
         a kind built from its CustomResourceDefinition, read first (NoScaleResource: exit 2).
         `scaledobjects`: also read KEDA's ScaledObjects (a call of their own).
+        `autoscalers_moved`: the run may write the HPAs' floors (asked about);
+        `autoscalers_put_back`: only to put back what nsscale lowered (up, recover).
         `optional_cronjobs`: CronJobs the caller may not read are a warning, not a failure.
         `raw_reads`: the workloads are read a kind per process, faster (see KubectlCluster)."""
         self.started = time.monotonic()  # the run's clock starts with its first read
@@ -123,7 +127,11 @@ class Lookahead:
         self._workloads = _start(lambda: self._read(self._scope))
         self._review: Future[Review] | None = None
         if writes:
-            asked = (*self.kinds, *([Kind.SCALEDOBJECT] if scaledobjects else []))
+            asked = (
+                *self.kinds,
+                *([Kind.SCALEDOBJECT] if scaledobjects else []),
+                *([Kind.HPA] if autoscalers_moved else []),
+            )
             questions = [(VERB, kind.resource) for kind in asked]
             self._review = _start(
                 lambda: review(
@@ -141,7 +149,9 @@ class Lookahead:
             self._scaledobjects = _start(lambda: read_scaledobjects(kubectl, self._scope))
         self._autoscalers: Future[dict[WorkloadKey, Autoscaler]] | None = None
         if autoscalers:
-            self._autoscalers = _start(lambda: read_autoscalers(kubectl, self._scope))
+            self._autoscalers = _start(
+                lambda: read_autoscalers(kubectl, self._scope, putting_back=autoscalers_put_back)
+            )
 
     @classmethod
     def for_run(
@@ -154,6 +164,7 @@ class Lookahead:
     ) -> Lookahead:
         """The reads a run of `options` begins with."""
         dry_run = options.dry_run or options.server_dry_run
+        resuming = options.cronjobs and not options.suspend_cronjobs  # up, recover
         return cls(
             kubectl,
             named,
@@ -163,12 +174,14 @@ class Lookahead:
             selector=options.selection.selector,
             namespace_selector=namespace_selector,
             audit_check=None if dry_run else auditor.check,
-            # scale to N > 0, or a scheduled down to N: an HPA overrides it
-            autoscalers=bool(options.replicas or options.respect),
+            # scale to N > 0: an HPA overrides it; a scheduled down to N, up, recover: moved
+            autoscalers=bool(options.replicas or options.autoscalers),
+            autoscalers_moved=options.autoscalers,
+            autoscalers_put_back=options.autoscalers and resuming,
             kinds=(*MOVED_KINDS, Kind.CRONJOB) if options.cronjobs else MOVED_KINDS,
             scale_resources=options.scale_resources,
             scaledobjects=options.keda,
-            optional_cronjobs=options.cronjobs and not options.suspend_cronjobs,
+            optional_cronjobs=resuming,
         )
 
     @classmethod

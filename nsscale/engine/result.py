@@ -114,7 +114,8 @@ class RunResult:
 
     @property
     def suspended(self) -> list[Scaled]:
-        """The CronJobs, ScaledObjects and GitOps owners suspended or resumed."""
+        """The CronJobs, ScaledObjects and GitOps owners suspended or resumed, and the HPAs
+        whose minReplicas was lowered or put back."""
         return [s for s in self.outcome.scaled if not s.change.workload.kind.scales]
 
     @property
@@ -167,9 +168,10 @@ class RunResult:
                 "type": s.change.workload.kind.value,
                 "namespace": s.change.workload.namespace,
                 "name": s.change.workload.name,
-                "change": "suspend" if s.change.to_replicas == 0 else "resume",
+                "change": _change(s.change),
                 "status": status,
                 **_holders(s.change),
+                **_floor(s.change),
             }
             for s in self.suspended
         ]
@@ -252,8 +254,9 @@ class RunResult:
 
 
 def _count(workload: Workload, replicas: int) -> int | None:
-    """A replica count in the report: none for a CronJob (suspended or not)."""
-    return replicas if workload.kind.scales else None
+    """A replica count in the report (an HPA's: its minReplicas): none for a CronJob (suspended
+    or not)."""
+    return replicas if workload.kind.counted else None
 
 
 # The worst first: what a person must look at, a signal, a failure, then success.
@@ -303,6 +306,19 @@ def failed_before_start(
     plan = Plan(namespace, operation, (), ())
     outcome = Outcome(errors=[message], interrupted=interrupted)
     return RunResult(plan, outcome, dry_run=dry_run, run_id=run_id or new_run_id())
+
+
+def _change(change: Change) -> str:
+    if change.workload.kind.info.floor is not None:  # an HPA's minReplicas
+        return "lower" if change.to_replicas < change.from_replicas else "restore"
+    return "suspend" if change.to_replicas == 0 else "resume"
+
+
+def _floor(change: Change) -> dict[str, int]:
+    """An HPA's: its minReplicas before and after (its maxReplicas is never changed)."""
+    if change.workload.kind.info.floor is None:
+        return {}
+    return {"from_min_replicas": change.from_replicas, "to_min_replicas": change.to_replicas}
 
 
 def _holders(change: Change) -> dict[str, list[str]]:

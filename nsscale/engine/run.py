@@ -34,7 +34,7 @@ from nsscale.engine.plan import (
 from nsscale.engine.reads import Lookahead, write_question
 from nsscale.engine.result import RunResult, failed_before_start
 from nsscale.engine.rivals.gitops import owned, owner_keys, read_owners, warn_of_gitops, with_owners
-from nsscale.engine.rivals.hpa import warn_of_autoscalers, warn_of_floors
+from nsscale.engine.rivals.hpa import autoscaled, warn_of_autoscalers, with_autoscalers
 from nsscale.engine.rivals.keda import with_scaledobjects
 from nsscale.engine.waiting import Progress, wait_ready
 from nsscale.engine.writer import Writer
@@ -159,9 +159,10 @@ def run_operation(
     plans: dict[str, Plan] = {}
     marked: list[str] = []
     scaledobjects = ahead.scaledobjects()
+    autoscalers = ahead.autoscalers() if options.autoscalers else {}
     for namespace, found in workloads.items():
         if operation is Operation.RECOVER:
-            everything = [*found, *scaledobjects[namespace]]
+            everything = [*found, *scaledobjects[namespace], *autoscaled(autoscalers, namespace)]
             plan, mark = _recovery_plan(kubectl, lock, namespace, everything, options)
         else:
             plan = make_plan(
@@ -174,6 +175,7 @@ def run_operation(
                 respect=options.respect.get(namespace),
             )
             plan = with_scaledobjects(plan, scaledobjects[namespace], options.selection)
+            plan = with_autoscalers(plan, autoscalers)
             mark = bool(plan.changes)
         plans[namespace] = plan
         marked += [namespace] if mark else []
@@ -189,8 +191,6 @@ def run_operation(
         warn_of_gitops(changing)
     if operation is Operation.SCALE and options.replicas:
         warn_of_autoscalers(changing, ahead.autoscalers(), options.replicas)
-    if operation is Operation.DOWN and options.respect:
-        warn_of_floors([c for p in plans.values() for c in p.changes], ahead.autoscalers())
     if options.authorize is not None:
         options.authorize(plans)
     one_unit = options.all_or_nothing or len(plans) == 1
@@ -261,8 +261,9 @@ def run_operation(
                 else failed_before_start(ns, operation, str(refused[ns]), dry_run, options.run_id)
                 for ns in plans
             ]
-            if lock.held:
-                results = _unmark(lock, workloads, results)
+            if lock.held:  # what a run leaves changed may be an HPA's floor too
+                every = {ns: [*ws, *autoscaled(autoscalers, ns)] for ns, ws in workloads.items()}
+                results = _unmark(lock, every, results)
     return results
 
 

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
@@ -62,6 +62,8 @@ class KubectlCluster:
     # (README, Performance). A process per kind: for reads where time counts more than
     # processes (reconcile's decision, every few minutes).
     raw_reads: bool = False
+    # the optional kinds (Argo Rollouts, custom resources) found not installed by its reads
+    absent: set[Kind] = field(default_factory=set)
 
     def list_workloads(
         self,
@@ -102,6 +104,7 @@ class KubectlCluster:
             except KubectlError as err:
                 if NOT_INSTALLED in err.stderr or err.kind is ErrorKind.NOT_FOUND:
                     log.debug("%s are not installed: none to move", kind.resource)
+                    self.absent.add(kind)
                     return []
                 if err.kind is not ErrorKind.FORBIDDEN:
                     raise
@@ -134,29 +137,35 @@ class KubectlCluster:
             where = f"namespaces/{namespace}/" if namespace else ""
             group = "api" if "/" not in kind.api_version else "apis"
             path = f"/{group}/{kind.api_version}/{where}{kind.plural}"
-            # pages of 500, as `kubectl get` asks: a server answers a large list in pieces
-            query = {"limit": str(RAW_PAGE), **({"labelSelector": selector} if selector else {})}
             found: list[Workload] = []
-            while True:
-                url = f"{path}?{urlencode(query)}"
-                document = self.kubectl.get_raw(url)
-                argv = self.kubectl.argv(["get", "--raw", url])
-                items = document.get("items")
-                if not isinstance(items, list):
-                    raise KubectlOutputError(argv, "no list of items", json.dumps(document)[:200])
-                # a list's items name neither their kind nor their version: the list does
-                list_kind = str(document.get("kind", "")).removesuffix("List")
-                for item in items:
-                    item.setdefault("kind", list_kind)
-                    item.setdefault("apiVersion", document.get("apiVersion"))
+            for argv, items in self._raw_pages(path, selector):
                 found += _workloads(argv, {"kind": "List", "items": items})
-                more = (document.get("metadata") or {}).get("continue")
-                if not more:
-                    return sorted(found, key=lambda w: (w.namespace, w.name))
-                query["continue"] = more
+            return sorted(found, key=lambda w: (w.namespace, w.name))
 
         with ThreadPoolExecutor(len(kinds), thread_name_prefix="nsscale-read") as pool:
             return [w for listed in pool.map(read, kinds) for w in listed]
+
+    def _raw_pages(self, path: str, selector: str | None) -> Iterator[tuple[list[str], list[Any]]]:
+        """A list's items read with `get --raw`, page after page: (the argv, the page's items),
+        each item given the list's kind and version (a list's items name neither)."""
+        # pages of 500, as `kubectl get` asks: a server answers a large list in pieces
+        query = {"limit": str(RAW_PAGE), **({"labelSelector": selector} if selector else {})}
+        while True:
+            url = f"{path}?{urlencode(query)}"
+            document = self.kubectl.get_raw(url)
+            argv = self.kubectl.argv(["get", "--raw", url])
+            items = document.get("items")
+            if not isinstance(items, list):
+                raise KubectlOutputError(argv, "no list of items", json.dumps(document)[:200])
+            list_kind = str(document.get("kind", "")).removesuffix("List")
+            for item in items:
+                item.setdefault("kind", list_kind)
+                item.setdefault("apiVersion", document.get("apiVersion"))
+            yield argv, items
+            more = (document.get("metadata") or {}).get("continue")
+            if not more:
+                return
+            query["continue"] = more
 
     def namespaces(
         self, names: Sequence[str] = (), selector: str | None = None
@@ -182,6 +191,18 @@ class KubectlCluster:
             argv = self.kubectl.argv(["get", "namespaces"])
             raise KubectlOutputError(argv, str(exc), json.dumps(document)[:200]) from exc
         return {ns.name: ns for ns in found}
+
+    def every_namespace(self) -> dict[str, Namespace]:
+        """Every Namespace by name, passed through as the server sends it (`get --raw`: no
+        discovery, no decoding and printing again): the fleet view's read, beside the
+        workloads'."""
+        found: dict[str, Namespace] = {}
+        for argv, items in self._raw_pages("/api/v1/namespaces", None):
+            try:
+                found.update((ns.name, ns) for ns in map(Namespace.from_manifest, items))
+            except ValueError as exc:
+                raise KubectlOutputError(argv, str(exc), json.dumps(items)[:200]) from exc
+        return found
 
     def replace(self, objects: Sequence[Mapping[str, Any]]) -> list[Workload]:
         # `replace -f -` is one PUT per object, not throttled by kubectl (see the README's design

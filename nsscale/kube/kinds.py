@@ -7,7 +7,8 @@ the reads, the writes, the wait, the rights asked for and the tables read the en
 
 A kind with a replica path is moved by that count of pods. One without is a switch nsscale turns
 off and on, as the count 0 or 1 (a CronJob suspended, a KEDA ScaledObject paused, a GitOps owner
-suspended): how each reads and writes its switch is its own code, in objects.py.
+suspended): how each reads and writes its switch is its own code, in objects.py. A kind with a
+floor (an HPA's minReplicas) is moved by that count, which is not one of pods.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Kind(str, metaclass=_Registry):
     HELMRELEASE: ClassVar[Kind]
     APPLICATION: ClassVar[Kind]
     ROLLOUT: ClassVar[Kind]
+    HPA: ClassVar[Kind]
 
     def __new__(cls, value: str) -> Kind:
         try:
@@ -91,6 +93,11 @@ class Kind(str, metaclass=_Registry):
         return self.info.replicas is not None
 
     @property
+    def counted(self) -> bool:
+        """Its state is a count a person reads as a number: of pods, or a floor on them."""
+        return self.scales or self.info.floor is not None
+
+    @property
     def gitops(self) -> bool:
         """A GitOps owner: it lives apart from the namespaces it applies."""
         return self.info.gitops
@@ -127,6 +134,9 @@ class KindInfo:
     gitops: bool = False  # a GitOps owner, in its own namespace (--suspend-gitops)
     switch: tuple[str, str] = ("", "")  # a switch: what off and on read as in a table
     switched: tuple[str, str] = ("", "")  # and what turning it off and on reads as
+    # a floor on another object's count (an HPA's spec.minReplicas): where it is; moved as a
+    # count, never a count of pods (switched: what lowering and putting it back read as)
+    floor: tuple[str, ...] | None = None
 
 
 Kind.DEPLOYMENT = _named("deployment")
@@ -137,6 +147,7 @@ Kind.KUSTOMIZATION = _named("kustomization")
 Kind.HELMRELEASE = _named("helmrelease")
 Kind.APPLICATION = _named("application")
 Kind.ROLLOUT = _named("rollout")
+Kind.HPA = _named("horizontalpodautoscaler")
 
 _SPEC_REPLICAS = ("spec", "replicas")
 _POD_COUNTS = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")
@@ -219,6 +230,15 @@ KINDS = {
         custom=True,
         excludable=True,
         optional=True,
+    ),
+    Kind.HPA: KindInfo(
+        "HorizontalPodAutoscaler",
+        "autoscaling/v2",
+        "horizontalpodautoscalers",
+        ("hpa",),
+        ready_count="currentReplicas",
+        switched=("lowered", "restored"),
+        floor=("spec", "minReplicas"),
     ),
 }
 

@@ -12,6 +12,9 @@ is 1 while it syncs and 0 while suspended (Flux: `spec.suspend: true`; Argo CD: 
 `spec.syncPolicy.automated`); what was there is recorded in `nsscale/original-suspend` (Flux:
 `true`, `false` or `none`) or `nsscale/original-automated` (Argo CD, as JSON), and the namespaces
 it is suspended for in `nsscale/suspended-for` (the State's `holders`).
+A HorizontalPodAutoscaler whose target a scheduled down lowers below its floor is moved by that
+floor, `spec.minReplicas`; the floor before nsscale's is recorded in
+`nsscale/original-min-replicas` (its `maxReplicas` is never written).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ EXCLUDE = "nsscale/exclude"  # "true": nsscale leaves the workload alone
 ORIGINAL_SUSPEND = "nsscale/original-suspend"  # a CronJob's spec.suspend before nsscale's
 PAUSED = "autoscaling.keda.sh/paused-replicas"  # KEDA leaves the target at this count
 ORIGINAL_PAUSED = "nsscale/original-paused-replicas"  # PAUSED before nsscale's, or "none"
+ORIGINAL_MIN_REPLICAS = "nsscale/original-min-replicas"  # an HPA's minReplicas before nsscale's
 ORIGINAL_AUTOMATED = "nsscale/original-automated"  # an Application's automated sync, as JSON
 PAUSE_UNTIL = "nsscale/pause-until"  # on a Namespace: leave it alone until then (RFC 3339)
 EXCLUDE_UNTIL = "nsscale/exclude-until"  # on a workload or Namespace: left alone until then
@@ -74,7 +78,7 @@ class Workload:
     owner: tuple[str, str] | None = None  # (kind, name) of its controller, if it has one
     namespace: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
-    target: tuple[Kind, str] | None = None  # a ScaledObject's: the workload KEDA scales
+    target: tuple[Kind, str] | None = None  # a ScaledObject's, an HPA's: the workload it scales
 
     @property
     def key(self) -> WorkloadKey:
@@ -96,6 +100,8 @@ class Workload:
             return State(self.replicas, original, self.annotations.get(SCALED_TO))
         if self.kind is Kind.SCALEDOBJECT:
             return State(self.replicas, self.annotations.get(ORIGINAL_PAUSED))
+        if self.kind is Kind.HPA:
+            return State(self.replicas, self.annotations.get(ORIGINAL_MIN_REPLICAS))
         if self.kind.gitops:
             recorded = ORIGINAL_AUTOMATED if self.kind is Kind.APPLICATION else ORIGINAL_SUSPEND
             return State(
@@ -121,6 +127,10 @@ class Workload:
                 spec_replicas = 0 if annotations.get(PAUSED) == "0" else 1
                 ref = spec["scaleTargetRef"]
                 target = (Kind.from_api(str(ref.get("kind") or "Deployment")), str(ref["name"]))
+            elif kind is Kind.HPA:  # its floor, minReplicas (the API's default is 1)
+                spec_replicas = _at(obj, kind.info.floor or (), 1)
+                ref = spec["scaleTargetRef"]
+                target = _target(str(ref["kind"]), str(ref["name"]))
             elif kind is Kind.APPLICATION:  # 1 while it syncs by itself, 0 without automated sync
                 spec_replicas = 0 if (spec.get("syncPolicy") or {}).get("automated") is None else 1
             elif kind.gitops:  # Flux: 1 while it reconciles, 0 suspended
@@ -164,6 +174,8 @@ class Workload:
         elif self.kind is Kind.SCALEDOBJECT:
             original_key = ORIGINAL_PAUSED
             _pause(annotations, state, self.annotations.get(ORIGINAL_PAUSED))
+        elif self.kind is Kind.HPA:
+            original_key = ORIGINAL_MIN_REPLICAS
         elif self.kind.gitops:
             original_key = ORIGINAL_AUTOMATED if self.kind is Kind.APPLICATION else ORIGINAL_SUSPEND
             _suspend_owner(self.kind, obj["spec"], state, self.state.original)
@@ -181,8 +193,8 @@ class Workload:
             meta.pop("annotations", None)
         if self.kind is Kind.CRONJOB:
             obj["spec"]["suspend"] = state.replicas == 0
-        elif self.kind.scales:
-            _put(obj, self.kind.info.replicas or (), state.replicas)
+        elif self.kind.counted:
+            _put(obj, self.kind.info.replicas or self.kind.info.floor or (), state.replicas)
         return obj
 
 
@@ -239,6 +251,14 @@ def _put(obj: dict[str, Any], path: Sequence[str], value: object) -> None:
         copied = node[key] = dict(node.get(key) or {})
         node = copied
     node[last] = value
+
+
+def _target(kind: str, name: str) -> tuple[Kind, str] | None:
+    """What an HPA scales, when it is a kind nsscale moves (else nothing of nsscale's)."""
+    try:
+        return Kind.from_api(kind), name
+    except ValueError:
+        return None
 
 
 def _controller(references: list[Mapping[str, Any]]) -> tuple[str, str] | None:

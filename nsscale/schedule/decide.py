@@ -125,22 +125,26 @@ def decide(
     at: datetime,
     selection: Selection,
     respect: Respect | None = None,
+    *,
+    loud: bool = True,
 ) -> Decision:
-    """`respect`: the namespace's rules for a down (grace period, hand changes, sleeping at N)."""
+    """`respect`: the namespace's rules for a down (grace period, hand changes, sleeping at N).
+    `loud`: an annotation that cannot be read is also said in the log (a view that only shows
+    it, polled every few seconds, says it in its answer alone)."""
     name = namespace.name
-    paused = pause_until(namespace)
+    paused = pause_until(namespace, loud=loud)
     if paused is not None and at < paused:
         return Decision(name, Action.PAUSED, f"paused until {paused.isoformat()}")
     excluded = excluded_until(namespace.annotations, at)
     if excluded is not None:
         why, unreadable = excluded
         if unreadable:
-            return invalid(name, f"its {why.removeprefix('excluded: ')}", "annotation")
+            return invalid(name, f"its {why.removeprefix('excluded: ')}", "annotation", loud)
         return Decision(name, Action.SKIPPED, why)
     key, value = annotation(namespace.annotations, EXCLUDE) or (EXCLUDE, "false")
     if value.lower() == "true":  # kube-downscaler's teams exclude whole namespaces this way
         return Decision(name, Action.SKIPPED, f"excluded (annotation {key})")
-    found = _schedule(namespace, policy)
+    found = ruling_schedule(namespace, policy, loud=loud)
     if isinstance(found, Decision):
         return found
     schedule, source, is_uptime = found
@@ -162,9 +166,9 @@ def decide(
     return Decision(name, action, why, described, source, desired.value)
 
 
-def pause_until(namespace: Namespace) -> datetime | None:
-    """Its `nsscale/pause-until`, when set and readable (an unreadable one is a warning and
-    ignored)."""
+def pause_until(namespace: Namespace, *, loud: bool = True) -> datetime | None:
+    """Its `nsscale/pause-until`, when set and readable (an unreadable one is ignored, and a
+    warning when `loud`)."""
     value = namespace.annotations.get(PAUSE_UNTIL)
     if value is None:
         return None
@@ -173,6 +177,8 @@ def pause_until(namespace: Namespace) -> datetime | None:
     except ValueError:
         until = None
     if until is None or until.tzinfo is None:
+        if not loud:
+            return None
         log.warning(
             "namespace %s: %s is %r, not an RFC 3339 time with an offset: ignored",
             namespace.name,
@@ -183,7 +189,9 @@ def pause_until(namespace: Namespace) -> datetime | None:
     return until
 
 
-def _schedule(namespace: Namespace, policy: Policy) -> tuple[Schedule, str, bool] | Decision:
+def ruling_schedule(
+    namespace: Namespace, policy: Policy, *, loud: bool = True
+) -> tuple[Schedule, str, bool] | Decision:
     """The schedule that rules the namespace: (it, where from, is it an uptime), or the
     decision to skip it. kube-downscaler's annotations count only without nsscale's."""
     name, annotations = namespace.name, namespace.annotations
@@ -193,13 +201,13 @@ def _schedule(namespace: Namespace, policy: Policy) -> tuple[Schedule, str, bool
         (UPTIME, DOWNTIME) if own else (KUBE_DOWNSCALER[UPTIME], KUBE_DOWNSCALER[DOWNTIME])
     )
     if uptime in annotations and downtime in annotations:
-        return invalid(name, f"both {uptime} and {downtime} are set: keep one", source)
+        return invalid(name, f"both {uptime} and {downtime} are set: keep one", source, loud)
     for key, is_uptime in ((uptime, True), (downtime, False)):
         if key in annotations:
             try:
                 return parse_schedule(annotations[key], policy.timezone), source, is_uptime
             except ScheduleError as err:
-                return invalid(name, f"its {key} cannot be read: {err}", source)
+                return invalid(name, f"its {key} cannot be read: {err}", source, loud)
     if policy.uptime is not None:
         return policy.uptime, "option", True
     if policy.downtime is not None:
@@ -207,7 +215,9 @@ def _schedule(namespace: Namespace, policy: Policy) -> tuple[Schedule, str, bool
     return Decision(name, Action.SKIPPED, "no schedule")
 
 
-def invalid(namespace: str, why: str, source: str) -> Decision:
-    """A namespace left as it is because of its annotations, said on stderr as an error."""
-    log.error("namespace %s left as it is: %s", namespace, why)
+def invalid(namespace: str, why: str, source: str, loud: bool = True) -> Decision:
+    """A namespace left as it is because of its annotations, said on stderr as an error
+    (`loud`)."""
+    if loud:
+        log.error("namespace %s left as it is: %s", namespace, why)
     return Decision(namespace, Action.ERROR, why, source=source)

@@ -24,6 +24,7 @@ from nsscale.engine.plan import Operation, unmatched_excludes
 from nsscale.engine.reads import Lookahead
 from nsscale.engine.respect import Respect
 from nsscale.engine.result import MultiResult, RunResult, new_run_id
+from nsscale.engine.status import namespace_state
 from nsscale.engine.waiting import Progress
 from nsscale.errors import ExitCode, InvalidRule, NsscaleError
 from nsscale.kube.retry import RetryPolicy
@@ -41,6 +42,7 @@ class Reconciled:
     results: dict[str, RunResult] = field(default_factory=dict)  # of the namespaces acted on
     refusals: list[NsscaleError] = field(default_factory=list)  # runs that could not start
     interrupted: str | None = None
+    states: dict[str, str] = field(default_factory=dict)  # each namespace's, as read (metrics)
 
     @property
     def runs(self) -> MultiResult:
@@ -117,7 +119,8 @@ def reconcile(
             decisions.append(invalid(ns, str(err), "annotation"))
             continue
         decisions.append(decide(namespace, found, policy, at, options.selection, respect[ns]))
-    done = Reconciled(at, decisions)
+    states = {ns: namespace_state(found) for ns, found in workloads.items()}
+    done = Reconciled(at, decisions, states=states)
     if options.events and not (options.dry_run or options.server_dry_run):
         warnings = [
             (ahead.namespace(d.namespace), "InvalidSchedule", d.reason) for d in done.errors

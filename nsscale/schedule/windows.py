@@ -60,14 +60,20 @@ class Window:
                 day = instant.date() + shift
                 if day.weekday() not in days:
                     continue
-                end_day = day + timedelta(days=1) if self.crosses_midnight else day
-                start = _instant(day, self.start, self.zone)
-                end = _instant(end_day, self.end, self.zone)
+                start, end = self.occurrence(day)
             except OverflowError:  # an occurrence before year 1 or after 9999: none
                 continue
             if start <= instant < end:
                 return True
         return False
+
+    def occurrence(self, day: date) -> tuple[datetime, datetime]:
+        """The UTC instants the window starts and ends when it starts on the local `day` (a
+        weekday of `days`): empty (start >= end) when the spring gap swallows it that day;
+        OverflowError past year 9999."""
+        end_day = day + timedelta(days=1) if self.crosses_midnight else day
+        start = wall_clock_instant(day, self.start, self.zone)
+        return start, wall_clock_instant(end_day, self.end, self.zone)
 
     def describe(self) -> str:
         """`Mon-Fri 08:00-18:00 Europe/Madrid`: the window as the grammar reads it."""
@@ -132,7 +138,7 @@ def _aware(at: datetime) -> datetime:
     return at
 
 
-def _instant(day: date, minute: int, zone: ZoneInfo) -> datetime:
+def wall_clock_instant(day: date, minute: int, zone: ZoneInfo) -> datetime:
     """Wall-clock `minute` of the local `day` in `zone`, as a UTC instant (fold=0: see above)."""
     if minute == DAY_MINUTES:
         day, minute = day + timedelta(days=1), 0

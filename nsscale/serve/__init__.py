@@ -31,7 +31,7 @@ EXTRA = "pip install 'nsscale[serve]'"
 
 def require_extra() -> None:
     """UsageError, in one line naming the extra, when Flask or waitress cannot be imported."""
-    missing = [name for name in ("flask", "waitress") if not _importable(name)]
+    missing = [name for name in ("flask", "waitress", "prometheus_client") if not _importable(name)]
     if missing:
         what = " and ".join(missing)
         verb = "is" if len(missing) == 1 else "are"

@@ -1,9 +1,15 @@
 """The Flask app of `nsscale serve`: the seed's endpoints and /healthz, every answer JSON.
 
     GET  /healthz                              200, no auth
+    GET  /readyz                               200 once the API server answers, else 503
+    GET  /metrics                              Prometheus' text format, no auth
+    GET  /api/scheduler                        the reconcile loop: last round, next
+    GET  /api/namespaces                       200: every namespace the caller may see (fleet.py)
     GET  /api/namespaces/<ns>                  200: what `nsscale status <ns> -o json` prints
+    GET  /api/namespaces/<ns>/history          200: its recorded runs, newest first (fleet.py)
     POST /api/namespaces/<ns>/deactivate       a `down` run (optional body {"dry_run": true})
-    POST /api/namespaces/<ns>/activate         an `up` run
+    POST /api/namespaces/<ns>/activate         an `up` run ({"hold": "4h"}: as `up --hold`)
+    GET  /, /namespaces/<ns>, /static/<file>   the web page (web.py: HTML, no data, no auth)
 
 Flask routes and parses; service.py decides. A refusal, an unknown path (404), a wrong method
 (405) and a bug (500, its traceback in the server's log at -vv only) are answered as JSON
@@ -14,34 +20,56 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
+from nsscale.durations import parse_duration
 from nsscale.engine.plan import Operation
 from nsscale.engine.result import new_run_id
+from nsscale.schedule.decide import Policy
 from nsscale.serve.accesslog import CALLER_KEY, RUN_ID_KEY
 from nsscale.serve.answers import HEALTHY, Answer, BadRequest, Refusal, Unavailable
 from nsscale.serve.auth import Caller
+from nsscale.serve.fleet import Fleet
+from nsscale.serve.metrics import CONTENT_TYPE as METRICS_TYPE
+from nsscale.serve.scheduler import Scheduler
 from nsscale.serve.service import Service
+from nsscale.serve.web import install as install_page
 
 log = logging.getLogger("nsscale")
 
 MAX_BODY = 64 * 1024
-BODY_KEYS = ("dry_run",)
+BODY_KEYS = ("dry_run", "hold")
+MAX_HOLD = timedelta(days=30)
 ENDPOINTS = (
-    "GET /healthz, GET /api/namespaces/<namespace>, "
+    "GET /healthz, GET /api/namespaces, GET /api/namespaces/<namespace>, "
+    "GET /api/namespaces/<namespace>/history, "
     "POST /api/namespaces/<namespace>/activate or /deactivate"
 )
 ACTIONS = {"deactivate": Operation.DOWN, "activate": Operation.UP}
 
 
-def make_app(service: Service) -> Flask:
-    app = Flask(__name__)
+def make_app(service: Service, scheduler: Scheduler | None = None) -> Flask:
+    loop = scheduler or Scheduler(service.kubectl, None, Policy(), service.auditor)
+    app = Flask(__name__, static_folder=None)  # the page's files: web.py, with its headers
     app.url_map.merge_slashes = False  # no redirect for `//`: a path is what it says
+    fleet = Fleet(service, loop.loop)
     routes = (
         ("/healthz", "healthz", _healthz, "GET"),
+        ("/readyz", "readyz", lambda: _readyz(loop), "GET"),
+        ("/metrics", "metrics", lambda: _metrics(loop), "GET"),
+        ("/api/scheduler", "scheduler", lambda: _scheduler(service, loop), "GET"),
+        ("/api/namespaces", "fleet", lambda: _read(service, fleet.namespaces), "GET"),
+        (
+            "/api/namespaces/<namespace>/history",
+            "history",
+            lambda namespace: _read(service, lambda c: fleet.history(c, namespace)),
+            "GET",
+        ),
         (
             "/api/namespaces/<namespace>",
             "status",
@@ -65,6 +93,7 @@ def make_app(service: Service) -> Flask:
         if service.stopping.is_set():
             raise Unavailable("the server is shutting down: try another replica, or again later")
 
+    install_page(app)
     app.register_error_handler(Refusal, lambda refusal: _respond(refusal.answer()))
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _internal_error)
@@ -76,17 +105,42 @@ def _healthz() -> Response:
     return _respond(Answer(200, HEALTHY))
 
 
+def _readyz(loop: Scheduler) -> Response:
+    """Ready once the API server has answered (lately): else 503, and no traffic is sent."""
+    if loop.readiness.ready():
+        return _respond(Answer(200, {"success": True, "message": "ready"}))
+    raise Unavailable("the server cannot reach the API server: not ready")
+
+
+def _metrics(loop: Scheduler) -> Response:
+    return Response(loop.metrics.exposition(), mimetype=None, content_type=METRICS_TYPE)
+
+
+def _scheduler(service: Service, loop: Scheduler) -> Response:
+    _caller(service)
+    _no_query()
+    return _respond(Answer(200, loop.document()))
+
+
 def _status(service: Service, namespace: str) -> Response:
     caller = _caller(service)
     _no_query()
     return _respond(service.status(caller, namespace))
 
 
+def _read(service: Service, answer: Callable[[Caller], Answer]) -> Response:
+    caller = _caller(service)
+    _no_query()
+    return _respond(answer(caller))
+
+
 def _act(service: Service, namespace: str, action: str) -> Response:
     caller = _caller(service)
     _no_query()
-    dry_run = _dry_run(_options())
-    return _respond(service.act(caller, namespace, ACTIONS[action], dry_run, new_run_id()))
+    body = _options()
+    dry_run, hold = _dry_run(body), _hold(body, action)
+    operation = ACTIONS[action]
+    return _respond(service.act(caller, namespace, operation, dry_run, new_run_id(), hold))
 
 
 def _caller(service: Service) -> Caller:
@@ -136,11 +190,30 @@ def _dry_run(body: dict[str, Any]) -> bool:
     unknown = [key for key in body if key not in BODY_KEYS]
     if unknown:
         shown = ", ".join(json.dumps(key[:40]) for key in unknown[:3])
-        raise BadRequest(f"unknown key(s) in the body: {shown}; the one option is dry_run")
+        raise BadRequest(f"unknown key(s) in the body: {shown}; the options are dry_run, hold")
     dry_run = body.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise BadRequest("dry_run must be true or false")
     return dry_run
+
+
+def _hold(body: dict[str, Any], action: str) -> timedelta | None:
+    """`{"hold": "4h"}`, activate's alone: as `up --hold`, reconcile then leaves the namespace
+    up this long (at most MAX_HOLD)."""
+    if "hold" not in body:
+        return None
+    if action != "activate":
+        raise BadRequest(f'hold is for activate only: {action} takes {{"dry_run": true}} alone')
+    text = body["hold"]
+    if not isinstance(text, str):
+        raise BadRequest('hold must be a duration as text, such as {"hold": "4h"}')
+    try:
+        hold = parse_duration(text[:40], "smh", "a duration", "90m, 4h")
+    except ValueError as exc:
+        raise BadRequest(f"invalid hold: {exc}") from None
+    if hold > MAX_HOLD:
+        raise BadRequest(f"invalid hold: {text[:40]!r} is over {MAX_HOLD.days} days")
+    return hold
 
 
 def _respond(answer: Answer) -> Response:

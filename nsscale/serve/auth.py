@@ -39,6 +39,7 @@ class Access:
     group: str  # "" for the core group
     resource: str  # the plural
     namespace: str
+    name: str = ""  # one object's (a Namespace seen: `get namespaces` named), "" for any
 
     @classmethod
     def of(cls, verb: str, kind: Kind, namespace: str) -> Access:
@@ -72,6 +73,11 @@ class Authority(Protocol):
 
     def authorize(self, caller: Caller, accesses: Sequence[Access]) -> None:
         """Forbidden, naming the first access denied, unless the caller may make every one;
+        Unavailable when it cannot be told."""
+        ...
+
+    def visible(self, caller: Caller, namespaces: Sequence[str]) -> list[str]:
+        """Those of `namespaces` the caller may see (GET /api/namespaces), in their order;
         Unavailable when it cannot be told."""
         ...
 
@@ -111,3 +117,8 @@ class TokenFileAuthority:
         owner's own included) must be one of them."""
         for access in accesses:
             self.admit(caller, access.namespace)
+
+    def visible(self, caller: Caller, namespaces: Sequence[str]) -> list[str]:
+        """The namespaces the token's globs match."""
+        entry = caller.entry
+        return [ns for ns in namespaces if entry is not None and entry.may(ns)]

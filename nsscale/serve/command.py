@@ -40,6 +40,7 @@ from nsscale.serve.protocol import (
     REQUEST_WITHIN_S,
     JsonErrorChannel,
 )
+from nsscale.serve.scheduler import Scheduler
 from nsscale.serve.service import Service
 from nsscale.serve.tokens import TokenFile
 
@@ -67,10 +68,18 @@ def serve(options: ServeOptions) -> int:
         authority = make_authority(options, kubectl)
         if options.scale_resources:  # a CRD that is not there, or cannot scale: exit 2 now
             scale_resource_kinds(kubectl, options.scale_resources)
+        auditor = Auditor(options.audit)
+        scheduler = Scheduler(kubectl, options.reconcile, options.policy, auditor)
         service = Service(
-            kubectl, authority, Auditor(options.audit), options.max_runs, options.scale_resources
+            kubectl,
+            authority,
+            auditor,
+            options.max_runs,
+            options.scale_resources,
+            on_run=scheduler.metrics.observe_run,
+            policy=options.policy,
         )
-        access = AccessLog(make_app(service))
+        access = AccessLog(make_app(service, scheduler))
         socket_map: SocketMap = {}
         _allow_files(options.max_connections + SPARE_FILES)
         threads = options.max_runs + options.max_reviews + SPARE_THREADS
@@ -86,6 +95,7 @@ def serve(options: ServeOptions) -> int:
                 "serving plain HTTP beyond loopback: bearer tokens cross the network in clear; "
                 "put TLS in front (an Ingress, a service mesh)"
             )
+        scheduler.start()
         while not signals.received:
             wasyncore.loop(LOOP_TIMEOUT_S, True, socket_map, 1)
         server_log.info(
@@ -93,7 +103,9 @@ def serve(options: ServeOptions) -> int:
             signals.received[0],
             access.in_flight,
         )
+        scheduler.stop(signals.received[0])  # its round in flight rolls back meanwhile
         _drain(server, socket_map, service, access, signals)
+        scheduler.join()  # then the leader Lease is released
     server_log.info("nsscale serve: stopped")
     return 0
 

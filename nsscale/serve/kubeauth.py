@@ -8,6 +8,10 @@ kube-rbac-proxy asks it, so that the cluster's RBAC decides who may sleep which 
   request needs: a run's `update` of each (group, resource) its plan writes, in the namespace
   each object lives in; a status's `get` and `list` of each kind it shows. The caller must be
   allowed all, as if they ran nsscale themselves.
+- visible: the namespaces a caller may see (GET /api/namespaces): every one when they may
+  `list namespaces`, else each they may `get` (a review per namespace, all in one kubectl
+  and cached like every right: a caller with a RoleBinding in a few namespaces of a large
+  fleet costs one kubectl per CACHE_TTL_S).
 
 Each review is a `kubectl create -f - -o json`, the token on stdin (never in argv, which other
 users of the host can read); the SubjectAccessReviews of one request are one List, one kubectl.
@@ -46,6 +50,7 @@ _REVIEWS = (
 )
 
 _NOBODY = Caller("")  # what a token the cluster does not know is cached as
+LIST_NAMESPACES = Access("list", "", "namespaces", "")  # sees every namespace
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -130,6 +135,20 @@ class KubernetesAuthority:
         """Anybody the cluster knows: what they may do is asked of it per access."""
 
     def authorize(self, caller: Caller, accesses: Sequence[Access]) -> None:
+        for why_not in self._denials(caller, accesses).values():
+            if why_not:
+                raise Forbidden(why_not)
+
+    def visible(self, caller: Caller, namespaces: Sequence[str]) -> list[str]:
+        if not self._denials(caller, [LIST_NAMESPACES])[LIST_NAMESPACES]:
+            return list(namespaces)
+        gets = {ns: Access("get", "", "namespaces", ns, ns) for ns in namespaces}
+        denials = self._denials(caller, list(gets.values())) if gets else {}
+        return [ns for ns, access in gets.items() if not denials[access]]
+
+    def _denials(self, caller: Caller, accesses: Sequence[Access]) -> dict[Access, str]:
+        """Why the caller may not make each access ("" when they may), in the order given:
+        from the cache, else asked of the cluster in one kubectl."""
         extra = tuple(sorted(caller.extra.items()))
         who = (caller.name, caller.uid, caller.groups, extra)
         wanted = list(dict.fromkeys(accesses))  # each asked once, in the order given
@@ -139,9 +158,7 @@ class KubernetesAuthority:
             for access, reviewed in self._access_reviews(caller, unknown).items():
                 self._rights.put((*who, access), reviewed)
                 answers[access] = reviewed
-        for access in wanted:
-            if why_not := answers[access]:
-                raise Forbidden(why_not)
+        return {access: answers[access] or "" for access in wanted}
 
     def _token_review(self, token: str) -> Caller | None:
         spec: dict[str, Any] = {"token": token}
@@ -182,6 +199,7 @@ class KubernetesAuthority:
                 str(attributes.get("group", "")),
                 str(attributes.get("resource", "")),
                 str(attributes.get("namespace", "")),
+                str(attributes.get("name", "")),
             )
             status = answer.get("status") or {}
             if status.get("allowed") is True:
@@ -227,6 +245,7 @@ def _access_review(caller: Caller, access: Access) -> dict[str, Any]:
             "verb": access.verb,
             "group": access.group,
             "resource": access.resource,
+            **({"name": access.name} if access.name else {}),
         },
     }
     if caller.uid:

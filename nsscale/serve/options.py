@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from nsscale.defaults import (
@@ -12,9 +13,22 @@ from nsscale.defaults import (
     DEFAULT_MAX_REVIEWS,
     DEFAULT_MAX_RUNS,
 )
-from nsscale.engine.options import AuditOptions
+from nsscale.engine.options import AuditOptions, RunOptions
 from nsscale.errors import UsageError
 from nsscale.kubectl import KubectlConfig
+from nsscale.schedule.decide import Policy
+from nsscale.schedule.rules import Rules
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """--reconcile-every: how often, and what each round reconciles how (reconcile's options)."""
+
+    every: timedelta
+    named: tuple[str, ...] = ()
+    namespace_selector: str | None = None
+    run: RunOptions = field(default_factory=RunOptions)
+    rules: Rules = field(default_factory=Rules)
 
 
 @dataclass(frozen=True)
@@ -29,6 +43,8 @@ class ServeOptions:
     scale_resources: tuple[str, ...] = ()  # --scale-resource: custom resources moved too
     kubectl: KubectlConfig = field(default_factory=KubectlConfig)
     audit: AuditOptions = field(default_factory=AuditOptions)
+    policy: Policy = field(default_factory=Policy)  # --uptime/--downtime/--timezone
+    reconcile: LoopOptions | None = None  # --reconcile-every: the loop, when asked for
 
     def check_auth_mode(self) -> None:
         """Exactly one way to tell who may do what: never a server anybody may use."""

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
 from itertools import chain
 from typing import Any
 
@@ -26,6 +27,7 @@ from nsscale.api import namespace_status, run_namespace
 from nsscale.audit.auditor import Auditor
 from nsscale.engine.lock import Mark, RunLock
 from nsscale.engine.plan import Operation, Plan, check_namespace
+from nsscale.engine.result import RunResult
 from nsscale.engine.rivals.hpa import RESOURCE as AUTOSCALERS
 from nsscale.engine.run import Executed
 from nsscale.errors import (
@@ -40,6 +42,7 @@ from nsscale.kube.kinds import Kind
 from nsscale.kube.objects import SYSTEM, WORKLOAD_KINDS
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl
+from nsscale.schedule.decide import Policy
 from nsscale.serve.answers import (
     Answer,
     BadRequest,
@@ -73,8 +76,12 @@ class Service:
         auditor: Auditor,
         max_runs: int,
         scale_resources: tuple[str, ...] = (),
+        on_run: Callable[[RunResult], None] = lambda result: None,
+        policy: Policy | None = None,
     ) -> None:
         self.kubectl = kubectl
+        self.on_run = on_run  # each run made, as it ended (the metrics)
+        self.policy = policy or Policy()  # reconcile's schedule: GET /api/namespaces decides by it
         self.scale_resources = scale_resources  # --scale-resource: moved and shown too
         self.authority = authority
         self.auditor = auditor
@@ -87,12 +94,19 @@ class Service:
         return self.authority.authenticate(bearer_token(authorization))
 
     def act(
-        self, caller: Caller, namespace: str, operation: Operation, dry_run: bool, run_id: str
+        self,
+        caller: Caller,
+        namespace: str,
+        operation: Operation,
+        dry_run: bool,
+        run_id: str,
+        hold: timedelta | None = None,
     ) -> Answer:
         """One run of `operation` on the namespace for the caller, audited as theirs: 200 when
         it reached its target (or a dry run completed), 500 when it failed (rolled back or
-        not); a refusal for everything that stops it first."""
-        self._check(caller, namespace)
+        not); a refusal for everything that stops it first. `hold`: as `up --hold`, after a
+        successful run reconcile leaves the namespace alone this long."""
+        self.check(caller, namespace)
         if not self._slots.acquire(blocking=False):
             raise Unavailable(
                 f"{self.max_runs} runs are in progress already (--max-runs): try again later"
@@ -115,17 +129,20 @@ class Service:
                 authorize=authorize,
                 holder=f"{caller.name}{SERVED}",
                 scale_resources=self.scale_resources,
+                hold_s=hold.total_seconds() if hold is not None else None,
             )
         except UsageError as err:
             failed = f"Failed to {WORDS[operation][0]} namespace {namespace}"
             raise _refusal(err, failed, run_id) from None
         finally:
             self._slots.release()
+        for result in executed.results:
+            self.on_run(result)
         return self.run_answer(executed, namespace, operation)
 
     def status(self, caller: Caller, namespace: str) -> Answer:
         """200 with what `nsscale status NAMESPACE -o json` prints; 500 when it cannot be read."""
-        self._check(caller, namespace)
+        self.check(caller, namespace)
         self.authority.authorize(caller, status_reads(namespace))
         failed = f"Failed to read namespace {namespace}"
         try:
@@ -140,7 +157,7 @@ class Service:
         self.authority.authorize(caller, shown_reads(namespace, document))
         return Answer(200, document)
 
-    def _check(self, caller: Caller, namespace: str) -> None:
+    def check(self, caller: Caller, namespace: str) -> None:
         """What is refused before kubectl is started for the request: a bad name, a namespace
         of the cluster's own, a caller not admitted to it."""
         try:
