@@ -17,6 +17,7 @@ from nsscale import __version__
 from nsscale.commands.boundary import Known, command, run_app
 from nsscale.commands.options import (
     ALERTING,
+    ALL_CLUSTERS,
     ARGOCD_NAMESPACE,
     AT,
     AUDIT,
@@ -233,6 +234,7 @@ _wire(
         NAMESPACE_FLAG,
         SINCE,
         LIMIT,
+        ALL_CLUSTERS,
         AUDIT_TABLE,
         AUDIT_FILE,
         CONTEXT,
@@ -242,7 +244,9 @@ _wire(
     ],
     "history:history",
     "List the recorded runs in a namespace, newest first (from DynamoDB when a table is set,\n"
-    "else from the audit file). The cluster is $EKS_CLUSTER_NAME, else the kubectl context.",
+    "else from the audit file). The cluster is $EKS_CLUSTER_NAME, else the kubectl context;\n"
+    "of the runs recorded under that name, those of the cluster the context points at (the\n"
+    "uid of its kube-system Namespace), and those recorded without an id.",
     scope_document,
 )
 _wire(

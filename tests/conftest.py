@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from typer.testing import CliRunner
 
+import nsscale.kube.cluster
+
 if TYPE_CHECKING:  # imported by the fixtures: the plugin below must be imported by pytest first
     from tests.apiserver.server import ApiServer
     from tests.faultkit import MatrixLog
@@ -111,6 +113,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _private_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Every test audits into its own folder, never the user's ~/.local/state."""
+    """Every test audits into its own folder, never the user's ~/.local/state, and reads its
+    own cluster's id (a process remembers it)."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.delenv("NSSCALE_AUDIT_TABLE", raising=False)
+    monkeypatch.setattr(nsscale.kube.cluster, "_cluster_ids", {})

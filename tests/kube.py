@@ -85,6 +85,22 @@ def register_namespace(fp: Any, binary: str = KUBECTL) -> None:
     fp.register(argv, stdout=namespace_object())
 
 
+CLUSTER_ID = "3c0a7e52-8f1b-4d6e-9a2c-5b7d1e0f4a98"  # the uid of kube-system, the cluster's id
+
+
+def register_cluster_id(fp: Any, binary: str = KUBECTL) -> None:
+    """The read of the cluster's id (the kube-system Namespace's uid) beside an audited run's
+    first reads."""
+    argv = [binary, "get", "--raw", "/api/v1/namespaces/kube-system", fp.any()]
+    meta = {"name": "kube-system", "uid": CLUSTER_ID}
+    fp.register(argv, stdout=json.dumps({"kind": "Namespace", "metadata": meta}))
+
+
+def register_last_run(fp: Any, binary: str = KUBECTL) -> None:
+    """The annotation `nsscale/last-run` a run that changed the namespace ends with."""
+    fp.register([binary, "annotate", "-f", "-", fp.any()])
+
+
 def register_autoscalers(fp: Any, binary: str = KUBECTL) -> None:
     """The read of the HorizontalPodAutoscalers `status` starts with: none."""
     argv = [binary, "get", "horizontalpodautoscalers.autoscaling", "-n", NS, "-o", "json"]
@@ -116,6 +132,7 @@ class Script:
         self.namespace(namespace_exists)
         register_no_keda(fp)
         register_no_rollouts(fp)
+        register_cluster_id(fp)
 
     def get(
         self,
@@ -190,7 +207,8 @@ class Script:
 
     def mark(self) -> None:
         """The in-cluster mark: create the Lease, delete it (guarded by its resourceVersion)
-        at the end."""
+        at the end; then the Namespace's `nsscale/last-run` when the run changed it."""
+        register_last_run(self.fp)
         argv = [KUBECTL, "create", "-f", "-", "-o", "json", self.fp.any()]
         self.fp.register(argv, stdin_callable=_stored_lease("900"))
         url = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/nsscale"

@@ -225,11 +225,11 @@ def test_the_whole_label_selector_grammar(apiserver: ApiServer, kubectl: Kubectl
     cases = {
         "env=prod": ["prod"],
         "env==prod": ["prod"],
-        "env!=prod": ["default", "dev", "staging"],  # also those without the label
+        "env!=prod": ["default", "dev", "kube-system", "staging"],  # also those without the label
         "env in (prod, staging)": ["prod", "staging"],
-        "env notin (prod,dev)": ["default", "staging"],  # also those without the label
+        "env notin (prod,dev)": ["default", "kube-system", "staging"],  # and those without it
         "team": ["prod"],
-        "!team": ["default", "dev", "staging"],
+        "!team": ["default", "dev", "kube-system", "staging"],
         "env,!team": ["dev", "staging"],  # a comma is AND
         "env in (prod,dev),tier": ["prod"],
         "tier>2": ["prod"],  # an integer comparison: "x" is not a number

@@ -371,7 +371,9 @@ def test_leases_across_namespaces_by_field_selector(cluster: ApiServer, kubectl:
         "field label not supported: metadata.namespace",
     )
     proc = kubectl("get", "namespaces", "--field-selector", "status.phase=Active", "-o", "name")
-    assert ok(proc).stdout.split() == [f"namespace/{ns}" for ns in sorted((*NAMESPACES, "default"))]
+    assert ok(proc).stdout.split() == [
+        f"namespace/{ns}" for ns in sorted((*NAMESPACES, "default", "kube-system"))
+    ]
     proc = kubectl("get", "namespaces", "--field-selector", "metadata.name=shop", "-o", "name")
     assert ok(proc).stdout.split() == ["namespace/shop"]
     assert {r.status for r in cluster.requests if r.verb == "list"} == {200, 400}
@@ -387,7 +389,7 @@ def test_namespaces_with_labels_and_annotations(apiserver: ApiServer, kubectl: K
     assert (out["kind"], out["apiVersion"]) == ("List", "v1")
     items = {i["metadata"]["name"]: i for i in out["items"]}
     # cluster-scoped: the key is the name alone, so "shop" sorts before "shop-dev"
-    assert list(items) == ["blog", "default", "shop", "shop-dev"]
+    assert list(items) == ["blog", "default", "kube-system", "shop", "shop-dev"]
     for name, ns in items.items():
         assert (ns["kind"], ns["apiVersion"]) == ("Namespace", "v1")
         assert ns["status"] == {"phase": "Active"}

@@ -37,7 +37,6 @@ from nsscale.audit.trail import (
     DynamoSink,
     FileSink,
     Record,
-    RunOutcome,
     RunStart,
     Sink,
     Who,
@@ -45,17 +44,17 @@ from nsscale.audit.trail import (
     iso_ms,
     parse_age,
     record,
-    run_outcome,
     since,
     who,
 )
 from nsscale.cli import app
 from nsscale.engine.options import AuditOptions
+from nsscale.engine.outcome import RunOutcome, run_outcome
 from nsscale.engine.plan import Change, Operation, Plan, Skip, make_plan
 from nsscale.engine.result import RunResult
 from nsscale.engine.writer import Writer
 from nsscale.errors import AuditError
-from nsscale.kube.cluster import KubectlCluster
+from nsscale.kube.cluster import ClusterIdentity, KubectlCluster
 from nsscale.kube.objects import State, Workload
 from nsscale.kube.review import Review
 from nsscale.kubectl import Kubectl, KubectlConfig
@@ -64,7 +63,16 @@ from tests.apiserver.fixtures import kubectl_env
 from tests.apiserver.server import ApiServer
 from tests.dynamodb import Dynamo, aws_env, closed_port_url, dynamodb, moto_endpoint
 from tests.faultkit import Running, lease, settle, wait_until
-from tests.kube import KUBECTL, NS, Script, moved, workload
+from tests.kube import (
+    CLUSTER_ID,
+    KUBECTL,
+    NS,
+    Script,
+    moved,
+    register_cluster_id,
+    workload,
+)
+from tests.test_serve import ADMIN, Served, token_file
 
 __all__ = ["aws_env", "dynamodb", "moto_endpoint"]  # fixtures, used by name
 
@@ -72,6 +80,7 @@ RUN_ID = "0d6f2b1e-6a3c-4f7e-9c55-3f1f4b2a9e10"
 T = datetime(2025, 11, 28, 5, 21, 3, 123456, tzinfo=UTC)
 WHO = Who("alice", "bastion-1", "arn:aws:iam::111122223333:user/alice", ("system:authenticated",))
 CLUSTER = "prod-eu"
+HERE = ClusterIdentity(CLUSTER, CLUSTER_ID)  # its name, and the uid of its kube-system
 
 KA, KB = workload("a", 3, 10), workload("b", 2, 11, kind="StatefulSet")
 KIDLE = workload("idle", 0, 12)
@@ -119,9 +128,11 @@ def event(
     host: str = "bastion-1",
     cluster: str = CLUSTER,
     run_id: str | None = None,
+    cluster_id: str | None = CLUSTER_ID,
 ) -> AuditEvent:
     result = replace(result, run_id=run_id) if run_id else result
-    return AuditEvent.from_result(result, replace(WHO, host=host), cluster, moment)
+    where = ClusterIdentity(cluster, cluster_id)
+    return AuditEvent.from_result(result, replace(WHO, host=host), where, moment)
 
 
 def plain(value: Any) -> Any:
@@ -164,6 +175,7 @@ def test_the_run_item_carries_every_attribute(fp: Any) -> None:
         "time": "2025-11-28T05:21:03.123Z",
         "timestamp": 1764307263,
         "cluster": "prod-eu",
+        "cluster_id": CLUSTER_ID,
         "namespace": "shop",
         "operation": "down",
         "outcome": "rolled_back",
@@ -228,6 +240,7 @@ def test_a_rollback_also_makes_the_seed_item_and_only_a_rollback(fp: Any) -> Non
         "event_type": "rollback_performed",
         "namespace": "shop",
         "cluster_name": "prod-eu",
+        "cluster_id": CLUSTER_ID,
         "original_operation": "scale_down",
         "resources_rolled_back": 1,
         "rollback_success_count": 1,
@@ -364,7 +377,7 @@ def test_check_of_a_writable_file_appends_nothing(tmp_path: Path) -> None:
     assert fresh.path.read_bytes() == b""
     assert stat.S_IMODE(fresh.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(fresh.path.parent.stat().st_mode) == 0o700
-    assert fresh.history(CLUSTER, NS, None, 10) == []
+    assert fresh.history(HERE, NS, None, 10) == []
 
 
 class Broken:
@@ -379,7 +392,7 @@ class Broken:
         raise RuntimeError("boom")
 
     def history(
-        self, cluster: str, namespace: str, after: datetime | None, limit: int
+        self, cluster: ClusterIdentity, namespace: str, after: datetime | None, limit: int
     ) -> list[dict[str, Any]]:
         raise RuntimeError("boom")
 
@@ -424,13 +437,13 @@ def test_file_history_is_newest_first_filtered_and_limited(
         f.write('{"pk": "prod-eu#shop", "sk": "9999-torn\n')  # a line torn by a crash
 
     def ids(*args: Any) -> list[str]:
-        return [r["run_id"] for r in sink.history(CLUSTER, NS, *args)]
+        return [r["run_id"] for r in sink.history(HERE, NS, *args)]
 
     assert ids(None, 10) == ["new", "mid", "old"]
     assert ids(datetime.now(UTC) - timedelta(days=90), 10) == ["new", "mid"]
     assert ids(None, 1) == ["new"]
     assert "line 6 is not JSON; skipped" in caplog.text
-    assert FileSink(tmp_path / "none.jsonl").history(CLUSTER, NS, None, 10) == []
+    assert FileSink(tmp_path / "none.jsonl").history(HERE, NS, None, 10) == []
 
 
 # ---------------------------------------------------------------------------------- DynamoDB
@@ -478,6 +491,7 @@ def test_the_sink_writes_the_run_item_and_the_seed_item(fp: Any, dynamodb: Dynam
         "pk": "S",
         "sk": "S",
         "run_id": "S",
+        "cluster_id": "S",
     }
     assert raw_run["steps"]["L"][0]["M"]["from_replicas"] == {"N": "3"}  # a list of maps
     assert raw_run["rollback_performed"] == {"BOOL": True}
@@ -521,12 +535,12 @@ def test_dynamodb_history_is_newest_first_without_the_seed_items(dynamodb: Dynam
         sink.write(e)
 
     def ids(*args: Any) -> list[str]:
-        return [r["run_id"] for r in sink.history(CLUSTER, NS, *args)]
+        return [r["run_id"] for r in sink.history(HERE, NS, *args)]
 
     assert ids(None, 10) == ["new", "mid", "old"]
     assert ids(datetime.now(UTC) - timedelta(days=90), 10) == ["new", "mid"]
     assert ids(None, 1) == ["new"]
-    newest = sink.history(CLUSTER, NS, None, 1)[0]
+    newest = sink.history(HERE, NS, None, 1)[0]
     assert newest["rollback_performed"] is True
     assert newest["steps"][-1]["restored_replicas"] == 3  # plain JSON numbers, as in the file
     assert newest["duration_s"] == 1.25
@@ -703,6 +717,7 @@ def test_a_rollback_writes_the_seed_item_and_the_table_may_come_from_the_environ
         "event_type": "rollback_performed",
         "namespace": "shop",
         "cluster_name": "prod-eu",
+        "cluster_id": CLUSTER_ID,
         "original_operation": "scale_down",
         "resources_rolled_back": 1,
         "rollback_success_count": 1,
@@ -780,7 +795,8 @@ def test_audit_required_and_an_unwritable_record_change_nothing(
     assert result.exit_code == 1, result.output
     assert "cannot append to the audit file" in result.stderr
     assert "so nothing was changed (--audit-required)" in result.stderr
-    assert sorted(c[1] for c in fp.calls) == ["create", *["get"] * 4]  # reads, review
+    # the reads (the cluster's id among them), the review
+    assert sorted(c[1] for c in fp.calls) == ["create", *["get"] * 5]
 
 
 def test_audit_required_keeps_3(fp: Any, runner: CliRunner, tmp_path: Path) -> None:
@@ -885,10 +901,11 @@ def test_history_uses_the_context_when_eks_cluster_name_is_unset(
     monkeypatch.delenv("EKS_CLUSTER_NAME")
     FileSink(tmp_path / "state" / "nsscale" / "audit.jsonl").write(event(cluster="dev"))
     fp.register([KUBECTL, "config", "current-context", fp.any()], stdout="dev\n")
+    register_cluster_id(fp)
 
     doc = json.loads(nsscale(runner, "history", NS, "-o", "json").stdout)
 
-    assert doc["cluster"] == "dev"
+    assert (doc["cluster"], doc["cluster_id"]) == ("dev", CLUSTER_ID)
     assert [e["run_id"] for e in doc["events"]] == [RUN_ID]
 
 
@@ -912,10 +929,12 @@ def test_aws_errors_go_through_the_error_boundary(
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     listed = nsscale(runner, "history", NS, "--audit-table", "nsscale-audit")
     assert listed.exit_code == 1
-    assert listed.stderr == (
-        "error: DynamoDB: You must specify a region.\n"
-        "  set AWS_DEFAULT_REGION or a region in the AWS profile\n"
-    )
+    warning, *error = listed.stderr.splitlines()  # no kubeconfig: no cluster's id either
+    assert warning.startswith("[WARNING] could not learn which cluster prod-eu is")
+    assert error == [
+        "error: DynamoDB: You must specify a region.",
+        "  set AWS_DEFAULT_REGION or a region in the AWS profile",
+    ]
 
 
 def test_history_from_a_missing_table_says_how_to_create_it(
@@ -987,7 +1006,7 @@ def e2e(apiserver: ApiServer, e2e_env: Callable[[], dict[str, str]]) -> Any:
 
 @pytest.mark.e2e
 def test_e2e_runs_land_in_dynamodb_and_history_lists_them_from_both_sinks(
-    e2e: Any, dynamodb: Dynamo, tmp_path: Path
+    e2e: Any, apiserver: ApiServer, dynamodb: Dynamo, tmp_path: Path
 ) -> None:
     table = {"NSSCALE_AUDIT_TABLE": dynamodb.table}
     down = e2e("down", NS, "-o", "json", **table)
@@ -1001,6 +1020,7 @@ def test_e2e_runs_land_in_dynamodb_and_history_lists_them_from_both_sinks(
         item, doc = items[operation], json.loads(proc.stdout)
         assert item["run_id"] == doc["run_id"]
         assert item["pk"] == "local#shop"  # the kubeconfig's current context
+        assert (item["cluster"], item["cluster_id"]) == ("local", apiserver.cluster_id)
         assert item["outcome"] == "success"
         assert (item["kubectl_user"], item["kubectl_groups"]) == (
             "tester",
@@ -1041,6 +1061,7 @@ def test_e2e_a_rollback_writes_the_seed_item(
         "event_type": "rollback_performed",
         "namespace": "shop",
         "cluster_name": "local",
+        "cluster_id": apiserver.cluster_id,  # the uid of its kube-system Namespace
         "original_operation": "scale_down",
         "resources_rolled_back": len(doc["rollback_results"]),
         "rollback_success_count": doc["rollback_success_count"],
@@ -1080,7 +1101,7 @@ def test_e2e_dynamodb_down_leaves_the_run_alone_and_the_event_in_the_file(
 
 def start(run_id: str, moment: datetime, namespaces: tuple[str, ...] = (NS,)) -> RunStart:
     return RunStart(
-        run_id, Operation.DOWN, namespaces, moment, moment + timedelta(seconds=1), CLUSTER, WHO
+        run_id, Operation.DOWN, namespaces, moment, moment + timedelta(seconds=1), HERE, WHO
     )
 
 
@@ -1099,6 +1120,7 @@ def test_a_start_is_one_record_per_namespace_beside_its_runs_record() -> None:
         "time": "2025-11-28T05:21:03.123Z",
         "timestamp": 1764307263,
         "cluster": "prod-eu",
+        "cluster_id": CLUSTER_ID,
         "namespace": "shop",
         "user": "alice",
         "host": "bastion-1",
@@ -1132,11 +1154,11 @@ def test_history_shows_a_start_without_an_end_interrupted_until_a_run_takes_it_o
         any_sink.write(written)
 
     def shown(limit: int = 10) -> list[tuple[str, str, str]]:
-        found = any_sink.history(CLUSTER, NS, None, limit)
+        found = any_sink.history(HERE, NS, None, limit)
         return [(r["run_id"], r["outcome"], r.get("recovered_by", "")) for r in found]
 
     assert shown() == [("done", "success", ""), ("killed", "interrupted", "")]
-    assert any_sink.history(CLUSTER, NS, None, 10)[1]["event"] == "started"
+    assert any_sink.history(HERE, NS, None, 10)[1]["event"] == "started"
 
     any_sink.write(start("recover", now - timedelta(hours=1)))
     closing = replace(recover, took_over="killed")
@@ -1165,7 +1187,7 @@ def test_dynamodb_history_pages_until_the_last_run_shown_is_whole(dynamodb: Dyna
 
     sink.client.query = one_item_a_page  # type: ignore[method-assign]
     for limit in (1, 2, 4, 10):
-        found = sink.history(CLUSTER, NS, None, limit)
+        found = sink.history(HERE, NS, None, limit)
         assert [(r["run_id"], r["outcome"]) for r in found] == [
             (f"run-{n}", "success") for n in range(min(limit, 4))
         ]
@@ -1290,7 +1312,7 @@ def test_a_served_runs_start_names_its_caller(tmp_path: Path) -> None:
     sink = FileSink(tmp_path / "audit.jsonl")
     served = Auditor(AuditOptions(), sinks=(sink,)).for_caller("token:ci pipeline")
     review = Review(user="system:serviceaccount:nsscale:server", groups=())
-    served.started(RUN_ID, Operation.UP, [NS], review, CLUSTER, T)
+    served.started(RUN_ID, Operation.UP, [NS], review, HERE, T)
     [line] = [json.loads(line) for line in sink.path.read_text().splitlines()]
     assert (line["event"], line["caller"], line["operation"]) == (
         "started",
@@ -1298,3 +1320,148 @@ def test_a_served_runs_start_names_its_caller(tmp_path: Path) -> None:
         "up",
     )
     assert line["kubectl_user"] == "system:serviceaccount:nsscale:server"
+
+
+# ------------------------------------------------------------------------- which cluster
+
+
+class Legacy:
+    """A record as nsscale wrote it before records carried `cluster_id`."""
+
+    def __init__(self, record: Record) -> None:
+        self.record = record
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [
+            {k: v for k, v in line.items() if k != "cluster_id"} for line in self.record.lines()
+        ]
+
+    def items(self) -> list[dict[str, Any]]:
+        return [
+            {k: v for k, v in item.items() if k != "cluster_id"} for item in self.record.items()
+        ]
+
+
+def test_a_record_carries_the_cluster_s_id_null_when_unknown(tmp_path: Path) -> None:
+    sink = FileSink(tmp_path / "audit.jsonl")
+    sink.write(event(cluster_id=None))
+    sink.write(start(RUN_ID, T))
+    unknown, started = (json.loads(line) for line in sink.path.read_text().splitlines())
+    assert (unknown["cluster"], unknown["cluster_id"]) == (CLUSTER, None)
+    assert (started["cluster"], started["cluster_id"]) == (CLUSTER, CLUSTER_ID)
+
+
+def test_history_keeps_to_the_cluster_s_id_and_takes_records_without_one_by_name(
+    any_sink: Sink,
+) -> None:
+    now = datetime.now(UTC)
+    any_sink.write(event(SUCCESS, now - timedelta(hours=3), run_id="legacy", cluster_id=None))
+    any_sink.write(Legacy(event(SUCCESS, now - timedelta(hours=2), run_id="older")))
+    any_sink.write(event(SUCCESS, now - timedelta(hours=1), run_id="twin", cluster_id="other"))
+    any_sink.write(event(SUCCESS, now, run_id="mine"))
+
+    def ids(cluster: ClusterIdentity) -> list[str]:
+        return [r["run_id"] for r in any_sink.history(cluster, NS, None, 10)]
+
+    assert ids(HERE) == ["mine", "older", "legacy"]
+    assert ids(ClusterIdentity(CLUSTER, "other")) == ["twin", "older", "legacy"]
+    assert ids(ClusterIdentity(CLUSTER)) == ["mine", "twin", "older", "legacy"]  # id unknown
+    assert [r["run_id"] for r in any_sink.history(HERE, NS, None, 1)] == ["mine"]
+
+
+@pytest.mark.e2e
+def test_e2e_two_clusters_of_one_name_each_have_their_own_history(
+    e2e: Any, apiserver: ApiServer, dynamodb: Dynamo, tmp_path: Path, kubeconfig: Path
+) -> None:
+    table = {"NSSCALE_AUDIT_TABLE": dynamodb.table}
+    # an earlier record under the same name, written before records carried an id
+    for sink in (
+        FileSink(tmp_path / "state" / "nsscale" / "audit.jsonl"),
+        DynamoSink(dynamodb.table),
+    ):
+        sink.write(Legacy(event(cluster="local", run_id="legacy", moment=T)))
+    with ApiServer() as twin:  # another cluster whose context is also called "local"
+        twin.add_namespace(NS)
+        twin.add_deployment(NS, "web", replicas=2)
+        twin_config = str(twin.write_kubeconfig(tmp_path / "twin" / "kubeconfig"))
+        assert twin.cluster_id != apiserver.cluster_id
+        ran = {
+            "down": e2e("down", NS, "-o", "json", **table),
+            "twin": e2e("down", NS, "-o", "json", KUBECONFIG=twin_config, **table),
+            "up": e2e("up", NS, "-o", "json", **table),
+        }
+        assert all(p.returncode == 0 for p in ran.values()), [p.stderr for p in ran.values()]
+        run_id = {name: json.loads(p.stdout)["run_id"] for name, p in ran.items()}
+
+        for source in ({}, table):  # the file, and DynamoDB
+            here = e2e("history", NS, "-o", "json", **source)
+            there = e2e("history", NS, "-o", "json", KUBECONFIG=twin_config, **source)
+            both = e2e("history", NS, "-o", "json", "--all-clusters", **source)
+            assert (here.stderr, there.stderr, both.stderr) == ("", "", "")
+            assert json.loads(here.stdout)["cluster_id"] == apiserver.cluster_id
+            assert json.loads(there.stdout)["cluster_id"] == twin.cluster_id
+            assert json.loads(both.stdout)["cluster_id"] is None
+
+            def listed(proc: subprocess.CompletedProcess[str]) -> list[str]:
+                return [e["run_id"] for e in json.loads(proc.stdout)["events"]]
+
+            assert listed(here) == [run_id["up"], run_id["down"], "legacy"], source
+            assert listed(there) == [run_id["twin"], "legacy"], source
+            assert listed(both) == [run_id["up"], run_id["twin"], run_id["down"], "legacy"]
+
+    records = [json.loads(line) for line in (tmp_path / "state" / "nsscale" / "audit.jsonl").open()]
+    ids = {(r["run_id"], r["event"]): r.get("cluster_id") for r in records}
+    assert (
+        ids[(run_id["down"], "started")]
+        == ids[(run_id["down"], "finished")]
+        == apiserver.cluster_id
+    )
+    assert ids[(run_id["twin"], "started")] == ids[(run_id["twin"], "finished")] == twin.cluster_id
+
+    # the cluster out of reach: every record of the name, from the file, with a warning
+    offline = tmp_path / "offline" / "kubeconfig"
+    offline.parent.mkdir()
+    offline.write_text(kubeconfig.read_text().replace(apiserver.url, closed_port_url()))
+    away = e2e("history", NS, "-o", "json", KUBECONFIG=str(offline))
+    assert away.returncode == 0, away.stderr
+    [warning] = away.stderr.splitlines()
+    assert warning.startswith("[WARNING] could not learn which cluster local is (")
+    assert warning.endswith("): showing every run recorded under its name")
+    assert [e["run_id"] for e in json.loads(away.stdout)["events"]] == [
+        run_id["up"],
+        run_id["twin"],
+        run_id["down"],
+        "legacy",
+    ]
+
+
+@pytest.mark.e2e
+def test_e2e_an_unreadable_cluster_id_is_null_and_the_run_goes_on(
+    e2e: Any, apiserver: ApiServer, tmp_path: Path
+) -> None:
+    apiserver.forbid("get", "namespaces", name="kube-system")
+    down = e2e("down", NS, "-o", "json", "-vv")
+    assert down.returncode == 0, down.stderr
+    assert json.loads(down.stdout)["success"] is True
+    assert [line["cluster_id"] for line in audit_lines(tmp_path, "started")] == [None]
+    assert [line["cluster_id"] for line in audit_lines(tmp_path)] == [None]
+    why = "the cluster's id is unknown: cannot read the Namespace kube-system: "
+    assert f"{why}Error from server (Forbidden)" in down.stderr
+    assert "[WARNING]" not in down.stderr
+
+
+@pytest.mark.e2e
+def test_e2e_a_server_reads_the_cluster_s_id_once_for_all_its_runs(
+    e2e: Any, apiserver: ApiServer, e2e_env: Callable[[], dict[str, str]], tmp_path: Path
+) -> None:
+    tokens = token_file(tmp_path / "tokens", f"{ADMIN}  # portal\n")
+    served = Served(e2e_env(), "--token-file", str(tokens))
+    try:
+        for action in ("deactivate", "activate", "deactivate"):
+            reply = served.post(NS, action)
+            assert reply.status == 200, reply
+    finally:
+        assert served.stop() == 0, served.stderr
+    reads = [r for r in apiserver.requests if r.path == "/api/v1/namespaces/kube-system"]
+    assert len(reads) == 1
+    assert [line["cluster_id"] for line in audit_lines(tmp_path)] == [apiserver.cluster_id] * 3

@@ -311,8 +311,8 @@ def test_a_denied_update_fails_before_any_change(fp: Any, runner: CliRunner) -> 
         "error: not allowed to update statefulsets.apps in namespace shop: nothing changed\n"
     )
     assert json.loads(result.stdout)["total_scaled"] == 0
-    # the reads and the review, no write
-    assert sorted(c[1] for c in fp.calls) == ["create", "get", "get", "get", "get"]
+    # the reads (the cluster's id among them) and the review, no write
+    assert sorted(c[1] for c in fp.calls) == ["create", "get", "get", "get", "get", "get"]
 
 
 def test_an_unanswered_review_is_a_warning_and_the_guarded_writes_go_on(

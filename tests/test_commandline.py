@@ -169,6 +169,7 @@ OPTIONS = {
         *NS_FLAG,
         "--since",
         "--limit",
+        "--all-clusters",
         "--audit-table",
         "--audit-file",
         "--context",

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from nsscale.engine.plan import Operation
     from nsscale.engine.result import RunResult
     from nsscale.errors import AuditError
+    from nsscale.kube.cluster import ClusterIdentity
     from nsscale.kube.review import Review
 
 log = logging.getLogger("nsscale")
@@ -74,7 +75,7 @@ class Auditor:
         operation: Operation,
         namespaces: Sequence[str],
         review: Review,
-        cluster: str,
+        cluster: ClusterIdentity,
         started_at: datetime,
     ) -> None:
         """Just before the first change: the run's start, in every sink. With --audit-required,
@@ -109,7 +110,11 @@ class Auditor:
             )
 
     def record(
-        self, results: Sequence[RunResult], review: Review, cluster: str, started_at: datetime
+        self,
+        results: Sequence[RunResult],
+        review: Review,
+        cluster: ClusterIdentity,
+        started_at: datetime,
     ) -> list[RunResult]:
         """Record each namespace's run. A failed write is a warning and an entry of
         `audit_errors`; it fails the run only with --audit-required."""
@@ -130,3 +135,9 @@ class Auditor:
                 )
             )
         return recorded
+
+    def by(self, review: Review) -> str:
+        """Who ran the run, as its record names them (Who.by)."""
+        from nsscale.audit.trail import who
+
+        return who(review, self.caller).by

@@ -10,6 +10,10 @@ id>"`` (the start: + ``#started``), written only if that key does not exist. A r
 writes the seed's ``rollback_performed`` item (same pk, sk + ``#rollback``), so that dashboards
 built on it keep working.
 
+Where: every record carries ``cluster`` (the context's name, in the pk) and ``cluster_id`` (the
+uid of the cluster's kube-system Namespace, or null): ``history`` shows a cluster's own records
+even when another cluster of the same name writes beside them.
+
 Sinks: FileSink appends one JSON line per record (never rewrites) and is always written, so that
 a run's record survives a DynamoDB outage; DynamoSink when a table is configured. Both answer
 ``history``, and ``check`` that a run's record could be written now, before the run changes
@@ -18,7 +22,6 @@ anything. boto3 is imported only when a DynamoDB client is made: start-up stays 
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import os
@@ -34,9 +37,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from nsscale import __version__
 from nsscale.durations import parse_duration
+from nsscale.engine.outcome import RunOutcome as RunOutcome  # the audit's words, and last-run's
+from nsscale.engine.outcome import run_outcome as run_outcome
 from nsscale.engine.plan import Operation
 from nsscale.engine.result import RunResult
-from nsscale.errors import AuditError, ExitCode
+from nsscale.errors import AuditError
+from nsscale.kube.cluster import ClusterIdentity
 from nsscale.kube.review import Review, os_user
 
 if TYPE_CHECKING:
@@ -55,26 +61,6 @@ CHECK_PK = "nsscale#check"  # the partition key of DynamoSink.check's probe, nev
 AWS_TIMEOUT_S = 5.0  # connect and read, per attempt (botocore's standard mode tries 3 times)
 
 
-class RunOutcome(enum.StrEnum):
-    SUCCESS = "success"
-    ROLLED_BACK = "rolled_back"  # failed, and every change was undone
-    ROLLBACK_FAILED = "rollback_failed"  # failed, and some undo failed: left partly changed
-    PARTIAL = "partial"  # failed without a rollback (--no-rollback): a person must look
-    FAILED = "failed"  # failed before it changed anything
-
-
-def run_outcome(result: RunResult) -> RunOutcome:
-    o = result.outcome
-    if o.success:
-        return RunOutcome.SUCCESS
-    if o.rollback is not None:
-        ok = all(r.ok for r in o.rollback)
-        return RunOutcome.ROLLED_BACK if ok else RunOutcome.ROLLBACK_FAILED
-    if result.exit_code == ExitCode.PARTIAL:
-        return RunOutcome.PARTIAL
-    return RunOutcome.FAILED
-
-
 @dataclass(frozen=True)
 class Who:
     user: str  # the OS user
@@ -82,6 +68,12 @@ class Who:
     kubectl_user: str = ""  # what `kubectl auth whoami` says; empty where the server would not
     kubectl_groups: tuple[str, ...] = ()
     caller: str = ""  # who asked for the run, when not the OS user: an `nsscale serve` request
+
+    @property
+    def by(self) -> str:
+        """In a few words: the caller of a served run, else the kube user (or OS user) at the
+        host (the Namespace's `nsscale/last-run` says it so)."""
+        return self.caller or f"{self.kubectl_user or self.user}@{self.host}"
 
 
 def who(review: Review, caller: str = "") -> Who:
@@ -118,14 +110,14 @@ class AuditEvent:
 
     run_id: str
     time: datetime  # when the run started, UTC
-    cluster: str
+    cluster: ClusterIdentity
     who: Who
     outcome: RunOutcome
     result: RunResult
 
     @classmethod
     def from_result(
-        cls, result: RunResult, who: Who, cluster: str, started_at: datetime
+        cls, result: RunResult, who: Who, cluster: ClusterIdentity, started_at: datetime
     ) -> AuditEvent:
         return cls(result.run_id, started_at, cluster, who, run_outcome(result), result)
 
@@ -135,7 +127,7 @@ class AuditEvent:
 
     @property
     def pk(self) -> str:
-        return f"{self.cluster}#{self.namespace}"
+        return f"{self.cluster.name}#{self.namespace}"
 
     @property
     def sk(self) -> str:
@@ -160,7 +152,8 @@ class AuditEvent:
             "run_id": self.run_id,
             "time": iso_ms(self.time),
             "timestamp": int(self.time.timestamp()),
-            "cluster": self.cluster,
+            "cluster": self.cluster.name,
+            "cluster_id": self.cluster.id,
             "namespace": self.namespace,
             "operation": r.operation.value,
             "outcome": self.outcome.value,
@@ -198,7 +191,8 @@ class AuditEvent:
             "timestamp": int(self.time.timestamp()),
             "event_type": ROLLBACK_EVENT,
             "namespace": self.namespace,
-            "cluster_name": self.cluster,
+            "cluster_name": self.cluster.name,
+            "cluster_id": self.cluster.id,
             "original_operation": r.operation.seed_name,
             "resources_rolled_back": len(r.rollback),
             "rollback_success_count": r.rollback_success_count,
@@ -217,7 +211,7 @@ class RunStart:
     namespaces: tuple[str, ...]
     time: datetime  # when the run started, UTC: its finished record's key begins the same
     at: datetime  # when this record was made, just before the first change
-    cluster: str
+    cluster: ClusterIdentity
     who: Who
 
     def lines(self) -> list[dict[str, Any]]:
@@ -228,7 +222,7 @@ class RunStart:
         a key of its own: `<time>#<run id>#started`)."""
         return [
             {
-                "pk": f"{self.cluster}#{namespace}",
+                "pk": f"{self.cluster.name}#{namespace}",
                 "sk": f"{iso_ms(self.time)}#{self.run_id}#started",
                 "event_type": START_EVENT,
                 "event": STARTED,
@@ -239,7 +233,8 @@ class RunStart:
                 "at": iso_ms(self.at),
                 "time": iso_ms(self.time),
                 "timestamp": int(self.time.timestamp()),
-                "cluster": self.cluster,
+                "cluster": self.cluster.name,
+                "cluster_id": self.cluster.id,
                 "namespace": namespace,
                 **_identity(self.who),
                 "nsscale_version": __version__,
@@ -267,6 +262,14 @@ class Record(Protocol):
     def items(self) -> list[dict[str, Any]]:
         """DynamoDB's items."""
         ...
+
+
+def of_cluster(record: Mapping[str, Any], cluster: ClusterIdentity) -> bool:
+    """Whether a record kept under the cluster's name is that cluster's: it carries the
+    cluster's id, or none (written before records had one, or when it could not be read). Two
+    clusters of one name are told apart by their ids; when the id is unknown, by name alone."""
+    recorded = record.get("cluster_id")
+    return cluster.id is None or recorded is None or recorded == cluster.id
 
 
 def runs(records: Sequence[Mapping[str, Any]], limit: int) -> list[dict[str, Any]]:
@@ -302,10 +305,10 @@ class Sink(Protocol):
         ...
 
     def history(
-        self, cluster: str, namespace: str, after: datetime | None, limit: int
+        self, cluster: ClusterIdentity, namespace: str, after: datetime | None, limit: int
     ) -> list[dict[str, Any]]:
-        """The runs of the namespace, newest first (see `runs`); AuditError if they cannot be
-        read."""
+        """The runs of the namespace on the cluster (see `of_cluster`), newest first (see
+        `runs`); AuditError if they cannot be read."""
         ...
 
 
@@ -386,12 +389,16 @@ class FileSink:
             ) from exc
 
     def history(
-        self, cluster: str, namespace: str, after: datetime | None, limit: int
+        self, cluster: ClusterIdentity, namespace: str, after: datetime | None, limit: int
     ) -> list[dict[str, Any]]:
-        pk, low = f"{cluster}#{namespace}", iso_ms(after) if after else ""
+        pk, low = f"{cluster.name}#{namespace}", iso_ms(after) if after else ""
         try:
             with self.path.open(encoding="utf-8") as lines:
-                records = [r for r in _read_records(self.path, lines) if r.get("pk") == pk]
+                records = [
+                    r
+                    for r in _read_records(self.path, lines)
+                    if r.get("pk") == pk and of_cluster(r, cluster)
+                ]
         except FileNotFoundError:
             return []
         except OSError as exc:
@@ -534,10 +541,10 @@ class DynamoSink:
                 ) from exc
 
     def history(
-        self, cluster: str, namespace: str, after: datetime | None, limit: int
+        self, cluster: ClusterIdentity, namespace: str, after: datetime | None, limit: int
     ) -> list[dict[str, Any]]:
         key = "pk = :pk" if after is None else "pk = :pk AND sk >= :after"
-        values = {":pk": f"{cluster}#{namespace}", ":run": RUN_EVENT, ":start": START_EVENT}
+        values = {":pk": f"{cluster.name}#{namespace}", ":run": RUN_EVENT, ":start": START_EVENT}
         if after is not None:
             values[":after"] = iso_ms(after)
         request: QueryInputTypeDef = {
@@ -554,7 +561,8 @@ class DynamoSink:
             # last one asked for is whole (a run's items are side by side, its start first).
             while len({r["run_id"] for r in records}) <= limit:
                 page = self.client.query(**request)
-                records += [_from_dynamo(item) for item in page["Items"]]
+                found = (_from_dynamo(item) for item in page["Items"])
+                records += [r for r in found if of_cluster(r, cluster)]
                 if "LastEvaluatedKey" not in page:
                     break
                 request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

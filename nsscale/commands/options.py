@@ -581,6 +581,15 @@ SINCE = Param[timedelta | None](
     None,
 )
 LIMIT = Param[int]("limit", typer.Option("--limit", min=1, help="At most this many runs."), 50)
+ALL_CLUSTERS = Param[bool](
+    "all_clusters",
+    typer.Option(
+        "--all-clusters",
+        help="Every run recorded under the cluster's name, whichever cluster of that name it "
+        "was on (default: only those of the cluster the context points at); asks no cluster.",
+    ),
+    False,
+)
 
 # ------------------------------------------------------------------------------------- serve
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from nsscale.engine.plan import Operation
     from nsscale.engine.result import RunResult
+    from nsscale.kube.cluster import ClusterIdentity
     from nsscale.kube.review import Review
 
 
@@ -27,7 +28,7 @@ class Audit(Protocol):
         operation: Operation,
         namespaces: Sequence[str],
         review: Review,
-        cluster: str,
+        cluster: ClusterIdentity,
         started_at: datetime,
     ) -> None:
         """Just before the run's first change (never for a dry run, nor a run with nothing to
@@ -35,6 +36,14 @@ class Audit(Protocol):
         Raises when that could not be recorded and that must stop the run."""
 
     def record(
-        self, results: Sequence[RunResult], review: Review, cluster: str, started_at: datetime
+        self,
+        results: Sequence[RunResult],
+        review: Review,
+        cluster: ClusterIdentity,
+        started_at: datetime,
     ) -> list[RunResult]:
         """Record each namespace's run; the results with what could not be recorded."""
+
+    def by(self, review: Review) -> str:
+        """Who ran the run, in a few words: the caller of a served run, else the kube user
+        (or the OS user) at the host."""

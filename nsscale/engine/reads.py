@@ -1,8 +1,8 @@
 """The reads a run begins with, started side by side as soon as the command line is read.
 
 The namespaces, their workloads, the caller's review (may they update each kind, and who they
-are) and the cluster's name do not depend on each other: run one after another they cost three
-kubectl starts and three round trips; side by side they cost the slowest one, and the rest of
+are) and the cluster's name and id do not depend on each other: run one after another they cost
+a kubectl start and a round trip each; side by side they cost the slowest one, and the rest of
 nsscale is imported meanwhile. Each is read once; asking again returns the same answer (or
 raises the same error).
 
@@ -29,7 +29,9 @@ from nsscale.engine.rivals.hpa import Autoscaler, read_autoscalers
 from nsscale.engine.rivals.keda import read_scaledobjects
 from nsscale.errors import ErrorKind, KubectlError, ReadsCancelled
 from nsscale.kube.cluster import (
+    ClusterIdentity,
     KubectlCluster,
+    cluster_id,
     read_namespaces,
     read_workloads,
     scale_resource_kinds,
@@ -80,8 +82,9 @@ class Lookahead:
         """`named`: the namespaces named; `namespace_selector` picks more by their labels.
         `writes`: the run may write (not a client-side dry run), so ask the review.
         `audited`: the run will be recorded (never a client-side dry run), so learn who and
-        which cluster. `audit_check`: can its record be written (raises if that must stop the
-        run before its first change). `selector`: only the workloads it matches are read.
+        which cluster (its name; its id, read once per process). `audit_check`: can its record
+        be written (raises if that must stop the run before its first change). `selector`:
+        only the workloads it matches are read.
         `autoscalers`: also read the HorizontalPodAutoscalers targeting them. `kinds`: those
         read (and asked about), CronJobs among them when the run may move them.
         `scale_resources`: custom resources (RESOURCE.GROUP) read and moved beside them, each
@@ -136,8 +139,10 @@ class Lookahead:
                 )
             )
         self._cluster: Future[str] | None = None
+        self._cluster_id: Future[str | None] | None = None
         if audited:
             self._cluster = _start(lambda: cluster_name(kubectl))
+            self._cluster_id = _start(lambda: cluster_id(kubectl))
         self._audit: Future[None] | None = _start(audit_check) if audit_check else None
         self._scaledobjects: Future[list[Workload]] | None = None
         if scaledobjects:
@@ -285,10 +290,13 @@ class Lookahead:
         if self._audit is not None:
             self._audit.result()
 
-    def cluster(self) -> str:
-        if self._cluster is None or (self._cancelled and not self._cluster.done()):
-            return ""
-        return self._cluster.result()
+    def cluster(self) -> ClusterIdentity:
+        """The cluster's name and id ("" and None when not read, or not before a signal)."""
+        if self._cluster is None or self._cluster_id is None:
+            return ClusterIdentity("")
+        if self._cancelled and not (self._cluster.done() and self._cluster_id.done()):
+            return ClusterIdentity("")
+        return ClusterIdentity(self._cluster.result(), self._cluster_id.result())
 
 
 def _start(fn: Callable[[], T]) -> Future[T]:

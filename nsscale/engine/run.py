@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from nsscale.engine.auditing import Audit
 from nsscale.engine.events import record_events
 from nsscale.engine.interrupts import Interrupts, signal_name
+from nsscale.engine.lastrun import write_last_run
 from nsscale.engine.lock import Mark, RunLock, merged, snapshot_of
 from nsscale.engine.options import RunOptions
 from nsscale.engine.plan import (
@@ -130,6 +131,7 @@ def execute(
     with interrupts.refusing("the result is being reported"):
         if not dry_run:
             results = auditor.record(results, ahead.review(), ahead.cluster(), started_at)
+            write_last_run(kubectl, results, auditor.by(ahead.review()))
     return replace(executed, results=results)
 
 

@@ -31,7 +31,14 @@ from nsscale.engine.plan import Selection
 from nsscale.engine.reads import MOVED_KINDS
 from nsscale.engine.status import namespace_state
 from nsscale.errors import AuditError, InvalidRule, NsscaleError
-from nsscale.kube.cluster import KubectlCluster, read_workloads, scale_resource_kinds, side_by_side
+from nsscale.kube.cluster import (
+    ClusterIdentity,
+    KubectlCluster,
+    cluster_id,
+    read_workloads,
+    scale_resource_kinds,
+    side_by_side,
+)
 from nsscale.kube.kinds import Kind
 from nsscale.kube.objects import LAST_RUN, SYSTEM, Namespace, Workload
 from nsscale.kube.retry import RetryPolicy
@@ -147,10 +154,12 @@ class Fleet:
         }
         return Answer(200, redacted(body))
 
-    def cluster(self) -> str:
+    def cluster(self) -> ClusterIdentity:
+        """The cluster as the audit names it: its name, and its id (each read once): the
+        history of this cluster's namespace, not another's of the same name."""
         if self._cluster is None:
             self._cluster = cluster_name(self.service.kubectl)
-        return self._cluster
+        return ClusterIdentity(self._cluster, cluster_id(self.service.kubectl))
 
     def _read(self) -> FleetRead:
         """Every Namespace and every workload, side by side; 500 when they cannot be read."""

@@ -53,6 +53,9 @@ served (405, recorded in ``unhandled``); nor is server-side apply (415). So ``ku
 status`` prints its verdict from the list it starts with (with ``--watch=false``, once; it
 logs the refused watch on stderr), but cannot wait for a change.
 
+A new server holds the Namespaces ``default`` and ``kube-system``, as every real cluster does;
+the uid of ``kube-system`` (``cluster_id``) is the cluster's id, its own per server.
+
 Objects look like a real cluster's: ``metadata.resourceVersion`` comes from one global
 counter; ``generation`` is bumped on spec changes; a no-op update does not consume a
 resourceVersion; ``annotations``/``labels`` are absent when empty; workload ``status`` follows
@@ -185,6 +188,8 @@ class ApiServer(Seeding, ReadinessControl, FaultInjection, Authorization, Tokens
         self._requests: list[RequestRecord] = []
         self._unhandled: list[RequestRecord] = []
         self.add_namespace("default")
+        # every real cluster has it; its uid (made once per server) names the cluster
+        self.cluster_id: str = self.add_namespace("kube-system")["metadata"]["uid"]
 
     # ------------------------------------------------------------------ lifecycle
 
