@@ -15,9 +15,16 @@
     protocol.py   what waitress refuses itself (a malformed request, a body past 1 MiB), as JSON;
                   a connection without a whole request in 10 s closed; a lingering close
     options.py    what the command line asked for
+    fleet.py      GET /api/namespaces (the namespaces the caller may see, their state, schedule,
+                  next change, week strip, hold, last run) and a namespace's history
+    web.py        the page at / and /namespaces/<ns> (templates/, static/: no CDN, strict CSP)
+    scheduler.py  --reconcile-every: reconcile in a thread, by the leader only; /api/scheduler
+    leadership.py which replica leads: the Lease nsscale-scheduler (kube/leader.py), as client-go
+    metrics.py    GET /metrics: runs, rollbacks, rounds, namespaces by state (prometheus_client)
 
-Flask and waitress are an optional extra (`pip install 'nsscale[serve]'`): nothing outside this
-package imports them, and this module does not, so that `require_extra` can say what is missing.
+Flask, waitress and prometheus_client are an optional extra (`pip install 'nsscale[serve]'`):
+nothing outside this package imports them, and this module does not, so that `require_extra`
+can say what is missing.
 """
 
 from __future__ import annotations
@@ -30,8 +37,9 @@ EXTRA = "pip install 'nsscale[serve]'"
 
 
 def require_extra() -> None:
-    """UsageError, in one line naming the extra, when Flask or waitress cannot be imported."""
-    missing = [name for name in ("flask", "waitress", "prometheus_client") if not _importable(name)]
+    """UsageError, in one line naming the extra, when one of its packages cannot be imported."""
+    packages = ("flask", "waitress", "prometheus_client")
+    missing = [name for name in packages if not _importable(name)]
     if missing:
         what = " and ".join(missing)
         verb = "is" if len(missing) == 1 else "are"
