@@ -20,6 +20,7 @@
     web.py        the page at / and /namespaces/<ns> (templates/, static/: no CDN, strict CSP)
     scheduler.py  --reconcile-every: reconcile in a thread, by the leader only; /api/scheduler
     leadership.py which replica leads: the Lease nsscale-scheduler (kube/leader.py), as client-go
+    readiness.py  GET /readyz: 200 once the API server answered lately
     metrics.py    GET /metrics: runs, rollbacks, rounds, namespaces by state (prometheus_client)
 
 Flask, waitress and prometheus_client are an optional extra (`pip install 'nsscale[serve]'`):
