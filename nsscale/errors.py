@@ -207,9 +207,10 @@ _BY_TEXT = (
     ("Unauthorized", ErrorKind.UNAUTHORIZED),
     ("was refused", ErrorKind.UNREACHABLE),
     ("Unable to connect", ErrorKind.UNREACHABLE),
-    # kubectl's own --request-timeout deadline, when it falls before the server's 504
+    # kubectl's own --request-timeout deadline, when it falls before the server's 504 (or while
+    # reading its body: "Client.Timeout or context cancellation while reading body")
     ("context deadline exceeded", ErrorKind.TIMEOUT),
-    ("Client.Timeout exceeded", ErrorKind.TIMEOUT),
+    ("Client.Timeout", ErrorKind.TIMEOUT),
     ("no such host", ErrorKind.UNREACHABLE),
     ("connection reset", ErrorKind.UNREACHABLE),
     ("EOF", ErrorKind.UNREACHABLE),

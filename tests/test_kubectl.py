@@ -66,6 +66,13 @@ STDERR_KINDS = [
         'deployments/a?timeout=3s": context deadline exceeded',
         ErrorKind.TIMEOUT,
     ),
+    # the deadline fell while the server's 504 was being read (seen in a fresh-clone CI run)
+    (
+        'error when replacing "STDIN": error: unexpected error when reading response body. Please '
+        "retry. Original error: net/http: request canceled (Client.Timeout or context "
+        "cancellation while reading body)",
+        ErrorKind.TIMEOUT,
+    ),
     ("Error from server (InternalError): an error on the server", ErrorKind.SERVER_ERROR),
     ("Error from server (TooManyRequests): slow down", ErrorKind.SERVER_ERROR),
     ("error: something new", ErrorKind.OTHER),
