@@ -175,6 +175,7 @@ def test_the_run_item_carries_every_attribute(fp: Any) -> None:
         "time": "2025-11-28T05:21:03.123Z",
         "timestamp": 1764307263,
         "cluster": "prod-eu",
+        "cluster_name": "prod-eu",
         "cluster_id": CLUSTER_ID,
         "namespace": "shop",
         "operation": "down",
@@ -1021,6 +1022,7 @@ def test_e2e_runs_land_in_dynamodb_and_history_lists_them_from_both_sinks(
         assert item["run_id"] == doc["run_id"]
         assert item["pk"] == "local#shop"  # the kubeconfig's current context
         assert (item["cluster"], item["cluster_id"]) == ("local", apiserver.cluster_id)
+        assert item["cluster_name"] == "local"  # as the seed's rollback item names it
         assert item["outcome"] == "success"
         assert (item["kubectl_user"], item["kubectl_groups"]) == (
             "tester",
@@ -1120,6 +1122,7 @@ def test_a_start_is_one_record_per_namespace_beside_its_runs_record() -> None:
         "time": "2025-11-28T05:21:03.123Z",
         "timestamp": 1764307263,
         "cluster": "prod-eu",
+        "cluster_name": "prod-eu",
         "cluster_id": CLUSTER_ID,
         "namespace": "shop",
         "user": "alice",

@@ -10,8 +10,9 @@ id>"`` (the start: + ``#started``), written only if that key does not exist. A r
 writes the seed's ``rollback_performed`` item (same pk, sk + ``#rollback``), so that dashboards
 built on it keep working.
 
-Where: every record carries ``cluster`` (the context's name, in the pk) and ``cluster_id`` (the
-uid of the cluster's kube-system Namespace, or null): ``history`` shows a cluster's own records
+Where: every record carries ``cluster_name`` (the context's name, in the pk; a run's record and a
+start also as ``cluster``, its older key) and ``cluster_id`` (the uid of the cluster's
+kube-system Namespace, or null): ``history`` shows a cluster's own records
 even when another cluster of the same name writes beside them.
 
 Sinks: FileSink appends one JSON line per record (never rewrites) and is always written, so that
@@ -153,6 +154,7 @@ class AuditEvent:
             "time": iso_ms(self.time),
             "timestamp": int(self.time.timestamp()),
             "cluster": self.cluster.name,
+            "cluster_name": self.cluster.name,
             "cluster_id": self.cluster.id,
             "namespace": self.namespace,
             "operation": r.operation.value,
@@ -234,6 +236,7 @@ class RunStart:
                 "time": iso_ms(self.time),
                 "timestamp": int(self.time.timestamp()),
                 "cluster": self.cluster.name,
+                "cluster_name": self.cluster.name,
                 "cluster_id": self.cluster.id,
                 "namespace": namespace,
                 **_identity(self.who),
