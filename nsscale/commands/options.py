@@ -695,13 +695,10 @@ CONNECTION = (TIMEOUT, CONTEXT, KUBECONFIG, KUBECTL)
 REPORTING = (OUTPUT, VERBOSE, LOG_FILE)
 ALERTING = (ON_FAILURE, EVENTS)
 AUDIT = (AUDIT_TABLE, AUDIT_FILE, AUDIT_REQUIRED)
-# serve --reconcile-every's rounds: reconcile's options that make sense in a loop
-SERVE_RECONCILE = (
-    NAMESPACE_FLAG,
-    NAMESPACE_SELECTOR,
-    UPTIME,
-    DOWNTIME,
-    TIMEZONE,
+# reconcile's and serve --reconcile-every's: which namespaces, on what schedule (SCHEDULING);
+# the rules of a down, the objects that fight a scale, the workloads chosen (RECONCILE_RULES)
+SCHEDULING = (NAMESPACE_FLAG, NAMESPACE_SELECTOR, UPTIME, DOWNTIME, TIMEZONE)
+RECONCILE_RULES = (
     GRACE_PERIOD,
     DEPLOYMENT_TIME_ANNOTATION,
     ENFORCE,
@@ -711,6 +708,11 @@ SERVE_RECONCILE = (
     ARGOCD_NAMESPACE,
     SELECTOR,
     EXCLUDE,
+)
+# serve --reconcile-every's rounds: reconcile's options that make sense in a loop
+SERVE_RECONCILE = (
+    *SCHEDULING,
+    *RECONCILE_RULES,
     EVENTS,
     BATCH_SIZE,
     PARALLEL,
