@@ -26,10 +26,10 @@ from nsscale.engine.respect import Respect
 from nsscale.engine.result import MultiResult, RunResult, new_run_id
 from nsscale.engine.status import namespace_state
 from nsscale.engine.waiting import Progress
-from nsscale.errors import ExitCode, InvalidRule, NsscaleError
+from nsscale.errors import ExitCode, NsscaleError
 from nsscale.kube.retry import RetryPolicy
 from nsscale.kubectl import Kubectl
-from nsscale.schedule.decide import Action, Decision, Policy, decide, invalid
+from nsscale.schedule.decide import Action, Decision, Policy
 from nsscale.schedule.rules import Rules
 
 log = logging.getLogger("nsscale")
@@ -112,13 +112,10 @@ def reconcile(
     decisions = []
     respect: dict[str, Respect] = {}
     for ns, found in workloads.items():
-        namespace = ahead.namespace(ns)
-        try:
-            respect[ns] = rules.of(namespace, at)
-        except InvalidRule as err:  # a bad replica or grace annotation: loud, as a schedule's
-            decisions.append(invalid(ns, str(err), "annotation"))
-            continue
-        decisions.append(decide(namespace, found, policy, at, options.selection, respect[ns]))
+        decision, kept = rules.decide(ahead.namespace(ns), found, policy, at, options.selection)
+        decisions.append(decision)
+        if kept is not None:
+            respect[ns] = kept
     states = {ns: namespace_state(found) for ns, found in workloads.items()}
     done = Reconciled(at, decisions, states=states)
     if options.events and not (options.dry_run or options.server_dry_run):

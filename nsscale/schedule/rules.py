@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from nsscale.engine.plan import Selection
 from nsscale.engine.respect import Respect, namespace_rules
-from nsscale.kube.objects import Namespace
+from nsscale.errors import InvalidRule
+from nsscale.kube.objects import Namespace, Workload
+from nsscale.schedule.decide import Decision, Policy, decide, invalid
 
 
 @dataclass(frozen=True)
@@ -27,3 +31,22 @@ class Rules:
             enforce=self.enforce,
             downtime_replicas=self.downtime_replicas,
         )
+
+    def decide(
+        self,
+        namespace: Namespace,
+        workloads: Iterable[Workload],
+        policy: Policy,
+        at: datetime,
+        selection: Selection,
+        *,
+        loud: bool = True,
+    ) -> tuple[Decision, Respect | None]:
+        """What reconcile decides for the namespace at `at`, with the rules its down would keep
+        (None when an annotation of theirs cannot be read: that namespace's error, as a bad
+        schedule's). `loud`: as `decide`'s."""
+        try:
+            respect = self.of(namespace, at)
+        except InvalidRule as err:
+            return invalid(namespace.name, str(err), "annotation", loud=loud), None
+        return decide(namespace, workloads, policy, at, selection, respect, loud=loud), respect

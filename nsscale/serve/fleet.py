@@ -30,7 +30,7 @@ from nsscale.defaults import DEFAULT_RETRIES
 from nsscale.engine.plan import Selection
 from nsscale.engine.reads import MOVED_KINDS
 from nsscale.engine.status import namespace_state
-from nsscale.errors import AuditError, InvalidRule, NsscaleError
+from nsscale.errors import AuditError, NsscaleError
 from nsscale.kube.cluster import (
     ClusterIdentity,
     KubectlCluster,
@@ -47,8 +47,6 @@ from nsscale.schedule.decide import (
     Action,
     Decision,
     Policy,
-    decide,
-    invalid,
     pause_until,
     ruling_schedule,
 )
@@ -250,11 +248,8 @@ def _decision(
     name = namespace.name
     if (why := namespace.protection) is not None:
         return Decision(name, Action.SKIPPED, f"protected ({why}): nsscale never scales it")
-    try:
-        respect = rules.of(namespace, at)
-    except InvalidRule as err:  # a bad replica or grace annotation, as reconcile says it
-        return invalid(name, str(err), "annotation", loud=False)
-    return decide(namespace, workloads, policy, at, selection, respect, loud=False)
+    decision, _ = rules.decide(namespace, workloads, policy, at, selection, loud=False)
+    return decision
 
 
 def _desired(schedule: Schedule | None, is_uptime: bool, at: datetime) -> str | None:
