@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 RETRY_AFTER_S = 5  # what a 503 asks to wait: about one run
@@ -85,3 +86,8 @@ class Unavailable(Refusal):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(RETRY_AFTER_S)}
+
+
+def rfc3339(moment: datetime) -> str:
+    """An instant as an answer gives it: seconds, with the offset (`Z` for UTC)."""
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

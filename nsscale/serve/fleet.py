@@ -54,7 +54,7 @@ from nsscale.schedule.grammar import time_zone
 from nsscale.schedule.rules import Rules
 from nsscale.schedule.view import next_change, week
 from nsscale.schedule.windows import Schedule, Window
-from nsscale.serve.answers import Answer, NotFound, ServerFailed
+from nsscale.serve.answers import Answer, NotFound, ServerFailed, rfc3339
 from nsscale.serve.auth import Caller
 from nsscale.serve.options import LoopOptions
 from nsscale.serve.redact import redacted
@@ -297,8 +297,3 @@ def _when(run: Mapping[str, Any]) -> str:
         return rfc3339(datetime.fromisoformat(str(moment)).astimezone(UTC))
     except ValueError:
         return ""
-
-
-def rfc3339(moment: datetime) -> str:
-    """Seconds, with the offset (`Z` for UTC)."""
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -31,6 +31,7 @@ from nsscale.kubectl import Kubectl
 from nsscale.schedule.decide import Policy
 from nsscale.schedule.reconcile import Reconciled, reconcile
 from nsscale.serve.accesslog import server_log
+from nsscale.serve.answers import rfc3339
 from nsscale.serve.leadership import Leadership, lease_duration_s
 from nsscale.serve.metrics import Metrics
 from nsscale.serve.options import LoopOptions
@@ -62,7 +63,7 @@ class Round:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "at": rfc3339(self.at),
+            "at": rfc3339(self.at.astimezone(UTC)),
             "exit_code": self.exit_code,
             "namespaces_acted_on": list(self.acted_on),
             "errors": [redact(e) for e in self.errors],
@@ -223,12 +224,8 @@ class Scheduler:
             "leader": leadership is not None and leadership.leader,
             "holder": leadership.holder if leadership is not None else None,
             "last": self.last.to_dict() if self.last is not None else None,
-            "next": rfc3339(self.next) if self.next is not None else None,
+            "next": rfc3339(self.next.astimezone(UTC)) if self.next is not None else None,
         }
-
-
-def rfc3339(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _now() -> datetime:
